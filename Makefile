@@ -1,0 +1,32 @@
+# The only set-up a fresh machine needs: `make demo` or `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch/torchvision pair that imports together (open_clip needs torchvision)
+TORCH := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: demo test bench evaluate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.core: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[zoo,eval]'
+	touch $@
+
+$(VENV)/.dev: pyproject.toml plugins/attrib-example/pyproject.toml plugins/attrib-clip/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[dev]' -e plugins/attrib-example -e plugins/attrib-clip
+	touch $@ $(VENV)/.core
+
+demo: $(VENV)/.core
+	$(BIN)/attrib --gallery gallery/demo demo --data demo-data --fresh
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.core
+	$(BIN)/python benchmarks/bench.py
+
+clean:
+	rm -rf $(VENV) demo-data gallery/demo

@@ -1,0 +1,426 @@
+"""The ``attrib`` command line.
+
+Heavy modules (faiss, SQLAlchemy, plugins' frameworks) are imported inside the
+commands that need them, so ``attrib --help`` and ``attrib plugins`` stay fast.
+Library errors (:class:`attrib.errors.AttribError`) become one-line messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import AttribError
+
+DEFAULT_EXTRACTOR = "residual"
+
+
+def default_gallery() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("attrib", appauthor=False)) / "gallery"
+
+
+class AttribGroup(click.Group):
+    """A click group that turns library errors into one line and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except AttribError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def emit_json(obj) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False))
+
+
+@contextmanager
+def progress_bar(total: int, label: str, enabled: bool = True):
+    """A rich progress bar on stderr when it is a terminal; a no-op callback otherwise."""
+    if not (enabled and total > 1 and sys.stderr.isatty()):
+        yield lambda n=1: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+def extractor_options(func):
+    """--extractor NAME and repeated --option key=value, shared by every embedding command."""
+    func = click.option(
+        "--option",
+        "-o",
+        "options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Option passed to the extractor (repeatable), e.g. -o weights=model.safetensors.",
+    )(func)
+    func = click.option(
+        "--extractor",
+        "-e",
+        default=lambda: os.environ.get("ATTRIB_EXTRACTOR", DEFAULT_EXTRACTOR),
+        show_default=f"$ATTRIB_EXTRACTOR or {DEFAULT_EXTRACTOR}",
+        help="Feature extractor to use; see `attrib plugins`.",
+    )(func)
+    return func
+
+
+def bind_extractor(name: str, options: tuple[str, ...]):
+    from .extractor import BoundExtractor, parse_options
+    from .plugins import get_extractor_spec
+
+    return BoundExtractor(get_extractor_spec(name), parse_options(options))
+
+
+def open_gallery(ctx: click.Context):
+    from .gallery import Gallery
+
+    return Gallery(ctx.obj["gallery"], notify=lambda m: echo_err(f"note: {m}"))
+
+
+def collect_paths(paths: tuple[str, ...]) -> list[Path]:
+    from .images import iter_image_files
+
+    found = list(iter_image_files(paths))
+    if not found:
+        raise AttribError(
+            f"no image files found in {', '.join(paths)} (looked for .png .jpg .jpeg .webp .gif .bmp .tif .tiff)"
+        )
+    return found
+
+
+@click.group(cls=AttribGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="attrib")
+@click.option(
+    "--gallery",
+    "gallery",
+    envvar="ATTRIB_GALLERY",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Gallery folder (default: $ATTRIB_GALLERY or a per-user data folder).",
+)
+@click.pass_context
+def cli(ctx: click.Context, gallery: Path | None) -> None:
+    """Tell which generator made an image, or say it is unknown."""
+    ctx.ensure_object(dict)
+    ctx.obj["gallery"] = gallery or default_gallery()
+
+
+@cli.command()
+@click.option("--generator", "-g", required=True, help="Name to enroll the images under.")
+@click.option("--family", help="Model family, e.g. 'stable-diffusion'.")
+@click.option("--note", help="Free text kept with the generator.")
+@extractor_options
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.pass_context
+def enroll(ctx, generator, family, note, extractor, options, as_json, paths):
+    """Enroll the images in PATHS (files or folders) as samples of GENERATOR."""
+    bound = bind_extractor(extractor, options)
+    files = collect_paths(paths)
+    with open_gallery(ctx) as gallery, progress_bar(len(files), f"enrolling {generator}") as advance:
+        report = gallery.enroll(generator, files, bound, family=family, note=note, progress=advance)
+    if as_json:
+        emit_json(
+            {
+                "generator": report.generator,
+                "extractor": bound.identity.key,
+                "added": report.added,
+                "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
+                "failed": [{"path": p, "error": r} for p, r in report.failed],
+                "calibration": report.calibration,
+            }
+        )
+    else:
+        click.echo(
+            f"{report.generator}: added {len(report.added)}, already enrolled {len(report.skipped)}, "
+            f"failed {len(report.failed)}"
+        )
+        for path, reason in report.skipped:
+            click.echo(f"  skipped {path}: {reason}")
+        for path, reason in report.failed:
+            click.echo(f"  failed {reason if reason.startswith(path) else f'{path}: {reason}'}")
+        if report.calibration:
+            click.echo(f"calibration: {report.calibration}")
+    if report.failed:
+        ctx.exit(1)
+
+
+@cli.command()
+@extractor_options
+@click.option("--top-k", "-k", default=3, show_default=True, type=int, help="Candidates to list per image.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per input file.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.pass_context
+def identify(ctx, extractor, options, top_k, as_json, paths):
+    """Name the generator of each image in PATHS, or say `unknown`."""
+    from .identify import identify as run_identify
+
+    bound = bind_extractor(extractor, options)
+    files = collect_paths(paths)
+    failed = 0
+    with open_gallery(ctx) as gallery:
+        for result in run_identify(gallery, bound, files, top_k=top_k):
+            failed += result.error is not None
+            if as_json:
+                emit_json(result.to_json())
+            elif result.error:
+                echo_err(f"error: {result.error}")
+            else:
+                cands = ", ".join(f"{c['generator']} {c['score']:.3f}" for c in result.candidates)
+                click.echo(
+                    f"{result.path}: {result.decision} (best {result.generator} {result.score:.3f}, "
+                    f"threshold {result.threshold:.3f}; top: {cands})"
+                )
+    if failed:
+        ctx.exit(1)
+
+
+@cli.command()
+@click.option("--generator", "-g", required=True, help="The enrolled generator to verify against.")
+@extractor_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per input file.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.pass_context
+def verify(ctx, generator, extractor, options, as_json, paths):
+    """Say whether each image in PATHS was made by GENERATOR."""
+    from .identify import verify as run_verify
+
+    bound = bind_extractor(extractor, options)
+    files = collect_paths(paths)
+    failed = 0
+    with open_gallery(ctx) as gallery:
+        for result in run_verify(gallery, bound, generator, files):
+            failed += result.error is not None
+            if as_json:
+                emit_json(result.to_json())
+            elif result.error:
+                echo_err(f"error: {result.error}")
+            else:
+                verdict = "match" if result.match else "no match"
+                click.echo(
+                    f"{result.path}: {verdict} for {generator} (score {result.score:.3f}, "
+                    f"threshold {result.threshold:.3f})"
+                )
+    if failed:
+        ctx.exit(1)
+
+
+@cli.command()
+@click.option("--target-far", default=0.01, show_default=True, type=float, help="Target false-accept rate.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def calibrate(ctx, target_far, as_json):
+    """Recompute open-set thresholds from the gallery (leave-one-out)."""
+    if not 0 < target_far < 1:
+        raise AttribError(f"--target-far must be between 0 and 1 (e.g. 0.01), got {target_far}")
+    with open_gallery(ctx) as gallery:
+        results = gallery.calibrate(target_far)
+        ids = _generator_names(gallery)
+    if as_json:
+        emit_json(
+            {
+                key: {
+                    "message": r.message,
+                    "thresholds": [
+                        {
+                            "generator": ids.get(t.generator_id) if t.generator_id else None,
+                            "threshold": t.threshold,
+                            "method": t.method,
+                            "n_genuine": t.n_genuine,
+                            "n_impostor": t.n_impostor,
+                            "tar": t.tar,
+                        }
+                        for t in r.thresholds
+                    ],
+                }
+                for key, r in results.items()
+            }
+        )
+        return
+    for key, r in results.items():
+        click.echo(f"{key}: {r.message}")
+        for t in r.thresholds:
+            who = ids.get(t.generator_id, "(open-set)") if t.generator_id else "(open-set)"
+            tar = f", genuine accepted {t.tar:.0%}" if t.tar is not None else ""
+            click.echo(f"  {who:24s} threshold {t.threshold:.4f} [{t.method}]{tar}")
+
+
+def _generator_names(gallery) -> dict[int, str]:
+    from sqlalchemy import select
+
+    from . import db
+
+    with gallery.Session() as session:
+        return dict(session.execute(select(db.Generator.id, db.Generator.name)).all())
+
+
+@cli.group()
+def gallery():
+    """Inspect and maintain the gallery."""
+
+
+@gallery.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def gallery_list(ctx, as_json):
+    """List enrolled generators."""
+    with open_gallery(ctx) as g:
+        infos = g.generators()
+        keys = g.extractor_keys()
+    if as_json:
+        emit_json({"gallery": str(ctx.obj["gallery"]), "extractors": keys, "generators": [vars(i) for i in infos]})
+        return
+    if not infos:
+        click.echo(f"gallery {ctx.obj['gallery']} is empty; enroll with `attrib enroll --generator NAME IMAGES...`")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"gallery {ctx.obj['gallery']}")
+    for column in ("generator", "family", "samples", "threshold", "enrolled"):
+        table.add_column(column)
+    for i in infos:
+        thr = f"{i.threshold:.3f} ({i.threshold_method})" if i.threshold is not None else "-"
+        table.add_row(i.name, i.family or "", str(i.samples), thr, i.created_at)
+    Console().print(table)
+    click.echo(f"extractors: {', '.join(keys) or 'none'}")
+
+
+@gallery.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def gallery_show(ctx, name, as_json):
+    """Show one generator: its samples and thresholds."""
+    with open_gallery(ctx) as g:
+        detail = g.generator_detail(name)
+    if as_json:
+        emit_json(detail)
+        return
+    click.echo(f"{detail['name']}  family: {detail['family'] or '-'}  enrolled: {detail['created_at']}")
+    if detail["note"]:
+        click.echo(f"note: {detail['note']}")
+    for c in detail["calibration"]:
+        click.echo(f"threshold {c['threshold']:.4f} [{c['method']}] for {c['extractor']} at FAR {c['target_far']:g}")
+    click.echo(f"{len(detail['samples'])} samples:")
+    for s in detail["samples"]:
+        click.echo(f"  {s['sha256'][:12]}  {s['width']}x{s['height']} {s['format']:5s} {s['path']}")
+
+
+@gallery.command("remove")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def gallery_remove(ctx, name, as_json):
+    """Remove a generator and its samples, then re-calibrate."""
+    with open_gallery(ctx) as g:
+        count = g.remove(name)
+    if as_json:
+        emit_json({"removed": name, "samples": count})
+    else:
+        click.echo(f"removed {name} ({count} samples); thresholds re-calibrated")
+
+
+@gallery.command("rebuild-index")
+@click.pass_context
+def gallery_rebuild(ctx):
+    """Rebuild every FAISS index from the vectors stored in the database."""
+    with open_gallery(ctx) as g:
+        for eid in g.extractor_ids():
+            g.sync_index(eid, force=True)
+        click.echo(f"rebuilt indexes for: {', '.join(g.extractor_keys()) or 'none'}")
+
+
+@gallery.command("reembed")
+@extractor_options
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def gallery_reembed(ctx, extractor, options, as_json):
+    """Embed every stored sample again (from its original file) with an extractor."""
+    from .reembed import reembed
+
+    bound = bind_extractor(extractor, options)
+    with open_gallery(ctx) as g:
+        total = sum(i.samples for i in g.generators())
+        with progress_bar(total, f"re-embedding with {bound.name}") as advance:
+            report = reembed(g, bound, progress=advance)
+    if as_json:
+        emit_json(vars(report))
+    else:
+        click.echo(
+            f"{report.extractor}: embedded {report.embedded}, already present {report.present}, "
+            f"problems {len(report.problems)}"
+        )
+        for problem in report.problems:
+            click.echo(f"  {problem}")
+    if report.problems:
+        ctx.exit(1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+def plugins(as_json):
+    """List loaded plugins and the extractors they provide."""
+    from .plugins import plugin_infos
+
+    infos = plugin_infos()
+    rows = [
+        {
+            "name": i.name,
+            "package": i.package,
+            "version": i.version,
+            "hooks": i.hooks,
+            "extractors": [{"name": s.name, "version": s.version, "dim": s.dim} for s in i.extractors],
+        }
+        for i in infos
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['name']} ({row['package'] or '?'} {row['version'] or ''})".rstrip())
+        for e in row["extractors"]:
+            dim = e["dim"] if e["dim"] is not None else "depends on options"
+            click.echo(f"  extractor {e['name']} v{e['version']} dim {dim}")
+
+
+def _add_builtin_commands() -> None:
+    from .demo import demo
+
+    cli.add_command(demo)
+
+
+def _register_plugin_commands() -> None:
+    from .plugins import load_plugins
+
+    load_plugins().hook.register_commands(cli=cli)
+
+
+_add_builtin_commands()
+_register_plugin_commands()
+
+
+def main() -> None:
+    cli(prog_name="attrib")

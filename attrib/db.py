@@ -1,0 +1,182 @@
+"""The gallery's durable metadata: SQLite through SQLAlchemy 2.x.
+
+Tables: generators, samples (one per file, keyed by sha256), extractors (name,
+version and the options that change embeddings), vectors (one float32 blob per
+sample and extractor: the durable copy that FAISS indexes are rebuilt from),
+calibrations, audit, and meta (the schema version). Migrations are applied
+on open.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import (
+    ForeignKey,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    inspect,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+from .errors import GalleryError
+
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Generator(Base):
+    __tablename__ = "generators"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    family: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    samples: Mapped[list[Sample]] = relationship(back_populates="generator", cascade="all, delete-orphan")
+
+
+class Sample(Base):
+    __tablename__ = "samples"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generator_id: Mapped[int] = mapped_column(ForeignKey("generators.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int]
+    format: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int]
+    height: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    generator: Mapped[Generator] = relationship(back_populates="samples")
+    vectors: Mapped[list[Vector]] = relationship(back_populates="sample", cascade="all, delete-orphan")
+
+
+class ExtractorRow(Base):
+    __tablename__ = "extractors"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    options_json: Mapped[str] = mapped_column(Text, default="{}")
+    dim: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def options(self) -> dict:
+        return json.loads(self.options_json or "{}")
+
+
+class Vector(Base):
+    __tablename__ = "vectors"
+    __table_args__ = (UniqueConstraint("sample_id", "extractor_id"), {"sqlite_autoincrement": True})
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), index=True)
+    extractor_id: Mapped[int] = mapped_column(ForeignKey("extractors.id", ondelete="CASCADE"), index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    sample: Mapped[Sample] = relationship(back_populates="vectors")
+
+    def array(self) -> np.ndarray:
+        return np.frombuffer(self.data, dtype=np.float32)
+
+
+class Calibration(Base):
+    __tablename__ = "calibrations"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(primary_key=True)
+    extractor_id: Mapped[int] = mapped_column(ForeignKey("extractors.id", ondelete="CASCADE"), index=True)
+    # NULL generator = the global (open-set) threshold
+    generator_id: Mapped[int | None] = mapped_column(ForeignKey("generators.id", ondelete="CASCADE"))
+    threshold: Mapped[float]
+    method: Mapped[str] = mapped_column(String(64))
+    target_far: Mapped[float]
+    n_genuine: Mapped[int] = mapped_column(default=0)
+    n_impostor: Mapped[int] = mapped_column(default=0)
+    tar: Mapped[float | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Audit(Base):
+    __tablename__ = "audit"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    action: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+def _migrate_to_1(connection) -> None:
+    Base.metadata.create_all(connection)
+
+
+# version reached -> function applied to a connection at the previous version
+MIGRATIONS = {1: _migrate_to_1}
+
+
+def _enable_foreign_keys(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def open_database(path: Path):
+    """Create or open the SQLite file, apply pending migrations, return the engine."""
+    engine = create_engine(f"sqlite:///{path}")
+    event.listen(engine, "connect", _enable_foreign_keys)
+    try:
+        with engine.begin() as connection:
+            tables = set(inspect(connection).get_table_names())
+            if "meta" in tables:
+                row = connection.execute(select(Meta.value).where(Meta.key == "schema_version")).first()
+                current = int(row[0]) if row else 0
+            elif tables:
+                raise GalleryError(
+                    f"{path} is an SQLite file but not an attrib gallery; point --gallery at another folder"
+                )
+            else:
+                current = 0
+            if current > SCHEMA_VERSION:
+                raise GalleryError(
+                    f"gallery {path} has schema version {current}, newer than this attrib supports "
+                    f"({SCHEMA_VERSION}); upgrade attrib"
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[version](connection)
+                with Session(bind=connection) as session:
+                    session.merge(Meta(key="schema_version", value=str(version)))
+                    session.flush()
+    except GalleryError:
+        engine.dispose()
+        raise
+    except Exception as exc:
+        engine.dispose()
+        raise GalleryError(f"cannot open gallery database {path}: {exc}") from exc
+    return engine
+
+
+def schema_version(session: Session) -> int:
+    value = session.scalar(select(Meta.value).where(Meta.key == "schema_version"))
+    return int(value) if value else 0

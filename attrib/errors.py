@@ -1,0 +1,41 @@
+"""Exceptions raised by the attrib library.
+
+The CLI turns every :class:`AttribError` into one line on stderr; anything
+else is a bug and keeps its traceback.
+"""
+
+
+class AttribError(Exception):
+    """Base class: an expected failure with a message meant for the user."""
+
+
+class ImageError(AttribError):
+    """An input file cannot be used as an image."""
+
+
+class ExtractorError(AttribError):
+    """An extractor plugin misbehaved or could not be set up."""
+
+
+class UnknownExtractor(AttribError):
+    """No installed plugin provides the requested extractor."""
+
+
+class GalleryError(AttribError):
+    """The gallery on disk is missing, damaged or inconsistent."""
+
+
+class EmptyGallery(GalleryError):
+    """An operation needs enrolled generators and there are none."""
+
+
+class UnknownGenerator(GalleryError):
+    """A generator name is not enrolled in the gallery."""
+
+
+class EnrollmentConflict(GalleryError):
+    """A file is already enrolled under a different generator."""
+
+
+class ExtractorMismatch(GalleryError):
+    """The gallery holds vectors from another version of an extractor."""

@@ -1,0 +1,468 @@
+"""The gallery: enrolled generators, their samples and vectors, indexes and calibration.
+
+A gallery is a folder holding ``gallery.db`` (SQLite, the durable truth) and
+``index/`` (FAISS files, a cache rebuilt from the database whenever they
+disagree). See gallery/README.md in the repository for the format.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import db, index as faiss_index, scoring
+from .errors import (
+    AttribError,
+    EmptyGallery,
+    EnrollmentConflict,
+    ExtractorMismatch,
+    GalleryError,
+    UnknownGenerator,
+)
+from .extractor import BoundExtractor
+from .images import LoadedImage, load_image
+
+Progress = Callable[[int], None]
+BATCH = 16
+
+
+@dataclass
+class EnrollReport:
+    generator: str
+    added: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    calibration: str = ""
+
+
+@dataclass
+class GeneratorInfo:
+    name: str
+    family: str | None
+    note: str | None
+    samples: int
+    threshold: float | None
+    threshold_method: str | None
+    created_at: str
+
+
+@dataclass
+class IndexView:
+    """A loaded index with the generator id of every vector id, for one extractor."""
+
+    extractor: db.ExtractorRow
+    index: object
+    ids: np.ndarray  # sorted vector ids
+    generator_ids: np.ndarray  # aligned with ids
+    generator_names: dict[int, str]
+    thresholds: dict[int | None, float]
+    rebuilt: bool = False
+
+    def generators_of(self, vector_ids: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(self.ids, vector_ids)
+        pos = np.clip(pos, 0, max(len(self.ids) - 1, 0))
+        return np.where(self.ids[pos] == vector_ids, self.generator_ids[pos], -1)
+
+
+class Gallery:
+    """Open (creating if needed) the gallery folder ``root``."""
+
+    def __init__(self, root: str | Path, notify: Callable[[str], None] | None = None):
+        self.root = Path(root).expanduser()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GalleryError(f"cannot create gallery folder {self.root}: {exc.strerror or exc}") from None
+        if not self.root.is_dir():
+            raise GalleryError(f"gallery path {self.root} is not a folder")
+        self.notify = notify or (lambda message: None)
+        self.engine = db.open_database(self.root / "gallery.db")
+        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "Gallery":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- extractors -----------------------------------------------------
+
+    def index_path(self, extractor_id: int) -> Path:
+        return self.root / "index" / f"{extractor_id}.faiss"
+
+    def _extractor_row(self, session: Session, extractor: BoundExtractor, create: bool) -> db.ExtractorRow | None:
+        key = extractor.identity.key
+        row = session.scalar(select(db.ExtractorRow).where(db.ExtractorRow.key == key))
+        if row is not None:
+            if row.dim != extractor.dim:
+                raise ExtractorMismatch(
+                    f"gallery stores {key} vectors of dim {row.dim} but the extractor now gives dim "
+                    f"{extractor.dim}; bump the extractor's version"
+                )
+            return row
+        others = session.execute(
+            select(db.ExtractorRow.key, func.count(db.Vector.id))
+            .join(db.Vector, db.Vector.extractor_id == db.ExtractorRow.id)
+            .where(db.ExtractorRow.name == extractor.name)
+            .group_by(db.ExtractorRow.key)
+        ).all()
+        if others:
+            stored = ", ".join(f"{k} ({n} vectors)" for k, n in others)
+            raise ExtractorMismatch(
+                f"gallery holds vectors from {stored}, not from {key}; vectors of different versions or "
+                f"options are never mixed: run `attrib gallery reembed --extractor {extractor.name}` "
+                f"(with the same --option values) to embed the stored samples with {key}"
+            )
+        if not create:
+            return None
+        row = db.ExtractorRow(
+            key=key,
+            name=extractor.name,
+            version=extractor.version,
+            options_json=json.dumps(extractor.identity.options, sort_keys=True),
+            dim=extractor.dim,
+        )
+        session.add(row)
+        session.flush()
+        return row
+
+    def extractor_keys(self) -> list[str]:
+        with self.Session() as session:
+            return list(session.scalars(select(db.ExtractorRow.key).order_by(db.ExtractorRow.id)))
+
+    # -- enrollment -----------------------------------------------------
+
+    def enroll(
+        self,
+        generator: str,
+        paths: Iterable[Path],
+        extractor: BoundExtractor,
+        family: str | None = None,
+        note: str | None = None,
+        progress: Progress | None = None,
+        target_far: float = 0.01,
+    ) -> EnrollReport:
+        """Embed and store images under ``generator``; nothing is stored if the extractor fails."""
+        generator = validate_name(generator)
+        report = EnrollReport(generator)
+        with self.Session() as session:
+            existing = dict(
+                session.execute(
+                    select(db.Sample.sha256, db.Generator.name).join(db.Generator)
+                ).all()
+            )
+        pending: list[LoadedImage] = []
+        vectors: list[np.ndarray] = []
+        seen: set[str] = set()
+
+        def flush() -> None:
+            if pending:
+                vectors.append(extractor.embed([image.pixels for image in pending]))
+                kept.extend(pending)
+                pending.clear()
+
+        kept: list[LoadedImage] = []
+        for path in paths:
+            try:
+                image = load_image(path)
+            except AttribError as exc:
+                report.failed.append((str(path), str(exc)))
+                if progress:
+                    progress(1)
+                continue
+            owner = existing.get(image.sha256)
+            if owner == generator or image.sha256 in seen:
+                report.skipped.append((str(path), f"already enrolled under {generator!r}"))
+            elif owner is not None:
+                report.failed.append(
+                    (
+                        str(path),
+                        str(
+                            EnrollmentConflict(
+                                f"{path}: already enrolled under generator {owner!r}, refused for {generator!r}; "
+                                f"remove it from {owner!r} first if it was mislabelled"
+                            )
+                        ),
+                    )
+                )
+            else:
+                seen.add(image.sha256)
+                pending.append(image)
+                if len(pending) >= BATCH:
+                    flush()
+            if progress:
+                progress(1)
+        flush()
+        if not kept:
+            return report
+        matrix = np.concatenate(vectors)
+        with self.Session.begin() as session:
+            row = self._extractor_row(session, extractor, create=True)
+            gen = session.scalar(select(db.Generator).where(db.Generator.name == generator))
+            if gen is None:
+                gen = db.Generator(name=generator, family=family, note=note)
+                session.add(gen)
+            else:
+                gen.family = family or gen.family
+                gen.note = note or gen.note
+            session.flush()
+            for image, vector in zip(kept, matrix):
+                sample = db.Sample(
+                    generator_id=gen.id,
+                    sha256=image.sha256,
+                    path=str(image.path.resolve()),
+                    size_bytes=image.size_bytes,
+                    format=image.format,
+                    width=image.width,
+                    height=image.height,
+                )
+                session.add(sample)
+                session.flush()
+                session.add(db.Vector(sample_id=sample.id, extractor_id=row.id, data=vector.tobytes()))
+                report.added.append(str(image.path))
+            session.add(
+                db.Audit(
+                    action="enroll",
+                    detail=json.dumps(
+                        {"generator": generator, "added": len(kept), "extractor": extractor.identity.key}
+                    ),
+                )
+            )
+            extractor_id = row.id
+        self.sync_index(extractor_id)
+        report.calibration = self.calibrate_extractor(extractor_id, target_far).message
+        return report
+
+    def remove(self, generator: str, target_far: float = 0.01) -> int:
+        """Remove a generator with its samples and vectors; return the number of samples removed."""
+        with self.Session.begin() as session:
+            gen = self._generator(session, generator)
+            count = len(gen.samples)
+            session.delete(gen)
+            session.add(db.Audit(action="remove", detail=json.dumps({"generator": generator, "samples": count})))
+        for extractor_id in self.extractor_ids():
+            self.sync_index(extractor_id)
+            self.calibrate_extractor(extractor_id, target_far)
+        return count
+
+    def _generator(self, session: Session, name: str) -> db.Generator:
+        gen = session.scalar(select(db.Generator).where(db.Generator.name == name))
+        if gen is None:
+            known = ", ".join(session.scalars(select(db.Generator.name).order_by(db.Generator.name))) or "none"
+            raise UnknownGenerator(f"generator {name!r} is not enrolled (enrolled: {known}); see `attrib gallery list`")
+        return gen
+
+    def extractor_ids(self) -> list[int]:
+        with self.Session() as session:
+            return list(session.scalars(select(db.ExtractorRow.id)))
+
+    # -- durable vectors and the index cache ----------------------------
+
+    def durable_vectors(self, extractor_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(vector ids, generator ids, float32 matrix) for one extractor, ordered by vector id."""
+        with self.Session() as session:
+            row = session.get(db.ExtractorRow, extractor_id)
+            rows = session.execute(
+                select(db.Vector.id, db.Sample.generator_id, db.Vector.data)
+                .join(db.Sample, db.Sample.id == db.Vector.sample_id)
+                .where(db.Vector.extractor_id == extractor_id)
+                .order_by(db.Vector.id)
+            ).all()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        gens = np.array([r[1] for r in rows], dtype=np.int64)
+        matrix = (
+            np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), row.dim)
+            if rows
+            else np.zeros((0, row.dim), dtype=np.float32)
+        )
+        return ids, gens, matrix
+
+    def _db_state(self, session: Session, row: db.ExtractorRow) -> faiss_index.IndexState:
+        count, max_id, id_sum = session.execute(
+            select(func.count(db.Vector.id), func.max(db.Vector.id), func.sum(db.Vector.id)).where(
+                db.Vector.extractor_id == row.id
+            )
+        ).one()
+        return faiss_index.IndexState(int(count), int(max_id or 0), int(id_sum or 0), row.dim)
+
+    def sync_index(self, extractor_id: int, force: bool = False) -> bool:
+        """Rebuild the index file from durable vectors if it is missing or stale; True if rebuilt."""
+        with self.Session() as session:
+            row = session.get(db.ExtractorRow, extractor_id)
+            state = self._db_state(session, row)
+        path = self.index_path(extractor_id)
+        loaded = None if force else faiss_index.read_index(path)
+        if loaded is not None and loaded[1].same_vectors(state):
+            return False
+        ids, gens, matrix = self.durable_vectors(extractor_id)
+        built = faiss_index.build_index(ids, matrix, row.dim)
+        state.key = faiss_index.choose_index_key(len(ids), row.dim)
+        faiss_index.write_index(built, path, state)
+        np.save(path.with_suffix(".labels.npy"), np.stack([ids, gens]) if len(ids) else np.zeros((2, 0), np.int64))
+        return True
+
+    def open_index(self, extractor: BoundExtractor) -> IndexView:
+        """Load the index for ``extractor``, rebuilding it (and saying so) if it disagrees with the database."""
+        with self.Session() as session:
+            row = self._extractor_row(session, extractor, create=False)
+            n_generators = session.scalar(select(func.count(db.Generator.id)))
+            if row is None:
+                if n_generators:
+                    raise ExtractorMismatch(
+                        f"no enrolled sample has been embedded with {extractor.identity.key} "
+                        f"(gallery extractors: {', '.join(self.extractor_keys()) or 'none'}); run "
+                        f"`attrib gallery reembed --extractor {extractor.name}` or pick another --extractor"
+                    )
+                raise EmptyGallery(
+                    f"gallery {self.root} has no enrolled generators; enroll some with "
+                    "`attrib enroll --generator NAME IMAGES...`"
+                )
+            state = self._db_state(session, row)
+            names = dict(session.execute(select(db.Generator.id, db.Generator.name)).all())
+            cal = {
+                c.generator_id: c.threshold
+                for c in session.scalars(select(db.Calibration).where(db.Calibration.extractor_id == row.id))
+            }
+            session.expunge(row)
+        if state.count == 0:
+            raise EmptyGallery(
+                f"gallery {self.root} has no samples for {extractor.identity.key}; enroll some with "
+                "`attrib enroll --generator NAME IMAGES...`"
+            )
+        path = self.index_path(row.id)
+        loaded = faiss_index.read_index(path)
+        labels_path = path.with_suffix(".labels.npy")
+        rebuilt = False
+        if loaded is None or not loaded[1].same_vectors(state) or not labels_path.exists():
+            why = "missing" if loaded is None else "out of date with the database"
+            self.notify(f"index for {row.key} was {why}; rebuilt it from {state.count} stored vectors")
+            self.sync_index(row.id, force=True)
+            loaded = faiss_index.read_index(path)
+            rebuilt = True
+        labels = np.load(labels_path)
+        if loaded is None or labels.shape[1] != state.count:
+            raise GalleryError(f"index {path} could not be rebuilt; check that {self.root} is writable")
+        if not cal:
+            cal = {None: scoring.DEFAULT_THRESHOLD}
+        return IndexView(row, loaded[0], labels[0], labels[1], names, cal, rebuilt)
+
+    # -- calibration ----------------------------------------------------
+
+    def calibrate_extractor(self, extractor_id: int, target_far: float = 0.01) -> scoring.CalibrationResult:
+        """Recompute and store thresholds for one extractor from its durable vectors."""
+        _, gens, matrix = self.durable_vectors(extractor_id)
+        result = scoring.calibrate(matrix, gens, target_far=target_far)
+        with self.Session.begin() as session:
+            session.execute(delete(db.Calibration).where(db.Calibration.extractor_id == extractor_id))
+            for t in result.thresholds:
+                session.add(
+                    db.Calibration(
+                        extractor_id=extractor_id,
+                        generator_id=t.generator_id,
+                        threshold=t.threshold,
+                        method=t.method,
+                        target_far=target_far,
+                        n_genuine=t.n_genuine,
+                        n_impostor=t.n_impostor,
+                        tar=t.tar,
+                    )
+                )
+            session.add(db.Audit(action="calibrate", detail=json.dumps({"extractor_id": extractor_id, "message": result.message})))
+        return result
+
+    def calibrate(self, target_far: float = 0.01) -> dict[str, scoring.CalibrationResult]:
+        with self.Session() as session:
+            rows = list(session.execute(select(db.ExtractorRow.id, db.ExtractorRow.key)).all())
+        if not rows:
+            raise EmptyGallery(f"gallery {self.root} is empty; nothing to calibrate")
+        return {key: self.calibrate_extractor(eid, target_far) for eid, key in rows}
+
+    # -- listing --------------------------------------------------------
+
+    def generators(self) -> list[GeneratorInfo]:
+        with self.Session() as session:
+            rows = session.execute(
+                select(db.Generator, func.count(db.Sample.id))
+                .outerjoin(db.Sample)
+                .group_by(db.Generator.id)
+                .order_by(db.Generator.name)
+            ).all()
+            cal = {
+                c.generator_id: c
+                for c in session.scalars(select(db.Calibration).order_by(db.Calibration.extractor_id.desc()))
+            }
+        out = []
+        for gen, count in rows:
+            c = cal.get(gen.id)
+            out.append(
+                GeneratorInfo(
+                    gen.name,
+                    gen.family,
+                    gen.note,
+                    int(count),
+                    c.threshold if c else None,
+                    c.method if c else None,
+                    gen.created_at.isoformat(timespec="seconds"),
+                )
+            )
+        return out
+
+    def generator_detail(self, name: str) -> dict:
+        with self.Session() as session:
+            gen = self._generator(session, name)
+            samples = [
+                {
+                    "id": s.id,
+                    "sha256": s.sha256,
+                    "path": s.path,
+                    "format": s.format,
+                    "width": s.width,
+                    "height": s.height,
+                    "size_bytes": s.size_bytes,
+                    "enrolled_at": s.created_at.isoformat(timespec="seconds"),
+                }
+                for s in gen.samples
+            ]
+            calibration = [
+                {
+                    "extractor": session.get(db.ExtractorRow, c.extractor_id).key,
+                    "threshold": c.threshold,
+                    "method": c.method,
+                    "target_far": c.target_far,
+                    "n_genuine": c.n_genuine,
+                    "n_impostor": c.n_impostor,
+                    "tar": c.tar,
+                }
+                for c in session.scalars(select(db.Calibration).where(db.Calibration.generator_id == gen.id))
+            ]
+            return {
+                "name": gen.name,
+                "family": gen.family,
+                "note": gen.note,
+                "created_at": gen.created_at.isoformat(timespec="seconds"),
+                "samples": samples,
+                "calibration": calibration,
+            }
+
+
+def validate_name(name: str) -> str:
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > 200 or any(ch in cleaned for ch in "\n\r\t+"):
+        raise AttribError(
+            f"generator name {name!r} is not usable: use 1-200 characters without '+', tabs or newlines"
+        )
+    return cleaned
+
+
+def sample_paths(gallery: Gallery) -> Sequence[tuple[int, str, str]]:
+    with gallery.Session() as session:
+        return session.execute(select(db.Sample.id, db.Sample.path, db.Sample.sha256).order_by(db.Sample.id)).all()

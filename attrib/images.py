@@ -1,0 +1,145 @@
+"""Image discovery and loading: the one place attrib reads image files.
+
+Every decoded image comes out as an HxWx3 uint8 RGB array, whatever the
+file's mode (L, LA, P, RGBA, CMYK, I;16, ...), with EXIF orientation applied
+and only the first frame of an animation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageError
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+MIN_SIDE = 64
+MAX_PIXELS = 64_000_000  # decompression-bomb limit: ~8000 x 8000
+
+
+@dataclass
+class LoadedImage:
+    """A decoded image and the facts about its file that the gallery records."""
+
+    path: Path
+    pixels: np.ndarray  # HxWx3 uint8
+    sha256: str
+    format: str
+    size_bytes: int
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+
+def iter_image_files(paths: Iterable[str | os.PathLike]) -> Iterator[Path]:
+    """Yield image files from files and folders (recursive, sorted, by extension, any case).
+
+    A path given explicitly is yielded even without an image extension, so that
+    the loader can say why it is not usable; a missing path raises ImageError.
+    """
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs.sort()
+                for name in sorted(files):
+                    if Path(name).suffix.lower() in IMAGE_EXTENSIONS and not name.startswith("."):
+                        yield Path(root) / name
+        elif path.exists():
+            yield path
+        else:
+            raise ImageError(f"{path}: no such file or folder")
+
+
+def to_rgb(image: Image.Image) -> np.ndarray:
+    """Convert any Pillow image mode to an HxWx3 uint8 RGB array."""
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(image, dtype=np.float64)
+        hi = arr.max() if arr.size else 0.0
+        scale = 255.0 / 65535.0 if hi > 255 or mode.startswith("I;16") else 1.0
+        gray = np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.asarray(image, dtype=np.uint8)
+
+
+def load_image(path: str | os.PathLike, min_side: int = MIN_SIDE) -> LoadedImage:
+    """Read, hash and decode one image file; raise ImageError with a one-line reason."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a folder, not an image file") from None
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied; check the file's read permissions") from None
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not data:
+        raise ImageError(f"{path}: file is empty (0 bytes)")
+    digest = hashlib.sha256(data).hexdigest()
+    pixels, fmt = decode_bytes(data, str(path), min_side)
+    return LoadedImage(path=path, pixels=pixels, sha256=digest, format=fmt, size_bytes=len(data))
+
+
+def decode_bytes(data: bytes, label: str, min_side: int = MIN_SIDE) -> tuple[np.ndarray, str]:
+    """Decode image bytes to (RGB array, format name); ``label`` names the source in errors."""
+    import io
+
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                fmt = image.format or "unknown"
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise ImageError(
+                        f"{label}: {width}x{height} pixels exceeds the {MAX_PIXELS:,}-pixel safety limit"
+                    )
+                if getattr(image, "n_frames", 1) > 1:
+                    image.seek(0)
+                image.load()
+                image = ImageOps.exif_transpose(image) or image
+                pixels = to_rgb(image)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{label}: image is too large to decode safely (decompression-bomb limit)") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{label}: not a recognised image file (expected PNG, JPEG, WEBP, GIF, BMP or TIFF)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        reason = str(exc) or type(exc).__name__
+        if "truncated" in reason.lower() or isinstance(exc, EOFError):
+            reason = "file is truncated or damaged"
+        raise ImageError(f"{label}: cannot decode image: {reason}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+    if pixels.shape[0] < min_side or pixels.shape[1] < min_side:
+        raise ImageError(
+            f"{label}: image is {pixels.shape[1]}x{pixels.shape[0]} px; at least {min_side} px on each side is needed"
+        )
+    return np.ascontiguousarray(pixels), fmt

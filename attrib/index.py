@@ -1,0 +1,122 @@
+"""FAISS indexes: a rebuildable cache of the durable vectors in the database.
+
+Each extractor identity has one index file (``index/<extractor id>.faiss``)
+plus a JSON sidecar recording which database state it was built from. Vectors
+are added with ``add_with_ids`` keyed by the database's vector ids; files are
+written to a temporary name and moved into place with ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from .errors import GalleryError
+
+FLAT_LIMIT = 50_000
+HNSW_LIMIT = 2_000_000
+
+
+def choose_index_key(n: int, dim: int, memory: int | None = None) -> str:
+    """Pick a FAISS factory string for ``n`` vectors of ``dim`` floats within ``memory`` bytes.
+
+    Exact search while it is cheap; HNSW for up to a few million vectors when
+    memory allows raw vectors plus the graph; IVF with product quantisation
+    beyond, or whenever raw vectors do not fit.
+    """
+    if n < 0 or dim <= 0:
+        raise ValueError(f"need n >= 0 and dim > 0, got n={n}, dim={dim}")
+    raw = 4 * n * dim
+    graph = n * 32 * 2 * 4
+    fits_raw = memory is None or raw * 1.1 <= memory
+    if n < FLAT_LIMIT and fits_raw:
+        return "IDMap2,Flat"
+    if n < HNSW_LIMIT and (memory is None or raw + graph <= memory):
+        return "IDMap2,HNSW32"
+    nlist = int(min(65536, max(64, 2 ** round(math.log2(4 * math.sqrt(n))))))
+    if fits_raw:
+        return f"IVF{nlist},Flat"
+    m = max(1, next(d for d in (64, 32, 16, 8, 4, 2, 1) if dim % d == 0 and d <= dim))
+    return f"IVF{nlist},PQ{m}"
+
+
+@dataclass
+class IndexState:
+    """The database state an index file was built from."""
+
+    count: int
+    max_id: int
+    id_sum: int
+    dim: int
+    key: str = ""
+
+    def same_vectors(self, other: "IndexState") -> bool:
+        return (self.count, self.max_id, self.id_sum, self.dim) == (
+            other.count,
+            other.max_id,
+            other.id_sum,
+            other.dim,
+        )
+
+
+def build_index(ids: np.ndarray, vectors: np.ndarray, dim: int, key: str | None = None) -> faiss.Index:
+    """Build an inner-product index over L2-normalised vectors, keyed by ``ids``."""
+    n = len(ids)
+    key = key or choose_index_key(n, dim)
+    index = faiss.index_factory(dim, key, faiss.METRIC_INNER_PRODUCT)
+    if not index.is_trained:
+        if n < 40:
+            index = faiss.index_factory(dim, "IDMap2,Flat", faiss.METRIC_INNER_PRODUCT)
+        else:
+            index.train(vectors)
+    if n:
+        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+    return index
+
+
+def write_index(index: faiss.Index, path: Path, state: IndexState) -> None:
+    """Write the index and its sidecar atomically (temp file then os.replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        faiss.write_index(index, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    sidecar = path.with_suffix(".json")
+    fd, tmp = tempfile.mkstemp(prefix=sidecar.name + ".", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(asdict(state), handle)
+    os.replace(tmp, sidecar)
+
+
+def read_index(path: Path) -> tuple[faiss.Index, IndexState] | None:
+    """Read an index and its sidecar; None when either is missing or unreadable."""
+    sidecar = path.with_suffix(".json")
+    if not path.exists() or not sidecar.exists():
+        return None
+    try:
+        state = IndexState(**json.loads(sidecar.read_text()))
+        index = faiss.read_index(str(path))
+    except Exception:  # a damaged cache is rebuilt, never trusted
+        return None
+    if index.ntotal != state.count or index.d != state.dim:
+        return None
+    return index, state
+
+
+def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k inner products and ids; k is clipped to the index size."""
+    k = max(1, min(k, index.ntotal))
+    scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    return scores, ids
+

@@ -1,0 +1,108 @@
+"""Plugin loading: entry points of group ``attrib`` first, then the built-ins."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import sys
+from dataclasses import dataclass
+
+import pluggy
+
+from . import hookspecs
+from .errors import UnknownExtractor
+from .extractor import ExtractorSpec
+
+DEFAULT_PLUGINS = ("attrib.default_plugins.residual",)
+
+pm = pluggy.PluginManager("attrib")
+pm.add_hookspecs(hookspecs)
+
+_loaded = False
+
+
+def load_plugins() -> pluggy.PluginManager:
+    """Load third-party plugins (filtered by ATTRIB_LOAD_PLUGINS) and the defaults, once."""
+    global _loaded
+    if _loaded:
+        return pm
+    _loaded = True
+    if not hasattr(sys, "_called_from_test"):
+        allowed = os.environ.get("ATTRIB_LOAD_PLUGINS")
+        if allowed is None:
+            pm.load_setuptools_entrypoints("attrib")
+        else:
+            wanted = {name.strip() for name in allowed.split(",") if name.strip()}
+            for dist in importlib.metadata.distributions():
+                for ep in dist.entry_points:
+                    if ep.group == "attrib" and dist.metadata["Name"] in wanted:
+                        if pm.get_plugin(ep.name) is None:
+                            pm.register(ep.load(), name=ep.name)
+                            pm._plugin_distinfo.append((pm.get_plugin(ep.name), dist))  # noqa: SLF001
+    for name in DEFAULT_PLUGINS:
+        if pm.get_plugin(name) is None:
+            pm.register(importlib.import_module(name), name=name)
+    return pm
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    version: str | None
+    package: str | None
+    hooks: list[str]
+    extractors: list[ExtractorSpec]
+
+
+def extractor_specs() -> dict[str, ExtractorSpec]:
+    """All registered extractors by name; a later duplicate name is ignored."""
+    load_plugins()
+    specs: dict[str, ExtractorSpec] = {}
+    for plugin in pm.get_plugins():
+        plugin_name = pm.get_name(plugin) or repr(plugin)
+        impl = getattr(plugin, "register_extractors", None)
+        if impl is None:
+            continue
+
+        def register(factory, _plugin=plugin_name):
+            spec = ExtractorSpec(factory=factory, plugin=_plugin)
+            specs.setdefault(spec.name, spec)
+
+        impl(register=register)
+    return specs
+
+
+def get_extractor_spec(name: str) -> ExtractorSpec:
+    specs = extractor_specs()
+    if name not in specs:
+        known = ", ".join(sorted(specs)) or "none"
+        raise UnknownExtractor(
+            f"no installed plugin provides extractor {name!r} (installed: {known}); "
+            "install the plugin that provides it or check `attrib plugins`"
+        )
+    return specs[name]
+
+
+def plugin_infos() -> list[PluginInfo]:
+    """Describe every loaded plugin for ``attrib plugins``."""
+    load_plugins()
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    by_plugin: dict[str, list[ExtractorSpec]] = {}
+    for spec in extractor_specs().values():
+        by_plugin.setdefault(spec.plugin, []).append(spec)
+    infos = []
+    for plugin in pm.get_plugins():
+        name = pm.get_name(plugin) or repr(plugin)
+        dist = dists.get(id(plugin))
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        if dist is not None:
+            version, package = dist.version, dist.project_name
+        elif name.startswith("attrib."):
+            from . import __version__
+
+            version, package = __version__, "attrib"
+        else:
+            version, package = None, None
+        infos.append(PluginInfo(name, version, package, hooks, by_plugin.get(name, [])))
+    return sorted(infos, key=lambda info: info.name)

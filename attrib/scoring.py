@@ -1,0 +1,171 @@
+"""Scores and thresholds: how similarities become decisions.
+
+A generator's score for a query is the mean cosine similarity of the query to
+its ``TOP_M`` nearest enrolled samples of that generator (fewer when fewer are
+enrolled). Thresholds come from the gallery itself: every enrolled sample is
+scored leave-one-out against its own generator (genuine) and against every
+other generator (impostor). A generator's threshold is the impostor-score
+quantile that lets through at most the target false-accept rate, raised up to
+the genuine-score quantile that still accepts ``1 - max_frr`` of genuine
+samples: a gallery's own impostors under-represent generators nobody has
+enrolled, so where genuine and impostor scores are well apart the threshold
+moves as close to the genuine scores as the false-reject budget allows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TOP_M = 3
+DEFAULT_THRESHOLD = 0.5
+MIN_SAMPLES_PER_GENERATOR = 2
+MIN_IMPOSTORS = 5
+MAX_CALIBRATION_SAMPLES = 4000
+MAX_FRR = 0.05
+
+
+def aggregate(similarities: np.ndarray, top_m: int = TOP_M) -> float:
+    """Mean of the ``top_m`` largest similarities (all of them when fewer)."""
+    if similarities.size == 0:
+        return float("-inf")
+    m = min(top_m, similarities.size)
+    part = np.partition(similarities, similarities.size - m)[-m:]
+    return float(part.mean())
+
+
+def generator_scores(
+    hit_scores: np.ndarray, hit_generators: np.ndarray, top_m: int = TOP_M
+) -> dict[int, float]:
+    """Per-generator scores from one query's hits (similarities and generator ids)."""
+    out: dict[int, float] = {}
+    for gid in np.unique(hit_generators):
+        out[int(gid)] = aggregate(hit_scores[hit_generators == gid], top_m)
+    return out
+
+
+def loo_score_matrix(vectors: np.ndarray, labels: np.ndarray, top_m: int = TOP_M) -> tuple[np.ndarray, np.ndarray]:
+    """Leave-one-out scores: [n_samples, n_generators] and the generator order.
+
+    Entry (i, g) scores sample i against generator g without sample i itself.
+    """
+    generators = np.unique(labels)
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -np.inf)
+    scores = np.full((len(vectors), len(generators)), -np.inf, dtype=np.float64)
+    for j, gid in enumerate(generators):
+        cols = sims[:, labels == gid]
+        m = min(top_m, cols.shape[1])
+        if m == 0:
+            continue
+        top = -np.sort(-cols, axis=1)[:, :m]
+        # the sample's own column is -inf: average only finite entries
+        finite = np.isfinite(top)
+        counts = finite.sum(axis=1)
+        sums = np.where(finite, top, 0.0).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scores[:, j] = np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)
+    return scores, generators
+
+
+@dataclass
+class Threshold:
+    generator_id: int | None  # None: the global open-set threshold
+    threshold: float
+    method: str  # "loo-far" or "default"
+    n_genuine: int = 0
+    n_impostor: int = 0
+    tar: float | None = None
+
+
+@dataclass
+class CalibrationResult:
+    target_far: float
+    thresholds: list[Threshold] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def calibrated(self) -> bool:
+        return any(t.method == "loo-far" for t in self.thresholds)
+
+
+def far_threshold(impostors: np.ndarray, target_far: float) -> float:
+    """Smallest threshold whose false-accept rate on ``impostors`` is at most ``target_far``."""
+    ordered = np.sort(impostors)[::-1]
+    allowed = int(np.floor(target_far * len(ordered)))
+    if allowed >= len(ordered):
+        return float(ordered[-1])
+    # accept strictly above the (allowed+1)-th highest impostor score
+    return float(np.nextafter(ordered[allowed], np.inf))
+
+
+def pick_threshold(impostors: np.ndarray, genuine: np.ndarray, target_far: float, max_frr: float) -> float:
+    """The FAR threshold, raised towards the genuine scores as far as ``max_frr`` allows."""
+    threshold = far_threshold(impostors, target_far)
+    if len(genuine):
+        threshold = max(threshold, float(np.quantile(genuine, max_frr, method="lower")))
+    return threshold
+
+
+def calibrate(
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    target_far: float = 0.01,
+    default: float = DEFAULT_THRESHOLD,
+    seed: int = 0,
+    max_frr: float = MAX_FRR,
+) -> CalibrationResult:
+    """Leave-one-out thresholds per generator and a global one, at ``target_far``."""
+    if not 0 < target_far < 1:
+        raise ValueError(f"target false-accept rate must be between 0 and 1, got {target_far}")
+    labels = np.asarray(labels)
+    if len(vectors) > MAX_CALIBRATION_SAMPLES:
+        keep = np.sort(np.random.default_rng(seed).choice(len(vectors), MAX_CALIBRATION_SAMPLES, replace=False))
+        vectors, labels = vectors[keep], labels[keep]
+    generators, counts = np.unique(labels, return_counts=True)
+    result = CalibrationResult(target_far=target_far)
+    usable = generators[counts >= MIN_SAMPLES_PER_GENERATOR]
+    if len(generators) < 2 or len(usable) < 1:
+        result.message = (
+            f"too few samples to calibrate (need at least 2 generators and {MIN_SAMPLES_PER_GENERATOR} "
+            f"samples of a generator; have {len(generators)} generator(s)); using the default threshold {default}"
+        )
+        result.thresholds = [Threshold(None, default, "default")] + [
+            Threshold(int(g), default, "default") for g in generators
+        ]
+        return result
+    scores, order = loo_score_matrix(vectors.astype(np.float64), labels)
+    own = labels[:, None] == order[None, :]
+    best_impostor = np.where(own, -np.inf, scores).max(axis=1)
+    genuine_all = scores[own]
+    genuine_all = genuine_all[np.isfinite(genuine_all)]
+    glob = pick_threshold(best_impostor, genuine_all, target_far, max_frr)
+    tar = float(np.mean(genuine_all >= glob)) if genuine_all.size else None
+    result.thresholds.append(Threshold(None, glob, "loo-far", len(genuine_all), len(best_impostor), tar))
+    thin = []
+    for j, gid in enumerate(order):
+        impostors = scores[~own[:, j], j]
+        genuine = scores[own[:, j], j]
+        genuine = genuine[np.isfinite(genuine)]
+        if len(impostors) < MIN_IMPOSTORS or len(genuine) == 0:
+            result.thresholds.append(Threshold(int(gid), glob, "global", len(genuine), len(impostors)))
+            thin.append(int(gid))
+            continue
+        thr = pick_threshold(impostors, genuine, target_far, max_frr)
+        result.thresholds.append(
+            Threshold(int(gid), thr, "loo-far", len(genuine), len(impostors), float(np.mean(genuine >= thr)))
+        )
+    n_imp = len(best_impostor)
+    coarse = n_imp * target_far < 1
+    parts = [
+        f"calibrated on {len(labels)} samples of {len(generators)} generators at FAR {target_far:g} "
+        f"(false rejects at most {max_frr:g})"
+    ]
+    if coarse:
+        parts.append(
+            f"only {n_imp} impostor scores, so thresholds sit at the highest impostor score "
+            f"(enroll more samples for a finer FAR)"
+        )
+    result.message = "; ".join(parts)
+    return result

@@ -1,0 +1,150 @@
+"""The CLI through click's CliRunner, with a fake extractor plugin."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from attrib import __version__
+from attrib.cli import cli
+
+
+@pytest.fixture
+def run(tmp_path, colormean):
+    gallery = tmp_path / "gallery"
+
+    def invoke(*args, expect=0):
+        result = CliRunner().invoke(cli, ["--gallery", str(gallery), *args], catch_exceptions=False)
+        assert result.exit_code == expect, result.output
+        return result
+
+    return invoke
+
+
+def enroll(run, make_set, generator, n=6, seed=0):
+    paths = make_set(generator, n, seed=seed)
+    return run("enroll", "-e", "colormean", "--generator", generator, str(paths[0].parent)), paths
+
+
+def json_lines(output):
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_version():
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_enroll_identify_verify_round_trip(run, make_set):
+    for name in ("red", "green", "blue"):
+        result, _ = enroll(run, make_set, name)
+        assert f"{name}: added 6, already enrolled 0, failed 0" in result.output
+    queries = make_set("red", 2, seed=9) + make_set("blue", 1, seed=9) + make_set("gray", 1, seed=9)
+    result = run("identify", "-e", "colormean", "--json", "--top-k", "2", *map(str, queries))
+    rows = json_lines(result.output)
+    assert len(rows) == 4
+    assert set(rows[0]) == {"path", "sha256", "decision", "generator", "score", "threshold", "candidates", "extractor"}
+    assert [r["generator"] for r in rows[:3]] == ["red", "red", "blue"]
+    assert [r["decision"] for r in rows[:3]] == ["red", "red", "blue"]
+    assert rows[3]["decision"] == "unknown"  # gray was never enrolled
+    assert len(rows[0]["candidates"]) == 2 and rows[0]["candidates"][0]["score"] >= rows[0]["candidates"][1]["score"]
+    assert rows[0]["extractor"] == "colormean@1"
+
+    result = run("verify", "-e", "colormean", "--generator", "blue", "--json", *map(str, queries))
+    matches = [r["match"] for r in json_lines(result.output)]
+    assert matches == [False, False, True, False]
+
+
+def test_enroll_duplicates_and_conflicts(run, make_set):
+    _, red = enroll(run, make_set, "red", n=4)
+    result = run("enroll", "-e", "colormean", "-g", "red", "--json", str(red[0]), str(red[0]), str(red[1]))
+    summary = json.loads(result.output)
+    assert summary["added"] == [] and len(summary["skipped"]) == 3
+    result = run("enroll", "-e", "colormean", "-g", "green", str(red[2]), expect=1)
+    assert "already enrolled under generator 'red'" in result.output and "'green'" in result.output
+    listing = json.loads(run("gallery", "list", "--json").output)
+    assert {g["name"]: g["samples"] for g in listing["generators"]} == {"red": 4}
+
+
+def test_bad_inputs_are_reported_and_the_rest_goes_on(run, make_set, tmp_path):
+    for name in ("red", "green"):
+        enroll(run, make_set, name)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.png").write_bytes(b"")
+    (bad / "text.jpg").write_text("not an image")
+    good = make_set("red", 1, seed=5)[0]
+    (bad / "truncated.png").write_bytes(good.read_bytes()[:200])
+    small = make_images_small(bad)
+    result = CliRunner().invoke(
+        cli,
+        ["--gallery", str(tmp_path / "gallery"), "identify", "-e", "colormean", "--json", str(good), str(bad)],
+    )
+    assert result.exit_code == 1
+    rows = json_lines(result.output)
+    assert len(rows) == 5
+    assert rows[0]["generator"] == "red"
+    errors = {r["path"].rsplit("/", 1)[-1]: r["error"] for r in rows[1:]}
+    assert "empty" in errors["empty.png"]
+    assert "not a recognised image" in errors["text.jpg"]
+    assert "truncated" in errors["truncated.png"] or "cannot decode" in errors["truncated.png"]
+    assert "at least 64 px" in errors[small.name]
+    assert "Traceback" not in result.output
+
+
+def make_images_small(folder):
+    from PIL import Image
+
+    path = folder / "tiny.png"
+    Image.new("RGB", (40, 300), (1, 2, 3)).save(path)
+    return path
+
+
+def test_expected_failures_are_one_line(run, make_set, tmp_path):
+    query = make_set("red", 1)[0]
+    result = run("identify", "-e", "colormean", str(query), expect=1)
+    assert "no enrolled generators" in result.output and "attrib enroll" in result.output
+    result = run("identify", "-e", "nope", str(query), expect=1)
+    assert "no installed plugin provides extractor 'nope'" in result.output
+    enroll(run, make_set, "red")
+    result = run("verify", "-e", "colormean", "-g", "purple", str(query), expect=1)
+    assert "'purple' is not enrolled" in result.output and "red" in result.output
+    result = run("identify", "-e", "colormean", str(tmp_path / "missing.png"), expect=1)
+    assert "no such file" in result.output
+    result = run("gallery", "remove", "purple", expect=1)
+    assert "'purple' is not enrolled" in result.output
+    result = run("calibrate", "--target-far", "2", expect=1)
+    assert "--target-far" in result.output
+    result = run("identify", "-e", "colormean", "-o", "broken", str(query), expect=1)
+    assert "key=value" in result.output
+
+
+def test_gallery_show_remove_calibrate(run, make_set):
+    for name in ("red", "green", "blue"):
+        enroll(run, make_set, name, n=5)
+    show = json.loads(run("gallery", "show", "green", "--json").output)
+    assert show["name"] == "green" and len(show["samples"]) == 5
+    assert all(len(s["sha256"]) == 64 for s in show["samples"])
+    assert show["calibration"] and show["calibration"][0]["method"] == "loo-far"
+    cal = json.loads(run("calibrate", "--target-far", "0.05", "--json").output)
+    thresholds = cal["colormean@1"]["thresholds"]
+    assert {t["generator"] for t in thresholds} == {None, "red", "green", "blue"}
+    removed = json.loads(run("gallery", "remove", "green", "--json").output)
+    assert removed == {"removed": "green", "samples": 5}
+    names = [g["name"] for g in json.loads(run("gallery", "list", "--json").output)["generators"]]
+    assert names == ["blue", "red"]
+
+
+def test_single_generator_says_calibration_uses_default(run, make_set):
+    result, _ = enroll(run, make_set, "red", n=3)
+    assert "too few samples to calibrate" in result.output and "default threshold" in result.output
+
+
+def test_plugins_json_lists_builtin_and_fake(run):
+    rows = json.loads(run("plugins", "--json").output)
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["attrib.default_plugins.residual"]["extractors"][0]["name"] == "residual"
+    fake = by_name["test-colormean"]
+    assert fake["extractors"] == [{"name": "colormean", "version": "1", "dim": 6}]
