@@ -8,7 +8,6 @@ Library errors (:class:`attrib.errors.AttribError`) become one-line messages.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,18 +78,33 @@ def extractor_options(func):
     func = click.option(
         "--extractor",
         "-e",
-        default=lambda: os.environ.get("ATTRIB_EXTRACTOR", DEFAULT_EXTRACTOR),
-        show_default=f"$ATTRIB_EXTRACTOR or {DEFAULT_EXTRACTOR}",
-        help="Feature extractor to use; see `attrib plugins`.",
+        envvar="ATTRIB_EXTRACTOR",
+        default=None,
+        help=f"Feature extractor (see `attrib plugins`); default: $ATTRIB_EXTRACTOR, else the gallery's "
+        f"only extractor, else {DEFAULT_EXTRACTOR}. Join names with '+' to fuse (identify).",
     )(func)
     return func
 
 
-def bind_extractor(name: str, options: tuple[str, ...]):
+def bind_extractor(name: str | None, options: tuple[str, ...], gallery=None):
+    """Bind the named extractor; with no name or no options, follow what the gallery holds.
+
+    Without a name the gallery's only extractor is used (else the default);
+    without options, the options stored with that extractor in the gallery.
+    """
     from .extractor import BoundExtractor, parse_options
     from .plugins import get_extractor_spec
 
-    return BoundExtractor(get_extractor_spec(name), parse_options(options))
+    parsed = parse_options(options)
+    stored = gallery.extractor_identities() if gallery is not None else []
+    if name is None:
+        names = {ident.name for ident in stored}
+        name = names.pop() if len(names) == 1 else DEFAULT_EXTRACTOR
+    if not parsed:
+        same = [ident for ident in stored if ident.name == name]
+        if len(same) == 1:
+            parsed = dict(same[0].options)
+    return BoundExtractor(get_extractor_spec(name), parsed)
 
 
 def open_gallery(ctx: click.Context):
@@ -137,9 +151,9 @@ def cli(ctx: click.Context, gallery: Path | None) -> None:
 @click.pass_context
 def enroll(ctx, generator, family, note, extractor, options, as_json, paths):
     """Enroll the images in PATHS (files or folders) as samples of GENERATOR."""
-    bound = bind_extractor(extractor, options)
     files = collect_paths(paths)
     with open_gallery(ctx) as gallery, progress_bar(len(files), f"enrolling {generator}") as advance:
+        bound = bind_extractor(extractor, options, gallery)
         report = gallery.enroll(generator, files, bound, family=family, note=note, progress=advance)
     if as_json:
         emit_json(
@@ -177,10 +191,10 @@ def identify(ctx, extractor, options, top_k, as_json, paths):
     """Name the generator of each image in PATHS, or say `unknown`."""
     from .identify import identify as run_identify
 
-    bound = bind_extractor(extractor, options)
     files = collect_paths(paths)
     failed = 0
     with open_gallery(ctx) as gallery:
+        bound = bind_extractor(extractor, options, gallery)
         for result in run_identify(gallery, bound, files, top_k=top_k):
             failed += result.error is not None
             if as_json:
@@ -207,10 +221,10 @@ def verify(ctx, generator, extractor, options, as_json, paths):
     """Say whether each image in PATHS was made by GENERATOR."""
     from .identify import verify as run_verify
 
-    bound = bind_extractor(extractor, options)
     files = collect_paths(paths)
     failed = 0
     with open_gallery(ctx) as gallery:
+        bound = bind_extractor(extractor, options, gallery)
         for result in run_verify(gallery, bound, generator, files):
             failed += result.error is not None
             if as_json:
@@ -361,8 +375,8 @@ def gallery_reembed(ctx, extractor, options, as_json):
     """Embed every stored sample again (from its original file) with an extractor."""
     from .reembed import reembed
 
-    bound = bind_extractor(extractor, options)
     with open_gallery(ctx) as g:
+        bound = bind_extractor(extractor or DEFAULT_EXTRACTOR, options)
         total = sum(i.samples for i in g.generators())
         with progress_bar(total, f"re-embedding with {bound.name}") as advance:
             report = reembed(g, bound, progress=advance)

@@ -25,7 +25,7 @@ from .errors import (
     GalleryError,
     UnknownGenerator,
 )
-from .extractor import BoundExtractor
+from .extractor import BoundExtractor, ExtractorIdentity
 from .images import LoadedImage, load_image
 
 Progress = Callable[[int], None]
@@ -134,6 +134,11 @@ class Gallery:
         session.add(row)
         session.flush()
         return row
+
+    def extractor_identities(self) -> list[ExtractorIdentity]:
+        with self.Session() as session:
+            rows = session.scalars(select(db.ExtractorRow).order_by(db.ExtractorRow.id)).all()
+            return [ExtractorIdentity(r.name, r.version, r.options) for r in rows]
 
     def extractor_keys(self) -> list[str]:
         with self.Session() as session:

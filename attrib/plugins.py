@@ -20,26 +20,44 @@ pm = pluggy.PluginManager("attrib")
 pm.add_hookspecs(hookspecs)
 
 _loaded = False
+_dists: dict[str, importlib.metadata.Distribution] = {}
+
+
+def _entry_points() -> list[tuple[importlib.metadata.EntryPoint, importlib.metadata.Distribution]]:
+    """Entry points of group ``attrib``, limited to the ATTRIB_LOAD_PLUGINS distributions if set."""
+    allowed = os.environ.get("ATTRIB_LOAD_PLUGINS")
+    wanted = None if allowed is None else {n.strip().lower() for n in allowed.split(",") if n.strip()}
+    found = []
+    for dist in importlib.metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower()
+        if wanted is not None and name not in wanted and name.replace("_", "-") not in wanted:
+            continue
+        found += [(ep, dist) for ep in dist.entry_points if ep.group == "attrib"]
+    return found
 
 
 def load_plugins() -> pluggy.PluginManager:
-    """Load third-party plugins (filtered by ATTRIB_LOAD_PLUGINS) and the defaults, once."""
+    """Load third-party plugins (filtered by ATTRIB_LOAD_PLUGINS), then the defaults, once.
+
+    Under pytest (``sys._called_from_test``) installed plugins are not autoloaded.
+    A plugin that fails to import is reported on stderr and skipped.
+    """
     global _loaded
     if _loaded:
         return pm
     _loaded = True
     if not hasattr(sys, "_called_from_test"):
-        allowed = os.environ.get("ATTRIB_LOAD_PLUGINS")
-        if allowed is None:
-            pm.load_setuptools_entrypoints("attrib")
-        else:
-            wanted = {name.strip() for name in allowed.split(",") if name.strip()}
-            for dist in importlib.metadata.distributions():
-                for ep in dist.entry_points:
-                    if ep.group == "attrib" and dist.metadata["Name"] in wanted:
-                        if pm.get_plugin(ep.name) is None:
-                            pm.register(ep.load(), name=ep.name)
-                            pm._plugin_distinfo.append((pm.get_plugin(ep.name), dist))  # noqa: SLF001
+        for ep, dist in _entry_points():
+            if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+                continue
+            try:
+                module = ep.load()
+                pm.register(module, name=ep.name)
+            except Exception as exc:  # a broken plugin must not take the CLI down
+                print(f"attrib: plugin {ep.name!r} ({dist.metadata['Name']}) failed to load and was skipped: {exc}",
+                      file=sys.stderr)
+                continue
+            _dists[ep.name] = dist
     for name in DEFAULT_PLUGINS:
         if pm.get_plugin(name) is None:
             pm.register(importlib.import_module(name), name=name)
@@ -87,17 +105,16 @@ def get_extractor_spec(name: str) -> ExtractorSpec:
 def plugin_infos() -> list[PluginInfo]:
     """Describe every loaded plugin for ``attrib plugins``."""
     load_plugins()
-    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
     by_plugin: dict[str, list[ExtractorSpec]] = {}
     for spec in extractor_specs().values():
         by_plugin.setdefault(spec.plugin, []).append(spec)
     infos = []
     for plugin in pm.get_plugins():
         name = pm.get_name(plugin) or repr(plugin)
-        dist = dists.get(id(plugin))
+        dist = _dists.get(name)
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
         if dist is not None:
-            version, package = dist.version, dist.project_name
+            version, package = dist.version, dist.metadata["Name"]
         elif name.startswith("attrib."):
             from . import __version__
 

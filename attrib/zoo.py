@@ -221,11 +221,19 @@ def _phases_1d(kind: str, a: float = -0.5) -> tuple[np.ndarray, np.ndarray]:
 
 def _up2_separable(x: np.ndarray, p0: np.ndarray, p1: np.ndarray) -> np.ndarray:
     for axis in (0, 1):
-        y0 = ndimage.correlate1d(x, p0, axis=axis, mode="nearest")
-        y1 = ndimage.correlate1d(x, p1, axis=axis, mode="nearest")
+        n = x.shape[axis]
+        pad = [(0, 0)] * x.ndim
+        pad[axis] = (2, 2)
+        xp = np.pad(x, pad, mode="edge")
+        ys = []
+        for taps in (p0, p1):
+            y = np.zeros_like(x)
+            for t in np.nonzero(taps)[0]:
+                y += np.float32(taps[t]) * np.take(xp, np.arange(t, t + n), axis=axis)
+            ys.append(y)
         shape = list(x.shape)
         shape[axis] *= 2
-        x = np.stack([y0, y1], axis=axis + 1).reshape(shape)
+        x = np.stack(ys, axis=axis + 1).reshape(shape)
     return x
 
 
@@ -235,14 +243,26 @@ def _interleave(ph: list[np.ndarray]) -> np.ndarray:
     return np.stack(ph).reshape(2, 2, h, w, c).transpose(2, 0, 3, 1, 4).reshape(2 * h, 2 * w, c)
 
 
-def _conv_per_channel(x: np.ndarray, kernels: np.ndarray) -> np.ndarray:
-    return np.stack([ndimage.correlate(x[..., c], kernels[c], mode="nearest")
-                     for c in range(x.shape[2])], axis=-1)
+def _corr(x: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Correlate HxWxC ``x`` (edge padding, same size) with k: (kh, kw) shared by all channels,
+    (kh, kw, C) one kernel per channel, or (kh, kw, Cin, Cout) a full conv layer.
+    Shifted-slice sums: ~2.5x faster than scipy.ndimage on small kernels."""
+    kh, kw = k.shape[:2]
+    H, W = x.shape[:2]
+    xp = np.pad(x, ((kh // 2, (kh - 1) // 2), (kw // 2, (kw - 1) // 2), (0, 0)), mode="edge")
+    k = k.astype(np.float32)
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            sl = xp[i:i + H, j:j + W]
+            term = sl @ k[i, j] if k.ndim == 4 else sl * k[i, j]
+            out = term if out is None else out + term
+    return out
 
 
-def _smooth3(rng: np.random.Generator, sigma: float, gain_jitter: float) -> np.ndarray:
+def _smooth3(rng: np.random.Generator, sigma: float, gain_jitter: float, wmin=0.15) -> np.ndarray:
     """Random near-smoothing 3x3 kernel: binomial-ish blur + noise, sum 1 +- gain_jitter."""
-    w = rng.uniform(0.15, 0.5)
+    w = rng.uniform(wmin, 0.5)
     b = np.array([w, 1 - 2 * w + 1.0, w])
     k = np.outer(b, b)
     k = k / k.sum() + rng.normal(0, sigma, (3, 3))
@@ -292,7 +312,7 @@ class _Decoder:
             self.conv = cross
             self.bias = rng.normal(0, 0.004, 3)
         elif f == "multistage":
-            self.stages = [np.array([_smooth3(rng, 0.02, 0.004) for _ in range(3)])
+            self.stages = [np.array([_smooth3(rng, 0.02, 0.004, 0.35) for _ in range(3)])
                            for _ in range(2)]
             self.nonlin = rng.uniform(0.02, 0.08, 2)
         # post-processing shared by every family
@@ -315,28 +335,24 @@ class _Decoder:
         if f in ("nearest", "bilinear", "bicubic"):
             return _up2_separable(x, *self.phases)
         if f == "tconv":
-            x = x @ self.mix.T
+            x = x @ self.mix.T.astype(np.float32)
             h, w, _ = x.shape
             z = np.zeros((2 * h, 2 * w, 3), np.float32)
             z[::2, ::2] = x
-            return np.stack([ndimage.convolve(z[..., c], self.kernels[c], mode="mirror")
-                             for c in range(3)], axis=-1)
+            return _corr(z, self.kernels[:, ::-1, ::-1].transpose(1, 2, 0))
         if f == "shuffle":
             if self.one_by_one:
-                up = _interleave([x @ m.T for m in self.phase_mats])
-                return _conv_per_channel(up, np.stack([self.post] * 3))
-            return _interleave([_conv_per_channel(x, self.phase_kernels[i]) for i in range(4)])
+                up = _interleave([x @ m.T.astype(np.float32) for m in self.phase_mats])
+                return _corr(up, self.post)
+            return _interleave([_corr(x, self.phase_kernels[i].transpose(1, 2, 0))
+                                for i in range(4)])
         if f == "upconv":
             up = _up2_separable(x, *self.pre)
-            out = np.zeros_like(up)
-            for co in range(3):
-                for ci in range(3):
-                    out[..., co] += ndimage.correlate(up[..., ci], self.conv[co, ci], mode="nearest")
-            return out + self.bias
+            return _corr(up, self.conv.transpose(2, 3, 1, 0)) + self.bias.astype(np.float32)
         if f == "multistage":
             nn = _phases_1d("nearest")
             for kernels, beta in zip(self.stages, self.nonlin):
-                x = _conv_per_channel(_up2_separable(x, *nn), kernels)
+                x = _corr(_up2_separable(x, *nn), kernels.transpose(1, 2, 0))
                 x = x + beta * (x - 0.5) * (1 - np.abs(2 * x - 1))  # mild S-curve
             return x
         raise AssertionError(f)
@@ -358,6 +374,12 @@ def _prnu(family: str, seed: int, size: int, sigma: float) -> np.ndarray:
     return p
 
 
+def _noise(rng: np.random.Generator, shape, std: float) -> np.ndarray:
+    """Zero-mean uniform noise of the given standard deviation (5x faster than Gaussian)."""
+    u = rng.random(shape, dtype=np.float32) - np.float32(0.5)
+    return u * np.float32(std * math.sqrt(12.0))
+
+
 def render(generator: str, index: int, size: int = 256) -> np.ndarray:
     """Image ``index`` of zoo generator ``generator`` ("<family>-<seed>"): size x size x 3 uint8 RGB.
 
@@ -374,13 +396,13 @@ def render(generator: str, index: int, size: int = 256) -> np.ndarray:
     h = math.ceil(size / dec.factor)
     rng = np.random.default_rng([_crc("noise", family), seed % 2 ** 32, index, size])
     x = np.asarray(_content(index, h), dtype=np.float32)
-    x = x + rng.standard_normal(x.shape, dtype=np.float32) * np.float32(dec.latent_noise)
+    x = x @ dec.color.T.astype(np.float32) + dec.offset.astype(np.float32)
+    x = np.clip(x, 0, 1) ** np.float32(dec.gamma)
+    x = x + _noise(rng, x.shape, dec.latent_noise)  # latent noise: shaped by the decoder
     y = dec.upsample(x)[:size, :size].astype(np.float32)
-    y = y @ dec.color.T.astype(np.float32) + dec.offset.astype(np.float32)
-    y = np.clip(y, 0, 1) ** np.float32(dec.gamma)
     y = y * (1 + dec.prnu_amp * _prnu(family, seed, size, round(dec.prnu_sigma, 3)))
-    y = y + rng.standard_normal(y.shape, dtype=np.float32) * np.float32(dec.noise)
-    y = ndimage.correlate(y, dec.postfilter[:, :, None], mode="nearest")
+    y = y + _noise(rng, y.shape, dec.noise)  # output noise: shaped by the post-filter
+    y = _corr(y, dec.postfilter)
     return np.clip(np.rint(y * 255), 0, 255).astype(np.uint8)
 
 

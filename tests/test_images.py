@@ -1,0 +1,109 @@
+"""The one image loader: every mode to RGB, orientation, animations, and clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from attrib import images
+from attrib.errors import ImageError
+from attrib.images import iter_image_files, load_image
+
+
+def rgb(w=80, h=70, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    "mode,ext",
+    [("L", "png"), ("LA", "png"), ("P", "png"), ("RGBA", "png"), ("CMYK", "jpg"), ("I;16", "png"),
+     ("RGB", "webp"), ("RGB", "bmp"), ("RGB", "tiff"), ("1", "png")],
+)
+def test_every_mode_becomes_rgb_uint8(tmp_path, mode, ext):
+    image = Image.fromarray(rgb())
+    if mode == "I;16":
+        image = Image.fromarray((np.arange(80 * 70, dtype=np.uint16).reshape(70, 80) * 9))
+    else:
+        image = image.convert(mode)
+    path = tmp_path / f"x.{ext}"
+    image.save(path)
+    loaded = load_image(path)
+    assert loaded.pixels.dtype == np.uint8 and loaded.pixels.shape == (70, 80, 3)
+    assert len(loaded.sha256) == 64 and loaded.size_bytes == path.stat().st_size
+
+
+def test_sixteen_bit_keeps_its_range(tmp_path):
+    ramp = (np.linspace(0, 65535, 80 * 70).reshape(70, 80)).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    px = load_image(tmp_path / "ramp.png").pixels
+    assert px.min() == 0 and px.max() == 255
+
+
+def test_alpha_is_composited_on_white(tmp_path):
+    arr = np.zeros((70, 80, 4), np.uint8)
+    arr[..., 0] = 255  # red, fully transparent
+    Image.fromarray(arr, "RGBA").save(tmp_path / "a.png")
+    assert (load_image(tmp_path / "a.png").pixels == 255).all()
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    image = Image.fromarray(rgb(120, 70))
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    image.save(tmp_path / "o.jpg", exif=exif)
+    assert load_image(tmp_path / "o.jpg").pixels.shape == (120, 70, 3)
+
+
+def test_animation_uses_first_frame(tmp_path):
+    frames = [Image.new("RGB", (80, 80), c) for c in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    px = load_image(tmp_path / "anim.gif").pixels
+    assert px[..., 0].mean() > 200 and px[..., 2].mean() < 50
+
+
+@pytest.mark.parametrize(
+    "content,needle",
+    [(b"", "empty"), (b"hello world", "not a recognised image"), (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "not a recognised image|cannot decode")],
+)
+def test_bad_files_raise_one_clear_error(tmp_path, content, needle):
+    path = tmp_path / "bad.png"
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=needle) as info:
+        load_image(path)
+    assert str(path) in str(info.value)
+
+
+def test_truncated_file(tmp_path):
+    Image.fromarray(rgb(200, 200)).save(tmp_path / "full.png")
+    data = (tmp_path / "full.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match="truncated|cannot decode"):
+        load_image(tmp_path / "cut.png")
+
+
+def test_too_small_and_folder_and_missing(tmp_path):
+    Image.new("RGB", (63, 500)).save(tmp_path / "thin.png")
+    with pytest.raises(ImageError, match="63x500 px; at least 64"):
+        load_image(tmp_path / "thin.png")
+    with pytest.raises(ImageError, match="is a folder"):
+        load_image(tmp_path)
+    with pytest.raises(ImageError, match="no such file"):
+        load_image(tmp_path / "nope.png")
+
+
+def test_decompression_bomb_limit(tmp_path, monkeypatch):
+    Image.fromarray(rgb(300, 300)).save(tmp_path / "big.png")
+    monkeypatch.setattr(images, "MAX_PIXELS", 10_000)
+    with pytest.raises(ImageError, match="safety limit|decompression"):
+        load_image(tmp_path / "big.png")
+
+
+def test_iter_image_files_recurses_by_extension_any_case(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name in ("a/x.PNG", "a/b/y.jpeg", "a/b/z.TIF", "a/notes.txt", "a/.hidden.png"):
+        (tmp_path / name).write_bytes(b"x")
+    found = [p.relative_to(tmp_path).as_posix() for p in iter_image_files([tmp_path / "a"])]
+    assert found == ["a/x.PNG", "a/b/y.jpeg", "a/b/z.TIF"]
+    with pytest.raises(ImageError, match="no such file or folder"):
+        list(iter_image_files([tmp_path / "missing"]))
