@@ -107,6 +107,24 @@ def bind_extractor(name: str | None, options: tuple[str, ...], gallery=None):
     return BoundExtractor(get_extractor_spec(name), parsed)
 
 
+def bind_fused(names: str, options: tuple[str, ...], gallery) -> list:
+    """Bind each extractor of ``a+b``; options go to one extractor as ``NAME.key=value``."""
+    from .extractor import parse_options
+
+    parts = [n.strip() for n in names.split("+") if n.strip()]
+    if len(parts) < 2 or len(set(parts)) != len(parts):
+        raise AttribError(f"--extractor {names!r}: join two or more different extractor names with '+', e.g. residual+clip")
+    per: dict[str, list[str]] = {name: [] for name in parts}
+    for key, value in parse_options(options).items():
+        target, dot, option = key.partition(".")
+        if not dot or target not in per:
+            raise AttribError(
+                f"--option {key}={value}: with fused extractors write NAME.{key}={value} with NAME one of {', '.join(parts)}"
+            )
+        per[target].append(f"{option}={value}")
+    return [bind_extractor(name, tuple(per[name]), gallery) for name in parts]
+
+
 def open_gallery(ctx: click.Context):
     from .gallery import Gallery
 
@@ -194,7 +212,9 @@ def identify(ctx, extractor, options, top_k, as_json, paths):
     files = collect_paths(paths)
     failed = 0
     with open_gallery(ctx) as gallery:
-        bound = bind_extractor(extractor, options, gallery)
+        bound = bind_fused(extractor, options, gallery) if extractor and "+" in extractor else (
+            bind_extractor(extractor, options, gallery)
+        )
         for result in run_identify(gallery, bound, files, top_k=top_k):
             failed += result.error is not None
             if as_json:

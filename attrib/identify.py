@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -112,30 +112,65 @@ def _embed_chunk(extractor: BoundExtractor, chunk) -> np.ndarray:
 
 
 def identify(
-    gallery: Gallery, extractor: BoundExtractor, paths: Iterable[Path], top_k: int = 3
+    gallery: Gallery, extractor: BoundExtractor | Sequence[BoundExtractor], paths: Iterable[Path], top_k: int = 3
 ) -> Iterator[Result]:
-    """Yield one Result per input path, in order."""
+    """Yield one Result per input path, in order.
+
+    With several extractors the scores are fused: each generator's score is the
+    mean over extractors of (score - that extractor's calibrated threshold for
+    the generator), so the fused threshold is 0.
+    """
     if top_k < 1:
         raise AttribError(f"--top-k must be at least 1, got {top_k}")
-    view = gallery.open_index(extractor)
-    key = extractor.identity.key
+    extractors = list(extractor) if isinstance(extractor, (list, tuple)) else [extractor]
+    views = [gallery.open_index(e) for e in extractors]
+    key = "+".join(e.identity.key for e in extractors)
     for chunk in load_batches(paths):
-        matrix = _embed_chunk(extractor, chunk)
-        scores = iter(score_queries(view, matrix) if len(matrix) else [])
+        per_extractor = []
+        for bound, view in zip(extractors, views):
+            matrix = _embed_chunk(bound, chunk)
+            per_extractor.append(score_queries(view, matrix) if len(matrix) else [])
+        position = 0
         for item in chunk:
             if not isinstance(item, LoadedImage):
                 yield Result(path=str(item[0]), error=item[1])
                 continue
-            yield decide(view, next(scores), str(item.path), item.sha256, key, top_k)
+            scores = [s[position] for s in per_extractor]
+            position += 1
+            if len(views) == 1:
+                ranked, threshold_of = scores[0], lambda gid, v=views[0]: threshold_for(v, gid)
+            else:
+                ranked, threshold_of = fuse(views, scores), lambda gid: 0.0
+            yield decide(views[0].generator_names, ranked, threshold_of, str(item.path), item.sha256, key, top_k)
 
 
-def decide(view: IndexView, scores: dict[int, float], path: str, sha256: str, key: str, top_k: int) -> Result:
+def fuse(views: Sequence[IndexView], scores: Sequence[dict[int, float]]) -> dict[int, float]:
+    """Mean calibrated margin (score - threshold) per generator over extractors.
+
+    A generator missing from one extractor's search results counts with that
+    extractor's lowest margin.
+    """
+    margins = [{g: s - threshold_for(v, g) for g, s in sc.items()} for v, sc in zip(views, scores)]
+    floors = [min(m.values(), default=-1.0) for m in margins]
+    generators = set().union(*margins)
+    return {g: float(np.mean([m.get(g, floor) for m, floor in zip(margins, floors)])) for g in generators}
+
+
+def decide(
+    names: dict[int, str],
+    scores: dict[int, float],
+    threshold_of: Callable[[int], float],
+    path: str,
+    sha256: str,
+    key: str,
+    top_k: int,
+) -> Result:
     """Rank generators and apply the best one's calibrated threshold."""
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])
-    candidates = [{"generator": view.generator_names[g], "score": round(s, 6)} for g, s in ranked[:top_k]]
+    candidates = [{"generator": names[g], "score": round(s, 6)} for g, s in ranked[:top_k]]
     best_gid, best = ranked[0]
-    threshold = threshold_for(view, best_gid)
-    name = view.generator_names[best_gid]
+    threshold = threshold_of(best_gid)
+    name = names[best_gid]
     return Result(
         path=path,
         sha256=sha256,

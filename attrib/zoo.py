@@ -6,12 +6,15 @@ genuine forensic problem (fingerprints live in the noise residual, not in the co
 How a simulated generator works
 -------------------------------
 A generator is named ``"<family>-<seed>"`` (``"tconv-2"``, ``"bicubic-7"``; any integer seed is
-valid). The name is hashed with ``zlib.crc32`` (never Python's ``hash()``) into a seed for
-``numpy.random.default_rng``; that RNG draws the generator's fixed random "weights" once. Rendering
-image ``index`` is then a small fixed *decoder*:
+valid). The family name hashed with ``zlib.crc32`` (never Python's ``hash()``) and the integer
+seed together seed ``numpy.random.default_rng``, which draws the generator's fixed random "weights"
+once. Rendering image ``index`` is then a small fixed *decoder*:
 
 1. **Content.** A scene is rendered at low resolution ``ceil(size / factor)``, like a latent or a
-   low-resolution feature map (``factor`` is 2, or 4 for ``multistage``).
+   low-resolution feature map (``factor`` is 2, or 4 for ``multistage``, whose images are thus a
+   little softer: a property of that architecture, not of the scene). The generator's own
+   near-identity 3x3 colour mix, per-channel gain/offset and gamma are applied there, plus a little
+   per-image "latent" noise (1-2% of full scale), which the decoder then shapes.
 2. **Up-sampling**, by architecture family (:data:`FAMILIES`):
 
    ``nearest``     pixel replication;
@@ -26,10 +29,10 @@ image ``index`` is then a small fixed *decoder*:
 
    The random weights are perturbations of a sensible interpolator, so images look natural (no
    visible grid), but each set of weights leaves its own periodic, spectral trace.
-3. **Post-processing**, drawn per generator as well: a near-identity 3x3 colour mix with per-channel
-   gain/offset and a gamma, a random (possibly asymmetric) 3x3 post-filter (blur or sharpen), a fixed
-   multiplicative PRNU-like pattern (spatially coloured noise, ~0.5% amplitude) and per-image white
-   noise of a generator-specific strength; then rounding to uint8 RGB.
+3. **Post-processing**, drawn per generator as well: a fixed multiplicative PRNU-like pattern
+   (spatially coloured noise, ~0.4% amplitude), per-image noise of a generator-specific strength,
+   then a random (possibly asymmetric) 3x3 post-filter (blur or sharpen) that colours that noise,
+   and rounding to uint8 RGB.
 
 So two generators of the same family but different seeds differ only through their weights and the
 post-processing: separable, but not trivially.
@@ -61,9 +64,8 @@ from scipy import ndimage
 
 __all__ = ["FAMILIES", "zoo_generator_names", "render", "write_zoo"]
 
-FAMILIES: tuple[str, ...] = (
-    "nearest", "bilinear", "bicubic", "tconv", "shuffle", "upconv", "multistage",
-)
+FAMILIES: tuple[str, ...] = ("nearest", "bilinear", "bicubic", "tconv", "shuffle", "upconv",
+                             "multistage")
 DEFAULT_SEEDS: tuple[int, ...] = (1, 2)
 _SALT = "attrib-zoo/v1"
 _PHOTOS = (
@@ -78,6 +80,11 @@ _IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "
 
 def _crc(*parts) -> int:
     return zlib.crc32("|".join(str(p) for p in (_SALT,) + parts).encode("utf-8"))
+
+
+def _words(seed: int) -> list[int]:
+    """Any Python int (negative, > 2**32) as non-negative 32-bit words for default_rng."""
+    return [seed % 2 ** 32, (seed >> 32) % 2 ** 32, int(seed < 0)]
 
 
 def zoo_generator_names() -> list[str]:
@@ -274,7 +281,7 @@ class _Decoder:
 
     def __init__(self, family: str, seed: int):
         self.family, self.name = family, f"{family}-{seed}"
-        rng = np.random.default_rng([_crc("gen", family), seed % 2 ** 32, (seed >> 32) % 2 ** 32])
+        rng = np.random.default_rng([_crc("gen", family), *_words(seed)])
         self.factor = 4 if family == "multistage" else 2
         f = family
         if f in ("nearest", "bilinear", "bicubic"):
@@ -283,9 +290,11 @@ class _Decoder:
             ksize = 4 if rng.random() < 0.6 else 3
             base = np.outer(*(2 * [np.array([.25, .75, .75, .25] if ksize == 4 else [.5, 1, .5])]))
             ks = []
-            for _ in range(3):  # per channel; the 4 stride phases' sums differ by ~1-2%
+            for _ in range(3):  # per channel: random taps, the 4 stride phases' gains differ ~1%
                 k = base + rng.normal(0, 0.02, base.shape)
-                k = k * (4 / k.sum())
+                for p in range(2):
+                    for q in range(2):
+                        k[p::2, q::2] *= (1 + rng.normal(0, 0.008)) / k[p::2, q::2].sum()
                 ks.append(k)
             self.kernels = np.stack(ks)
             self.mix = np.eye(3) + rng.normal(0, 0.01, (3, 3))
@@ -320,8 +329,7 @@ class _Decoder:
         self.offset = rng.normal(0, 0.01, 3)
         self.gamma = rng.uniform(0.9, 1.1)
         s = rng.uniform(-0.35, 0.5)  # negative: sharpen
-        delta = np.zeros((3, 3))
-        delta[1, 1] = 1
+        delta = np.pad([[1.0]], 1)
         blur = np.outer([1, 2, 1], [1, 2, 1]) / 16.0
         k = (1 - s) * delta + s * blur + rng.normal(0, 0.015, (3, 3))
         self.postfilter = k / k.sum()
@@ -336,10 +344,12 @@ class _Decoder:
             return _up2_separable(x, *self.phases)
         if f == "tconv":
             x = x @ self.mix.T.astype(np.float32)
-            h, w, _ = x.shape
-            z = np.zeros((2 * h, 2 * w, 3), np.float32)
-            z[::2, ::2] = x
-            return _corr(z, self.kernels[:, ::-1, ::-1].transpose(1, 2, 0))
+            h, w, _ = x.shape  # pad, zero-insert (stride 2), convolve, crop: no border seams
+            xp = np.pad(x, ((2, 2), (2, 2), (0, 0)), mode="edge")
+            z = np.zeros((2 * h + 8, 2 * w + 8, 3), np.float32)
+            z[::2, ::2] = xp
+            y = _corr(z, self.kernels[:, ::-1, ::-1].transpose(1, 2, 0))
+            return y[4:4 + 2 * h, 4:4 + 2 * w]
         if f == "shuffle":
             if self.one_by_one:
                 up = _interleave([x @ m.T.astype(np.float32) for m in self.phase_mats])
@@ -353,7 +363,7 @@ class _Decoder:
             nn = _phases_1d("nearest")
             for kernels, beta in zip(self.stages, self.nonlin):
                 x = _corr(_up2_separable(x, *nn), kernels.transpose(1, 2, 0))
-                x = x + beta * (x - 0.5) * (1 - np.abs(2 * x - 1))  # mild S-curve
+                x = x + np.float32(beta) * (x - 0.5) * (1 - np.abs(2 * x - 1))  # mild S-curve
             return x
         raise AssertionError(f)
 
@@ -365,7 +375,7 @@ def _decoder(family: str, seed: int) -> _Decoder:
 
 @functools.lru_cache(maxsize=32)
 def _prnu(family: str, seed: int, size: int, sigma: float) -> np.ndarray:
-    rng = np.random.default_rng([_crc("prnu", family), seed % 2 ** 32, size])
+    rng = np.random.default_rng([_crc("prnu", family), *_words(seed), size])
     p = rng.standard_normal((size, size, 3)).astype(np.float32)
     if sigma > 0.05:
         p = ndimage.gaussian_filter(p, (sigma, sigma, 0))
@@ -394,7 +404,7 @@ def render(generator: str, index: int, size: int = 256) -> np.ndarray:
         raise ValueError(f"size must be >= 16, got {size}")
     dec = _decoder(family, seed)
     h = math.ceil(size / dec.factor)
-    rng = np.random.default_rng([_crc("noise", family), seed % 2 ** 32, index, size])
+    rng = np.random.default_rng([_crc("noise", family), *_words(seed), index, size])
     x = np.asarray(_content(index, h), dtype=np.float32)
     x = x @ dec.color.T.astype(np.float32) + dec.offset.astype(np.float32)
     x = np.clip(x, 0, 1) ** np.float32(dec.gamma)
@@ -420,15 +430,11 @@ def write_zoo(out_dir, generators: list[str] | None = None, n_per: int = 20, siz
     if fmt not in _IMAGE_FORMATS:
         raise ValueError(f"unsupported format {fmt!r}; use one of {', '.join(_IMAGE_FORMATS)}")
     names = zoo_generator_names() if generators is None else list(generators)
-    canon: list[tuple[str, int, str]] = []
-    for g in names:
-        fam, seed = _parse(g)
-        if f"{fam}-{seed}" not in [c[2] for c in canon]:
-            canon.append((fam, seed, f"{fam}-{seed}"))
+    canon = list(dict.fromkeys("%s-%d" % _parse(g) for g in names))  # validated, deduplicated
     out_dir = pathlib.Path(out_dir)
-    result: dict[str, list[pathlib.Path]] = {name: [] for _f, _s, name in canon}
+    result: dict[str, list[pathlib.Path]] = {name: [] for name in canon}
     for index in range(int(start), int(start) + int(n_per)):  # index-major: content is cached
-        for _fam, _seed, name in canon:
+        for name in canon:
             path = out_dir / name / f"{name}_{index:04d}.{fmt}"
             result[name].append(path)
             if path.is_file():
@@ -442,6 +448,9 @@ def write_zoo(out_dir, generators: list[str] | None = None, n_per: int = 20, siz
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             kw = {"compress_level": 1} if fmt == "png" else {"quality": 95} if fmt in (
                 "jpg", "jpeg", "webp") else {}
-            Image.fromarray(render(name, index, size)).save(tmp, format=_IMAGE_FORMATS[fmt], **kw)
-            os.replace(tmp, path)
+            try:
+                Image.fromarray(render(name, index, size)).save(tmp, _IMAGE_FORMATS[fmt], **kw)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
     return result

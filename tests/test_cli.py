@@ -148,3 +148,36 @@ def test_plugins_json_lists_builtin_and_fake(run):
     assert by_name["attrib.default_plugins.residual"]["extractors"][0]["name"] == "residual"
     fake = by_name["test-colormean"]
     assert fake["extractors"] == [{"name": "colormean", "version": "1", "dim": 6}]
+
+
+class ColorMeanB:
+    """A second test extractor (channel percentiles) for fusion."""
+
+    name = "colorpct"
+    version = "1"
+    dim = 6
+
+    def __init__(self, **options):
+        pass
+
+    def embed_batch(self, images):
+        import numpy as np
+
+        rows = [np.percentile(im.reshape(-1, 3), [25, 75], axis=0).ravel() - 127.5 for im in images]
+        return np.stack(rows).astype(np.float32)
+
+
+def test_fused_extractors(run, make_set, plugin, tmp_path):
+    plugin(ColorMeanB, name="test-colorpct")
+    for name in ("red", "green", "blue"):
+        paths = make_set(name, 5)
+        run("enroll", "-e", "colormean", "-g", name, str(paths[0].parent))
+        run("gallery", "reembed", "-e", "colorpct")
+    query = make_set("green", 1, seed=8)[0]
+    rows = json_lines(run("identify", "-e", "colormean+colorpct", "--json", str(query)).output)
+    assert rows[0]["generator"] == "green" and rows[0]["extractor"] == "colormean@1+colorpct@1"
+    assert rows[0]["threshold"] == 0.0
+    result = run("identify", "-e", "colormean+colorpct", "-o", "x=1", str(query), expect=1)
+    assert "NAME.x=1" in result.output
+    result = run("identify", "-e", "colormean+colormean", str(query), expect=1)
+    assert "two or more different" in result.output

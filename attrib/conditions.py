@@ -1,0 +1,164 @@
+"""Image conditions for robustness evaluation: crops, lossy round trips, resizing.
+
+A condition is one step or several joined with ``+``, applied left to right::
+
+    center-crop:256            the central SxS window
+    crop:256                   a random SxS window (the position comes from the ``rng`` given to apply)
+    jpeg:80                    a JPEG round trip in memory at quality Q (1-100, Pillow defaults otherwise)
+    webp:80                    a WebP round trip in memory at quality Q (0-100, lossy)
+    resize:0.5                 scale both sides by F (Pillow bicubic; at least 1 px per side)
+    none                       the pixels as decoded
+    center-crop:256+jpeg:80    crop first, then compress
+
+An image smaller than a crop is not padded: the crop is clipped to the image, so
+``center-crop:256`` of a 200x300 image gives 200x256 (the central 256 columns).
+Every step takes and returns an HxWx3 uint8 RGB array.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import AttribError
+
+VALID_FORMS = (
+    "center-crop:S, crop:S (S pixels, e.g. 256), jpeg:Q (quality 1-100), webp:Q (quality 0-100), "
+    "resize:F (factor, e.g. 0.5) or none, joined with '+' and applied left to right "
+    "(e.g. center-crop:256+jpeg:80)"
+)
+_INT = re.compile(r"^\d+$")
+_FLOAT = re.compile(r"^(\d+(\.\d*)?|\.\d+)$")
+MAX_RESIZE = 8.0
+
+
+@dataclass(frozen=True)
+class Step:
+    """One transformation: ``kind`` is center-crop, crop, jpeg, webp, resize or none."""
+
+    kind: str
+    value: float | int | None = None
+
+    def __str__(self) -> str:
+        return self.kind if self.value is None else f"{self.kind}:{self.value:g}"
+
+    def apply(self, pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.kind == "none":
+            return pixels
+        if self.kind in ("center-crop", "crop"):
+            return _crop(pixels, int(self.value), rng if self.kind == "crop" else None)
+        if self.kind in ("jpeg", "webp"):
+            return _round_trip(pixels, "JPEG" if self.kind == "jpeg" else "WEBP", int(self.value))
+        if self.kind == "resize":
+            return _resize(pixels, float(self.value))
+        raise AssertionError(self.kind)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A parsed condition; ``str(condition)`` is its canonical text."""
+
+    steps: tuple[Step, ...] = field(default_factory=tuple)
+
+    def __str__(self) -> str:
+        return "+".join(str(s) for s in self.steps) or "none"
+
+    @property
+    def slug(self) -> str:
+        """A file-name-safe form, e.g. ``center-crop-256+jpeg-80``."""
+        return re.sub(r"[^A-Za-z0-9.+-]+", "-", str(self)).strip("-") or "none"
+
+    @property
+    def random(self) -> bool:
+        """True when the outcome depends on the rng (a random crop)."""
+        return any(s.kind == "crop" for s in self.steps)
+
+    def apply(self, pixels: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Apply the steps left to right to an HxWx3 uint8 RGB array; return a new uint8 RGB array."""
+        if rng is None:
+            rng = np.random.default_rng(0)
+        out = np.asarray(pixels)
+        if out.ndim != 3 or out.shape[2] != 3 or out.dtype != np.uint8:
+            raise AttribError(f"condition {self}: expected an HxWx3 uint8 RGB array, got {out.dtype} {out.shape}")
+        for step in self.steps:
+            out = step.apply(out, rng)
+        return np.ascontiguousarray(out, dtype=np.uint8)
+
+
+def parse_condition(text: str) -> Condition:
+    """Parse ``center-crop:256+jpeg:80`` and the like; raise AttribError naming the bad part."""
+    raw = str(text).strip()
+    if not raw:
+        raise AttribError(f"condition is empty; valid forms: {VALID_FORMS}")
+    steps = []
+    for part in raw.split("+"):
+        steps.append(_parse_step(raw, part.strip()))
+    steps = [s for s in steps if s.kind != "none"]
+    return Condition(tuple(steps))
+
+
+def _parse_step(whole: str, part: str) -> Step:
+    def bad(why: str) -> AttribError:
+        where = f"condition {whole!r}" + (f", part {part!r}" if part != whole else "")
+        return AttribError(f"{where}: {why}; valid forms: {VALID_FORMS}")
+
+    if not part:
+        raise bad("empty part (two '+' in a row or a '+' at an end)")
+    kind, sep, value = (s.strip() for s in part.lower().partition(":"))
+    if kind in ("none", "identity", "original"):
+        if sep:
+            raise bad(f"{kind} takes no value")
+        return Step("none")
+    if kind not in ("center-crop", "crop", "jpeg", "webp", "resize"):
+        raise bad(f"unknown transformation {kind!r}")
+    if not sep or not value:
+        raise bad(f"{kind} needs a value, e.g. {kind}:{'0.5' if kind == 'resize' else '256' if 'crop' in kind else '80'}")
+    if kind == "resize":
+        if not _FLOAT.match(value) or not 0 < float(value) <= MAX_RESIZE:
+            raise bad(f"resize factor must be a number above 0 and at most {MAX_RESIZE:g}, got {value!r}")
+        return Step(kind, float(value))
+    if not _INT.match(value):
+        raise bad(f"{kind} needs a whole number, got {value!r}")
+    number = int(value)
+    if kind in ("center-crop", "crop") and number < 1:
+        raise bad(f"crop size must be at least 1 pixel, got {number}")
+    if kind == "jpeg" and not 1 <= number <= 100:
+        raise bad(f"JPEG quality must be 1-100, got {number}")
+    if kind == "webp" and not 0 <= number <= 100:
+        raise bad(f"WebP quality must be 0-100, got {number}")
+    return Step(kind, number)
+
+
+def _crop(pixels: np.ndarray, size: int, rng: np.random.Generator | None) -> np.ndarray:
+    """An SxS window (clipped to the image): central when rng is None, else at a random position."""
+    h, w = pixels.shape[:2]
+    ch, cw = min(size, h), min(size, w)
+    if rng is None:
+        top, left = (h - ch) // 2, (w - cw) // 2
+    else:
+        top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    return pixels[top : top + ch, left : left + cw]
+
+
+def _round_trip(pixels: np.ndarray, fmt: str, quality: int) -> np.ndarray:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, format=fmt, quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def _resize(pixels: np.ndarray, factor: float) -> np.ndarray:
+    from PIL import Image
+
+    h, w = pixels.shape[:2]
+    size = (max(1, int(round(w * factor))), max(1, int(round(h * factor))))
+    if size == (w, h):
+        return pixels
+    resized = Image.fromarray(pixels, "RGB").resize(size, Image.Resampling.BICUBIC)
+    return np.asarray(resized, dtype=np.uint8)

@@ -1,0 +1,100 @@
+"""Speed benchmark: decode vs extract per image, and the wall time of one `attrib identify`.
+
+    python benchmarks/bench.py [--folder DIR] [--extractor residual] [--gallery-size 1000]
+
+Without --folder it measures zoo images at 256, 512 and 1024 px (written once to
+benchmarks/.cache). Targets on a 2-core machine: extract <= 2x decode, and a single
+`attrib identify one.png` against a 1,000-image gallery under 1 s wall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = HERE / ".cache"
+
+
+def per_image_ms(paths, extractor, repeats=3):
+    from attrib.images import decode_bytes
+
+    blobs = [p.read_bytes() for p in paths]
+    decode, extract = [], []
+    for _ in range(repeats):
+        for blob, path in zip(blobs, paths):
+            t0 = time.perf_counter()
+            pixels, _ = decode_bytes(blob, str(path))
+            t1 = time.perf_counter()
+            extractor.embed([pixels])
+            t2 = time.perf_counter()
+            decode.append(t1 - t0)
+            extract.append(t2 - t1)
+    return 1000 * statistics.median(decode), 1000 * statistics.median(extract)
+
+
+def identify_wall(gallery_size: int, extractor_name: str) -> tuple[float, int]:
+    from attrib.cli import bind_extractor
+    from attrib.gallery import Gallery
+    from attrib.zoo import write_zoo, zoo_generator_names
+
+    names = zoo_generator_names()[:10]
+    per = max(1, gallery_size // len(names))
+    data = CACHE / "gallery-images"
+    paths = write_zoo(data, names, n_per=per + 1, size=256)
+    bound = bind_extractor(extractor_name, ())
+    gallery_dir = CACHE / f"gallery-{gallery_size}-{bound.name}-v{bound.version}"
+    with Gallery(gallery_dir) as gallery:
+        have = sum(g.samples for g in gallery.generators())
+        if have < per * len(names):
+            for name in names:
+                gallery.enroll(name, paths[name][:per], bound)
+        have = sum(g.samples for g in gallery.generators())
+    query = paths[names[0]][per]
+    attrib = Path(sys.executable).parent / "attrib"
+    cmd = [str(attrib), "--gallery", str(gallery_dir), "identify", "-e", extractor_name, str(query)]
+    subprocess.run(cmd, check=True, capture_output=True)  # warm the file cache
+    walls = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        walls.append(time.perf_counter() - t0)
+    return statistics.median(walls), have
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folder", type=Path, help="Folder of images to time (default: zoo images).")
+    parser.add_argument("--extractor", default="residual")
+    parser.add_argument("--gallery-size", type=int, default=1000)
+    parser.add_argument("--limit", type=int, default=40, help="Images per folder to time.")
+    args = parser.parse_args()
+
+    from attrib.cli import bind_extractor
+    from attrib.images import iter_image_files
+
+    extractor = bind_extractor(args.extractor, ())
+    if args.folder:
+        sets = {str(args.folder): sorted(iter_image_files([args.folder]))[: args.limit]}
+    else:
+        from attrib.zoo import write_zoo
+
+        sets = {}
+        for size in (256, 512, 1024):
+            written = write_zoo(CACHE / f"zoo-{size}", ["tconv-1", "nearest-1"], n_per=args.limit // 2, size=size)
+            sets[f"zoo PNG {size}px"] = [p for ps in written.values() for p in ps]
+    print(f"extractor {extractor.identity.key}, one thread per image")
+    print(f"{'images':24s} {'n':>4s} {'decode ms':>10s} {'extract ms':>11s} {'extract/decode':>15s}")
+    for label, paths in sets.items():
+        decode, extract = per_image_ms(paths, extractor)
+        print(f"{label:24s} {len(paths):4d} {decode:10.2f} {extract:11.2f} {extract / decode:15.2f}x")
+    wall, size = identify_wall(args.gallery_size, args.extractor)
+    print(f"`attrib identify one.png` against a {size}-image gallery: {wall:.3f} s wall (median of 5)")
+
+
+if __name__ == "__main__":
+    main()
