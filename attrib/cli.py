@@ -445,6 +445,10 @@ def _add_builtin_commands() -> None:
 
     cli.add_command(demo)
 
+    from .evaluate import evaluate
+
+    cli.add_command(evaluate)
+
 
 def _register_plugin_commands() -> None:
     from .plugins import load_plugins

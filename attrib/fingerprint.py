@@ -103,10 +103,11 @@ def _joint3(d: np.ndarray, t: int) -> np.ndarray:
 
 
 def _crop_counts(x: np.ndarray) -> list[np.ndarray]:
-    """Raw counts for each block for one int32 HxWx3 crop."""
+    """Raw counts for each block for one int16 HxWx3 crop."""
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
     # integer luma (ITU-R BT.601 weights, rounded), keeps differences integral
-    y = (r * 77 + g * 150 + b * 29 + 128) >> 8
+    x32 = x.astype(np.int32)
+    y = ((x32[..., 0] * 77 + x32[..., 1] * 150 + x32[..., 2] * 29 + 128) >> 8).astype(np.int16)
     gray = _triples(np.diff(y, axis=0), _T_GRAY, 0) + _triples(np.diff(y, axis=1), _T_GRAY, 1)
     chroma = 0
     for c in (r - g, b - g):
@@ -121,7 +122,7 @@ def raw_statistics(image: np.ndarray) -> np.ndarray:
     h, w = im.shape[:2]
     acc = [np.zeros(n, dtype=np.int64) for _, n in _BLOCKS]
     for y0, x0, ch, cw in crop_boxes(h, w):
-        crop = im[y0:y0 + ch, x0:x0 + cw].astype(np.int32)
+        crop = im[y0:y0 + ch, x0:x0 + cw].astype(np.int16)
         for i, cnt in enumerate(_crop_counts(crop)):
             acc[i] += cnt
     out = []

@@ -1,0 +1,449 @@
+"""``attrib evaluate``: few-shot, open-set evaluation of an extractor on a labelled folder.
+
+``DATA_DIR/<generator>/`` holds images (recursively). For each condition (default
+``center-crop:256``) every image is transformed once and saved losslessly as PNG in a
+temporary folder, so that size and file format cannot be the cue. Then, per repeat, a
+temporary gallery is built: K random images of each known generator are enrolled through
+:meth:`attrib.gallery.Gallery.enroll` (so calibration is the real one), and the rest of the
+known images plus every image of the unknown generators are identified (open set) through
+:func:`attrib.identify.identify`. At most ``max_per`` images of a label take part in a repeat.
+
+The random draws depend on (seed, repeat, label) only, so every condition sees the same
+enrolled/query split, and a condition's effect is measured on the same images. A random crop
+(``crop:S``) is drawn once per image from (seed, file path), the same in every repeat.
+Embeddings are cached by pixel content, so an image is embedded once per condition however
+many repeats use it (an extractor must embed each image independently of its batch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+import zlib
+from collections import Counter
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .errors import AttribError
+
+DEFAULT_CONDITION = "center-crop:256"
+TARGET_FAR = 0.01
+UNKNOWN = "unknown"
+METRICS = (
+    ("closed_set_accuracy", "closed-set top-1 accuracy"),
+    ("open_set_auroc", "open-set AUROC (known vs unknown)"),
+    ("oscr", "OSCR"),
+    ("known_accepted", "known accepted at the calibrated threshold"),
+    ("unknown_rejected", "unknown rejected at the calibrated threshold"),
+    ("verification_eer", "verification EER"),
+    ("tar_at_far_1pct", "verification TAR at FAR 1%"),
+)
+
+
+class CachedExtractor:
+    """A BoundExtractor that embeds each distinct pixel array (bytes + shape) only once."""
+
+    def __init__(self, bound):
+        self.bound = bound
+        self.cache: dict[bytes, np.ndarray] = {}
+        self.embedded = 0
+        self.reused = 0
+
+    def __getattr__(self, name):  # identity, dim, name, version, plugin ...
+        return getattr(self.bound, name)
+
+    @staticmethod
+    def key(pixels: np.ndarray) -> bytes:
+        digest = hashlib.blake2b(digest_size=20)
+        digest.update(f"{pixels.shape}{pixels.dtype.str}".encode())
+        digest.update(np.ascontiguousarray(pixels).data)
+        return digest.digest()
+
+    def embed(self, images) -> np.ndarray:
+        keys = [self.key(np.asarray(im)) for im in images]
+        missing: dict[bytes, np.ndarray] = {}
+        for k, im in zip(keys, images):
+            if k not in self.cache and k not in missing:
+                missing[k] = im
+        if missing:
+            for k, vector in zip(missing, self.bound.embed(list(missing.values()))):
+                self.cache[k] = vector
+        self.embedded += len(missing)
+        self.reused += len(keys) - len(missing)
+        if not keys:
+            return np.zeros((0, self.bound.dim), np.float32)
+        return np.stack([self.cache[k] for k in keys])
+
+
+@dataclass
+class Evaluation:
+    """``data`` is the JSON-ready result; ``pooled`` maps a condition to (is_known, best score) over repeats."""
+
+    data: dict
+    pooled: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def split_labels(text: str | None) -> list[str]:
+    labels = [s.strip() for s in (text or "").split(",") if s.strip()]
+    return list(dict.fromkeys(labels))
+
+
+def find_label_files(data_dir: Path, known: list[str], unknown: list[str], shots: int) -> dict[str, list[Path]]:
+    """The image files of every label; AttribError for a missing folder or too few images."""
+    from .images import iter_image_files
+
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise AttribError(f"data folder {data_dir} does not exist or is not a folder")
+    if not known:
+        raise AttribError("--known needs at least one generator folder name, e.g. --known a,b,c")
+    if UNKNOWN in known:
+        raise AttribError(f"a known generator cannot be called {UNKNOWN!r}: that is the open-set decision")
+    both = sorted(set(known) & set(unknown))
+    if both:
+        raise AttribError(f"{', '.join(both)} given both in --known and in --unknown")
+    available = sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for label in known + unknown:
+        if not (data_dir / label).is_dir():
+            raise AttribError(
+                f"no folder {label!r} in {data_dir} (given in --{'known' if label in known else 'unknown'}); "
+                f"available: {', '.join(available) or 'none'}"
+            )
+    files = {}
+    for label in known + unknown:
+        folder = data_dir / label
+        files[label] = list(iter_image_files([folder]))
+        need = shots + 1 if label in known else 1
+        if len(files[label]) < need:
+            raise AttribError(_too_few(label, folder, len(files[label]), shots, label in known))
+    return files
+
+
+def _too_few(label: str, folder: Path, n: int, shots: int, known: bool, why: str = "") -> str:
+    if known:
+        return (f"known generator {label!r} has {n} usable images in {folder}{why}; at least --shots + 1 = "
+                f"{shots + 1} are needed (enroll {shots}, identify the rest): lower --shots or add images")
+    return f"unknown generator {label!r} has no usable images in {folder}{why}"
+
+
+def prepare(files, conditions, seed: int, workdir: Path, advance, notes: Counter) -> list[dict[str, dict[int, Path]]]:
+    """Decode every image once, apply each condition, save PNGs; per condition {label: {index: png}}."""
+    from PIL import Image
+
+    from .images import MIN_SIDE, load_image
+
+    prepared: list[dict[str, dict[int, Path]]] = [{label: {} for label in files} for _ in conditions]
+    for label, paths in files.items():
+        for c in range(len(conditions)):
+            (workdir / f"c{c}" / label).mkdir(parents=True, exist_ok=True)
+        for i, path in enumerate(paths):
+            advance(1)
+            try:
+                image = load_image(path)
+            except AttribError as exc:
+                notes[f"left out: {exc}"] += 1
+                continue
+            for c, condition in enumerate(conditions):
+                rng = np.random.default_rng([seed, zlib.crc32(f"{label}/{path.name}/{i}".encode())])
+                pixels = condition.apply(image.pixels, rng)
+                if min(pixels.shape[:2]) < MIN_SIDE:
+                    notes[f"left out of {condition}: {path} is {pixels.shape[1]}x{pixels.shape[0]} px after it, "
+                          f"below the {MIN_SIDE}-px minimum"] += 1
+                    continue
+                target = workdir / f"c{c}" / label / f"{i:05d}.png"
+                Image.fromarray(pixels, "RGB").save(target, format="PNG", compress_level=1)
+                prepared[c][label][i] = target
+    return prepared
+
+
+def draw_split(prepared: dict[str, dict[int, Path]], n_files: dict[str, int], known, unknown, shots, max_per,
+               seed, repeat):
+    """({known label: enrolled paths}, [(true label, query path)]) for one repeat.
+
+    The permutation covers every file of a label, so the draw is the same for every condition."""
+    enroll, queries = {}, []
+    for label in known + unknown:
+        rng = np.random.default_rng([seed, repeat, zlib.crc32(label.encode())])
+        order = [int(i) for i in rng.permutation(n_files[label]) if int(i) in prepared[label]]
+        chosen = [prepared[label][i] for i in order[:max_per]]
+        if label in known:
+            enroll[label], chosen = chosen[:shots], chosen[shots:]
+        queries += [(label, path) for path in chosen]
+    return enroll, queries
+
+
+def run_repeat(extractor, enroll, queries, known, advance, notes: Counter) -> dict:
+    """Enroll into a temporary gallery and identify the queries; return the raw outcomes."""
+    from .gallery import Gallery
+    from .identify import identify
+
+    with tempfile.TemporaryDirectory(prefix="attrib-eval-gallery-") as tmp, Gallery(tmp) as gallery:
+        for label in known:
+            report = gallery.enroll(label, enroll[label], extractor, progress=advance)
+            for path, why in report.skipped + report.failed:
+                notes[f"enroll {label}: {why if why.startswith(path) else f'{path}: {why}'}"] += 1
+            if not report.added:
+                raise AttribError(f"no image of known generator {label!r} could be enrolled (see the notes above)")
+        truth, best, decision, score, per_known = [], [], [], [], []
+        for (label, _), result in zip(queries, identify(gallery, extractor, [p for _, p in queries], len(known))):
+            advance(1)
+            if result.error:
+                notes[f"identify: {result.error}"] += 1
+                continue
+            scores = {c["generator"]: c["score"] for c in result.candidates}
+            truth.append(label)
+            best.append(result.generator)
+            decision.append(result.decision)
+            score.append(result.score)
+            per_known.append([scores.get(g, -1.0) for g in known])
+    return {"truth": truth, "best": best, "decision": decision, "score": np.array(score, float),
+            "per_known": np.array(per_known, float).reshape(len(truth), len(known))}
+
+
+def verification_metrics(truth: list[str], per_known: np.ndarray, known: list[str]) -> tuple[float, float]:
+    """(EER, TAR at FAR 1%) over trials 'query vs each known generator' (genuine: its own generator)."""
+    from sklearn.metrics import roc_curve
+
+    genuine = (np.asarray(truth)[:, None] == np.asarray(known)[None, :]).ravel()
+    if genuine.all() or not genuine.any():
+        return float("nan"), float("nan")
+    fpr, tpr, _ = roc_curve(genuine.astype(int), per_known.ravel(), drop_intermediate=False)
+    diff = (1 - tpr) - fpr  # goes from 1 down to -1
+    i = int(np.argmax(diff <= 0))
+    j = max(i - 1, 0)
+    t = diff[j] / (diff[j] - diff[i]) if diff[j] != diff[i] else 0.0
+    eer = fpr[j] + t * (fpr[i] - fpr[j])
+    return float(eer), float(tpr[fpr <= TARGET_FAR].max())
+
+
+def repeat_metrics(raw: dict, known: list[str]) -> tuple[dict, dict]:
+    from .metrics import OpenSetQueries, closed_set_accuracy, open_set_auroc, operating_point, oscr, per_generator
+
+    q = OpenSetQueries(truth=raw["truth"], predicted=raw["best"], score=raw["score"],
+                       accepted=np.array([d != UNKNOWN for d in raw["decision"]], bool),
+                       known=np.isin(raw["truth"], known))
+    accepted, rejected = operating_point(q)
+    eer, tar = verification_metrics(raw["truth"], raw["per_known"], known)
+    values = {"closed_set_accuracy": closed_set_accuracy(q), "open_set_auroc": open_set_auroc(q), "oscr": oscr(q),
+              "known_accepted": accepted, "unknown_rejected": rejected, "verification_eer": eer,
+              "tar_at_far_1pct": tar}
+    return values, per_generator(q)
+
+
+def summary(values) -> dict:
+    """Mean and sample std (over finite values) plus the per-repeat values (NaN as None)."""
+    arr = np.asarray(values, float)
+    finite = arr[np.isfinite(arr)]
+    mean = float(finite.mean()) if finite.size else None
+    std = float(finite.std(ddof=1)) if finite.size > 1 else (0.0 if finite.size else None)
+    return {"mean": mean, "std": std, "values": [float(v) if np.isfinite(v) else None for v in arr]}
+
+
+def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=5, seed=0, max_per=60,
+                   conditions=(DEFAULT_CONDITION,), progress_bar=None) -> Evaluation:
+    """Evaluate ``extractor`` (a BoundExtractor) on DATA_DIR; see the module docstring."""
+    from .conditions import parse_condition
+
+    known, unknown = list(known), list(unknown)
+    if max_per < shots + 1:
+        raise AttribError(f"--max-per ({max_per}) must be at least --shots + 1 ({shots + 1})")
+    parsed = [parse_condition(c) for c in (conditions or (DEFAULT_CONDITION,))]
+    files = find_label_files(Path(data_dir), known, unknown, shots)
+    bar = progress_bar or (lambda total, label: nullcontext(lambda n=1: None))
+    notes: Counter = Counter()
+    started = time.perf_counter()
+    data = {"config": {"data_dir": str(data_dir), "known": known, "unknown": unknown, "shots": shots,
+                       "repeats": repeats, "seed": seed, "max_per": max_per, "conditions": [str(c) for c in parsed],
+                       "extractor": extractor.identity.key, "target_far": TARGET_FAR},
+            "conditions": []}
+    result = Evaluation(data)
+    with tempfile.TemporaryDirectory(prefix="attrib-eval-images-") as tmp:
+        with bar(sum(map(len, files.values())), "preparing images") as advance:
+            prepared = prepare(files, parsed, seed, Path(tmp), advance, notes)
+        for condition, images in zip(parsed, prepared):
+            for label in known + unknown:
+                if len(images[label]) < (shots + 1 if label in known else 1):
+                    why = (f" under {condition} ({len(files[label]) - len(images[label])} of {len(files[label])} "
+                           f"files left out: unreadable, or under 64 px after the condition)")
+                    raise AttribError(_too_few(label, Path(data_dir) / label, len(images[label]), shots,
+                                               label in known, why))
+            t0 = time.perf_counter()
+            cached = CachedExtractor(extractor)
+            n_files = {label: len(paths) for label, paths in files.items()}
+            splits = [draw_split(images, n_files, known, unknown, shots, max_per, seed, r) for r in range(repeats)]
+            total = sum(sum(map(len, e.values())) + len(q) for e, q in splits)
+            raws = []
+            with bar(total, f"evaluating {condition}") as advance:
+                for enroll, queries in splits:
+                    raws.append(run_repeat(cached, enroll, queries, known, advance, notes))
+            result.data["conditions"].append(_condition_block(str(condition), raws, splits, known, unknown))
+            result.data["conditions"][-1].update(
+                cache={"embedded": cached.embedded, "reused": cached.reused}, wall_s=round(time.perf_counter() - t0, 2))
+            result.pooled[str(condition)] = (np.concatenate([np.isin(r["truth"], known) for r in raws]),
+                                             np.concatenate([r["score"] for r in raws]))
+    data["notes"] = [f"{text} (x{n})" if n > 1 else text for text, n in notes.items()]
+    data["wall_s"] = round(time.perf_counter() - started, 2)
+    return result
+
+
+def _condition_block(condition: str, raws, splits, known, unknown) -> dict:
+    per_repeat = [repeat_metrics(raw, known) for raw in raws]
+    rows, columns = known + unknown, known + [UNKNOWN]
+    matrix = np.zeros((len(rows), len(columns)), int)
+    for raw in raws:
+        for t, d in zip(raw["truth"], raw["decision"]):
+            matrix[rows.index(t), columns.index(d)] += 1
+    per_generator = {}
+    for label in rows:
+        stats = [p.get(label) for _, p in per_repeat]
+        recall = [(s["top1"] if label in known else s["correct_decision"]) if s else np.nan for s in stats]
+        per_generator[label] = {
+            "known": label in known,
+            "enrolled_per_repeat": len(splits[0][0].get(label, [])),
+            "queries": int(sum(s["queries"] for s in stats if s)),
+            "recall": summary(recall),
+            "correct_decision": summary([s["correct_decision"] if s else np.nan for s in stats]),
+        }
+    return {"condition": condition,
+            "queries_per_repeat": float(np.mean([len(r["truth"]) for r in raws])),
+            "metrics": {name: summary([m[name] for m, _ in per_repeat]) for name, _ in METRICS},
+            "per_generator": per_generator,
+            "confusion": {"rows": rows, "columns": columns, "matrix": matrix.tolist()}}
+
+
+def _pm(s: dict, pct: bool = False) -> str:
+    if s["mean"] is None:
+        return "-"
+    if pct:
+        return f"{s['mean']:.0%} ± {s['std']:.0%}"
+    return f"{s['mean']:.3f} ± {s['std']:.3f}"
+
+
+def print_tables(evaluation: Evaluation) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console, cfg = Console(), evaluation.data["config"]
+    for block in evaluation.data["conditions"]:
+        table = Table(title=f"attrib evaluate: {block['condition']} | {cfg['extractor']} | K={cfg['shots']}, "
+                            f"{cfg['repeats']} repeats, seed {cfg['seed']}")
+        for col in ("generator", "enrolled", "queries/repeat", "recall", "right decision"):
+            table.add_column(col, justify="left" if col == "generator" else "right")
+        for label, row in block["per_generator"].items():
+            what = "top-1" if row["known"] else "rejected"
+            table.add_row(label, str(row["enrolled_per_repeat"]) if row["known"] else "no",
+                          f"{row['queries'] / cfg['repeats']:.1f}", f"{_pm(row['recall'], True)} {what}",
+                          _pm(row["correct_decision"], True))
+        console.print(table)
+        for name, text in METRICS:
+            console.print(f"  {text:46s} {_pm(block['metrics'][name])}")
+        conf = block["confusion"]
+        matrix = Table(title=f"confusion (rows: truth, columns: decision; summed over {cfg['repeats']} repeats)")
+        matrix.add_column("")
+        for col in conf["columns"]:
+            matrix.add_column(col, justify="right")
+        for label, counts in zip(conf["rows"], conf["matrix"]):
+            matrix.add_row(label, *map(str, counts))
+        console.print(matrix)
+        console.print(f"  {block['wall_s']:.1f} s; embedded {block['cache']['embedded']} images, "
+                      f"reused {block['cache']['reused']} cached embeddings")
+
+
+def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
+    """metrics.json plus roc-<condition>.png and confusion-<condition>.png per condition."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    from .conditions import parse_condition
+
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AttribError(f"cannot create report folder {out_dir}: {exc.strerror or exc}") from None
+    written = [out_dir / "metrics.json"]
+    written[0].write_text(json.dumps(evaluation.data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for block in evaluation.data["conditions"]:
+        slug = parse_condition(block["condition"]).slug
+        is_known, score = evaluation.pooled[block["condition"]]
+        fig, ax = plt.subplots(figsize=(5, 5))
+        if is_known.any() and not is_known.all():
+            fpr, tpr, _ = roc_curve(is_known.astype(int), score)
+            ax.plot(fpr, tpr, label=f"pooled AUROC {roc_auc_score(is_known.astype(int), score):.3f}")
+        ax.plot([0, 1], [0, 1], "--", color="gray", linewidth=1)
+        ax.set(xlabel="unknown accepted (FPR)", ylabel="known accepted (TPR)", xlim=(0, 1), ylim=(0, 1.01),
+               title=f"open-set ROC, {block['condition']}")
+        ax.legend(loc="lower right")
+        fig.tight_layout()
+        written.append(out_dir / f"roc-{slug}.png")
+        fig.savefig(written[-1], dpi=120)
+        plt.close(fig)
+        conf = block["confusion"]
+        counts = np.array(conf["matrix"], float)
+        share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+        fig, ax = plt.subplots(figsize=(1.2 + 0.8 * len(conf["columns"]), 1.2 + 0.6 * len(conf["rows"])))
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+        for (i, j), n in np.ndenumerate(counts):
+            ax.text(j, i, f"{int(n)}", ha="center", va="center", color="white" if share[i, j] > 0.5 else "black")
+        ax.set_xticks(range(len(conf["columns"])), conf["columns"], rotation=45, ha="right")
+        ax.set_yticks(range(len(conf["rows"])), conf["rows"])
+        ax.set(xlabel="decision", ylabel="true generator", title=f"confusion, {block['condition']}")
+        fig.tight_layout()
+        written.append(out_dir / f"confusion-{slug}.png")
+        fig.savefig(written[-1], dpi=120)
+        plt.close(fig)
+    return written
+
+
+@click.command()
+@click.argument("data_dir", type=click.Path(path_type=Path))
+@click.option("--known", required=True, help="Comma-separated generator folders to enroll, e.g. --known a,b,c.")
+@click.option("--unknown", default="", help="Comma-separated generator folders never enrolled (must be rejected).")
+@click.option("--shots", "-k", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Images enrolled per known generator.")
+@click.option("--repeats", "-r", default=5, show_default=True, type=click.IntRange(min=1), help="Random draws.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--max-per", default=60, show_default=True, type=click.IntRange(min=2),
+              help="At most this many images per label in a repeat (a random subset).")
+@click.option("--condition", "-c", "conditions", multiple=True, metavar="C",
+              help=f"Transform every image first (repeatable; each evaluated separately; default {DEFAULT_CONDITION}): "
+                   "center-crop:S, crop:S, jpeg:Q, webp:Q, resize:F, none, joined with '+'.")
+@click.option("--extractor", "-e", envvar="ATTRIB_EXTRACTOR", default=None, help="Feature extractor (default residual).")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Extractor option (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with everything.")
+@click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write metrics.json and ROC / confusion-matrix PNGs to this folder.")
+def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions, extractor, options, as_json, report):
+    """Few-shot open-set evaluation on DATA_DIR/<generator>/ folders of images."""
+    from .cli import bind_extractor, echo_err, emit_json, progress_bar
+    from .conditions import parse_condition
+
+    for text in conditions:  # fail on a bad condition before any work
+        parse_condition(text)
+    bound = bind_extractor(extractor, options)
+    evaluation = run_evaluation(
+        data_dir, split_labels(known), split_labels(unknown), extractor=bound, shots=shots, repeats=repeats,
+        seed=seed, max_per=max_per, conditions=conditions or (DEFAULT_CONDITION,), progress_bar=progress_bar)
+    notes = evaluation.data["notes"]
+    for note in notes[:10]:
+        echo_err(f"note: {note}")
+    if len(notes) > 10:
+        echo_err(f"note: ... and {len(notes) - 10} more (all in --json / --report)")
+    if report is not None:
+        written = write_report(evaluation, report)
+        echo_err(f"report: {', '.join(str(p) for p in written)}")
+    if as_json:
+        emit_json(evaluation.data)
+    else:
+        print_tables(evaluation)
+        click.echo(f"total {evaluation.data['wall_s']:.1f} s")
