@@ -12,14 +12,18 @@ A condition is one step or several joined with ``+``, applied left to right::
 
 An image smaller than a crop is not padded: the crop is clipped to the image, so
 ``center-crop:256`` of a 200x300 image gives 200x256 (the central 256 columns).
-Every step takes and returns an HxWx3 uint8 RGB array.
+Every step takes and returns an HxWx3 uint8 RGB array. :func:`write_conditioned` applies
+conditions to labelled files and saves the results losslessly, as ``attrib evaluate`` uses them.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import zlib
+from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -162,3 +166,41 @@ def _resize(pixels: np.ndarray, factor: float) -> np.ndarray:
         return pixels
     resized = Image.fromarray(pixels, "RGB").resize(size, Image.Resampling.BICUBIC)
     return np.asarray(resized, dtype=np.uint8)
+
+
+def write_conditioned(files: dict[str, list[Path]], conditions: list[Condition], seed: int, workdir: Path,
+                      advance=lambda n=1: None, notes: Counter | None = None) -> list[dict[str, dict[int, Path]]]:
+    """Decode every file once, apply each condition, save the result losslessly (PNG) under ``workdir``.
+
+    ``files`` maps a label to its image files. Returns, per condition, ``{label: {file index: png path}}``.
+    A file that cannot be decoded, or is under the loader's minimum size after a condition, is left out
+    and counted in ``notes`` (message -> count). A random crop is drawn from (seed, label, file name, index).
+    """
+    from PIL import Image
+
+    from .images import MIN_SIDE, load_image
+
+    notes = Counter() if notes is None else notes
+    workdir = Path(workdir)
+    prepared: list[dict[str, dict[int, Path]]] = [{label: {} for label in files} for _ in conditions]
+    for label, paths in files.items():
+        for c in range(len(conditions)):
+            (workdir / f"c{c}" / label).mkdir(parents=True, exist_ok=True)
+        for i, path in enumerate(paths):
+            advance(1)
+            try:
+                image = load_image(path)
+            except AttribError as exc:
+                notes[f"left out: {exc}"] += 1
+                continue
+            for c, condition in enumerate(conditions):
+                rng = np.random.default_rng([seed, zlib.crc32(f"{label}/{path.name}/{i}".encode())])
+                pixels = condition.apply(image.pixels, rng)
+                if min(pixels.shape[:2]) < MIN_SIDE:
+                    notes[f"left out of {condition}: {path} is {pixels.shape[1]}x{pixels.shape[0]} px after it, "
+                          f"below the {MIN_SIDE}-px minimum"] += 1
+                    continue
+                target = workdir / f"c{c}" / label / f"{i:05d}.png"
+                Image.fromarray(pixels, "RGB").save(target, format="PNG", compress_level=1)
+                prepared[c][label][i] = target
+    return prepared

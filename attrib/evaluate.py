@@ -10,9 +10,16 @@ known images plus every image of the unknown generators are identified (open set
 
 The random draws depend on (seed, repeat, label) only, so every condition sees the same
 enrolled/query split, and a condition's effect is measured on the same images. A random crop
-(``crop:S``) is drawn once per image from (seed, file path), the same in every repeat.
+(``crop:S``) is drawn once per image from (seed, label, file), the same in every repeat.
 Embeddings are cached by pixel content, so an image is embedded once per condition however
 many repeats use it (an extractor must embed each image independently of its batch).
+
+Metrics are per repeat, then mean and sample std over repeats: closed-set top-1 accuracy
+(known queries), open-set AUROC and OSCR (known vs unknown by the best score), the calibrated
+threshold's operating point, verification EER and TAR at FAR 1% (trials: every query against
+every known generator's score, genuine when it is its own generator), per-generator recall
+(top-1 for a known generator, rejection rate for an unknown one) and the confusion matrix
+(true label x decision, summed over repeats).
 """
 
 from __future__ import annotations
@@ -131,36 +138,6 @@ def _too_few(label: str, folder: Path, n: int, shots: int, known: bool, why: str
     return f"unknown generator {label!r} has no usable images in {folder}{why}"
 
 
-def prepare(files, conditions, seed: int, workdir: Path, advance, notes: Counter) -> list[dict[str, dict[int, Path]]]:
-    """Decode every image once, apply each condition, save PNGs; per condition {label: {index: png}}."""
-    from PIL import Image
-
-    from .images import MIN_SIDE, load_image
-
-    prepared: list[dict[str, dict[int, Path]]] = [{label: {} for label in files} for _ in conditions]
-    for label, paths in files.items():
-        for c in range(len(conditions)):
-            (workdir / f"c{c}" / label).mkdir(parents=True, exist_ok=True)
-        for i, path in enumerate(paths):
-            advance(1)
-            try:
-                image = load_image(path)
-            except AttribError as exc:
-                notes[f"left out: {exc}"] += 1
-                continue
-            for c, condition in enumerate(conditions):
-                rng = np.random.default_rng([seed, zlib.crc32(f"{label}/{path.name}/{i}".encode())])
-                pixels = condition.apply(image.pixels, rng)
-                if min(pixels.shape[:2]) < MIN_SIDE:
-                    notes[f"left out of {condition}: {path} is {pixels.shape[1]}x{pixels.shape[0]} px after it, "
-                          f"below the {MIN_SIDE}-px minimum"] += 1
-                    continue
-                target = workdir / f"c{c}" / label / f"{i:05d}.png"
-                Image.fromarray(pixels, "RGB").save(target, format="PNG", compress_level=1)
-                prepared[c][label][i] = target
-    return prepared
-
-
 def draw_split(prepared: dict[str, dict[int, Path]], n_files: dict[str, int], known, unknown, shots, max_per,
                seed, repeat):
     """({known label: enrolled paths}, [(true label, query path)]) for one repeat.
@@ -247,12 +224,12 @@ def summary(values) -> dict:
 def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=5, seed=0, max_per=60,
                    conditions=(DEFAULT_CONDITION,), progress_bar=None) -> Evaluation:
     """Evaluate ``extractor`` (a BoundExtractor) on DATA_DIR; see the module docstring."""
-    from .conditions import parse_condition
+    from .conditions import parse_condition, write_conditioned
 
     known, unknown = list(known), list(unknown)
     if max_per < shots + 1:
         raise AttribError(f"--max-per ({max_per}) must be at least --shots + 1 ({shots + 1})")
-    parsed = [parse_condition(c) for c in (conditions or (DEFAULT_CONDITION,))]
+    parsed = list({str(c): c for c in map(parse_condition, conditions or (DEFAULT_CONDITION,))}.values())
     files = find_label_files(Path(data_dir), known, unknown, shots)
     bar = progress_bar or (lambda total, label: nullcontext(lambda n=1: None))
     notes: Counter = Counter()
@@ -264,7 +241,7 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
     result = Evaluation(data)
     with tempfile.TemporaryDirectory(prefix="attrib-eval-images-") as tmp:
         with bar(sum(map(len, files.values())), "preparing images") as advance:
-            prepared = prepare(files, parsed, seed, Path(tmp), advance, notes)
+            prepared = write_conditioned(files, parsed, seed, Path(tmp), advance, notes)
         for condition, images in zip(parsed, prepared):
             for label in known + unknown:
                 if len(images[label]) < (shots + 1 if label in known else 1):
@@ -332,12 +309,11 @@ def print_tables(evaluation: Evaluation) -> None:
     for block in evaluation.data["conditions"]:
         table = Table(title=f"attrib evaluate: {block['condition']} | {cfg['extractor']} | K={cfg['shots']}, "
                             f"{cfg['repeats']} repeats, seed {cfg['seed']}")
-        for col in ("generator", "enrolled", "queries/repeat", "recall", "right decision"):
+        for col in ("generator", "enrolled", "queries/repeat", "recall: top-1 / rejected", "right decision"):
             table.add_column(col, justify="left" if col == "generator" else "right")
         for label, row in block["per_generator"].items():
-            what = "top-1" if row["known"] else "rejected"
             table.add_row(label, str(row["enrolled_per_repeat"]) if row["known"] else "no",
-                          f"{row['queries'] / cfg['repeats']:.1f}", f"{_pm(row['recall'], True)} {what}",
+                          f"{row['queries'] / cfg['repeats']:.1f}", _pm(row["recall"], True),
                           _pm(row["correct_decision"], True))
         console.print(table)
         for name, text in METRICS:

@@ -135,7 +135,8 @@ def check_extractor(
     ``attrib --extractor NAME --option k=v`` would) or an already-built instance.
     ``atol`` bounds the difference between L2-normalised embeddings that must agree.
     """
-    is_class = isinstance(extractor_or_class, type)
+    x = extractor_or_class  # a class, a factory callable carrying the class attributes, or an instance
+    is_class = isinstance(x, type) or (callable(x) and not hasattr(x, "embed_batch"))
     cls = extractor_or_class if is_class else type(extractor_or_class)
     label = repr(getattr(cls, "name", cls.__name__))
     plugin = cls.__module__
@@ -153,7 +154,7 @@ def check_extractor(
     class_dim = getattr(cls, "dim", None)
     if class_dim is not None and (not isinstance(class_dim, (int, np.integer)) or class_dim <= 0):
         fail("class attributes", f"{cls.__name__}.dim must be None or a positive int, got {class_dim!r}")
-    if not callable(getattr(cls, "embed_batch", None)):
+    if isinstance(cls, type) and not callable(getattr(cls, "embed_batch", None)):
         fail("class attributes", f"{cls.__name__} has no embed_batch method")
     checks.append(("class attributes", f"name={cls.name!r} version={cls.version!r} dim={class_dim!r}"))
 

@@ -95,16 +95,12 @@ def zoo_generator_names() -> list[str]:
 def _parse(generator: str) -> tuple[str, int]:
     m = _NAME_RE.match(str(generator).strip().lower())
     if not m or m.group(1) not in FAMILIES:
-        raise ValueError(
-            f"unknown zoo generator {generator!r}: expected '<family>-<integer seed>' with family "
-            f"one of {', '.join(FAMILIES)} (e.g. 'tconv-3')"
-        )
+        raise ValueError(f"unknown zoo generator {generator!r}: expected '<family>-<integer seed>' "
+                         f"with family one of {', '.join(FAMILIES)} (e.g. 'tconv-3')")
     return m.group(1), int(m.group(2))
 
 
-# ----------------------------------------------------------------------------------------------
-# Content: depends on the index only
-# ----------------------------------------------------------------------------------------------
+# --- Content: depends on the index only ---------------------------------------------------
 
 @functools.lru_cache(maxsize=1)
 def _photo_paths() -> tuple[str, ...]:
@@ -132,11 +128,9 @@ def _photo_content(rng: np.random.Generator, h: int) -> np.ndarray | None:
         return None
     H, W = photo.shape[:2]
     side = max(16, int(min(H, W) * rng.uniform(0.3, 0.95)))
-    y0 = int(rng.integers(0, H - side + 1))
-    x0 = int(rng.integers(0, W - side + 1))
+    y0, x0 = int(rng.integers(0, H - side + 1)), int(rng.integers(0, W - side + 1))
     crop = photo[y0:y0 + side, x0:x0 + side]
-    if rng.random() < 0.5:
-        crop = crop[:, ::-1]
+    crop = crop[:, ::-1] if rng.random() < 0.5 else crop
     crop = np.rot90(crop, int(rng.integers(4))) if rng.random() < 0.25 else crop
     img = Image.fromarray(np.ascontiguousarray(crop)).resize((h, h), Image.Resampling.LANCZOS)
     out = np.asarray(img, dtype=np.float32) / 255.0
@@ -204,9 +198,7 @@ def _content(index: int, h: int) -> np.ndarray:
     return out
 
 
-# ----------------------------------------------------------------------------------------------
-# Decoders: family-specific up-sampling with weights fixed by the name
-# ----------------------------------------------------------------------------------------------
+# --- Decoders: family-specific up-sampling, weights fixed by the name -----------------------
 
 def _cubic(d: np.ndarray, a: float) -> np.ndarray:
     d = np.abs(d)

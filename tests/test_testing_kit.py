@@ -187,3 +187,12 @@ def test_sample_images_cover_the_awkward_cases():
     assert images["large 2048x1536"].shape == (1536, 2048, 3)
     assert images["odd 67x131"].shape == (131, 67, 3)
     assert images["tiny 64x64"].shape == (64, 64, 3)
+
+
+def test_factory_function_with_class_attributes():
+    def factory(**options):
+        return Good(**options)
+
+    factory.name, factory.version, factory.dim = "fake-factory", "1", 15
+    report = check_extractor(factory, options={"scale": "3"}, speed=False)
+    assert report.name == "fake-good" and report.dim == 15  # the instance's own name wins, as in the host
