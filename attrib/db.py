@@ -29,7 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from .errors import GalleryError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -118,6 +118,17 @@ class Calibration(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class BackendRow(Base):
+    """The scoring backend fitted on an extractor's vectors (schema 2); see attrib/backend.py."""
+
+    __tablename__ = "backends"
+    extractor_id: Mapped[int] = mapped_column(ForeignKey("extractors.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    params: Mapped[bytes] = mapped_column(LargeBinary)
+    n_fitted: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Audit(Base):
     __tablename__ = "audit"
     __table_args__ = {"sqlite_autoincrement": True}
@@ -127,12 +138,20 @@ class Audit(Base):
     detail: Mapped[str] = mapped_column(Text, default="{}")
 
 
+SCHEMA_1_TABLES = ("meta", "generators", "samples", "extractors", "vectors", "calibrations", "audit")
+
+
 def _migrate_to_1(connection) -> None:
-    Base.metadata.create_all(connection)
+    Base.metadata.create_all(connection, tables=[Base.metadata.tables[name] for name in SCHEMA_1_TABLES])
+
+
+def _migrate_to_2(connection) -> None:
+    """Add the fitted scoring backend per extractor (refitted on the next calibration)."""
+    BackendRow.__table__.create(connection, checkfirst=True)
 
 
 # version reached -> function applied to a connection at the previous version
-MIGRATIONS = {1: _migrate_to_1}
+MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2}
 
 
 def _enable_foreign_keys(dbapi_connection, _record) -> None:

@@ -56,35 +56,24 @@ class CachedExtractor:
     """A BoundExtractor that embeds each distinct pixel array (bytes + shape) only once."""
 
     def __init__(self, bound):
-        self.bound = bound
-        self.cache: dict[bytes, np.ndarray] = {}
-        self.embedded = 0
-        self.reused = 0
+        self.bound, self.cache, self.embedded, self.reused = bound, {}, 0, 0
 
     def __getattr__(self, name):  # identity, dim, name, version, plugin ...
         return getattr(self.bound, name)
 
     @staticmethod
     def key(pixels: np.ndarray) -> bytes:
-        digest = hashlib.blake2b(digest_size=20)
-        digest.update(f"{pixels.shape}{pixels.dtype.str}".encode())
+        digest = hashlib.blake2b(f"{pixels.shape}{pixels.dtype.str}".encode(), digest_size=20)
         digest.update(np.ascontiguousarray(pixels).data)
         return digest.digest()
 
     def embed(self, images) -> np.ndarray:
         keys = [self.key(np.asarray(im)) for im in images]
-        missing: dict[bytes, np.ndarray] = {}
-        for k, im in zip(keys, images):
-            if k not in self.cache and k not in missing:
-                missing[k] = im
+        missing = {k: im for k, im in zip(keys, images) if k not in self.cache}  # equal keys: equal pixels
         if missing:
-            for k, vector in zip(missing, self.bound.embed(list(missing.values()))):
-                self.cache[k] = vector
-        self.embedded += len(missing)
-        self.reused += len(keys) - len(missing)
-        if not keys:
-            return np.zeros((0, self.bound.dim), np.float32)
-        return np.stack([self.cache[k] for k in keys])
+            self.cache.update(zip(missing, self.bound.embed(list(missing.values()))))
+        self.embedded, self.reused = self.embedded + len(missing), self.reused + len(keys) - len(missing)
+        return np.stack([self.cache[k] for k in keys]) if keys else np.zeros((0, self.bound.dim), np.float32)
 
 
 @dataclass
@@ -121,13 +110,10 @@ def find_label_files(data_dir: Path, known: list[str], unknown: list[str], shots
                 f"no folder {label!r} in {data_dir} (given in --{'known' if label in known else 'unknown'}); "
                 f"available: {', '.join(available) or 'none'}"
             )
-    files = {}
-    for label in known + unknown:
-        folder = data_dir / label
-        files[label] = list(iter_image_files([folder]))
-        need = shots + 1 if label in known else 1
-        if len(files[label]) < need:
-            raise AttribError(_too_few(label, folder, len(files[label]), shots, label in known))
+    files = {label: list(iter_image_files([data_dir / label])) for label in known + unknown}
+    for label, found in files.items():
+        if len(found) < (shots + 1 if label in known else 1):
+            raise AttribError(_too_few(label, data_dir / label, len(found), shots, label in known))
     return files
 
 
@@ -165,7 +151,8 @@ def run_repeat(extractor, enroll, queries, known, advance, notes: Counter) -> di
             for path, why in report.skipped + report.failed:
                 notes[f"enroll {label}: {why if why.startswith(path) else f'{path}: {why}'}"] += 1
             if not report.added:
-                raise AttribError(f"no image of known generator {label!r} could be enrolled (see the notes above)")
+                why = (report.failed or report.skipped or [("", "no images")])[0][1]
+                raise AttribError(f"no image of known generator {label!r} could be enrolled: {why}")
         truth, best, decision, score, per_known = [], [], [], [], []
         for (label, _), result in zip(queries, identify(gallery, extractor, [p for _, p in queries], len(known))):
             advance(1)
@@ -213,11 +200,11 @@ def repeat_metrics(raw: dict, known: list[str]) -> tuple[dict, dict]:
 
 
 def summary(values) -> dict:
-    """Mean and sample std (over finite values) plus the per-repeat values (NaN as None)."""
+    """Mean and sample std (over finite values; std None under 2) plus the per-repeat values (NaN as None)."""
     arr = np.asarray(values, float)
     finite = arr[np.isfinite(arr)]
     mean = float(finite.mean()) if finite.size else None
-    std = float(finite.std(ddof=1)) if finite.size > 1 else (0.0 if finite.size else None)
+    std = float(finite.std(ddof=1)) if finite.size > 1 else None
     return {"mean": mean, "std": std, "values": [float(v) if np.isfinite(v) else None for v in arr]}
 
 
@@ -296,9 +283,8 @@ def _condition_block(condition: str, raws, splits, known, unknown) -> dict:
 def _pm(s: dict, pct: bool = False) -> str:
     if s["mean"] is None:
         return "-"
-    if pct:
-        return f"{s['mean']:.0%} ± {s['std']:.0%}"
-    return f"{s['mean']:.3f} ± {s['std']:.3f}"
+    fmt = "{:.0%}" if pct else "{:.3f}"
+    return fmt.format(s["mean"]) + ("" if s["std"] is None else " ± " + fmt.format(s["std"]))
 
 
 def print_tables(evaluation: Evaluation) -> None:
@@ -306,6 +292,8 @@ def print_tables(evaluation: Evaluation) -> None:
     from rich.table import Table
 
     console, cfg = Console(), evaluation.data["config"]
+    if not console.is_terminal:  # piped: no 80-column squeeze of the confusion matrix
+        console = Console(width=200)
     for block in evaluation.data["conditions"]:
         table = Table(title=f"attrib evaluate: {block['condition']} | {cfg['extractor']} | K={cfg['shots']}, "
                             f"{cfg['repeats']} repeats, seed {cfg['seed']}")
@@ -330,6 +318,14 @@ def print_tables(evaluation: Evaluation) -> None:
                       f"reused {block['cache']['reused']} cached embeddings")
 
 
+def make_report_dir(out_dir: Path) -> Path:
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AttribError(f"cannot create report folder {out_dir}: {exc.strerror or exc}") from None
+    return Path(out_dir)
+
+
 def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
     """metrics.json plus roc-<condition>.png and confusion-<condition>.png per condition."""
     import json
@@ -342,13 +338,16 @@ def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
 
     from .conditions import parse_condition
 
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AttribError(f"cannot create report folder {out_dir}: {exc.strerror or exc}") from None
+    out_dir = make_report_dir(out_dir)
     written = [out_dir / "metrics.json"]
     written[0].write_text(json.dumps(evaluation.data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    def save(fig, name: str) -> None:
+        fig.tight_layout()
+        written.append(out_dir / name)
+        fig.savefig(written[-1], dpi=120)
+        plt.close(fig)
+
     for block in evaluation.data["conditions"]:
         slug = parse_condition(block["condition"]).slug
         is_known, score = evaluation.pooled[block["condition"]]
@@ -360,10 +359,7 @@ def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
         ax.set(xlabel="unknown accepted (FPR)", ylabel="known accepted (TPR)", xlim=(0, 1), ylim=(0, 1.01),
                title=f"open-set ROC, {block['condition']}")
         ax.legend(loc="lower right")
-        fig.tight_layout()
-        written.append(out_dir / f"roc-{slug}.png")
-        fig.savefig(written[-1], dpi=120)
-        plt.close(fig)
+        save(fig, f"roc-{slug}.png")
         conf = block["confusion"]
         counts = np.array(conf["matrix"], float)
         share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
@@ -374,10 +370,7 @@ def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
         ax.set_xticks(range(len(conf["columns"])), conf["columns"], rotation=45, ha="right")
         ax.set_yticks(range(len(conf["rows"])), conf["rows"])
         ax.set(xlabel="decision", ylabel="true generator", title=f"confusion, {block['condition']}")
-        fig.tight_layout()
-        written.append(out_dir / f"confusion-{slug}.png")
-        fig.savefig(written[-1], dpi=120)
-        plt.close(fig)
+        save(fig, f"confusion-{slug}.png")
     return written
 
 
@@ -404,8 +397,11 @@ def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions
     from .cli import bind_extractor, echo_err, emit_json, progress_bar
     from .conditions import parse_condition
 
-    for text in conditions:  # fail on a bad condition before any work
-        parse_condition(text)
+    [parse_condition(text) for text in conditions]  # fail on a bad condition or folder before any work
+    if extractor and "+" in extractor:
+        raise AttribError(f"--extractor {extractor!r}: attrib evaluate takes one extractor (fusion is not supported here)")
+    if report is not None:
+        make_report_dir(report)
     bound = bind_extractor(extractor, options)
     evaluation = run_evaluation(
         data_dir, split_labels(known), split_labels(unknown), extractor=bound, shots=shots, repeats=repeats,

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import db, index as faiss_index, scoring
+from .backend import Backend, crossfit_score_matrix, fit_backend
 from .errors import (
     AttribError,
     EmptyGallery,
@@ -62,6 +63,7 @@ class IndexView:
     generator_ids: np.ndarray  # aligned with ids
     generator_names: dict[int, str]
     thresholds: dict[int | None, float]
+    backend: Backend
     rebuilt: bool = False
 
     def generators_of(self, vector_ids: np.ndarray) -> np.ndarray:
@@ -154,7 +156,7 @@ class Gallery:
         family: str | None = None,
         note: str | None = None,
         progress: Progress | None = None,
-        target_far: float = 0.01,
+        target_far: float | None = None,
     ) -> EnrollReport:
         """Embed and store images under ``generator``; nothing is stored if the extractor fails."""
         generator = validate_name(generator)
@@ -243,11 +245,10 @@ class Gallery:
                 )
             )
             extractor_id = row.id
-        self.sync_index(extractor_id)
         report.calibration = self.calibrate_extractor(extractor_id, target_far).message
         return report
 
-    def remove(self, generator: str, target_far: float = 0.01) -> int:
+    def remove(self, generator: str, target_far: float | None = None) -> int:
         """Remove a generator with its samples and vectors; return the number of samples removed."""
         with self.Session.begin() as session:
             gen = self._generator(session, generator)
@@ -255,7 +256,6 @@ class Gallery:
             session.delete(gen)
             session.add(db.Audit(action="remove", detail=json.dumps({"generator": generator, "samples": count})))
         for extractor_id in self.extractor_ids():
-            self.sync_index(extractor_id)
             self.calibrate_extractor(extractor_id, target_far)
         return count
 
@@ -291,26 +291,32 @@ class Gallery:
         )
         return ids, gens, matrix
 
-    def _db_state(self, session: Session, row: db.ExtractorRow) -> faiss_index.IndexState:
+    def _db_state(self, session: Session, row: db.ExtractorRow) -> tuple[faiss_index.IndexState, Backend]:
+        """What the index for ``row`` must reflect: its vectors (count, ids) and the fitted backend."""
         count, max_id, id_sum = session.execute(
             select(func.count(db.Vector.id), func.max(db.Vector.id), func.sum(db.Vector.id)).where(
                 db.Vector.extractor_id == row.id
             )
         ).one()
-        return faiss_index.IndexState(int(count), int(max_id or 0), int(id_sum or 0), row.dim)
+        stored = session.get(db.BackendRow, row.id)
+        backend = Backend.from_bytes(stored.params if stored else None)
+        state = faiss_index.IndexState(
+            int(count), int(max_id or 0), int(id_sum or 0), backend.out_dim(row.dim), backend=backend.digest
+        )
+        return state, backend
 
     def sync_index(self, extractor_id: int, force: bool = False) -> bool:
         """Rebuild the index file from durable vectors if it is missing or stale; True if rebuilt."""
         with self.Session() as session:
             row = session.get(db.ExtractorRow, extractor_id)
-            state = self._db_state(session, row)
+            state, backend = self._db_state(session, row)
         path = self.index_path(extractor_id)
         loaded = None if force else faiss_index.read_index(path)
-        if loaded is not None and loaded[1].same_vectors(state):
+        if loaded is not None and loaded[1].matches(state):
             return False
         ids, gens, matrix = self.durable_vectors(extractor_id)
-        built = faiss_index.build_index(ids, matrix, row.dim)
-        state.key = faiss_index.choose_index_key(len(ids), row.dim)
+        built = faiss_index.build_index(ids, backend.apply(matrix), state.dim)
+        state.key = faiss_index.choose_index_key(len(ids), state.dim)
         faiss_index.write_index(built, path, state)
         np.save(path.with_suffix(".labels.npy"), np.stack([ids, gens]) if len(ids) else np.zeros((2, 0), np.int64))
         return True
@@ -331,7 +337,7 @@ class Gallery:
                     f"gallery {self.root} has no enrolled generators; enroll some with "
                     "`attrib enroll --generator NAME IMAGES...`"
                 )
-            state = self._db_state(session, row)
+            state, backend = self._db_state(session, row)
             names = dict(session.execute(select(db.Generator.id, db.Generator.name)).all())
             cal = {
                 c.generator_id: c.threshold
@@ -347,7 +353,7 @@ class Gallery:
         loaded = faiss_index.read_index(path)
         labels_path = path.with_suffix(".labels.npy")
         rebuilt = False
-        if loaded is None or not loaded[1].same_vectors(state) or not labels_path.exists():
+        if loaded is None or not loaded[1].matches(state) or not labels_path.exists():
             why = "missing" if loaded is None else "out of date with the database"
             self.notify(f"index for {row.key} was {why}; rebuilt it from {state.count} stored vectors")
             self.sync_index(row.id, force=True)
@@ -358,14 +364,30 @@ class Gallery:
             raise GalleryError(f"index {path} could not be rebuilt; check that {self.root} is writable")
         if not cal:
             cal = {None: scoring.DEFAULT_THRESHOLD}
-        return IndexView(row, loaded[0], labels[0], labels[1], names, cal, rebuilt)
+        return IndexView(row, loaded[0], labels[0], labels[1], names, cal, backend, rebuilt)
 
     # -- calibration ----------------------------------------------------
 
-    def calibrate_extractor(self, extractor_id: int, target_far: float = 0.01) -> scoring.CalibrationResult:
-        """Recompute and store thresholds for one extractor from its durable vectors."""
+    def calibrate_extractor(self, extractor_id: int, target_far: float | None = None) -> scoring.CalibrationResult:
+        """Refit the scoring backend, recompute thresholds, and bring the index up to date.
+
+        ``target_far`` defaults to the one this extractor was last calibrated at (else 0.01).
+        """
         _, gens, matrix = self.durable_vectors(extractor_id)
-        result = scoring.calibrate(matrix, gens, target_far=target_far)
+        backend = fit_backend(matrix, gens)
+        with self.Session.begin() as session:
+            if target_far is None:
+                previous = session.scalar(
+                    select(db.Calibration.target_far).where(db.Calibration.extractor_id == extractor_id).limit(1)
+                )
+                target_far = previous if previous is not None else scoring.DEFAULT_TARGET_FAR
+            session.merge(
+                db.BackendRow(extractor_id=extractor_id, kind=backend.kind, params=backend.to_bytes(), n_fitted=len(gens))
+            )
+        if backend.kind == "identity":
+            result = scoring.calibrate(matrix, gens, target_far=target_far)
+        else:
+            result = scoring.calibrate(matrix, gens, target_far=target_far, score_matrix=crossfit_score_matrix)
         with self.Session.begin() as session:
             session.execute(delete(db.Calibration).where(db.Calibration.extractor_id == extractor_id))
             for t in result.thresholds:
@@ -382,6 +404,7 @@ class Gallery:
                     )
                 )
             session.add(db.Audit(action="calibrate", detail=json.dumps({"extractor_id": extractor_id, "message": result.message})))
+        self.sync_index(extractor_id)
         return result
 
     def calibrate(self, target_far: float = 0.01) -> dict[str, scoring.CalibrationResult]:

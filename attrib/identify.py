@@ -81,7 +81,7 @@ def score_queries(view: IndexView, queries: np.ndarray) -> list[dict[int, float]
     ntotal = view.index.ntotal
     n_generators = max(1, len(np.unique(view.generator_ids)))
     k = ntotal if ntotal <= EXACT_SEARCH_LIMIT else max(256, 8 * scoring.TOP_M * n_generators)
-    sims, ids = faiss_index.search(view.index, queries, k)
+    sims, ids = faiss_index.search(view.index, view.backend.apply(queries), k)
     out = []
     for row_sims, row_ids in zip(sims, ids):
         valid = row_ids >= 0
@@ -194,7 +194,7 @@ def verify(
         raise UnknownGenerator(f"generator {generator!r} is not enrolled (enrolled: {known}); see `attrib gallery list`")
     gid = by_name[generator]
     ids, gens, matrix = gallery.durable_vectors(view.extractor.id)
-    own = matrix[gens == gid]
+    own = view.backend.apply(matrix[gens == gid])
     if len(own) == 0:
         raise UnknownGenerator(
             f"generator {generator!r} has no samples embedded with {extractor.identity.key}; run "
@@ -207,7 +207,7 @@ def verify(
             if not isinstance(item, LoadedImage):
                 yield Verification(path=str(item[0]), generator=generator, error=item[1])
                 continue
-            score = scoring.aggregate(own @ next(vectors))
+            score = scoring.aggregate(own @ view.backend.apply(next(vectors)[None])[0])
             yield Verification(
                 path=str(item.path),
                 generator=generator,

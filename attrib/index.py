@@ -56,13 +56,16 @@ class IndexState:
     id_sum: int
     dim: int
     key: str = ""
+    backend: str = "identity"
 
-    def same_vectors(self, other: "IndexState") -> bool:
-        return (self.count, self.max_id, self.id_sum, self.dim) == (
+    def matches(self, other: "IndexState") -> bool:
+        """Same vectors, same dimension, same scoring backend (the index key may differ)."""
+        return (self.count, self.max_id, self.id_sum, self.dim, self.backend) == (
             other.count,
             other.max_id,
             other.id_sum,
             other.dim,
+            other.backend,
         )
 
 
@@ -105,7 +108,8 @@ def read_index(path: Path) -> tuple[faiss.Index, IndexState] | None:
     if not path.exists() or not sidecar.exists():
         return None
     try:
-        state = IndexState(**json.loads(sidecar.read_text()))
+        fields = json.loads(sidecar.read_text())
+        state = IndexState(**{k: v for k, v in fields.items() if k in IndexState.__dataclass_fields__})
         index = faiss.read_index(str(path))
     except Exception:  # a damaged cache is rebuilt, never trusted
         return None

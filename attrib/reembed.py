@@ -96,6 +96,5 @@ def reembed(gallery: Gallery, extractor: BoundExtractor, progress: Callable[[int
     report.embedded = len(new_vectors)
     for old_key in report.replaced:
         gallery.notify(f"dropped vectors of {old_key}: every sample now has a {key} vector")
-    gallery.sync_index(extractor_id)
     gallery.calibrate_extractor(extractor_id)
     return report

@@ -15,11 +15,13 @@ moves as close to the genuine scores as the false-reject budget allows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 TOP_M = 3
 DEFAULT_THRESHOLD = 0.5
+DEFAULT_TARGET_FAR = 0.01
 MIN_SAMPLES_PER_GENERATOR = 2
 MIN_IMPOSTORS = 5
 MAX_CALIBRATION_SAMPLES = 4000
@@ -45,6 +47,28 @@ def generator_scores(
     return out
 
 
+def generator_score_matrix(
+    sims: np.ndarray, labels: np.ndarray, generators: np.ndarray, top_m: int = TOP_M
+) -> np.ndarray:
+    """[n_queries, n_generators]: mean of each query's top-m similarities per generator.
+
+    ``sims`` is [n_queries, n_gallery] with ``labels`` the gallery's generators;
+    entries set to -inf (a sample compared with itself) are left out.
+    """
+    scores = np.full((sims.shape[0], len(generators)), -np.inf, dtype=np.float64)
+    for j, gid in enumerate(generators):
+        cols = sims[:, labels == gid]
+        m = min(top_m, cols.shape[1])
+        if m == 0:
+            continue
+        top = -np.sort(-cols, axis=1)[:, :m]
+        finite = np.isfinite(top)
+        counts = finite.sum(axis=1)
+        sums = np.where(finite, top, 0.0).sum(axis=1)
+        scores[:, j] = np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)
+    return scores
+
+
 def loo_score_matrix(vectors: np.ndarray, labels: np.ndarray, top_m: int = TOP_M) -> tuple[np.ndarray, np.ndarray]:
     """Leave-one-out scores: [n_samples, n_generators] and the generator order.
 
@@ -53,20 +77,7 @@ def loo_score_matrix(vectors: np.ndarray, labels: np.ndarray, top_m: int = TOP_M
     generators = np.unique(labels)
     sims = vectors @ vectors.T
     np.fill_diagonal(sims, -np.inf)
-    scores = np.full((len(vectors), len(generators)), -np.inf, dtype=np.float64)
-    for j, gid in enumerate(generators):
-        cols = sims[:, labels == gid]
-        m = min(top_m, cols.shape[1])
-        if m == 0:
-            continue
-        top = -np.sort(-cols, axis=1)[:, :m]
-        # the sample's own column is -inf: average only finite entries
-        finite = np.isfinite(top)
-        counts = finite.sum(axis=1)
-        sums = np.where(finite, top, 0.0).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            scores[:, j] = np.where(counts > 0, sums / np.maximum(counts, 1), -np.inf)
-    return scores, generators
+    return generator_score_matrix(sims, labels, generators, top_m), generators
 
 
 @dataclass
@@ -111,12 +122,18 @@ def pick_threshold(impostors: np.ndarray, genuine: np.ndarray, target_far: float
 def calibrate(
     vectors: np.ndarray,
     labels: np.ndarray,
-    target_far: float = 0.01,
+    target_far: float = DEFAULT_TARGET_FAR,
     default: float = DEFAULT_THRESHOLD,
     seed: int = 0,
     max_frr: float = MAX_FRR,
+    score_matrix: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] = loo_score_matrix,
 ) -> CalibrationResult:
-    """Leave-one-out thresholds per generator and a global one, at ``target_far``."""
+    """Leave-one-out thresholds per generator and a global one, at ``target_far``.
+
+    ``score_matrix(vectors, labels)`` gives every sample's score against every
+    generator without the sample itself (leave-one-out by default; a cross-fitted
+    version when the scoring backend was fitted on these very samples).
+    """
     if not 0 < target_far < 1:
         raise ValueError(f"target false-accept rate must be between 0 and 1, got {target_far}")
     labels = np.asarray(labels)
@@ -135,7 +152,7 @@ def calibrate(
             Threshold(int(g), default, "default") for g in generators
         ]
         return result
-    scores, order = loo_score_matrix(vectors.astype(np.float64), labels)
+    scores, order = score_matrix(vectors.astype(np.float64), labels)
     own = labels[:, None] == order[None, :]
     best_impostor = np.where(own, -np.inf, scores).max(axis=1)
     genuine_all = scores[own]

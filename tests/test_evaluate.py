@@ -166,6 +166,7 @@ def test_cli_json_and_report(data_dir, colormean, tmp_path):
     result = invoke(data_dir, "--known", "red,green,blue", "--unknown", "gray", "--shots", "3", "--repeats", "1",
                     "--max-per", "5", "-e", "colormean", "-c", "center-crop:64", "-c", "jpeg:90",
                     "--json", "--report", report)
+    assert "NaN" not in result.stdout  # strict JSON: missing values are null
     data = json.loads(result.stdout)
     assert set(data) == {"config", "conditions", "notes", "wall_s"}
     assert data["config"]["extractor"] == "colormean@1" and data["config"]["unknown"] == ["gray"]

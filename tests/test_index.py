@@ -52,7 +52,7 @@ def test_build_search_with_database_ids(tmp_path, key):
     write_index(index, path, state)
     assert sorted(p.name for p in path.parent.iterdir()) == ["1.faiss", "1.json"]  # no temp files left
     loaded, loaded_state = read_index(path)
-    assert loaded.ntotal == 200 and loaded_state.same_vectors(state)
+    assert loaded.ntotal == 200 and loaded_state.matches(state)
 
 
 def test_ivf_is_trained_and_small_sets_fall_back_to_flat():
