@@ -87,24 +87,14 @@ def extractor_options(func):
 
 
 def bind_extractor(name: str | None, options: tuple[str, ...], gallery=None):
-    """Bind the named extractor; with no name or no options, follow what the gallery holds.
-
-    Without a name the gallery's only extractor is used (else the default);
-    without options, the options stored with that extractor in the gallery.
-    """
+    """Bind the named extractor; without a name, the gallery's only extractor (else the default)."""
     from .extractor import BoundExtractor, parse_options
     from .plugins import get_extractor_spec
 
-    parsed = parse_options(options)
-    stored = gallery.extractor_identities() if gallery is not None else []
     if name is None:
-        names = {ident.name for ident in stored}
+        names = {ident.name for ident in gallery.extractor_identities()} if gallery is not None else set()
         name = names.pop() if len(names) == 1 else DEFAULT_EXTRACTOR
-    if not parsed:
-        same = [ident for ident in stored if ident.name == name]
-        if len(same) == 1:
-            parsed = dict(same[0].options)
-    return BoundExtractor(get_extractor_spec(name), parsed)
+    return BoundExtractor(get_extractor_spec(name), parse_options(options))
 
 
 def bind_fused(names: str, options: tuple[str, ...], gallery) -> list:

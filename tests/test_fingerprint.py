@@ -120,7 +120,6 @@ def test_derive_constants_small_is_deterministic():
     np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.skipif(not os.environ.get("ATTRIB_SLOW_TESTS"), reason="slow (~10 s): set ATTRIB_SLOW_TESTS=1")
 def test_shipped_constants_match_derivation():
     st = np.load(fp._STATS_PATH)
     np.testing.assert_allclose(fp.derive_constants().astype(np.float32), st, rtol=1e-4, atol=1e-5)
