@@ -92,7 +92,9 @@ def bind_extractor(name: str | None, options: tuple[str, ...], gallery=None):
     from .plugins import get_extractor_spec
 
     if name is None:
-        names = {ident.name for ident in gallery.extractor_identities()} if gallery is not None else set()
+        from .view import extractor_names
+
+        names = (extractor_names(gallery.root) or set()) if gallery is not None else set()
         name = names.pop() if len(names) == 1 else DEFAULT_EXTRACTOR
     return BoundExtractor(get_extractor_spec(name), parse_options(options))
 
@@ -115,10 +117,16 @@ def bind_fused(names: str, options: tuple[str, ...], gallery) -> list:
     return [bind_extractor(name, tuple(per[name]), gallery) for name in parts]
 
 
-def open_gallery(ctx: click.Context):
+def open_gallery(ctx: click.Context, read_only: bool = False):
+    """The gallery for this invocation; ``read_only`` avoids loading SQLAlchemy when nothing needs repair."""
+    notify = lambda m: echo_err(f"note: {m}")  # noqa: E731
+    if read_only:
+        from .view import GalleryReader
+
+        return GalleryReader(ctx.obj["gallery"], notify=notify)
     from .gallery import Gallery
 
-    return Gallery(ctx.obj["gallery"], notify=lambda m: echo_err(f"note: {m}"))
+    return Gallery(ctx.obj["gallery"], notify=notify)
 
 
 def collect_paths(paths: tuple[str, ...]) -> list[Path]:
@@ -201,7 +209,7 @@ def identify(ctx, extractor, options, top_k, as_json, paths):
 
     files = collect_paths(paths)
     failed = 0
-    with open_gallery(ctx) as gallery:
+    with open_gallery(ctx, read_only=True) as gallery:
         bound = bind_fused(extractor, options, gallery) if extractor and "+" in extractor else (
             bind_extractor(extractor, options, gallery)
         )
@@ -233,7 +241,7 @@ def verify(ctx, generator, extractor, options, as_json, paths):
 
     files = collect_paths(paths)
     failed = 0
-    with open_gallery(ctx) as gallery:
+    with open_gallery(ctx, read_only=True) as gallery:
         bound = bind_extractor(extractor, options, gallery)
         for result in run_verify(gallery, bound, generator, files):
             failed += result.error is not None

@@ -28,8 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from .errors import GalleryError
+from .schema import SCHEMA_VERSION
 
-SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:

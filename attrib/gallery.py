@@ -27,10 +27,10 @@ from .errors import (
     UnknownGenerator,
 )
 from .extractor import BoundExtractor, ExtractorIdentity
-from .images import LoadedImage, load_image
+from .images import BATCH, LoadedImage, load_image
+from .view import IndexView, index_path, read_view
 
 Progress = Callable[[int], None]
-BATCH = 16
 
 
 @dataclass
@@ -51,25 +51,6 @@ class GeneratorInfo:
     threshold: float | None
     threshold_method: str | None
     created_at: str
-
-
-@dataclass
-class IndexView:
-    """A loaded index with the generator id of every vector id, for one extractor."""
-
-    extractor: db.ExtractorRow
-    index: object
-    ids: np.ndarray  # sorted vector ids
-    generator_ids: np.ndarray  # aligned with ids
-    generator_names: dict[int, str]
-    thresholds: dict[int | None, float]
-    backend: Backend
-    rebuilt: bool = False
-
-    def generators_of(self, vector_ids: np.ndarray) -> np.ndarray:
-        pos = np.searchsorted(self.ids, vector_ids)
-        pos = np.clip(pos, 0, max(len(self.ids) - 1, 0))
-        return np.where(self.ids[pos] == vector_ids, self.generator_ids[pos], -1)
 
 
 class Gallery:
@@ -99,7 +80,7 @@ class Gallery:
     # -- extractors -----------------------------------------------------
 
     def index_path(self, extractor_id: int) -> Path:
-        return self.root / "index" / f"{extractor_id}.faiss"
+        return index_path(self.root, extractor_id)
 
     def _extractor_row(self, session: Session, extractor: BoundExtractor, create: bool) -> db.ExtractorRow | None:
         key = extractor.identity.key
@@ -323,13 +304,16 @@ class Gallery:
 
     def open_index(self, extractor: BoundExtractor) -> IndexView:
         """Load the index for ``extractor``, rebuilding it (and saying so) if it disagrees with the database."""
+        key = extractor.identity.key
+        view = read_view(self.root, key)
+        if view is not None:
+            return view
         with self.Session() as session:
             row = self._extractor_row(session, extractor, create=False)
-            n_generators = session.scalar(select(func.count(db.Generator.id)))
             if row is None:
-                if n_generators:
+                if session.scalar(select(func.count(db.Generator.id))):
                     raise ExtractorMismatch(
-                        f"no enrolled sample has been embedded with {extractor.identity.key} "
+                        f"no enrolled sample has been embedded with {key} "
                         f"(gallery extractors: {', '.join(self.extractor_keys()) or 'none'}); run "
                         f"`attrib gallery reembed --extractor {extractor.name}` or pick another --extractor"
                     )
@@ -337,34 +321,20 @@ class Gallery:
                     f"gallery {self.root} has no enrolled generators; enroll some with "
                     "`attrib enroll --generator NAME IMAGES...`"
                 )
-            state, backend = self._db_state(session, row)
-            names = dict(session.execute(select(db.Generator.id, db.Generator.name)).all())
-            cal = {
-                c.generator_id: c.threshold
-                for c in session.scalars(select(db.Calibration).where(db.Calibration.extractor_id == row.id))
-            }
-            session.expunge(row)
+            state, _ = self._db_state(session, row)
         if state.count == 0:
             raise EmptyGallery(
-                f"gallery {self.root} has no samples for {extractor.identity.key}; enroll some with "
+                f"gallery {self.root} has no samples for {key}; enroll some with "
                 "`attrib enroll --generator NAME IMAGES...`"
             )
-        path = self.index_path(row.id)
-        loaded = faiss_index.read_index(path)
-        labels_path = path.with_suffix(".labels.npy")
-        rebuilt = False
-        if loaded is None or not loaded[1].matches(state) or not labels_path.exists():
-            why = "missing" if loaded is None else "out of date with the database"
-            self.notify(f"index for {row.key} was {why}; rebuilt it from {state.count} stored vectors")
-            self.sync_index(row.id, force=True)
-            loaded = faiss_index.read_index(path)
-            rebuilt = True
-        labels = np.load(labels_path)
-        if loaded is None or labels.shape[1] != state.count:
-            raise GalleryError(f"index {path} could not be rebuilt; check that {self.root} is writable")
-        if not cal:
-            cal = {None: scoring.DEFAULT_THRESHOLD}
-        return IndexView(row, loaded[0], labels[0], labels[1], names, cal, backend, rebuilt)
+        why = "missing" if faiss_index.read_index(self.index_path(row.id)) is None else "out of date with the database"
+        self.notify(f"index for {key} was {why}; rebuilt it from {state.count} stored vectors")
+        self.sync_index(row.id, force=True)
+        view = read_view(self.root, key)
+        if view is None:
+            raise GalleryError(f"index for {key} could not be rebuilt; check that {self.root} is writable")
+        view.rebuilt = True
+        return view
 
     # -- calibration ----------------------------------------------------
 

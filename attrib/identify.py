@@ -11,8 +11,8 @@ import numpy as np
 from . import index as faiss_index, scoring
 from .errors import AttribError, UnknownGenerator
 from .extractor import BoundExtractor
-from .gallery import BATCH, Gallery, IndexView
-from .images import LoadedImage, load_image
+from .images import BATCH, LoadedImage, load_image
+from .view import GalleryReader, IndexView  # a Gallery works too: both have open_index
 
 EXACT_SEARCH_LIMIT = 4096
 UNKNOWN = "unknown"
@@ -112,7 +112,7 @@ def _embed_chunk(extractor: BoundExtractor, chunk) -> np.ndarray:
 
 
 def identify(
-    gallery: Gallery, extractor: BoundExtractor | Sequence[BoundExtractor], paths: Iterable[Path], top_k: int = 3
+    gallery: GalleryReader, extractor: BoundExtractor | Sequence[BoundExtractor], paths: Iterable[Path], top_k: int = 3
 ) -> Iterator[Result]:
     """Yield one Result per input path, in order.
 
@@ -184,7 +184,7 @@ def decide(
 
 
 def verify(
-    gallery: Gallery, extractor: BoundExtractor, generator: str, paths: Iterable[Path]
+    gallery: GalleryReader, extractor: BoundExtractor, generator: str, paths: Iterable[Path]
 ) -> Iterator[Verification]:
     """Yield one Verification per input path: is it from ``generator``?"""
     view = gallery.open_index(extractor)
@@ -193,8 +193,7 @@ def verify(
         known = ", ".join(sorted(by_name)) or "none"
         raise UnknownGenerator(f"generator {generator!r} is not enrolled (enrolled: {known}); see `attrib gallery list`")
     gid = by_name[generator]
-    ids, gens, matrix = gallery.durable_vectors(view.extractor.id)
-    own = view.backend.apply(matrix[gens == gid])
+    own = view.generator_vectors(gid)
     if len(own) == 0:
         raise UnknownGenerator(
             f"generator {generator!r} has no samples embedded with {extractor.identity.key}; run "

@@ -21,6 +21,7 @@ from .errors import ImageError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 MIN_SIDE = 64
+BATCH = 16  # images decoded and embedded together
 MAX_PIXELS = 64_000_000  # decompression-bomb limit: ~8000 x 8000
 
 

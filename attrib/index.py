@@ -124,3 +124,12 @@ def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray,
     scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
     return scores, ids
 
+
+
+def reconstruct(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
+    """Stored vectors for database ids (IDMap2 indexes keep them; IVF needs its direct map)."""
+    if len(ids) == 0:
+        return np.zeros((0, index.d), dtype=np.float32)
+    if not isinstance(index, faiss.IndexIDMap2):
+        faiss.extract_index_ivf(index).make_direct_map()
+    return np.stack([index.reconstruct(int(i)) for i in ids]).astype(np.float32)

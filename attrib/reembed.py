@@ -13,8 +13,8 @@ from sqlalchemy import delete, select
 from . import db
 from .errors import AttribError
 from .extractor import BoundExtractor
-from .gallery import BATCH, Gallery
-from .images import load_image
+from .gallery import Gallery
+from .images import BATCH, load_image
 
 
 @dataclass

@@ -1,0 +1,3 @@
+"""The gallery schema version, importable without SQLAlchemy."""
+
+SCHEMA_VERSION = 2

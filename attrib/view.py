@@ -1,0 +1,134 @@
+"""Read-only views of a gallery's index for identify and verify, with plain sqlite3.
+
+Opening an index for search needs a handful of reads; doing them with the
+standard library's sqlite3 keeps SQLAlchemy (about 0.3 s to import) off the
+path of a single ``attrib identify``. A view is returned only when the
+schema is current and the index on disk matches the database exactly;
+anything else returns None and the caller falls back to
+:class:`attrib.gallery.Gallery`, which migrates, rebuilds and explains.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import index as faiss_index
+from .backend import Backend
+from .schema import SCHEMA_VERSION
+from .scoring import DEFAULT_THRESHOLD
+
+
+@dataclass
+class IndexView:
+    """A loaded index with the generator id of every vector id, for one extractor."""
+
+    extractor_id: int
+    extractor_key: str
+    index: object
+    ids: np.ndarray  # sorted vector ids
+    generator_ids: np.ndarray  # aligned with ids
+    generator_names: dict[int, str]
+    thresholds: dict[int | None, float]
+    backend: Backend
+    rebuilt: bool = False
+
+    def generators_of(self, vector_ids: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(self.ids, vector_ids)
+        pos = np.clip(pos, 0, max(len(self.ids) - 1, 0))
+        return np.where(self.ids[pos] == vector_ids, self.generator_ids[pos], -1)
+
+    def generator_vectors(self, generator_id: int) -> np.ndarray:
+        """The transformed (searchable) vectors of one generator, read back from the index."""
+        return faiss_index.reconstruct(self.index, self.ids[self.generator_ids == generator_id])
+
+
+def index_path(root: Path, extractor_id: int) -> Path:
+    return Path(root) / "index" / f"{extractor_id}.faiss"
+
+
+def read_view(root: Path, key: str) -> IndexView | None:
+    """The index view for extractor identity ``key``, or None when it cannot be trusted as is."""
+    database = Path(root) / "gallery.db"
+    if not database.exists():
+        return None
+    try:
+        con = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        version = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if not version or int(version[0]) != SCHEMA_VERSION:
+            return None
+        row = con.execute("SELECT id, dim FROM extractors WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        extractor_id, dim = row
+        count, max_id, id_sum = con.execute(
+            "SELECT count(id), max(id), sum(id) FROM vectors WHERE extractor_id = ?", (extractor_id,)
+        ).fetchone()
+        params = con.execute("SELECT params FROM backends WHERE extractor_id = ?", (extractor_id,)).fetchone()
+        names = dict(con.execute("SELECT id, name FROM generators"))
+        thresholds = dict(
+            con.execute("SELECT generator_id, threshold FROM calibrations WHERE extractor_id = ?", (extractor_id,))
+        )
+    except (sqlite3.Error, ValueError):
+        return None
+    finally:
+        con.close()
+    if not count:
+        return None
+    backend = Backend.from_bytes(params[0] if params else None)
+    state = faiss_index.IndexState(count, max_id or 0, id_sum or 0, backend.out_dim(dim), backend=backend.digest)
+    path = index_path(root, extractor_id)
+    loaded = faiss_index.read_index(path)
+    labels_path = path.with_suffix(".labels.npy")
+    if loaded is None or not loaded[1].matches(state) or not labels_path.exists():
+        return None
+    labels = np.load(labels_path)
+    if labels.shape != (2, count):
+        return None
+    return IndexView(
+        extractor_id, key, loaded[0], labels[0], labels[1], names, thresholds or {None: DEFAULT_THRESHOLD}, backend
+    )
+
+
+def extractor_names(root: Path) -> set[str] | None:
+    """Names of the extractors a gallery holds vectors for; None when it cannot be read this way."""
+    database = Path(root) / "gallery.db"
+    if not database.exists():
+        return set()
+    try:
+        con = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        try:
+            return {name for (name,) in con.execute("SELECT name FROM extractors")}
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+
+
+class GalleryReader:
+    """What identify and verify need from a gallery: trusted views, repaired by the full Gallery if not."""
+
+    def __init__(self, root: Path, notify=None):
+        self.root = Path(root)
+        self.notify = notify
+
+    def open_index(self, extractor) -> IndexView:
+        view = read_view(self.root, extractor.identity.key)
+        if view is not None:
+            return view
+        from .gallery import Gallery
+
+        with Gallery(self.root, notify=self.notify) as gallery:
+            return gallery.open_index(extractor)
+
+    def __enter__(self) -> "GalleryReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
