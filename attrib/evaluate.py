@@ -14,6 +14,11 @@ enrolled/query split, and a condition's effect is measured on the same images. A
 Embeddings are cached by pixel content, so an image is embedded once per condition however
 many repeats use it (an extractor must embed each image independently of its batch).
 
+Several extractors (``--extractor a+b``) are fused as ``attrib identify`` fuses them: every
+extractor embeds the enrolled images into the same temporary gallery (the first through
+``enroll``, the others through :func:`attrib.reembed.reembed`), so each is calibrated on its
+own, and the queries are identified with the mean calibrated margin over extractors.
+
 Metrics are per repeat, then mean and sample std over repeats: closed-set top-1 accuracy
 (known queries), open-set AUROC and OSCR (known vs unknown by the best score), the calibrated
 threshold's operating point, verification EER and TAR at FAR 1% (trials: every query against
@@ -140,21 +145,31 @@ def draw_split(prepared: dict[str, dict[int, Path]], n_files: dict[str, int], kn
     return enroll, queries
 
 
-def run_repeat(extractor, enroll, queries, known, advance, notes: Counter) -> dict:
-    """Enroll into a temporary gallery and identify the queries; return the raw outcomes."""
+def run_repeat(extractors, enroll, queries, known, advance, notes: Counter) -> dict:
+    """Enroll into a temporary gallery and identify the queries; return the raw outcomes.
+
+    ``extractors`` is one (cached) extractor or a list of them; with several, the first enrolls,
+    the others re-embed the enrolled samples, and identification fuses their scores."""
     from .gallery import Gallery
     from .identify import identify
+    from .reembed import reembed
 
+    extractors = list(extractors) if isinstance(extractors, (list, tuple)) else [extractors]
     with tempfile.TemporaryDirectory(prefix="attrib-eval-gallery-") as tmp, Gallery(tmp) as gallery:
         for label in known:
-            report = gallery.enroll(label, enroll[label], extractor, progress=advance)
+            report = gallery.enroll(label, enroll[label], extractors[0], progress=advance)
             for path, why in report.skipped + report.failed:
                 notes[f"enroll {label}: {why if why.startswith(path) else f'{path}: {why}'}"] += 1
             if not report.added:
                 why = (report.failed or report.skipped or [("", "no images")])[0][1]
                 raise AttribError(f"no image of known generator {label!r} could be enrolled: {why}")
+        for other in extractors[1:]:
+            for problem in reembed(gallery, other).problems:
+                notes[f"reembed {other.identity.key}: {problem}"] += 1
+        identified = identify(gallery, extractors if len(extractors) > 1 else extractors[0],
+                              [p for _, p in queries], len(known))
         truth, best, decision, score, per_known = [], [], [], [], []
-        for (label, _), result in zip(queries, identify(gallery, extractor, [p for _, p in queries], len(known))):
+        for (label, _), result in zip(queries, identified):
             advance(1)
             if result.error:
                 notes[f"identify: {result.error}"] += 1
@@ -210,10 +225,11 @@ def summary(values) -> dict:
 
 def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=5, seed=0, max_per=60,
                    conditions=(DEFAULT_CONDITION,), progress_bar=None) -> Evaluation:
-    """Evaluate ``extractor`` (a BoundExtractor) on DATA_DIR; see the module docstring."""
+    """Evaluate ``extractor`` (a BoundExtractor, or a list of them to fuse) on DATA_DIR; see the module docstring."""
     from .conditions import parse_condition, write_conditioned
 
     known, unknown = list(known), list(unknown)
+    extractors = list(extractor) if isinstance(extractor, (list, tuple)) else [extractor]
     if max_per < shots + 1:
         raise AttribError(f"--max-per ({max_per}) must be at least --shots + 1 ({shots + 1})")
     parsed = list({str(c): c for c in map(parse_condition, conditions or (DEFAULT_CONDITION,))}.values())
@@ -223,7 +239,7 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
     started = time.perf_counter()
     data = {"config": {"data_dir": str(data_dir), "known": known, "unknown": unknown, "shots": shots,
                        "repeats": repeats, "seed": seed, "max_per": max_per, "conditions": [str(c) for c in parsed],
-                       "extractor": extractor.identity.key, "target_far": TARGET_FAR},
+                       "extractor": "+".join(e.identity.key for e in extractors), "target_far": TARGET_FAR},
             "conditions": []}
     result = Evaluation(data)
     with tempfile.TemporaryDirectory(prefix="attrib-eval-images-") as tmp:
@@ -237,7 +253,7 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
                     raise AttribError(_too_few(label, Path(data_dir) / label, len(images[label]), shots,
                                                label in known, why))
             t0 = time.perf_counter()
-            cached = CachedExtractor(extractor)
+            cached = [CachedExtractor(e) for e in extractors]
             n_files = {label: len(paths) for label, paths in files.items()}
             splits = [draw_split(images, n_files, known, unknown, shots, max_per, seed, r) for r in range(repeats)]
             total = sum(sum(map(len, e.values())) + len(q) for e, q in splits)
@@ -247,7 +263,8 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
                     raws.append(run_repeat(cached, enroll, queries, known, advance, notes))
             result.data["conditions"].append(_condition_block(str(condition), raws, splits, known, unknown))
             result.data["conditions"][-1].update(
-                cache={"embedded": cached.embedded, "reused": cached.reused}, wall_s=round(time.perf_counter() - t0, 2))
+                cache={"embedded": sum(c.embedded for c in cached), "reused": sum(c.reused for c in cached)},
+                wall_s=round(time.perf_counter() - t0, 2))
             result.pooled[str(condition)] = (np.concatenate([np.isin(r["truth"], known) for r in raws]),
                                              np.concatenate([r["score"] for r in raws]))
     data["notes"] = [f"{text} (x{n})" if n > 1 else text for text, n in notes.items()]
@@ -387,22 +404,23 @@ def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
 @click.option("--condition", "-c", "conditions", multiple=True, metavar="C",
               help=f"Transform every image first (repeatable; each evaluated separately; default {DEFAULT_CONDITION}): "
                    "center-crop:S, crop:S, jpeg:Q, webp:Q, resize:F, none, joined with '+'.")
-@click.option("--extractor", "-e", envvar="ATTRIB_EXTRACTOR", default=None, help="Feature extractor (default residual).")
+@click.option("--extractor", "-e", envvar="ATTRIB_EXTRACTOR", default=None,
+              help="Feature extractor (default residual); a+b fuses several.")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Extractor option (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with everything.")
 @click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write metrics.json and ROC / confusion-matrix PNGs to this folder.")
 def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions, extractor, options, as_json, report):
-    """Few-shot open-set evaluation on DATA_DIR/<generator>/ folders of images."""
-    from .cli import bind_extractor, echo_err, emit_json, progress_bar
+    """Few-shot open-set evaluation on DATA_DIR/<generator>/ folders of images.
+
+    --extractor a+b fuses extractors as `attrib identify` does (options as NAME.key=value)."""
+    from .cli import bind_extractor, bind_fused, echo_err, emit_json, progress_bar
     from .conditions import parse_condition
 
     [parse_condition(text) for text in conditions]  # fail on a bad condition or folder before any work
-    if extractor and "+" in extractor:
-        raise AttribError(f"--extractor {extractor!r}: attrib evaluate takes one extractor (fusion is not supported here)")
     if report is not None:
         make_report_dir(report)
-    bound = bind_extractor(extractor, options)
+    bound = bind_fused(extractor, options, None) if extractor and "+" in extractor else bind_extractor(extractor, options)
     evaluation = run_evaluation(
         data_dir, split_labels(known), split_labels(unknown), extractor=bound, shots=shots, repeats=repeats,
         seed=seed, max_per=max_per, conditions=conditions or (DEFAULT_CONDITION,), progress_bar=progress_bar)

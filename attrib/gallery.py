@@ -26,7 +26,7 @@ from .errors import (
     GalleryError,
     UnknownGenerator,
 )
-from .extractor import BoundExtractor, ExtractorIdentity
+from .extractor import BoundExtractor
 from .images import BATCH, LoadedImage, load_image
 from .view import IndexView, index_path, read_view
 
@@ -82,7 +82,15 @@ class Gallery:
     def index_path(self, extractor_id: int) -> Path:
         return index_path(self.root, extractor_id)
 
-    def _extractor_row(self, session: Session, extractor: BoundExtractor, create: bool) -> db.ExtractorRow | None:
+    def extractor_row(
+        self, session: Session, extractor: BoundExtractor, create: bool, allow_other_versions: bool = False
+    ) -> db.ExtractorRow | None:
+        """The row for ``extractor``'s identity (created if asked).
+
+        Refuses, naming the re-embed command, when the gallery holds vectors of
+        another version or option set of the same extractor, unless
+        ``allow_other_versions`` (as re-embedding does).
+        """
         key = extractor.identity.key
         row = session.scalar(select(db.ExtractorRow).where(db.ExtractorRow.key == key))
         if row is not None:
@@ -98,7 +106,7 @@ class Gallery:
             .where(db.ExtractorRow.name == extractor.name)
             .group_by(db.ExtractorRow.key)
         ).all()
-        if others:
+        if others and not allow_other_versions:
             stored = ", ".join(f"{k} ({n} vectors)" for k, n in others)
             raise ExtractorMismatch(
                 f"gallery holds vectors from {stored}, not from {key}; vectors of different versions or "
@@ -117,11 +125,6 @@ class Gallery:
         session.add(row)
         session.flush()
         return row
-
-    def extractor_identities(self) -> list[ExtractorIdentity]:
-        with self.Session() as session:
-            rows = session.scalars(select(db.ExtractorRow).order_by(db.ExtractorRow.id)).all()
-            return [ExtractorIdentity(r.name, r.version, r.options) for r in rows]
 
     def extractor_keys(self) -> list[str]:
         with self.Session() as session:
@@ -194,7 +197,7 @@ class Gallery:
             return report
         matrix = np.concatenate(vectors)
         with self.Session.begin() as session:
-            row = self._extractor_row(session, extractor, create=True)
+            row = self.extractor_row(session, extractor, create=True)
             gen = session.scalar(select(db.Generator).where(db.Generator.name == generator))
             if gen is None:
                 gen = db.Generator(name=generator, family=family, note=note)
@@ -309,7 +312,7 @@ class Gallery:
         if view is not None:
             return view
         with self.Session() as session:
-            row = self._extractor_row(session, extractor, create=False)
+            row = self.extractor_row(session, extractor, create=False)
             if row is None:
                 if session.scalar(select(func.count(db.Generator.id))):
                     raise ExtractorMismatch(

@@ -18,7 +18,6 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from .errors import GalleryError
 
 FLAT_LIMIT = 50_000
 HNSW_LIMIT = 2_000_000

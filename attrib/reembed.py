@@ -36,18 +36,7 @@ def reembed(gallery: Gallery, extractor: BoundExtractor, progress: Callable[[int
     key = extractor.identity.key
     report = ReembedReport(key)
     with gallery.Session.begin() as session:
-        row = session.scalar(select(db.ExtractorRow).where(db.ExtractorRow.key == key))
-        if row is None:
-            row = db.ExtractorRow(
-                key=key,
-                name=extractor.name,
-                version=extractor.version,
-                options_json=json.dumps(extractor.identity.options, sort_keys=True),
-                dim=extractor.dim,
-            )
-            session.add(row)
-            session.flush()
-        extractor_id = row.id
+        extractor_id = gallery.extractor_row(session, extractor, create=True, allow_other_versions=True).id
         done = set(session.scalars(select(db.Vector.sample_id).where(db.Vector.extractor_id == extractor_id)))
         samples = session.execute(
             select(db.Sample.id, db.Sample.path, db.Sample.sha256, db.Generator.name).join(db.Generator)

@@ -161,6 +161,45 @@ def test_run_evaluation_metrics(data_dir, monkeypatch):
     assert a["metrics"] == b["metrics"] and a["confusion"] == b["confusion"]
 
 
+class ChanMean:
+    """A second test extractor for fusion: per-channel mean only."""
+
+    name = "chanmean"
+    version = "1"
+    dim = 3
+
+    def embed_batch(self, images):
+        return np.stack([im.reshape(-1, 3).mean(0) - 127.5 for im in images]).astype(np.float32)
+
+
+def test_run_evaluation_fused(data_dir):
+    second = BoundExtractor(ExtractorSpec(ChanMean, "test"))
+    kw = dict(shots=3, repeats=2, seed=0, max_per=6, conditions=("center-crop:64",))
+    result = ev.run_evaluation(data_dir, KNOWN, ["gray"], extractor=[bound(), second], **kw)
+    fused = result.data
+    assert fused["config"]["extractor"] == "colormean@1+chanmean@1"
+    block = fused["conditions"][0]
+    assert block["metrics"]["closed_set_accuracy"]["mean"] == 1.0
+    # both extractors embed every enrolled and query image (the second through reembed)
+    assert block["cache"]["embedded"] + block["cache"]["reused"] == 2 * 2 * (3 * 6 + 5)
+    assert np.array(block["confusion"]["matrix"]).sum() == 2 * (3 * 3 + 5)
+    # fused scores are calibrated margins (threshold 0), not the single extractor's similarities
+    single = ev.run_evaluation(data_dir, KNOWN, ["gray"], extractor=bound(), **kw)
+    assert np.array_equal(single.pooled["center-crop:64"][0], result.pooled["center-crop:64"][0])
+    assert not np.allclose(single.pooled["center-crop:64"][1], result.pooled["center-crop:64"][1])
+
+
+def test_cli_fused(data_dir, plugin):
+    plugin(ColorMean, ChanMean, name="test-fused")
+    args = [data_dir, "--known", "red,green,blue", "--unknown", "gray", "-k", "3", "-r", "1", "--max-per", "5",
+            "-c", "center-crop:64"]
+    data = json.loads(invoke(*args, "-e", "colormean+chanmean", "--json").stdout)
+    assert data["config"]["extractor"] == "colormean@1+chanmean@1"
+    assert data["conditions"][0]["metrics"]["closed_set_accuracy"]["mean"] == 1.0
+    result = invoke(*args, "-e", "colormean+chanmean", "-o", "size=3", expect=1)
+    assert "NAME.size=3" in result.output and len(result.output.strip().splitlines()) == 1
+
+
 def test_cli_json_and_report(data_dir, colormean, tmp_path):
     report = tmp_path / "report"
     result = invoke(data_dir, "--known", "red,green,blue", "--unknown", "gray", "--shots", "3", "--repeats", "1",
