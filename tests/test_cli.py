@@ -181,3 +181,21 @@ def test_fused_extractors(run, make_set, plugin, tmp_path):
     assert "NAME.x=1" in result.output
     result = run("identify", "-e", "colormean+colormean", str(query), expect=1)
     assert "two or more different" in result.output
+
+
+def test_family_note_rebuild_index_and_reembed(run, make_set, tmp_path):
+    paths = make_set("red", 4)
+    run("enroll", "-e", "colormean", "-g", "red", "--family", "warm", "--note", "test set", str(paths[0].parent))
+    enroll(run, make_set, "blue", n=4)
+    show = json.loads(run("gallery", "show", "red", "--json").output)
+    assert (show["family"], show["note"]) == ("warm", "test set")
+    index_dir = tmp_path / "gallery" / "index"
+    for f in index_dir.iterdir():
+        f.unlink()
+    assert "rebuilt indexes for: colormean@1" in run("gallery", "rebuild-index").output
+    assert any(p.suffix == ".faiss" for p in index_dir.iterdir())
+    report = json.loads(run("gallery", "reembed", "-e", "colormean", "--json").output)
+    assert report["embedded"] == 0 and report["present"] == 8 and report["problems"] == []
+    paths[0].unlink()
+    result = run("gallery", "reembed", "-e", "colorpct-missing", expect=1)
+    assert "no installed plugin provides extractor 'colorpct-missing'" in result.output

@@ -161,3 +161,21 @@ def test_newer_schema_is_refused(filled):
     filled.close()
     with pytest.raises(GalleryError, match="newer than this attrib supports"):
         Gallery(filled.root)
+
+
+def test_read_only_view_is_used_when_trusted_and_repaired_when_not(filled, make_set):
+    from attrib.view import GalleryReader, read_view
+
+    key = bound().identity.key
+    assert read_view(filled.root, key) is not None
+    query = make_set("blue", 2, seed=12)
+    fast = [r.to_json() for r in identify(GalleryReader(filled.root), bound(), query)]
+    full = [r.to_json() for r in identify(filled, bound(), query)]
+    assert fast == full
+    for path in (filled.root / "index").glob("*.labels.npy"):
+        path.unlink()
+    assert read_view(filled.root, key) is None
+    messages = []
+    repaired = [r.to_json() for r in identify(GalleryReader(filled.root, notify=messages.append), bound(), query)]
+    assert repaired == full and messages
+    assert read_view(filled.root, key) is not None

@@ -13,7 +13,7 @@ import pytest
 from conftest import make_images
 
 ATTRIB = Path(sys.executable).parent / "attrib"
-HEAVY = ("torch", "open_clip", "sklearn", "matplotlib", "skimage")
+HEAVY = ("torch", "open_clip", "sklearn", "matplotlib", "skimage", "sqlalchemy")
 
 PROBE = """
 import sys
