@@ -23,7 +23,10 @@ A minimal extractor::
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence
 
@@ -163,3 +166,23 @@ def parse_options(pairs: Sequence[str]) -> dict[str, str]:
             raise ExtractorError(f"option {pair!r} is not of the form key=value (e.g. --option model=ViT-B-32)")
         options[key.strip()] = value.strip()
     return options
+
+
+def weights_digest(path: str | os.PathLike) -> str:
+    """A short content hash of a weights file, for an extractor's identity (``sha256:<16 hex>``).
+
+    Identity by content survives moving the file and changes with different
+    weights; the hash is cached per process by (path, size, mtime).
+    """
+    resolved = os.path.realpath(path)
+    stat = os.stat(resolved)
+    return _digest(resolved, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()[:16]

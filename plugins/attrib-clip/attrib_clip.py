@@ -10,8 +10,6 @@ open_clip are imported when an extractor is built, never at module import, so
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from attrib.errors import ExtractorError
+from attrib.extractor import weights_digest
 from attrib.hookspecs import hookimpl
 
 __version__ = "0.1.0"
@@ -74,22 +73,8 @@ def resolve_weights(weights: str | None, model: str) -> Path:
     return path
 
 
-def fingerprint(path: Path) -> str:
-    """Content hash of a weights file: the gallery identity survives moving the file.
-
-    Hashing costs about a second per 600 MB (ViT-B-32); it is cached per process.
-    """
-    stat = path.stat()
-    return _fingerprint(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
-@functools.lru_cache(maxsize=16)
-def _fingerprint(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()[:16]
 
 
 class ClipExtractor:
@@ -199,7 +184,7 @@ class ClipExtractor:
             "model": self.model_name,
             "features": self.features,
             "fp16": self.fp16,
-            "weights": fingerprint(self.weights_path),
+            "weights": weights_digest(self.weights_path),
         }
 
     def _forward(self, images: Sequence[np.ndarray]) -> np.ndarray:

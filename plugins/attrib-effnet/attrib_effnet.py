@@ -18,16 +18,14 @@ an extractor is built, never at module import, so ``attrib plugins`` stays fast.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
-import re
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from attrib.errors import ExtractorError
+from attrib.extractor import weights_digest
 from attrib.hookspecs import hookimpl
 
 __version__ = "0.1.0"
@@ -108,18 +106,8 @@ def resolve_weights(weights: str | None) -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=8)
-def _fingerprint(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()[:16]
 
 
-def fingerprint(path: Path) -> str:
-    stat = path.stat()
-    return _fingerprint(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
 def _positive_int(key: str, value: Any) -> int:
@@ -185,7 +173,7 @@ class EffnetExtractor:
         self._wanted = wanted
         if sum(part_dim(layer, stat) for layer, stat in self.parts) != self.dim:
             raise ExtractorError(f"extractor 'effnet': features {self.features} do not give dim {self.dim}")
-        self.identity = {"max_side": self.max_side, "weights": fingerprint(self.weights_path)}
+        self.identity = {"max_side": self.max_side, "weights": weights_digest(self.weights_path)}
 
     # -- image preparation ---------------------------------------------------------------
 
