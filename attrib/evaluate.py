@@ -44,7 +44,7 @@ import numpy as np
 from .errors import AttribError
 
 DEFAULT_CONDITION = "center-crop:256"
-TARGET_FAR = 0.01
+VERIFICATION_FAR = 0.01  # the FAR at which verification TAR is reported
 UNKNOWN = "unknown"
 METRICS = (
     ("closed_set_accuracy", "closed-set top-1 accuracy"),
@@ -145,7 +145,7 @@ def draw_split(prepared: dict[str, dict[int, Path]], n_files: dict[str, int], kn
     return enroll, queries
 
 
-def run_repeat(extractors, enroll, queries, known, advance, notes: Counter) -> dict:
+def run_repeat(extractors, enroll, queries, known, advance, notes: Counter, target_far: float = 0.01) -> dict:
     """Enroll into a temporary gallery and identify the queries; return the raw outcomes.
 
     ``extractors`` is one (cached) extractor or a list of them; with several, the first enrolls,
@@ -157,7 +157,7 @@ def run_repeat(extractors, enroll, queries, known, advance, notes: Counter) -> d
     extractors = list(extractors) if isinstance(extractors, (list, tuple)) else [extractors]
     with tempfile.TemporaryDirectory(prefix="attrib-eval-gallery-") as tmp, Gallery(tmp) as gallery:
         for label in known:
-            report = gallery.enroll(label, enroll[label], extractors[0], progress=advance)
+            report = gallery.enroll(label, enroll[label], extractors[0], progress=advance, target_far=target_far)
             for path, why in report.skipped + report.failed:
                 notes[f"enroll {label}: {why if why.startswith(path) else f'{path}: {why}'}"] += 1
             if not report.added:
@@ -197,7 +197,7 @@ def verification_metrics(truth: list[str], per_known: np.ndarray, known: list[st
     j = max(i - 1, 0)
     t = diff[j] / (diff[j] - diff[i]) if diff[j] != diff[i] else 0.0
     eer = fpr[j] + t * (fpr[i] - fpr[j])
-    return float(eer), float(tpr[fpr <= TARGET_FAR].max())
+    return float(eer), float(tpr[fpr <= VERIFICATION_FAR].max())
 
 
 def repeat_metrics(raw: dict, known: list[str]) -> tuple[dict, dict]:
@@ -224,7 +224,7 @@ def summary(values) -> dict:
 
 
 def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=5, seed=0, max_per=60,
-                   conditions=(DEFAULT_CONDITION,), progress_bar=None) -> Evaluation:
+                   conditions=(DEFAULT_CONDITION,), progress_bar=None, target_far=0.01) -> Evaluation:
     """Evaluate ``extractor`` (a BoundExtractor, or a list of them to fuse) on DATA_DIR; see the module docstring."""
     from .conditions import parse_condition, write_conditioned
 
@@ -239,7 +239,7 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
     started = time.perf_counter()
     data = {"config": {"data_dir": str(data_dir), "known": known, "unknown": unknown, "shots": shots,
                        "repeats": repeats, "seed": seed, "max_per": max_per, "conditions": [str(c) for c in parsed],
-                       "extractor": "+".join(e.identity.key for e in extractors), "target_far": TARGET_FAR},
+                       "extractor": "+".join(e.identity.key for e in extractors), "target_far": target_far},
             "conditions": []}
     result = Evaluation(data)
     with tempfile.TemporaryDirectory(prefix="attrib-eval-images-") as tmp:
@@ -260,7 +260,7 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
             raws = []
             with bar(total, f"evaluating {condition}") as advance:
                 for enroll, queries in splits:
-                    raws.append(run_repeat(cached, enroll, queries, known, advance, notes))
+                    raws.append(run_repeat(cached, enroll, queries, known, advance, notes, target_far))
             result.data["conditions"].append(_condition_block(str(condition), raws, splits, known, unknown))
             result.data["conditions"][-1].update(
                 cache={"embedded": sum(c.embedded for c in cached), "reused": sum(c.reused for c in cached)},
@@ -407,10 +407,13 @@ def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
 @click.option("--extractor", "-e", envvar="ATTRIB_EXTRACTOR", default=None,
               help="Feature extractor (default residual); a+b fuses several.")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Extractor option (repeatable).")
+@click.option("--target-far", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="False-accept rate the per-repeat galleries are calibrated at (the operating point).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with everything.")
 @click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write metrics.json and ROC / confusion-matrix PNGs to this folder.")
-def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions, extractor, options, as_json, report):
+def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions, extractor, options, target_far,
+             as_json, report):
     """Few-shot open-set evaluation on DATA_DIR/<generator>/ folders of images.
 
     --extractor a+b fuses extractors as `attrib identify` does (options as NAME.key=value)."""
@@ -423,7 +426,8 @@ def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions
     bound = bind_fused(extractor, options, None) if extractor and "+" in extractor else bind_extractor(extractor, options)
     evaluation = run_evaluation(
         data_dir, split_labels(known), split_labels(unknown), extractor=bound, shots=shots, repeats=repeats,
-        seed=seed, max_per=max_per, conditions=conditions or (DEFAULT_CONDITION,), progress_bar=progress_bar)
+        seed=seed, max_per=max_per, conditions=conditions or (DEFAULT_CONDITION,), progress_bar=progress_bar,
+        target_far=target_far)
     notes = evaluation.data["notes"]
     for note in notes[:10]:
         echo_err(f"note: {note}")

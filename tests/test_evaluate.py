@@ -255,3 +255,17 @@ def test_cli_start_up_does_not_import_heavy_modules():
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_target_far_moves_the_operating_point(tmp_path, colormean):
+    from attrib.cli import bind_extractor
+    from attrib.evaluate import run_evaluation
+
+    for seed, name in enumerate(("red", "green", "blue", "gray")):
+        make_images(tmp_path / "data" / name, name, 12, seed=seed)
+    common = dict(extractor=bind_extractor("colormean", ()), shots=5, repeats=1, conditions=("none",))
+    strict = run_evaluation(tmp_path / "data", ["red", "green", "blue"], ["gray"], target_far=0.001, **common)
+    loose = run_evaluation(tmp_path / "data", ["red", "green", "blue"], ["gray"], target_far=0.5, **common)
+    assert strict.data["config"]["target_far"] == 0.001 and loose.data["config"]["target_far"] == 0.5
+    accepted = [e.data["conditions"][0]["metrics"]["known_accepted"]["mean"] for e in (strict, loose)]
+    assert accepted[1] >= accepted[0]
