@@ -34,6 +34,12 @@ class AttribGroup(click.Group):
             return super().invoke(ctx)
         except AttribError as exc:
             raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            if type(exc).__module__.startswith("sqlalchemy") and "database is locked" in str(exc):
+                raise click.ClickException(
+                    f"gallery {ctx.obj['gallery']} is busy: another attrib process is writing to it; retry when it finishes"
+                ) from None
+            raise
 
 
 def echo_err(message: str) -> None:
@@ -459,4 +465,8 @@ _register_plugin_commands()
 
 
 def main() -> None:
-    cli(prog_name="attrib")
+    try:
+        cli(prog_name="attrib")
+    except BrokenPipeError:  # e.g. `attrib identify --json dir/ | head`
+        sys.stderr.close()
+        sys.exit(1)

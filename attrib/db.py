@@ -163,7 +163,7 @@ def _enable_foreign_keys(dbapi_connection, _record) -> None:
 
 def open_database(path: Path):
     """Create or open the SQLite file, apply pending migrations, return the engine."""
-    engine = create_engine(f"sqlite:///{path}")
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
     event.listen(engine, "connect", _enable_foreign_keys)
     try:
         with engine.begin() as connection:
