@@ -270,7 +270,7 @@ def verify(ctx, generator, extractor, options, as_json, paths):
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def calibrate(ctx, target_far, as_json):
-    """Recompute open-set thresholds from the gallery (leave-one-out)."""
+    """Refit the scoring backend and recompute open-set thresholds from held-out gallery scores."""
     if not 0 < target_far < 1:
         raise AttribError(f"--target-far must be between 0 and 1 (e.g. 0.01), got {target_far}")
     with open_gallery(ctx) as gallery:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable
 
 import numpy as np
 from sqlalchemy import delete, func, select
@@ -463,7 +463,3 @@ def validate_name(name: str) -> str:
         )
     return cleaned
 
-
-def sample_paths(gallery: Gallery) -> Sequence[tuple[int, str, str]]:
-    with gallery.Session() as session:
-        return session.execute(select(db.Sample.id, db.Sample.path, db.Sample.sha256).order_by(db.Sample.id)).all()

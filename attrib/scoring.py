@@ -181,7 +181,7 @@ def calibrate(
     ]
     if coarse:
         parts.append(
-            f"only {n_imp} impostor scores, so thresholds sit at the highest impostor score "
+            f"only {n_imp} impostor scores, so the false-accept part of each threshold is the highest impostor score "
             f"(enroll more samples for a finer FAR)"
         )
     result.message = "; ".join(parts)
