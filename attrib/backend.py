@@ -5,7 +5,7 @@ dimensions, so raw cosine similarity wastes most of its range. The backend
 learns, from the enrolled vectors alone (no training data, no weights):
 
 1. the gallery mean, subtracted from every vector;
-2. the within-generator covariance ``Sw``, shrunk half-way to a multiple of the
+2. the within-generator covariance ``Sw``, shrunk a little (``SHRINK``) towards a multiple of the
    identity (``Sw' = (1 - s) Sw + s tr(Sw)/d I``), and whitens by it, so the
    directions in which samples of one generator vary count less than those in
    which generators differ;
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SHRINK = 0.5
+SHRINK = 0.1
 MAX_FIT_SAMPLES = 20_000
 
 

@@ -115,11 +115,13 @@ class Calibration(Base):
     n_genuine: Mapped[int] = mapped_column(default=0)
     n_impostor: Mapped[int] = mapped_column(default=0)
     tar: Mapped[float | None]
+    # schema 3: how far held-out genuine scores sit from impostor ones (d'), on the global row; fusion weight
+    separation: Mapped[float | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class BackendRow(Base):
-    """The scoring backend fitted on an extractor's vectors (schema 2); see attrib/backend.py."""
+    """The scoring backend fitted on an extractor's vectors (schema 2+); see attrib/backend.py."""
 
     __tablename__ = "backends"
     extractor_id: Mapped[int] = mapped_column(ForeignKey("extractors.id", ondelete="CASCADE"), primary_key=True)
@@ -150,8 +152,15 @@ def _migrate_to_2(connection) -> None:
     BackendRow.__table__.create(connection, checkfirst=True)
 
 
+def _migrate_to_3(connection) -> None:
+    """Add calibrations.separation (set by the next calibration; NULL counts as 1 when fusing)."""
+    columns = {c["name"] for c in inspect(connection).get_columns("calibrations")}
+    if "separation" not in columns:
+        connection.exec_driver_sql("ALTER TABLE calibrations ADD COLUMN separation FLOAT")
+
+
 # version reached -> function applied to a connection at the previous version
-MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2}
+MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3}
 
 
 def _enable_foreign_keys(dbapi_connection, _record) -> None:

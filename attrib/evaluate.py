@@ -17,7 +17,8 @@ many repeats use it (an extractor must embed each image independently of its bat
 Several extractors (``--extractor a+b``) are fused as ``attrib identify`` fuses them: every
 extractor embeds the enrolled images into the same temporary gallery (the first through
 ``enroll``, the others through :func:`attrib.reembed.reembed`), so each is calibrated on its
-own, and the queries are identified with the mean calibrated margin over extractors.
+own, and the queries are identified with the calibrated margins averaged over extractors,
+weighted by how well each separates the enrolled generators (:func:`attrib.identify.fuse`).
 
 Metrics are per repeat, then mean and sample std over repeats: closed-set top-1 accuracy
 (known queries), open-set AUROC and OSCR (known vs unknown by the best score), the calibrated

@@ -1,6 +1,6 @@
-"""Weights-free forensic fingerprint of an image's noise residual (numpy only).
+"""Forensic fingerprint of an image's noise residual (numpy only: no network, one small linear map).
 
-The embedding is a set of co-occurrence histograms (SPAM-style Markov features)
+The statistics are co-occurrence histograms (SPAM-style Markov features)
 of truncated pixel differences, computed at native resolution over a fixed
 budget of crops, so cost is nearly constant in image size and nothing is
 resized:
@@ -23,6 +23,12 @@ host's cosine similarity behave like a (monotone) Euclidean distance around the
 synthetic centre, which keeps "far from every enrolled image" visible to the
 open-set threshold instead of discarding it with the vector norm.
 
+These ``STATS_DIM`` statistics (:func:`statistics`) are not the embedding itself: the
+fingerprint (:func:`fingerprint`, ``DIM`` = 64) is their image under a linear projection learned
+from thousands of simulated generators (:mod:`attrib.projection`, shipped as
+``projection.npz``), which keeps the directions that tell generators apart and drops those
+that only the image content moves.
+
 Crops: up to ``_BUDGET`` pixels in crops of at most 128x128 whose top-left
 corners are multiples of 8 from the image origin (so JPEG / VAE / up-sampling
 grid phase is preserved), spread evenly over the image.  A 256x256 image is
@@ -36,7 +42,7 @@ from typing import Sequence
 
 import numpy as np
 
-VERSION = "1"
+VERSION = "2"  # 2: statistics through the projection learned from simulated generators
 
 _CROP = 128
 _BUDGET = 4 * _CROP * _CROP  # pixels per image: fixed cost
@@ -47,7 +53,8 @@ _BLOCKS = (("gray", (2 * _T_GRAY + 1) ** 3), ("chroma", (2 * _T_CHROMA + 1) ** 3
            ("rgb", (2 * _T_RGB + 1) ** 3))
 _RAW_DIM = sum(n for _, n in _BLOCKS)
 _CONST = 1.0  # value of the appended coordinate (blocks have unit RMS spread on synthetic data)
-DIM = _RAW_DIM + 1
+STATS_DIM = _RAW_DIM + 1
+DIM = 64  # the learned projection's output: 2 x attrib.projection.COMPONENTS
 
 _STATS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fingerprint_stats.npy")
 _STATS: np.ndarray | None = None  # [2, _RAW_DIM]: row 0 mean, row 1 per-dim scale
@@ -117,7 +124,7 @@ def _crop_counts(x: np.ndarray) -> list[np.ndarray]:
 
 
 def raw_statistics(image: np.ndarray) -> np.ndarray:
-    """Un-normalised log-probability features (length ``DIM - 1``)."""
+    """Un-normalised log-probability features (length ``STATS_DIM - 1``)."""
     im = _check(image)
     h, w = im.shape[:2]
     acc = [np.zeros(n, dtype=np.int64) for _, n in _BLOCKS]
@@ -191,7 +198,7 @@ def synthetic_image(rng: np.random.Generator, size: int = 256) -> np.ndarray:
 def derive_constants(n_images: int = 160, seed: int = 20240601) -> np.ndarray:
     """Deterministically derive the normalisation constants from synthetic images.
 
-    Returns [2, DIM-1]: the per-dimension mean of :func:`raw_statistics` over
+    Returns [2, STATS_DIM-1]: the per-dimension mean of :func:`raw_statistics` over
     ``n_images`` images from :func:`synthetic_image`, and a per-dimension scale
     equal to each block's RMS distance to that mean (one value per block), so
     every block contributes about equally.  ``fingerprint_stats.npy`` was written
@@ -223,15 +230,29 @@ def _stats() -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- API
-def fingerprint(image: np.ndarray) -> np.ndarray:
-    """HxWx3 uint8 RGB image (H, W >= 64) -> float32 [DIM] embedding."""
+def statistics(image: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 RGB image (H, W >= 64) -> float32 [STATS_DIM] standardised co-occurrence statistics."""
     st = _stats()
     z = (raw_statistics(image) - st[0]) / st[1]
     return np.append(z, _CONST).astype(np.float32)
 
 
+def statistics_batch(images: Sequence[np.ndarray]) -> np.ndarray:
+    """List of images -> float32 [n, STATS_DIM]."""
+    if len(images) == 0:
+        return np.zeros((0, STATS_DIM), dtype=np.float32)
+    return np.stack([statistics(im) for im in images])
+
+
 def fingerprint_batch(images: Sequence[np.ndarray]) -> np.ndarray:
-    """List of images -> float32 [n, DIM]."""
+    """List of images -> float32 [n, DIM]: the statistics through the learned projection."""
+    from .projection import project
+
     if len(images) == 0:
         return np.zeros((0, DIM), dtype=np.float32)
-    return np.stack([fingerprint(im) for im in images])
+    return project(statistics_batch(images))
+
+
+def fingerprint(image: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 RGB image (H, W >= 64) -> float32 [DIM] embedding."""
+    return fingerprint_batch([image])[0]

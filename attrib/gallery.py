@@ -364,6 +364,7 @@ class Gallery:
         with self.Session.begin() as session:
             session.execute(delete(db.Calibration).where(db.Calibration.extractor_id == extractor_id))
             for t in result.thresholds:
+                separation = result.separation if t.generator_id is None else None
                 session.add(
                     db.Calibration(
                         extractor_id=extractor_id,
@@ -374,6 +375,7 @@ class Gallery:
                         n_genuine=t.n_genuine,
                         n_impostor=t.n_impostor,
                         tar=t.tar,
+                        separation=separation,
                     )
                 )
             session.add(db.Audit(action="calibrate", detail=json.dumps({"extractor_id": extractor_id, "message": result.message})))

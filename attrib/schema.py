@@ -1,3 +1,3 @@
 """The gallery schema version, importable without SQLAlchemy."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3

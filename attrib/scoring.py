@@ -95,6 +95,7 @@ class CalibrationResult:
     target_far: float
     thresholds: list[Threshold] = field(default_factory=list)
     message: str = ""
+    separation: float | None = None  # d' of held-out genuine vs impostor scores (see :func:`separation`)
 
     @property
     def calibrated(self) -> bool:
@@ -117,6 +118,19 @@ def pick_threshold(impostors: np.ndarray, genuine: np.ndarray, target_far: float
     if len(genuine):
         threshold = max(threshold, float(np.quantile(genuine, max_frr, method="lower")))
     return threshold
+
+
+def separation(genuine: np.ndarray, impostors: np.ndarray) -> float | None:
+    """d' = (mean genuine - mean impostor) / sqrt of the mean of their variances; None when undefined.
+
+    How well an extractor tells the enrolled generators apart on held-out samples: fusion
+    weighs extractors by it, so one that barely separates this gallery's generators counts little.
+    """
+    genuine, impostors = np.asarray(genuine, float), np.asarray(impostors, float)
+    if len(genuine) < 2 or len(impostors) < 2:
+        return None
+    spread = np.sqrt((genuine.var() + impostors.var()) / 2)
+    return float((genuine.mean() - impostors.mean()) / max(spread, 1e-12))
 
 
 def calibrate(
@@ -159,6 +173,8 @@ def calibrate(
     genuine_all = genuine_all[np.isfinite(genuine_all)]
     glob = pick_threshold(best_impostor, genuine_all, target_far, max_frr)
     tar = float(np.mean(genuine_all >= glob)) if genuine_all.size else None
+    impostor_all = scores[~own]
+    result.separation = separation(genuine_all, impostor_all[np.isfinite(impostor_all)])
     result.thresholds.append(Threshold(None, glob, "loo-far", len(genuine_all), len(best_impostor), tar))
     thin = []
     for j, gid in enumerate(order):

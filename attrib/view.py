@@ -34,6 +34,7 @@ class IndexView:
     generator_names: dict[int, str]
     thresholds: dict[int | None, float]
     backend: Backend
+    separation: float | None = None  # the calibration's d' (fusion weight); None before schema 3 calibration
     rebuilt: bool = False
 
     def generators_of(self, vector_ids: np.ndarray) -> np.ndarray:
@@ -72,9 +73,11 @@ def read_view(root: Path, key: str) -> IndexView | None:
         ).fetchone()
         params = con.execute("SELECT params FROM backends WHERE extractor_id = ?", (extractor_id,)).fetchone()
         names = dict(con.execute("SELECT id, name FROM generators"))
-        thresholds = dict(
-            con.execute("SELECT generator_id, threshold FROM calibrations WHERE extractor_id = ?", (extractor_id,))
-        )
+        rows = con.execute(
+            "SELECT generator_id, threshold, separation FROM calibrations WHERE extractor_id = ?", (extractor_id,)
+        ).fetchall()
+        thresholds = {gid: threshold for gid, threshold, _ in rows}
+        separation = next((sep for gid, _, sep in rows if gid is None), None)
     except (sqlite3.Error, ValueError):
         return None
     finally:
@@ -92,7 +95,8 @@ def read_view(root: Path, key: str) -> IndexView | None:
     if labels.shape != (2, count):
         return None
     return IndexView(
-        extractor_id, key, loaded[0], labels[0], labels[1], names, thresholds or {None: DEFAULT_THRESHOLD}, backend
+        extractor_id, key, loaded[0], labels[0], labels[1], names, thresholds or {None: DEFAULT_THRESHOLD}, backend,
+        separation=separation,
     )
 
 

@@ -86,5 +86,6 @@ def test_schema_1_gallery_is_migrated_on_open(tmp_path):
     engine.dispose()
     with Gallery(tmp_path) as gallery:
         assert "backends" in inspect(gallery.engine).get_table_names()
+        assert "separation" in {c["name"] for c in inspect(gallery.engine).get_columns("calibrations")}
         with gallery.Session() as session:
-            assert db.schema_version(session) == 2
+            assert db.schema_version(session) == db.SCHEMA_VERSION == 3

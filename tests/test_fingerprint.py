@@ -17,10 +17,10 @@ def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 
 def test_constants():
-    assert isinstance(fp.DIM, int) and fp.DIM > 100
-    assert fp.VERSION == "1"
+    assert isinstance(fp.DIM, int) and fp.STATS_DIM > 500 and fp.DIM < fp.STATS_DIM
+    assert fp.VERSION == "2"
     st = np.load(fp._STATS_PATH)
-    assert st.shape == (2, fp.DIM - 1)
+    assert st.shape == (2, fp.STATS_DIM - 1)
     assert np.all(np.isfinite(st)) and np.all(st[1] > 0)
 
 
@@ -115,7 +115,7 @@ def test_separates_upsampling_traces():
 def test_derive_constants_small_is_deterministic():
     a = fp.derive_constants(n_images=3, seed=1)
     b = fp.derive_constants(n_images=3, seed=1)
-    assert a.shape == (2, fp.DIM - 1)
+    assert a.shape == (2, fp.STATS_DIM - 1)
     np.testing.assert_array_equal(a, b)
 
 

@@ -7,7 +7,7 @@ from attrib.hookspecs import hookimpl
 
 
 class ResidualExtractor:
-    """Forensic fingerprint of the noise residual (no weights, no torch); see attrib/fingerprint.py."""
+    """Forensic fingerprint of the noise residual (numpy, no network, no torch); see attrib/fingerprint.py."""
 
     name = "residual"
     version = fingerprint.VERSION
