@@ -119,7 +119,8 @@ def identify(
 
     With several extractors the scores are fused (:func:`fuse`): each generator's
     score is a weighted mean over extractors of (score - that extractor's global
-    calibrated threshold), so the fused threshold is 0.
+    calibrated threshold); the best generator is accepted when that reaches
+    :func:`fused_threshold` (0 where its own thresholds equal the global ones).
     """
     if top_k < 1:
         raise AttribError(f"--top-k must be at least 1, got {top_k}")
@@ -141,7 +142,7 @@ def identify(
             if len(views) == 1:
                 ranked, threshold_of = scores[0], lambda gid, v=views[0]: threshold_for(v, gid)
             else:
-                ranked, threshold_of = fuse(views, scores), lambda gid: 0.0
+                ranked, threshold_of = fuse(views, scores), lambda gid: fused_threshold(views, gid)
             yield decide(views[0].generator_names, ranked, threshold_of, str(item.path), item.sha256, key, top_k)
 
 
@@ -159,6 +160,20 @@ def fusion_weights(views: Sequence[IndexView]) -> np.ndarray:
     return raw / raw.sum() if raw.sum() > 0 else np.full(len(views), 1.0 / len(views))
 
 
+def global_threshold(view: IndexView) -> float:
+    return float(view.thresholds.get(None, scoring.DEFAULT_THRESHOLD))
+
+
+def fused_threshold(views: Sequence[IndexView], generator_id: int) -> float:
+    """The fused score a generator must reach: the weighted mean of its own thresholds' offsets.
+
+    Ranking uses one offset per extractor (the global threshold, see :func:`fuse`); the decision
+    for the best generator then uses its per-generator thresholds, as a single extractor does.
+    """
+    weights = fusion_weights(views)
+    return float(sum(w * (threshold_for(v, generator_id) - global_threshold(v)) for w, v in zip(weights, views)))
+
+
 def fuse(views: Sequence[IndexView], scores: Sequence[dict[int, float]]) -> dict[int, float]:
     """Weighted mean calibrated margin (score - global threshold) per generator over extractors.
 
@@ -168,10 +183,7 @@ def fuse(views: Sequence[IndexView], scores: Sequence[dict[int, float]]) -> dict
     protocol). A generator missing from one extractor's search results counts with that
     extractor's lowest margin.
     """
-    margins = [
-        {g: s - float(v.thresholds.get(None, scoring.DEFAULT_THRESHOLD)) for g, s in sc.items()}
-        for v, sc in zip(views, scores)
-    ]
+    margins = [{g: s - global_threshold(v) for g, s in sc.items()} for v, sc in zip(views, scores)]
     floors = [min(m.values(), default=-1.0) for m in margins]
     weights = fusion_weights(views)
     generators = set().union(*margins)

@@ -43,3 +43,13 @@ def test_fuse_is_the_weighted_margin():
     # a generator one extractor did not return counts with that extractor's lowest margin
     partial = identify.fuse([strong, weak], [{1: 0.9}, {1: 0.2, 2: 0.6}])
     assert partial[2] == pytest.approx(w[0] * 0.4 + w[1] * 0.5)
+
+
+def test_fused_threshold_uses_each_generators_own_offset():
+    strong = _view(2.0, {None: 0.5, 1: 0.9, 2: 0.5})
+    weak = _view(1.0, {None: 0.1, 1: 0.7, 2: 0.1})
+    w = identify.fusion_weights([strong, weak])
+    assert identify.fused_threshold([strong, weak], 1) == pytest.approx(w[0] * 0.4 + w[1] * 0.6)
+    # a generator calibrated like the global threshold (or not at all) needs a fused margin of 0
+    assert identify.fused_threshold([strong, weak], 2) == pytest.approx(0.0)
+    assert identify.fused_threshold([strong, weak], 99) == pytest.approx(0.0)
