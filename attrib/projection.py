@@ -18,7 +18,7 @@ generators delivered losslessly and one on those delivered through JPEG / WebP. 
 both spends its directions on the compressed traces and loses some of the fine lossless ones
 (measured in the README's "How attribution works").
 
-Reproduce the shipped ``projection.npz`` (about 10 minutes on 2 cores)::
+Reproduce the shipped ``projection.npz`` (about 3 minutes on 2 idle cores)::
 
     python -m attrib.projection attrib/projection.npz
 
