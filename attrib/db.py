@@ -153,7 +153,7 @@ def _migrate_to_2(connection) -> None:
 
 
 def _migrate_to_3(connection) -> None:
-    """Add calibrations.separation (set by the next calibration; NULL counts as 1 when fusing)."""
+    """Add calibrations.separation (set by the next calibration; while NULL, fusion weighs extractors equally)."""
     columns = {c["name"] for c in inspect(connection).get_columns("calibrations")}
     if "separation" not in columns:
         connection.exec_driver_sql("ALTER TABLE calibrations ADD COLUMN separation FLOAT")

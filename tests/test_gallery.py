@@ -179,3 +179,18 @@ def test_read_only_view_is_used_when_trusted_and_repaired_when_not(filled, make_
     repaired = [r.to_json() for r in identify(GalleryReader(filled.root, notify=messages.append), bound(), query)]
     assert repaired == full and messages
     assert read_view(filled.root, key) is not None
+
+
+def test_calibration_stores_the_separation_fusion_weighs_by(filled):
+    from sqlalchemy import select
+
+    from attrib import db
+    from attrib.view import read_view
+
+    view = read_view(filled.root, bound().identity.key)
+    # colour means tell red, green and blue apart: held-out genuine scores sit well above impostors
+    assert view.separation is not None and view.separation > 1.0
+    with filled.Session() as session:
+        rows = session.execute(select(db.Calibration.generator_id, db.Calibration.separation)).all()
+    assert [sep for gid, sep in rows if gid is None] == [pytest.approx(view.separation)]
+    assert all(sep is None for gid, sep in rows if gid is not None)
