@@ -281,6 +281,7 @@ def calibrate(ctx, target_far, as_json):
             {
                 key: {
                     "message": r.message,
+                    "separation": r.separation,
                     "thresholds": [
                         {
                             "generator": ids.get(t.generator_id) if t.generator_id else None,
@@ -298,7 +299,8 @@ def calibrate(ctx, target_far, as_json):
         )
         return
     for key, r in results.items():
-        click.echo(f"{key}: {r.message}")
+        separation = "" if r.separation is None else f"; separation d' {r.separation:.2f} (fusion weight)"
+        click.echo(f"{key}: {r.message}{separation}")
         for t in r.thresholds:
             who = ids.get(t.generator_id, "(open-set)") if t.generator_id else "(open-set)"
             tar = f", genuine accepted {t.tar:.0%}" if t.tar is not None else ""

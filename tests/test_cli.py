@@ -131,6 +131,8 @@ def test_gallery_show_remove_calibrate(run, make_set):
     cal = json.loads(run("calibrate", "--target-far", "0.05", "--json").output)
     thresholds = cal["colormean@1"]["thresholds"]
     assert {t["generator"] for t in thresholds} == {None, "red", "green", "blue"}
+    assert cal["colormean@1"]["separation"] > 1.0  # colour means separate these generators well
+    assert "separation d'" in run("calibrate", "--target-far", "0.05").output
     removed = json.loads(run("gallery", "remove", "green", "--json").output)
     assert removed == {"removed": "green", "samples": 5}
     names = [g["name"] for g in json.loads(run("gallery", "list", "--json").output)["generators"]]
