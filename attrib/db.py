@@ -31,7 +31,6 @@ from .errors import GalleryError
 from .schema import SCHEMA_VERSION
 
 
-
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 

@@ -18,10 +18,9 @@ Each histogram is turned into log-probabilities, centred and scaled with FIXED
 constants (per-dimension mean, one scale per block), and a constant coordinate
 is appended.  The constants come from synthetic procedural images
 (:func:`derive_constants`, stored in ``fingerprint_stats.npy`` beside this
-module); no real or test images are used.  The appended constant makes the
-host's cosine similarity behave like a (monotone) Euclidean distance around the
-synthetic centre, which keeps "far from every enrolled image" visible to the
-open-set threshold instead of discarding it with the vector norm.
+module); no real or test images are used.  (The constant coordinate mattered when
+these statistics were the embedding, version 1; the projection below folds it into
+its offset, and the gallery backend adds its own for open-set rejection.)
 
 These ``STATS_DIM`` statistics (:func:`statistics`) are not the embedding itself: the
 fingerprint (:func:`fingerprint`, ``DIM`` = 64) is their image under a linear projection learned

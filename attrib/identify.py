@@ -73,7 +73,8 @@ class Verification:
         }
 
 
-def threshold_for(view: IndexView, generator_id: int) -> float:
+def threshold_for(view: IndexView, generator_id: int | None) -> float:
+    """The generator's calibrated threshold, else the global one (``None``), else the default."""
     return float(view.thresholds.get(generator_id, view.thresholds.get(None, scoring.DEFAULT_THRESHOLD)))
 
 
@@ -160,10 +161,6 @@ def fusion_weights(views: Sequence[IndexView]) -> np.ndarray:
     return raw / raw.sum() if raw.sum() > 0 else np.full(len(views), 1.0 / len(views))
 
 
-def global_threshold(view: IndexView) -> float:
-    return float(view.thresholds.get(None, scoring.DEFAULT_THRESHOLD))
-
-
 def fused_threshold(views: Sequence[IndexView], generator_id: int) -> float:
     """The fused score a generator must reach: the weighted mean of its own thresholds' offsets.
 
@@ -171,7 +168,7 @@ def fused_threshold(views: Sequence[IndexView], generator_id: int) -> float:
     for the best generator then uses its per-generator thresholds, as a single extractor does.
     """
     weights = fusion_weights(views)
-    return float(sum(w * (threshold_for(v, generator_id) - global_threshold(v)) for w, v in zip(weights, views)))
+    return float(sum(w * (threshold_for(v, generator_id) - threshold_for(v, None)) for w, v in zip(weights, views)))
 
 
 def fuse(views: Sequence[IndexView], scores: Sequence[dict[int, float]]) -> dict[int, float]:
@@ -183,7 +180,7 @@ def fuse(views: Sequence[IndexView], scores: Sequence[dict[int, float]]) -> dict
     protocol). A generator missing from one extractor's search results counts with that
     extractor's lowest margin.
     """
-    margins = [{g: s - global_threshold(v) for g, s in sc.items()} for v, sc in zip(views, scores)]
+    margins = [{g: s - threshold_for(v, None) for g, s in sc.items()} for v, sc in zip(views, scores)]
     floors = [min(m.values(), default=-1.0) for m in margins]
     weights = fusion_weights(views)
     generators = set().union(*margins)

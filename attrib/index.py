@@ -124,7 +124,6 @@ def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray,
     return scores, ids
 
 
-
 def reconstruct(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
     """Stored vectors for database ids (IDMap2 indexes keep them; IVF needs its direct map)."""
     if len(ids) == 0:
