@@ -23,10 +23,11 @@ these statistics were the embedding, version 1; the projection below folds it in
 its offset, and the gallery backend adds its own for open-set rejection.)
 
 These ``STATS_DIM`` statistics (:func:`statistics`) are not the embedding itself: the
-fingerprint (:func:`fingerprint`, ``DIM`` = 64) is their image under a linear projection learned
+fingerprint (:func:`fingerprint`, ``DIM`` = 65) is their image under a projection learned
 from thousands of simulated generators (:mod:`attrib.projection`, shipped as
 ``projection.npz``), which keeps the directions that tell generators apart and drops those
-that only the image content moves.
+that only the image content moves, gates the directions learned on compressed images by how
+compressed the image looks, and appends a constant coordinate.
 
 Crops: up to ``_BUDGET`` pixels in crops of at most 128x128 whose top-left
 corners are multiples of 8 from the image origin (so JPEG / VAE / up-sampling
@@ -41,7 +42,7 @@ from typing import Sequence
 
 import numpy as np
 
-VERSION = "2"  # 2: statistics through the projection learned from simulated generators
+VERSION = "3"  # 2: statistics through the projection learned from simulated generators; 3: + gate, constant
 
 _CROP = 128
 _BUDGET = 4 * _CROP * _CROP  # pixels per image: fixed cost
@@ -53,7 +54,7 @@ _BLOCKS = (("gray", (2 * _T_GRAY + 1) ** 3), ("chroma", (2 * _T_CHROMA + 1) ** 3
 _RAW_DIM = sum(n for _, n in _BLOCKS)
 _CONST = 1.0  # value of the appended coordinate (blocks have unit RMS spread on synthetic data)
 STATS_DIM = _RAW_DIM + 1
-DIM = 64  # the learned projection's output: 2 x attrib.projection.COMPONENTS
+DIM = 65  # the learned projection's output: 2 x attrib.projection.COMPONENTS + 1
 
 _STATS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fingerprint_stats.npy")
 _STATS: np.ndarray | None = None  # [2, _RAW_DIM]: row 0 mean, row 1 per-dim scale

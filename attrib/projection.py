@@ -16,9 +16,19 @@ between/within variance ratio, so directions that only content moves shrink to n
 Two projections of :data:`COMPONENTS` directions each are fitted and concatenated: one on the
 generators delivered losslessly and one on those delivered through JPEG / WebP. A single fit on
 both spends its directions on the compressed traces and loses some of the fine lossless ones
-(measured in the README's "How attribution works").
+(measured in the README's "How attribution works"). Two more pieces complete the fingerprint:
 
-Reproduce the shipped ``projection.npz`` (about 3 minutes on 2 idle cores)::
+* a *compression gate*: a logistic regression (:func:`fit_gate`) on the same statistics that tells
+  losslessly delivered images from JPEG / WebP ones. The compressed half of the fingerprint is
+  multiplied by its probability, so an image that is plainly lossless is not described by
+  directions learned on compression traces (for it they are noise);
+* a *constant coordinate* (:func:`fit_constant`: the RMS norm of the losslessly delivered training
+  fingerprints). The host L2-normalises every embedding; with the constant appended, what survives
+  is the fingerprint's direction *and* how far it lies from the training mean, which tells unknown
+  generators apart from known ones.
+
+Reproduce the shipped ``projection.npz`` (about 3 minutes on 2 idle cores; training needs
+scikit-learn and scikit-image, ``pip install 'attrib[eval]'``)::
 
     python -m attrib.projection attrib/projection.npz
 
@@ -30,6 +40,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
@@ -39,7 +50,8 @@ TRAIN_SEED_BASE = 1000  # zoo seeds used for training start here (evaluation, de
 TRAIN_CONTENT_BASE = 1_000_000  # zoo content indices used for training start here
 N_GENERATORS = 2100
 PER_GENERATOR = 6
-COMPONENTS = 32  # per group (lossless / compressed); the fingerprint has 2 * COMPONENTS dimensions
+COMPONENTS = 32  # per group (lossless / compressed); the fingerprint has 2 * COMPONENTS + 1 dimensions
+GATE_C = 0.1  # inverse L2 penalty of the compression gate's logistic regression
 REGULARISATION = 0.1  # within-generator covariance shrunk this far towards a multiple of the identity
 PIPELINES = (("none", 0.5), ("jpeg", 0.25), ("webp", 0.25))  # delivery of a simulated generator's images
 QUALITY_RANGE = (60, 95)
@@ -122,13 +134,17 @@ def fit_lda(features: np.ndarray, components: int = COMPONENTS,
     return mean.astype(np.float32), matrix.astype(np.float32)
 
 
+def _lossless_rows(n: int) -> np.ndarray:
+    return np.array([pipeline_of(i) == "none" for i in range(n)])
+
+
 def fit_grouped(features: np.ndarray, components: int = COMPONENTS) -> tuple[np.ndarray, np.ndarray]:
     """One projection on the lossless generators and one on the compressed ones, side by side.
 
     ``features[i]`` belongs to training generator ``i`` (:func:`pipeline_of`). Returns
     (offset [2k], matrix [dim, 2k]) with projected = statistics @ matrix - offset.
     """
-    lossless = np.array([pipeline_of(i) == "none" for i in range(len(features))])
+    lossless = _lossless_rows(len(features))
     offsets, matrices = [], []
     for rows in (lossless, ~lossless):
         mean, matrix = fit_lda(features[rows], components)
@@ -137,17 +153,87 @@ def fit_grouped(features: np.ndarray, components: int = COMPONENTS) -> tuple[np.
     return np.concatenate(offsets).astype(np.float32), np.hstack(matrices).astype(np.float32)
 
 
+def fit_gate(features: np.ndarray) -> tuple[np.ndarray, float]:
+    """Logistic regression P(compressed | statistics) on the training images: (weights [dim], bias).
+
+    Needs scikit-learn (``pip install 'attrib[eval]'``) to train; using the shipped gate needs numpy only.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.asarray(features, dtype=np.float64)
+    n, per, d = x.shape
+    compressed = np.repeat(~_lossless_rows(n), per)
+    if compressed.all() or not compressed.any():
+        raise ValueError("the compression gate needs both lossless and compressed training generators")
+    model = LogisticRegression(C=GATE_C, max_iter=5000).fit(x.reshape(-1, d), compressed)
+    return model.coef_[0].astype(np.float32), float(model.intercept_[0])
+
+
+@dataclass(frozen=True)
+class Projection:
+    """The learned map from standardised statistics to the fingerprint (see the module docstring)."""
+
+    offset: np.ndarray  # [2k]
+    matrix: np.ndarray  # [dim, 2k]: lossless directions, then compressed ones
+    gate_weights: np.ndarray  # [dim]
+    gate_bias: float
+    constant: float
+
+    @property
+    def dim(self) -> int:
+        return self.matrix.shape[1] + 1
+
+    def compressed_probability(self, statistics: np.ndarray) -> np.ndarray:
+        """[n] probability that each image was delivered through JPEG / WebP."""
+        logits = np.asarray(statistics, dtype=np.float64) @ self.gate_weights.astype(np.float64) + self.gate_bias
+        return 1.0 / (1.0 + np.exp(-np.clip(logits, -60.0, 60.0)))
+
+    def apply(self, statistics: np.ndarray) -> np.ndarray:
+        """[n, dim] statistics -> float32 [n, 2k + 1]: lossless part, gated compressed part, constant."""
+        x = np.asarray(statistics, dtype=np.float64)
+        projected = x @ self.matrix.astype(np.float64) - self.offset.astype(np.float64)
+        half = self.matrix.shape[1] // 2
+        projected[:, half:] *= self.compressed_probability(x)[:, None]
+        constant = np.full((len(x), 1), self.constant)
+        return np.hstack([projected, constant]).astype(np.float32)
+
+
+def fit_constant(features: np.ndarray, offset: np.ndarray, matrix: np.ndarray) -> float:
+    """RMS norm of the projected losslessly delivered training images (the appended coordinate)."""
+    x = np.asarray(features, dtype=np.float64)
+    lossless = x[_lossless_rows(len(x))].reshape(-1, x.shape[-1])
+    projected = lossless @ matrix.astype(np.float64) - offset.astype(np.float64)
+    projected[:, matrix.shape[1] // 2:] = 0.0  # the gate all but closes the compressed half for these
+    return float(np.sqrt(np.mean(np.sum(projected**2, axis=1))))
+
+
+def fit(features: np.ndarray, components: int = COMPONENTS) -> Projection:
+    """Fit the whole projection (grouped LDA, compression gate, constant) on [generators, samples, dim]."""
+    offset, matrix = fit_grouped(features, components)
+    gate_weights, gate_bias = fit_gate(features)
+    return Projection(offset, matrix, gate_weights, gate_bias, fit_constant(features, offset, matrix))
+
+
 @lru_cache(maxsize=1)
-def load(path: str = PATH) -> tuple[np.ndarray, np.ndarray]:
-    """The shipped (offset, matrix)."""
+def load(path: str = PATH) -> Projection:
+    """The shipped projection."""
     with np.load(path, allow_pickle=False) as npz:
-        return npz["offset"].astype(np.float64), npz["matrix"].astype(np.float64)
+        return Projection(npz["offset"].astype(np.float64), npz["matrix"].astype(np.float64),
+                          npz["gate_weights"].astype(np.float64), float(npz["gate_bias"]), float(npz["constant"]))
 
 
 def project(statistics: np.ndarray) -> np.ndarray:
-    """[n, STATS_DIM] standardised statistics -> float32 [n, 2 * COMPONENTS] projected fingerprints."""
-    offset, matrix = load()
-    return (np.asarray(statistics, dtype=np.float64) @ matrix - offset).astype(np.float32)
+    """[n, STATS_DIM] standardised statistics -> float32 [n, 2 * COMPONENTS + 1] fingerprints."""
+    return load().apply(statistics)
+
+
+def save(fitted: Projection, out: str, n_generators: int, per: int) -> None:
+    """Write ``fitted`` to ``out`` through a temporary file and os.replace."""
+    tmp = f"{out}.tmp.npz"
+    np.savez(tmp, offset=fitted.offset, matrix=fitted.matrix, gate_weights=fitted.gate_weights,
+             gate_bias=np.float64(fitted.gate_bias), constant=np.float64(fitted.constant),
+             n_generators=np.int64(n_generators), per=np.int64(per), seed=np.int64(SEED))
+    os.replace(tmp, out)
 
 
 def train(out: str, n_generators: int = N_GENERATORS, per: int = PER_GENERATOR,
@@ -155,11 +241,7 @@ def train(out: str, n_generators: int = N_GENERATORS, per: int = PER_GENERATOR,
     """Simulate, fit and write ``out`` (through a temporary file and os.replace)."""
     started = time.time()
     features = simulate(n_generators, per, workers)
-    offset, matrix = fit_grouped(features, components)
-    tmp = f"{out}.tmp.npz"
-    np.savez(tmp, offset=offset, matrix=matrix, n_generators=np.int64(n_generators), per=np.int64(per),
-             seed=np.int64(SEED))
-    os.replace(tmp, out)
+    save(fit(features, components), out, n_generators, per)
     print(f"wrote {out}: {n_generators} simulated generators x {per} images, 2 x {components} components, "
           f"{time.time() - started:.0f} s", file=sys.stderr)
 

@@ -18,7 +18,7 @@ def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 def test_constants():
     assert isinstance(fp.DIM, int) and fp.STATS_DIM > 500 and fp.DIM < fp.STATS_DIM
-    assert fp.VERSION == "2"
+    assert fp.VERSION == "3"
     st = np.load(fp._STATS_PATH)
     assert st.shape == (2, fp.STATS_DIM - 1)
     assert np.all(np.isfinite(st)) and np.all(st[1] > 0)
