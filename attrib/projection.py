@@ -32,7 +32,8 @@ scikit-learn and scikit-image, ``pip install 'attrib[eval]'``)::
 
     python -m attrib.projection attrib/projection.npz
 
-The file is small (a mean and a [DIM, K] matrix) and loaded with ``allow_pickle=False``.
+The file is small (an offset, a [STATS_DIM, 2K] matrix, the gate's weights and bias, the constant)
+and loaded with ``allow_pickle=False``.
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ class Projection:
         return 1.0 / (1.0 + np.exp(-np.clip(logits, -60.0, 60.0)))
 
     def apply(self, statistics: np.ndarray) -> np.ndarray:
-        """[n, dim] statistics -> float32 [n, 2k + 1]: lossless part, gated compressed part, constant."""
+        """[n, STATS_DIM] statistics -> float32 [n, 2k + 1]: lossless part, gated compressed part, constant."""
         x = np.asarray(statistics, dtype=np.float64)
         projected = x @ self.matrix.astype(np.float64) - self.offset.astype(np.float64)
         half = self.matrix.shape[1] // 2
