@@ -18,7 +18,8 @@ Several extractors (``--extractor a+b``) are fused as ``attrib identify`` fuses 
 extractor embeds the enrolled images into the same temporary gallery (the first through
 ``enroll``, the others through :func:`attrib.reembed.reembed`), so each is calibrated on its
 own, and the queries are identified with the calibrated margins averaged over extractors,
-weighted by how well each separates the enrolled generators (:func:`attrib.identify.fuse`).
+weighted by how well each separates the enrolled generators, and accepted at the fused
+threshold calibrated on held-out fused scores (:mod:`attrib.fusion`).
 
 Metrics are per repeat, then mean and sample std over repeats: closed-set top-1 accuracy
 (known queries), open-set AUROC and OSCR (known vs unknown by the best score), the calibrated

@@ -9,6 +9,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from . import index as faiss_index, scoring
+from .fusion import fit_fusion
 from .errors import AttribError, UnknownGenerator
 from .extractor import BoundExtractor
 from .images import BATCH, LoadedImage, load_image
@@ -16,7 +17,6 @@ from .view import GalleryReader, IndexView  # a Gallery works too: both have ope
 
 EXACT_SEARCH_LIMIT = 4096
 UNKNOWN = "unknown"
-FUSION_POWER = 4  # fusion weight = separation ** FUSION_POWER (README, "How attribution works")
 
 
 @dataclass
@@ -73,11 +73,6 @@ class Verification:
         }
 
 
-def threshold_for(view: IndexView, generator_id: int | None) -> float:
-    """The generator's calibrated threshold, else the global one (``None``), else the default."""
-    return float(view.thresholds.get(generator_id, view.thresholds.get(None, scoring.DEFAULT_THRESHOLD)))
-
-
 def score_queries(view: IndexView, queries: np.ndarray) -> list[dict[int, float]]:
     """Per-generator scores for each query vector."""
     ntotal = view.index.ntotal
@@ -118,16 +113,17 @@ def identify(
 ) -> Iterator[Result]:
     """Yield one Result per input path, in order.
 
-    With several extractors the scores are fused (:func:`fuse`): each generator's
+    With several extractors the scores are fused (:mod:`attrib.fusion`): each generator's
     score is a weighted mean over extractors of (score - that extractor's global
-    calibrated threshold); the best generator is accepted when that reaches
-    :func:`fused_threshold` (0 where its own thresholds equal the global ones).
+    calibrated threshold); the best generator is accepted when that reaches its fused
+    threshold, calibrated on held-out fused scores of the enrolled samples.
     """
     if top_k < 1:
         raise AttribError(f"--top-k must be at least 1, got {top_k}")
     extractors = list(extractor) if isinstance(extractor, (list, tuple)) else [extractor]
     views = [gallery.open_index(e) for e in extractors]
     key = "+".join(e.identity.key for e in extractors)
+    fusion = fit_fusion(gallery.root, views) if len(views) > 1 else None
     for chunk in load_batches(paths):
         per_extractor = []
         for bound, view in zip(extractors, views):
@@ -140,53 +136,11 @@ def identify(
                 continue
             scores = [s[position] for s in per_extractor]
             position += 1
-            if len(views) == 1:
-                ranked, threshold_of = scores[0], lambda gid, v=views[0]: threshold_for(v, gid)
+            if fusion is None:
+                ranked, threshold_of = scores[0], views[0].threshold
             else:
-                ranked, threshold_of = fuse(views, scores), lambda gid: fused_threshold(views, gid)
+                ranked, threshold_of = fusion.rank(scores), fusion.threshold
             yield decide(views[0].generator_names, ranked, threshold_of, str(item.path), item.sha256, key, top_k)
-
-
-def fusion_weights(views: Sequence[IndexView]) -> np.ndarray:
-    """Each extractor's weight: its calibrated separation d' (at least 0) to the FUSION_POWER, summing to 1.
-
-    d' is measured on held-out enrolled samples of this very gallery, so an extractor that
-    tells these generators apart poorly counts little. Extractors calibrated before schema 3
-    (no d' stored) count equally.
-    """
-    known = [v.separation for v in views]
-    if any(s is None for s in known):
-        return np.full(len(views), 1.0 / len(views))
-    raw = np.maximum(np.asarray(known, dtype=np.float64), 0.0) ** FUSION_POWER
-    return raw / raw.sum() if raw.sum() > 0 else np.full(len(views), 1.0 / len(views))
-
-
-def fused_threshold(views: Sequence[IndexView], generator_id: int) -> float:
-    """The fused score a generator must reach: the weighted mean of its own thresholds' offsets.
-
-    Ranking uses one offset per extractor (the global threshold, see :func:`fuse`); the decision
-    for the best generator then uses its per-generator thresholds, as a single extractor does.
-    """
-    weights = fusion_weights(views)
-    return float(sum(w * (threshold_for(v, generator_id) - threshold_for(v, None)) for w, v in zip(weights, views)))
-
-
-def fuse(views: Sequence[IndexView], scores: Sequence[dict[int, float]]) -> dict[int, float]:
-    """Weighted mean calibrated margin (score - global threshold) per generator over extractors.
-
-    Weights come from :func:`fusion_weights`. Each extractor's margin is taken from its
-    global (open-set) threshold, one offset per extractor: per-generator thresholds would
-    shift generators against each other and cost open-set AUROC (0.96 -> 0.88 on the dev
-    protocol). A generator missing from one extractor's search results counts with that
-    extractor's lowest margin.
-    """
-    margins = [{g: s - threshold_for(v, None) for g, s in sc.items()} for v, sc in zip(views, scores)]
-    floors = [min(m.values(), default=-1.0) for m in margins]
-    weights = fusion_weights(views)
-    generators = set().union(*margins)
-    return {
-        g: float(sum(w * m.get(g, floor) for w, m, floor in zip(weights, margins, floors))) for g in generators
-    }
 
 
 def decide(
@@ -232,7 +186,7 @@ def verify(
             f"generator {generator!r} has no samples embedded with {extractor.identity.key}; run "
             f"`attrib gallery reembed --extractor {extractor.name}`"
         )
-    threshold = threshold_for(view, gid)
+    threshold = view.threshold(gid)
     for chunk in load_batches(paths):
         vectors = iter(_embed_chunk(extractor, chunk))
         for item in chunk:

@@ -167,6 +167,18 @@ def calibrate(
         ]
         return result
     scores, order = score_matrix(vectors.astype(np.float64), labels)
+    return calibrate_scores(scores, labels, order, target_far=target_far, max_frr=max_frr)
+
+
+def calibrate_scores(
+    scores: np.ndarray, labels: np.ndarray, order: np.ndarray, target_far: float = DEFAULT_TARGET_FAR,
+    max_frr: float = MAX_FRR,
+) -> CalibrationResult:
+    """Thresholds from held-out scores: ``scores[i, j]`` is sample i (of generator ``labels[i]``)
+    against generator ``order[j]``, never using sample i itself; -inf where there is no score."""
+    labels = np.asarray(labels)
+    generators = np.unique(labels)
+    result = CalibrationResult(target_far=target_far)
     own = labels[:, None] == order[None, :]
     best_impostor = np.where(own, -np.inf, scores).max(axis=1)
     genuine_all = scores[own]
@@ -176,14 +188,12 @@ def calibrate(
     impostor_all = scores[~own]
     result.separation = separation(genuine_all, impostor_all[np.isfinite(impostor_all)])
     result.thresholds.append(Threshold(None, glob, "loo-far", len(genuine_all), len(best_impostor), tar))
-    thin = []
     for j, gid in enumerate(order):
         impostors = scores[~own[:, j], j]
         genuine = scores[own[:, j], j]
         genuine = genuine[np.isfinite(genuine)]
         if len(impostors) < MIN_IMPOSTORS or len(genuine) == 0:
             result.thresholds.append(Threshold(int(gid), glob, "global", len(genuine), len(impostors)))
-            thin.append(int(gid))
             continue
         thr = pick_threshold(impostors, genuine, target_far, max_frr)
         result.thresholds.append(

@@ -36,11 +36,16 @@ class IndexView:
     backend: Backend
     separation: float | None = None  # the calibration's d' (fusion weight); None before schema 3 calibration
     rebuilt: bool = False
+    target_far: float | None = None  # the FAR the thresholds were calibrated at
 
     def generators_of(self, vector_ids: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self.ids, vector_ids)
         pos = np.clip(pos, 0, max(len(self.ids) - 1, 0))
         return np.where(self.ids[pos] == vector_ids, self.generator_ids[pos], -1)
+
+    def threshold(self, generator_id: int | None) -> float:
+        """The generator's calibrated threshold, else the global one (``None``), else the default."""
+        return float(self.thresholds.get(generator_id, self.thresholds.get(None, DEFAULT_THRESHOLD)))
 
     def generator_vectors(self, generator_id: int) -> np.ndarray:
         """The transformed (searchable) vectors of one generator, read back from the index."""
@@ -74,10 +79,12 @@ def read_view(root: Path, key: str) -> IndexView | None:
         params = con.execute("SELECT params FROM backends WHERE extractor_id = ?", (extractor_id,)).fetchone()
         names = dict(con.execute("SELECT id, name FROM generators"))
         rows = con.execute(
-            "SELECT generator_id, threshold, separation FROM calibrations WHERE extractor_id = ?", (extractor_id,)
+            "SELECT generator_id, threshold, separation, target_far FROM calibrations WHERE extractor_id = ?",
+            (extractor_id,),
         ).fetchall()
-        thresholds = {gid: threshold for gid, threshold, _ in rows}
-        separation = next((sep for gid, _, sep in rows if gid is None), None)
+        thresholds = {gid: threshold for gid, threshold, _, _ in rows}
+        separation = next((sep for gid, _, sep, _ in rows if gid is None), None)
+        target_far = next((far for gid, _, _, far in rows if gid is None), None)
     except (sqlite3.Error, ValueError):
         return None
     finally:
@@ -96,8 +103,40 @@ def read_view(root: Path, key: str) -> IndexView | None:
         return None
     return IndexView(
         extractor_id, key, loaded[0], labels[0], labels[1], names, thresholds or {None: DEFAULT_THRESHOLD}, backend,
-        separation=separation,
+        separation=separation, target_far=target_far,
     )
+
+
+def read_sample_ids(root: Path, extractor_id: int) -> np.ndarray:
+    """Sorted ids of the samples one extractor has vectors for."""
+    con = sqlite3.connect(f"file:{Path(root) / 'gallery.db'}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT sample_id FROM vectors WHERE extractor_id = ? ORDER BY sample_id", (extractor_id,))
+        return np.array([r[0] for r in rows], dtype=np.int64)
+    finally:
+        con.close()
+
+
+def read_vectors(root: Path, extractor_id: int, sample_ids: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sample ids, generator ids, float32 matrix) of one extractor's stored vectors, by sample id;
+    only those of ``sample_ids`` when given."""
+    query = ("SELECT v.sample_id, s.generator_id, v.data FROM vectors v JOIN samples s ON s.id = v.sample_id "
+             "WHERE v.extractor_id = ?")
+    con = sqlite3.connect(f"file:{Path(root) / 'gallery.db'}?mode=ro", uri=True)
+    try:
+        (dim,) = con.execute("SELECT dim FROM extractors WHERE id = ?", (extractor_id,)).fetchone()
+        if sample_ids is None:
+            rows = con.execute(query, (extractor_id,)).fetchall()
+        else:
+            con.execute("CREATE TEMP TABLE wanted (id INTEGER PRIMARY KEY)")
+            con.executemany("INSERT INTO wanted VALUES (?)", ((int(i),) for i in sample_ids))
+            rows = con.execute(query + " AND v.sample_id IN (SELECT id FROM wanted)", (extractor_id,)).fetchall()
+    finally:
+        con.close()
+    rows.sort(key=lambda r: r[0])
+    matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+    return np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64), matrix
 
 
 def extractor_names(root: Path) -> set[str] | None:

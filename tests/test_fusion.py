@@ -1,15 +1,21 @@
-"""Score fusion weighted by each extractor's calibrated separation (attrib.identify.fuse)."""
-
-from types import SimpleNamespace
+"""Fusion of several extractors (attrib.fusion): weights by separation, fused margins, fused calibration."""
 
 import numpy as np
 import pytest
 
-from attrib import identify, scoring
+from attrib import fusion, scoring
+from attrib.backend import crossfit_score_matrix
+from attrib.extractor import BoundExtractor, ExtractorSpec
+from attrib.gallery import Gallery
+from attrib.identify import identify
+from attrib.reembed import reembed
+from attrib.view import IndexView, read_vectors, read_view
+
+from conftest import ColorMean
 
 
 def _view(separation, thresholds):
-    return SimpleNamespace(separation=separation, thresholds=thresholds)
+    return IndexView(0, "k", None, np.zeros(0), np.zeros(0), {}, thresholds, None, separation=separation)
 
 
 def test_separation_is_d_prime():
@@ -21,13 +27,13 @@ def test_separation_is_d_prime():
 
 
 def test_weights_follow_separation():
-    w = identify.fusion_weights([_view(2.0, {}), _view(1.0, {})])
+    w = fusion.fusion_weights([_view(2.0, {}), _view(1.0, {})])
     assert w.sum() == pytest.approx(1.0)
-    assert w[0] / w[1] == pytest.approx(2.0 ** identify.FUSION_POWER)
+    assert w[0] / w[1] == pytest.approx(2.0 ** fusion.FUSION_POWER)
     # an extractor that separates nothing (or worse) gets no weight
-    assert list(identify.fusion_weights([_view(3.0, {}), _view(-0.5, {})])) == [1.0, 0.0]
+    assert list(fusion.fusion_weights([_view(3.0, {}), _view(-0.5, {})])) == [1.0, 0.0]
     # galleries calibrated before separation was stored: equal weights
-    assert list(identify.fusion_weights([_view(None, {}), _view(4.0, {})])) == [0.5, 0.5]
+    assert list(fusion.fusion_weights([_view(None, {}), _view(4.0, {})])) == [0.5, 0.5]
 
 
 def test_fuse_is_the_weighted_margin():
@@ -35,21 +41,121 @@ def test_fuse_is_the_weighted_margin():
     strong = _view(2.0, {None: 0.5, 1: 0.9, 2: 0.0})
     weak = _view(1.0, {None: 0.1, 1: 0.7, 2: 0.7})
     # the weak extractor prefers generator 2, the strong one generator 1: the strong one wins
-    fused = identify.fuse([strong, weak], [{1: 0.9, 2: 0.5}, {1: 0.2, 2: 0.6}])
-    w = identify.fusion_weights([strong, weak])
+    fused = fusion.fuse([strong, weak], [{1: 0.9, 2: 0.5}, {1: 0.2, 2: 0.6}])
+    w = fusion.fusion_weights([strong, weak])
     assert fused[1] == pytest.approx(w[0] * 0.4 + w[1] * 0.1)
     assert fused[2] == pytest.approx(w[0] * 0.0 + w[1] * 0.5)
     assert max(fused, key=fused.get) == 1
     # a generator one extractor did not return counts with that extractor's lowest margin
-    partial = identify.fuse([strong, weak], [{1: 0.9}, {1: 0.2, 2: 0.6}])
+    partial = fusion.fuse([strong, weak], [{1: 0.9}, {1: 0.2, 2: 0.6}])
     assert partial[2] == pytest.approx(w[0] * 0.4 + w[1] * 0.5)
 
 
-def test_fused_threshold_uses_each_generators_own_offset():
+def test_offset_threshold_uses_each_generators_own_offset():
     strong = _view(2.0, {None: 0.5, 1: 0.9, 2: 0.5})
     weak = _view(1.0, {None: 0.1, 1: 0.7, 2: 0.1})
-    w = identify.fusion_weights([strong, weak])
-    assert identify.fused_threshold([strong, weak], 1) == pytest.approx(w[0] * 0.4 + w[1] * 0.6)
+    w = fusion.fusion_weights([strong, weak])
+    assert fusion.offset_threshold([strong, weak], 1) == pytest.approx(w[0] * 0.4 + w[1] * 0.6)
     # a generator calibrated like the global threshold (or not at all) needs a fused margin of 0
-    assert identify.fused_threshold([strong, weak], 2) == pytest.approx(0.0)
-    assert identify.fused_threshold([strong, weak], 99) == pytest.approx(0.0)
+    assert fusion.offset_threshold([strong, weak], 2) == pytest.approx(0.0)
+    assert fusion.offset_threshold([strong, weak], 99) == pytest.approx(0.0)
+    fitted = fusion.Fusion([strong, weak], w, {}, fusion.OFFSETS)
+    assert fitted.threshold(1) == pytest.approx(w[0] * 0.4 + w[1] * 0.6)
+
+
+class ChanSpread:
+    """A second test extractor: per-channel 10th and 90th percentiles."""
+
+    name = "chanspread"
+    version = "1"
+    dim = 6
+
+    def __init__(self, **options):
+        pass
+
+    def embed_batch(self, images):
+        rows = [np.percentile(im.reshape(-1, 3), [10, 90], axis=0).ravel() - 127.5 for im in images]
+        return np.stack(rows).astype(np.float32)
+
+
+def bound(cls):
+    return BoundExtractor(ExtractorSpec(cls, "test-fusion"))
+
+
+@pytest.fixture
+def two_extractor_gallery(tmp_path, make_set):
+    gallery = Gallery(tmp_path / "g")
+    for name in ("red", "green", "blue"):
+        gallery.enroll(name, make_set(name, 6), bound(ColorMean))
+    reembed(gallery, bound(ChanSpread))
+    yield gallery
+    gallery.close()
+
+
+def _views(gallery):
+    return [read_view(gallery.root, bound(cls).identity.key) for cls in (ColorMean, ChanSpread)]
+
+
+def test_fused_thresholds_come_from_held_out_fused_scores(two_extractor_gallery):
+    gallery = two_extractor_gallery
+    views = _views(gallery)
+    fitted = fusion.fit_fusion(gallery.root, views)
+    assert fitted.method == fusion.HELD_OUT and fitted.n_samples == 18
+    # recompute independently: cross-fitted scores per extractor, minus its global threshold, weighted
+    fused = 0.0
+    for weight, view in zip(fitted.weights, views):
+        _, labels, matrix = read_vectors(gallery.root, view.extractor_id)
+        scores, order = crossfit_score_matrix(matrix.astype(np.float64), labels)
+        fused = fused + weight * (scores - view.threshold(None))
+    expected = scoring.calibrate_scores(fused, labels, order, target_far=views[0].target_far)
+    assert {t.generator_id: t.threshold for t in expected.thresholds} == pytest.approx(fitted.thresholds)
+    # genuine held-out fused scores mostly clear their generator's threshold (5 % false-reject budget)
+    own = labels[:, None] == order[None, :]
+    genuine = fused[own]
+    assert np.mean(genuine >= fitted.thresholds[None]) >= 1 - scoring.MAX_FRR - 1e-9
+    # every generator has a threshold of its own, and unknown ids fall back to the global one
+    assert set(fitted.thresholds) == {None, *map(int, order)}
+    assert fitted.threshold(10_000) == fitted.thresholds[None]
+
+
+def test_identify_uses_the_fused_thresholds(two_extractor_gallery, make_set):
+    gallery = two_extractor_gallery
+    fitted = fusion.fit_fusion(gallery.root, _views(gallery))
+    names = {v: k for k, v in _views(gallery)[0].generator_names.items()}
+    queries = make_set("green", 2, seed=9) + make_set("gray", 2, seed=9)
+    results = list(identify(gallery, [bound(ColorMean), bound(ChanSpread)], queries))
+    assert [r.generator for r in results[:2]] == ["green", "green"]
+    for r in results:
+        assert r.threshold == pytest.approx(fitted.threshold(names[r.generator]), abs=1e-6)
+        assert r.decision == (r.generator if r.score >= r.threshold else "unknown")
+    assert [r.decision for r in results[:2]] == ["green", "green"]
+    assert [r.decision for r in results[2:]] == ["unknown", "unknown"]
+
+
+def test_too_few_generators_in_common_fall_back_to_offsets(tmp_path, make_set):
+    with Gallery(tmp_path / "g") as gallery:
+        gallery.enroll("red", make_set("red", 4), bound(ColorMean))
+        reembed(gallery, bound(ChanSpread))
+        fitted = fusion.fit_fusion(gallery.root, _views(gallery))
+    assert fitted.method == fusion.OFFSETS and fitted.thresholds == {}
+
+
+def test_view_threshold_falls_back_to_global_then_default():
+    assert _view(None, {None: 0.3, 1: 0.7}).threshold(1) == 0.7
+    assert _view(None, {None: 0.3, 1: 0.7}).threshold(2) == 0.3
+    assert _view(None, {}).threshold(2) == scoring.DEFAULT_THRESHOLD
+
+
+def test_calibrate_is_calibrate_scores_on_the_held_out_matrix():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(30, 4)) + np.repeat(np.eye(4)[:3] * 3, 10, axis=0)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    labels = np.repeat([1, 2, 3], 10)
+    direct = scoring.calibrate(vectors, labels)
+    scores, order = scoring.loo_score_matrix(vectors, labels)
+    split = scoring.calibrate_scores(scores, labels, order)
+    assert [(t.generator_id, t.threshold) for t in direct.thresholds] == [
+        (t.generator_id, t.threshold) for t in split.thresholds
+    ]
+    assert direct.separation == split.separation and direct.message == split.message
+
