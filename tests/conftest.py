@@ -33,6 +33,21 @@ class ColorMean:
         return np.stack(rows).astype(np.float32)
 
 
+class ColorPercentiles:
+    """A second test extractor, for fusion: per-channel 25th and 75th percentiles, centred."""
+
+    name = "colorpct"
+    version = "1"
+    dim = 6
+
+    def __init__(self, **options):
+        pass
+
+    def embed_batch(self, images):
+        rows = [np.percentile(im.reshape(-1, 3), [25, 75], axis=0).ravel() - 127.5 for im in images]
+        return np.stack(rows).astype(np.float32)
+
+
 def register_plugin(name: str, *classes):
     module = types.ModuleType(name)
 

@@ -10,6 +10,8 @@ from click.testing import CliRunner
 from attrib import __version__
 from attrib.cli import cli
 
+from conftest import ColorPercentiles
+
 
 @pytest.fixture
 def run(tmp_path, colormean):
@@ -152,25 +154,8 @@ def test_plugins_json_lists_builtin_and_fake(run):
     assert fake["extractors"] == [{"name": "colormean", "version": "1", "dim": 6}]
 
 
-class ColorMeanB:
-    """A second test extractor (channel percentiles) for fusion."""
-
-    name = "colorpct"
-    version = "1"
-    dim = 6
-
-    def __init__(self, **options):
-        pass
-
-    def embed_batch(self, images):
-        import numpy as np
-
-        rows = [np.percentile(im.reshape(-1, 3), [25, 75], axis=0).ravel() - 127.5 for im in images]
-        return np.stack(rows).astype(np.float32)
-
-
 def test_fused_extractors(run, make_set, plugin, tmp_path):
-    plugin(ColorMeanB, name="test-colorpct")
+    plugin(ColorPercentiles, name="test-colorpct")
     for name in ("red", "green", "blue"):
         paths = make_set(name, 5)
         run("enroll", "-e", "colormean", "-g", name, str(paths[0].parent))

@@ -11,7 +11,7 @@ from attrib.identify import identify
 from attrib.reembed import reembed
 from attrib.view import IndexView, read_vectors, read_view
 
-from conftest import ColorMean
+from conftest import ColorMean, ColorPercentiles
 
 
 def _view(separation, thresholds):
@@ -63,21 +63,6 @@ def test_offset_threshold_uses_each_generators_own_offset():
     assert fitted.threshold(1) == pytest.approx(w[0] * 0.4 + w[1] * 0.6)
 
 
-class ChanSpread:
-    """A second test extractor: per-channel 10th and 90th percentiles."""
-
-    name = "chanspread"
-    version = "1"
-    dim = 6
-
-    def __init__(self, **options):
-        pass
-
-    def embed_batch(self, images):
-        rows = [np.percentile(im.reshape(-1, 3), [10, 90], axis=0).ravel() - 127.5 for im in images]
-        return np.stack(rows).astype(np.float32)
-
-
 def bound(cls):
     return BoundExtractor(ExtractorSpec(cls, "test-fusion"))
 
@@ -87,13 +72,13 @@ def two_extractor_gallery(tmp_path, make_set):
     gallery = Gallery(tmp_path / "g")
     for name in ("red", "green", "blue"):
         gallery.enroll(name, make_set(name, 6), bound(ColorMean))
-    reembed(gallery, bound(ChanSpread))
+    reembed(gallery, bound(ColorPercentiles))
     yield gallery
     gallery.close()
 
 
 def _views(gallery):
-    return [read_view(gallery.root, bound(cls).identity.key) for cls in (ColorMean, ChanSpread)]
+    return [read_view(gallery.root, bound(cls).identity.key) for cls in (ColorMean, ColorPercentiles)]
 
 
 def test_fused_thresholds_come_from_held_out_fused_scores(two_extractor_gallery):
@@ -123,7 +108,7 @@ def test_identify_uses_the_fused_thresholds(two_extractor_gallery, make_set):
     fitted = fusion.fit_fusion(gallery.root, _views(gallery))
     names = {v: k for k, v in _views(gallery)[0].generator_names.items()}
     queries = make_set("green", 2, seed=9) + make_set("gray", 2, seed=9)
-    results = list(identify(gallery, [bound(ColorMean), bound(ChanSpread)], queries))
+    results = list(identify(gallery, [bound(ColorMean), bound(ColorPercentiles)], queries))
     assert [r.generator for r in results[:2]] == ["green", "green"]
     for r in results:
         assert r.threshold == pytest.approx(fitted.threshold(names[r.generator]), abs=1e-6)
@@ -135,7 +120,7 @@ def test_identify_uses_the_fused_thresholds(two_extractor_gallery, make_set):
 def test_too_few_generators_in_common_fall_back_to_offsets(tmp_path, make_set):
     with Gallery(tmp_path / "g") as gallery:
         gallery.enroll("red", make_set("red", 4), bound(ColorMean))
-        reembed(gallery, bound(ChanSpread))
+        reembed(gallery, bound(ColorPercentiles))
         fitted = fusion.fit_fusion(gallery.root, _views(gallery))
     assert fitted.method == fusion.OFFSETS and fitted.thresholds == {}
 
