@@ -95,9 +95,12 @@ def held_out_margins(view: IndexView, matrix: np.ndarray, labels: np.ndarray) ->
     scores, order = score_matrix(matrix.astype(np.float64), labels)
     margins = scores - view.threshold(None)
     finite = np.isfinite(margins)
-    floor = np.where(finite, margins, np.inf).min(axis=1, keepdims=True)  # as fuse(): missing -> lowest margin
+    # as fuse() ranks: a generator with no score counts with the sample's lowest margin; a missing
+    # genuine score (a generator with one sample in common) stays missing and is left out
+    floor = np.where(finite, margins, np.inf).min(axis=1, keepdims=True)
     floor = np.where(np.isfinite(floor), floor, -np.inf)
-    return np.where(finite, margins, floor), order
+    impostor = np.asarray(labels)[:, None] != order[None, :]
+    return np.where(finite | ~impostor, margins, floor), order
 
 
 def fit_fusion(root: Path, views: Sequence[IndexView], seed: int = 0) -> Fusion:

@@ -1,5 +1,7 @@
 """Fusion of several extractors (attrib.fusion): weights by separation, fused margins, fused calibration."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -144,3 +146,23 @@ def test_calibrate_is_calibrate_scores_on_the_held_out_matrix():
     ]
     assert direct.separation == split.separation and direct.message == split.message
 
+
+
+def test_held_out_margins_fill_missing_impostors_but_not_missing_genuine():
+    # generator 3 has a single sample: it lands in one fold only, so the samples of the other
+    # fold have no score against it (a missing impostor), and it has no held-out genuine score
+    labels = np.array([1, 1, 1, 1, 2, 2, 2, 2, 3])
+    matrix = np.random.default_rng(1).normal(size=(9, 6)).astype(np.float32)
+    matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+    view = _view(None, {None: 0.25})
+    view.backend = SimpleNamespace(kind="whiten")
+    margins, order = fusion.held_out_margins(view, matrix, labels)
+    scores, _ = crossfit_score_matrix(matrix.astype(np.float64), labels)
+    assert list(order) == [1, 2, 3]
+    assert np.isneginf(margins[8, 2])  # the lone sample's own generator stays missing
+    missing = ~np.isfinite(scores[:8, 2])
+    assert missing.any()
+    lowest = np.min(np.where(np.isfinite(scores[:8]), scores[:8], np.inf), axis=1) - 0.25
+    assert np.allclose(margins[:8, 2][missing], lowest[missing])  # filled with the row's lowest margin
+    finite = np.isfinite(scores)
+    assert np.allclose(margins[finite], scores[finite] - 0.25)
