@@ -21,7 +21,9 @@ own, and the queries are identified with the calibrated margins averaged over ex
 weighted by how well each separates the enrolled generators, and accepted at the fused
 threshold calibrated on held-out fused scores (:mod:`attrib.fusion`).
 
-Metrics are per repeat, then mean and sample std over repeats: closed-set top-1 accuracy
+Metrics are per repeat, then mean, sample std and standard error of the mean over repeats
+(the draw of enrolled images moves the figures a lot: compare configurations by the standard
+error, and run more repeats to shrink it): closed-set top-1 accuracy
 (known queries), open-set AUROC and OSCR (known vs unknown by the best score), the calibrated
 threshold's operating point, verification EER and TAR at FAR 1% (trials: every query against
 every known generator's score, genuine when it is its own generator), per-generator recall
@@ -217,12 +219,14 @@ def repeat_metrics(raw: dict, known: list[str]) -> tuple[dict, dict]:
 
 
 def summary(values) -> dict:
-    """Mean and sample std (over finite values; std None under 2) plus the per-repeat values (NaN as None)."""
+    """Mean, sample std and standard error of the mean (over finite values; std and sem None under 2)
+    plus the per-repeat values (NaN as None)."""
     arr = np.asarray(values, float)
     finite = arr[np.isfinite(arr)]
     mean = float(finite.mean()) if finite.size else None
     std = float(finite.std(ddof=1)) if finite.size > 1 else None
-    return {"mean": mean, "std": std, "values": [float(v) if np.isfinite(v) else None for v in arr]}
+    sem = std / float(np.sqrt(finite.size)) if std is not None else None
+    return {"mean": mean, "std": std, "sem": sem, "values": [float(v) if np.isfinite(v) else None for v in arr]}
 
 
 def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=5, seed=0, max_per=60,
@@ -324,7 +328,9 @@ def print_tables(evaluation: Evaluation) -> None:
                           _pm(row["correct_decision"], True))
         console.print(table)
         for name, text in METRICS:
-            console.print(f"  {text:46s} {_pm(block['metrics'][name])}")
+            stat = block["metrics"][name]
+            sem = "" if stat.get("sem") is None else f"  (s.e. of the mean {stat['sem']:.3f})"
+            console.print(f"  {text:46s} {_pm(stat)}{sem}")
         conf = block["confusion"]
         matrix = Table(title=f"confusion (rows: truth, columns: decision; summed over {cfg['repeats']} repeats)")
         matrix.add_column("")

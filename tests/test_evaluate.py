@@ -212,7 +212,7 @@ def test_cli_json_and_report(data_dir, colormean, tmp_path):
     block = data["conditions"][0]
     assert set(block) >= {"condition", "metrics", "per_generator", "confusion", "cache", "wall_s"}
     assert set(block["metrics"]) == {name for name, _ in ev.METRICS}
-    assert set(block["metrics"]["oscr"]) == {"mean", "std", "values"}
+    assert set(block["metrics"]["oscr"]) == {"mean", "std", "sem", "values"}
     assert json.loads((report / "metrics.json").read_text()) == data
     for name in ("roc-center-crop-64.png", "confusion-center-crop-64.png", "roc-jpeg-90.png",
                  "confusion-jpeg-90.png"):
@@ -269,3 +269,13 @@ def test_target_far_moves_the_operating_point(tmp_path, colormean):
     assert strict.data["config"]["target_far"] == 0.001 and loose.data["config"]["target_far"] == 0.5
     accepted = [e.data["conditions"][0]["metrics"]["known_accepted"]["mean"] for e in (strict, loose)]
     assert accepted[1] >= accepted[0]
+
+
+def test_summary_reports_the_standard_error_of_the_mean():
+    s = ev.summary([0.8, 0.9, float("nan"), 0.7, 0.8])
+    assert s["mean"] == pytest.approx(0.8)
+    assert s["std"] == pytest.approx(np.std([0.8, 0.9, 0.7, 0.8], ddof=1))
+    assert s["sem"] == pytest.approx(s["std"] / 2.0)  # four finite repeats
+    assert s["values"][2] is None
+    single = ev.summary([0.5])
+    assert single["std"] is None and single["sem"] is None
