@@ -168,7 +168,7 @@ def run_repeat(extractors, enroll, queries, known, advance, notes: Counter, targ
                 why = (report.failed or report.skipped or [("", "no images")])[0][1]
                 raise AttribError(f"no image of known generator {label!r} could be enrolled: {why}")
         for other in extractors[1:]:
-            for problem in reembed(gallery, other).problems:
+            for problem in reembed(gallery, other, target_far=target_far).problems:
                 notes[f"reembed {other.identity.key}: {problem}"] += 1
         identified = identify(gallery, extractors if len(extractors) > 1 else extractors[0],
                               [p for _, p in queries], len(known))

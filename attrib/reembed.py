@@ -26,8 +26,10 @@ class ReembedReport:
     replaced: list[str] = field(default_factory=list)
 
 
-def reembed(gallery: Gallery, extractor: BoundExtractor, progress: Callable[[int], None] | None = None) -> ReembedReport:
-    """Embed every sample that lacks a vector for ``extractor``, reading it again from its path.
+def reembed(gallery: Gallery, extractor: BoundExtractor, progress: Callable[[int], None] | None = None,
+            target_far: float | None = None) -> ReembedReport:
+    """Embed every sample that lacks a vector for ``extractor``, reading it again from its path,
+    then calibrate it (at ``target_far``, by default the FAR it was last calibrated at, else 0.01).
 
     Files that are missing or whose sha256 changed since enrollment are
     reported and left alone. When every sample is covered, vectors of other
@@ -85,5 +87,5 @@ def reembed(gallery: Gallery, extractor: BoundExtractor, progress: Callable[[int
     report.embedded = len(new_vectors)
     for old_key in report.replaced:
         gallery.notify(f"dropped vectors of {old_key}: every sample now has a {key} vector")
-    gallery.calibrate_extractor(extractor_id)
+    gallery.calibrate_extractor(extractor_id, target_far)
     return report

@@ -166,3 +166,14 @@ def test_held_out_margins_fill_missing_impostors_but_not_missing_genuine():
     assert np.allclose(margins[:8, 2][missing], lowest[missing])  # filled with the row's lowest margin
     finite = np.isfinite(scores)
     assert np.allclose(margins[finite], scores[finite] - 0.25)
+
+
+def test_reembed_calibrates_at_the_asked_far(tmp_path, make_set):
+    with Gallery(tmp_path / "g") as gallery:
+        for name in ("red", "green"):
+            gallery.enroll(name, make_set(name, 4), bound(ColorMean), target_far=0.05)
+        reembed(gallery, bound(ColorPercentiles), target_far=0.05)
+        first, second = _views(gallery)
+        assert first.target_far == second.target_far == 0.05
+        reembed(gallery, bound(ColorPercentiles))  # nothing new: keeps the FAR it had
+        assert _views(gallery)[1].target_far == 0.05
