@@ -8,10 +8,11 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from . import index as faiss_index, scoring
-from .fusion import fit_fusion
+from . import index as faiss_index
+from . import scoring
 from .errors import AttribError, UnknownGenerator
 from .extractor import BoundExtractor
+from .fusion import fit_fusion
 from .images import BATCH, LoadedImage, load_image
 from .view import GalleryReader, IndexView  # a Gallery works too: both have open_index
 
