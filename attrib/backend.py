@@ -104,6 +104,14 @@ def fit_backend(vectors: np.ndarray, labels: np.ndarray, shrink: float = SHRINK,
     return Backend("whiten", mean.astype(np.float32), matrix.astype(np.float32), constant)
 
 
+def held_out_score_matrix(backend: Backend):
+    """How to score enrolled samples held-out for calibration under ``backend``: leave-one-out
+    when nothing is fitted (identity), else :func:`crossfit_score_matrix`."""
+    from .scoring import loo_score_matrix
+
+    return loo_score_matrix if backend.kind == "identity" else crossfit_score_matrix
+
+
 def crossfit_score_matrix(
     vectors: np.ndarray, labels: np.ndarray, folds: int = 2, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from . import scoring
-from .backend import crossfit_score_matrix
+from .backend import held_out_score_matrix
 from .view import IndexView, read_sample_ids, read_vectors
 
 FUSION_POWER = 4  # fusion weight = separation ** FUSION_POWER (README, "How attribution works")
@@ -91,8 +91,7 @@ class Fusion:
 
 def held_out_margins(view: IndexView, matrix: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """[n, generators] held-out margins of enrolled vectors (cross-fitted when the backend is fitted)."""
-    score_matrix = scoring.loo_score_matrix if view.backend.kind == "identity" else crossfit_score_matrix
-    scores, order = score_matrix(matrix.astype(np.float64), labels)
+    scores, order = held_out_score_matrix(view.backend)(matrix.astype(np.float64), labels)
     margins = scores - view.threshold(None)
     finite = np.isfinite(margins)
     # as fuse() ranks: a generator with no score counts with the sample's lowest margin; a missing

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import db, index as faiss_index, scoring
-from .backend import Backend, crossfit_score_matrix, fit_backend
+from .backend import Backend, fit_backend, held_out_score_matrix
 from .errors import (
     AttribError,
     EmptyGallery,
@@ -357,10 +357,7 @@ class Gallery:
             session.merge(
                 db.BackendRow(extractor_id=extractor_id, kind=backend.kind, params=backend.to_bytes(), n_fitted=len(gens))
             )
-        if backend.kind == "identity":
-            result = scoring.calibrate(matrix, gens, target_far=target_far)
-        else:
-            result = scoring.calibrate(matrix, gens, target_far=target_far, score_matrix=crossfit_score_matrix)
+        result = scoring.calibrate(matrix, gens, target_far=target_far, score_matrix=held_out_score_matrix(backend))
         with self.Session.begin() as session:
             session.execute(delete(db.Calibration).where(db.Calibration.extractor_id == extractor_id))
             for t in result.thresholds:

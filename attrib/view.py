@@ -52,6 +52,11 @@ class IndexView:
         return faiss_index.reconstruct(self.index, self.ids[self.generator_ids == generator_id])
 
 
+def connect_read_only(root: Path) -> sqlite3.Connection:
+    """A read-only sqlite3 connection to the gallery's database (raises sqlite3.Error)."""
+    return sqlite3.connect(f"file:{Path(root) / 'gallery.db'}?mode=ro", uri=True)
+
+
 def index_path(root: Path, extractor_id: int) -> Path:
     return Path(root) / "index" / f"{extractor_id}.faiss"
 
@@ -62,7 +67,7 @@ def read_view(root: Path, key: str) -> IndexView | None:
     if not database.exists():
         return None
     try:
-        con = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        con = connect_read_only(root)
     except sqlite3.Error:
         return None
     try:
@@ -109,7 +114,7 @@ def read_view(root: Path, key: str) -> IndexView | None:
 
 def read_sample_ids(root: Path, extractor_id: int) -> np.ndarray:
     """Sorted ids of the samples one extractor has vectors for."""
-    con = sqlite3.connect(f"file:{Path(root) / 'gallery.db'}?mode=ro", uri=True)
+    con = connect_read_only(root)
     try:
         rows = con.execute("SELECT sample_id FROM vectors WHERE extractor_id = ? ORDER BY sample_id", (extractor_id,))
         return np.array([r[0] for r in rows], dtype=np.int64)
@@ -123,7 +128,7 @@ def read_vectors(root: Path, extractor_id: int, sample_ids: np.ndarray | None = 
     only those of ``sample_ids`` when given."""
     query = ("SELECT v.sample_id, s.generator_id, v.data FROM vectors v JOIN samples s ON s.id = v.sample_id "
              "WHERE v.extractor_id = ?")
-    con = sqlite3.connect(f"file:{Path(root) / 'gallery.db'}?mode=ro", uri=True)
+    con = connect_read_only(root)
     try:
         (dim,) = con.execute("SELECT dim FROM extractors WHERE id = ?", (extractor_id,)).fetchone()
         if sample_ids is None:
@@ -145,7 +150,7 @@ def extractor_names(root: Path) -> set[str] | None:
     if not database.exists():
         return set()
     try:
-        con = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        con = connect_read_only(root)
         try:
             return {name for (name,) in con.execute("SELECT name FROM extractors")}
         finally:
