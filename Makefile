@@ -15,6 +15,8 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.dev: pyproject.toml plugins/attrib-example/pyproject.toml plugins/attrib-clip/pyproject.toml plugins/attrib-effnet/pyproject.toml | $(BIN)/python
+	@free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); [ "$$free" -ge 7 ] || \
+	  echo "warning: $$free GiB free here; $(TORCH) needs about 6 GiB in $(VENV)" >&2
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e '.[dev]' -e plugins/attrib-example -e plugins/attrib-clip -e plugins/attrib-effnet
 	touch $@ $(VENV)/.core

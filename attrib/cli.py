@@ -50,6 +50,14 @@ def emit_json(obj) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False))
 
 
+def stdout_console():
+    """A rich console on stdout; piped output gets wide lines instead of an 80-column squeeze."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=200, soft_wrap=True)
+
+
 @contextmanager
 def progress_bar(total: int, label: str, enabled: bool = True):
     """A rich progress bar on stderr when it is a terminal; a no-op callback otherwise."""
@@ -335,7 +343,6 @@ def gallery_list(ctx, as_json):
     if not infos:
         click.echo(f"gallery {ctx.obj['gallery']} is empty; enroll with `attrib enroll --generator NAME IMAGES...`")
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"gallery {ctx.obj['gallery']}")
@@ -344,7 +351,7 @@ def gallery_list(ctx, as_json):
     for i in infos:
         thr = f"{i.threshold:.3f} ({i.threshold_method})" if i.threshold is not None else "-"
         table.add_row(i.name, i.family or "", str(i.samples), thr, i.created_at)
-    Console().print(table)
+    stdout_console().print(table)
     click.echo(f"extractors: {', '.join(keys) or 'none'}")
 
 

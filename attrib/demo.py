@@ -29,15 +29,14 @@ SIZE = 256
 @click.pass_context
 def demo(ctx: click.Context, data: Path, fresh: bool, extractor: str) -> None:
     """Run the whole job on the synthetic generator zoo and print the results."""
-    from rich.console import Console
     from rich.table import Table
 
-    from .cli import bind_extractor, open_gallery, progress_bar
+    from .cli import bind_extractor, open_gallery, progress_bar, stdout_console
     from .identify import identify
     from .metrics import OpenSetQueries, closed_set_accuracy, open_set_auroc, operating_point, oscr, per_generator
     from .zoo import write_zoo
 
-    console = Console()
+    console = stdout_console()
     gallery_dir = Path(ctx.obj["gallery"])
     if fresh and gallery_dir.exists():
         if any(gallery_dir.iterdir()) and not (gallery_dir / "gallery.db").exists():

@@ -311,12 +311,11 @@ def _pm(s: dict, pct: bool = False) -> str:
 
 
 def print_tables(evaluation: Evaluation) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console, cfg = Console(), evaluation.data["config"]
-    if not console.is_terminal:  # piped: no 80-column squeeze of the confusion matrix
-        console = Console(width=200)
+    from .cli import stdout_console
+
+    console, cfg = stdout_console(), evaluation.data["config"]
     for block in evaluation.data["conditions"]:
         table = Table(title=f"attrib evaluate: {block['condition']} | {cfg['extractor']} | K={cfg['shots']}, "
                             f"{cfg['repeats']} repeats, seed {cfg['seed']}")

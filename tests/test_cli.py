@@ -187,3 +187,24 @@ def test_family_note_rebuild_index_and_reembed(run, make_set, tmp_path):
     paths[0].unlink()
     result = run("gallery", "reembed", "-e", "colorpct-missing", expect=1)
     assert "no installed plugin provides extractor 'colorpct-missing'" in result.output
+
+
+def test_demo_runs_the_whole_job_and_prints_one_line_per_step(tmp_path):
+    gallery, data = tmp_path / "g", tmp_path / "zoo"
+    result = CliRunner().invoke(cli, ["--gallery", str(gallery), "demo", "--data", str(data), "--fresh"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    enrolled = [line for line in lines if line.strip().startswith("attrib enroll --generator")]
+    assert len(enrolled) == 5 and all(line.endswith("failed 0") for line in enrolled)  # piped: never wrapped
+    summary = next(line for line in lines if line.startswith("closed-set accuracy"))
+    accuracy = float(summary.split()[2])
+    assert 0.8 <= accuracy <= 1.0
+    assert (gallery / "gallery.db").exists() and len(list(data.iterdir())) == 8
+    # --fresh refuses to empty a folder that is not a gallery
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("x")
+    refused = CliRunner().invoke(cli, ["--gallery", str(other), "demo", "--data", str(data), "--fresh"])
+    assert refused.exit_code != 0 and "not an attrib gallery" in refused.output
+    assert (other / "keep.txt").exists()
