@@ -30,5 +30,16 @@ test: $(VENV)/.dev
 bench: $(VENV)/.core
 	$(BIN)/python benchmarks/bench.py
 
+# The accuracy issue's dev protocol: make evaluate [EXTRACTOR=residual+effnet] [REPEATS=20]
+DATA ?= ../shared/data/real-dev
+EXTRACTOR ?= residual
+REPEATS ?= 5
+EVAL_DEPS := $(if $(findstring effnet,$(EXTRACTOR))$(findstring clip,$(EXTRACTOR)),$(VENV)/.dev,$(VENV)/.core)
+
+evaluate: $(EVAL_DEPS)
+	$(BIN)/attrib evaluate $(DATA) --known gpt4o,stylegan2,sd15_finetune,sdxl_finetune --unknown sd21,real \
+	  --shots 10 --repeats $(REPEATS) --condition center-crop:256 --condition center-crop:256+jpeg:80 \
+	  --extractor $(EXTRACTOR)
+
 clean:
 	rm -rf $(VENV) demo-data gallery/demo
