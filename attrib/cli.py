@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -474,6 +475,9 @@ _register_plugin_commands()
 
 
 def main() -> None:
+    # Pillow warns about images over its own size limit; the loader then rejects them with its
+    # one-line error, so the warning would only say the same thing twice
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
     try:
         cli(prog_name="attrib")
     except BrokenPipeError:  # e.g. `attrib identify --json dir/ | head`

@@ -178,7 +178,7 @@ def write_conditioned(files: dict[str, list[Path]], conditions: list[Condition],
     """
     from PIL import Image
 
-    from .images import MIN_SIDE, load_image
+    from .images import MIN_SIDE, LoadedImage, load_images
 
     notes = Counter() if notes is None else notes
     workdir = Path(workdir)
@@ -186,12 +186,10 @@ def write_conditioned(files: dict[str, list[Path]], conditions: list[Condition],
     for label, paths in files.items():
         for c in range(len(conditions)):
             (workdir / f"c{c}" / label).mkdir(parents=True, exist_ok=True)
-        for i, path in enumerate(paths):
+        for i, (path, image) in enumerate(load_images(paths)):
             advance(1)
-            try:
-                image = load_image(path)
-            except AttribError as exc:
-                notes[f"left out: {exc}"] += 1
+            if not isinstance(image, LoadedImage):
+                notes[f"left out: {image}"] += 1
                 continue
             for c, condition in enumerate(conditions):
                 rng = np.random.default_rng([seed, zlib.crc32(f"{label}/{path.name}/{i}".encode())])

@@ -27,7 +27,7 @@ from .errors import (
     UnknownGenerator,
 )
 from .extractor import BoundExtractor
-from .images import BATCH, LoadedImage, load_image
+from .images import BATCH, LoadedImage, load_images
 from .view import IndexView, index_path, read_view
 
 Progress = Callable[[int], None]
@@ -162,11 +162,9 @@ class Gallery:
                 pending.clear()
 
         kept: list[LoadedImage] = []
-        for path in paths:
-            try:
-                image = load_image(path)
-            except AttribError as exc:
-                report.failed.append((str(path), str(exc)))
+        for path, image in load_images(paths):
+            if not isinstance(image, LoadedImage):
+                report.failed.append((str(path), str(image)))
                 if progress:
                     progress(1)
                 continue

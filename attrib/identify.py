@@ -13,7 +13,7 @@ from . import scoring
 from .errors import AttribError, UnknownGenerator
 from .extractor import BoundExtractor
 from .fusion import fit_fusion
-from .images import BATCH, LoadedImage, load_image
+from .images import BATCH, LoadedImage, load_images
 from .view import GalleryReader, IndexView  # a Gallery works too: both have open_index
 
 EXACT_SEARCH_LIMIT = 4096
@@ -92,11 +92,8 @@ def score_queries(view: IndexView, queries: np.ndarray) -> list[dict[int, float]
 def load_batches(paths: Iterable[Path], batch: int = BATCH) -> Iterator[list[LoadedImage | tuple[Path, str]]]:
     """Group decoded images (or (path, error) pairs) into batches, keeping input order."""
     chunk: list[LoadedImage | tuple[Path, str]] = []
-    for path in paths:
-        try:
-            chunk.append(load_image(path))
-        except AttribError as exc:
-            chunk.append((Path(path), str(exc)))
+    for path, loaded in load_images(paths):
+        chunk.append(loaded if isinstance(loaded, LoadedImage) else (path, str(loaded)))
         if len(chunk) >= batch:
             yield chunk
             chunk = []

@@ -2,14 +2,16 @@
 
 Every decoded image comes out as an HxWx3 uint8 RGB array, whatever the
 file's mode (L, LA, P, RGBA, CMYK, I;16, ...), with EXIF orientation applied
-and only the first frame of an animation.
+and only the first frame of an animation. :func:`load_images` decodes a stream of
+files on a few threads (Pillow and hashlib release the GIL), in input order; decoding
+touches no process-wide state, so it is safe on any thread.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import warnings
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -17,12 +19,13 @@ from typing import Iterable, Iterator
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
+from .errors import AttribError, ImageError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 MIN_SIDE = 64
 BATCH = 16  # images decoded and embedded together
-MAX_PIXELS = 64_000_000  # decompression-bomb limit: ~8000 x 8000
+MAX_PIXELS = 64_000_000  # decompression-bomb limit: ~8000 x 8000 (below Pillow's own, which stays as it is)
+WORKERS_ENV = "ATTRIB_WORKERS"
 
 
 @dataclass
@@ -109,26 +112,20 @@ def decode_bytes(data: bytes, label: str, min_side: int = MIN_SIDE) -> tuple[np.
     """Decode image bytes to (RGB array, format name); ``label`` names the source in errors."""
     import io
 
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                fmt = image.format or "unknown"
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise ImageError(
-                        f"{label}: {width}x{height} pixels exceeds the {MAX_PIXELS:,}-pixel safety limit"
-                    )
-                if getattr(image, "n_frames", 1) > 1:
-                    image.seek(0)
-                image.load()
-                image = ImageOps.exif_transpose(image) or image
-                pixels = to_rgb(image)
+        with Image.open(io.BytesIO(data)) as image:
+            fmt = image.format or "unknown"
+            width, height = image.size
+            if width * height > MAX_PIXELS:  # checked from the header, before any pixel is decoded
+                raise ImageError(f"{label}: {width}x{height} pixels exceeds the {MAX_PIXELS:,}-pixel safety limit")
+            if getattr(image, "n_frames", 1) > 1:
+                image.seek(0)
+            image.load()
+            image = ImageOps.exif_transpose(image) or image
+            pixels = to_rgb(image)
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise ImageError(f"{label}: image is too large to decode safely (decompression-bomb limit)") from None
     except UnidentifiedImageError:
         raise ImageError(f"{label}: not a recognised image file (expected PNG, JPEG, WEBP, GIF, BMP or TIFF)") from None
@@ -137,10 +134,56 @@ def decode_bytes(data: bytes, label: str, min_side: int = MIN_SIDE) -> tuple[np.
         if "truncated" in reason.lower() or isinstance(exc, EOFError):
             reason = "file is truncated or damaged"
         raise ImageError(f"{label}: cannot decode image: {reason}") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
     if pixels.shape[0] < min_side or pixels.shape[1] < min_side:
         raise ImageError(
             f"{label}: image is {pixels.shape[1]}x{pixels.shape[0]} px; at least {min_side} px on each side is needed"
         )
     return np.ascontiguousarray(pixels), fmt
+
+
+def decode_workers() -> int:
+    """Threads that decode images: $ATTRIB_WORKERS, else the number of CPUs."""
+    raw = os.environ.get(WORKERS_ENV, "").strip()
+    if not raw:
+        return os.cpu_count() or 1
+    try:
+        workers = int(raw)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise AttribError(f"{WORKERS_ENV}={raw!r} must be a positive integer (1 decodes on the calling thread)")
+    return workers
+
+
+def _load_or_error(path: str | os.PathLike) -> tuple[Path, LoadedImage | AttribError]:
+    try:
+        return Path(path), load_image(path)
+    except AttribError as exc:
+        return Path(path), exc
+
+
+def load_images(
+    paths: Iterable[str | os.PathLike], workers: int | None = None
+) -> Iterator[tuple[Path, LoadedImage | AttribError]]:
+    """(path, decoded image or the error that path raised) for each path, in input order.
+
+    ``workers`` threads (default :func:`decode_workers`) decode ahead of the consumer, at most
+    ``2 * BATCH`` images at a time, so memory stays bounded however many paths there are.
+    """
+    workers = decode_workers() if workers is None else max(1, int(workers))
+    if workers == 1:
+        yield from map(_load_or_error, paths)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="attrib-decode")
+    ahead: deque = deque()
+    try:
+        for path in paths:
+            ahead.append(pool.submit(_load_or_error, path))
+            if len(ahead) >= 2 * BATCH:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

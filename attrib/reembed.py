@@ -11,10 +11,9 @@ import numpy as np
 from sqlalchemy import delete, select
 
 from . import db
-from .errors import AttribError
 from .extractor import BoundExtractor
 from .gallery import Gallery
-from .images import BATCH, load_image
+from .images import BATCH, LoadedImage, load_images
 
 
 @dataclass
@@ -52,13 +51,12 @@ def reembed(gallery: Gallery, extractor: BoundExtractor, progress: Callable[[int
             continue
         todo.append((sample_id, Path(path), sha256, generator))
     new_vectors: list[tuple[int, np.ndarray]] = []
+    loaded = load_images(path for _, path, _, _ in todo)
     for start in range(0, len(todo), BATCH):
         batch_ids, pixels = [], []
-        for sample_id, path, sha256, generator in todo[start : start + BATCH]:
-            try:
-                image = load_image(path)
-            except AttribError as exc:
-                report.problems.append(f"sample of {generator!r} ({sha256[:12]}): {exc}")
+        for (sample_id, path, sha256, generator), (_, image) in zip(todo[start : start + BATCH], loaded):
+            if not isinstance(image, LoadedImage):
+                report.problems.append(f"sample of {generator!r} ({sha256[:12]}): {image}")
             else:
                 if image.sha256 != sha256:
                     report.problems.append(

@@ -3,7 +3,8 @@
     python benchmarks/bench.py [--folder DIR] [--extractor residual] [--gallery-size 1000]
 
 Without --folder it measures zoo images at 256, 512 and 1024 px (written once to
-benchmarks/.cache). Targets on a 2-core machine: extract <= 2x decode, and a single
+benchmarks/.cache), then how many images a second the loader reads, hashes and decodes on
+one thread and on its default threads ($ATTRIB_WORKERS, else one per CPU). Targets on a 2-core machine: extract <= 2x decode, and a single
 `attrib identify one.png` against a 1,000-image gallery under 1 s wall.
 """
 
@@ -35,6 +36,22 @@ def per_image_ms(paths, extractor, repeats=3):
             decode.append(t1 - t0)
             extract.append(t2 - t1)
     return 1000 * statistics.median(decode), 1000 * statistics.median(extract)
+
+
+def load_rate(paths, repeats=3) -> tuple[float, float, int]:
+    """Images/s through attrib's loader (read, hash, decode) on one thread and on its default threads."""
+    from attrib.images import decode_workers, load_images
+
+    def rate(workers):
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _path, loaded in load_images(paths, workers=workers):
+                pass
+            best = min(best, time.perf_counter() - t0)
+        return len(paths) / best
+
+    return rate(1), rate(None), decode_workers()
 
 
 def identify_wall(gallery_size: int, extractor_name: str) -> tuple[float, int]:
@@ -92,6 +109,10 @@ def main() -> None:
     for label, paths in sets.items():
         decode, extract = per_image_ms(paths, extractor)
         print(f"{label:24s} {len(paths):4d} {decode:10.2f} {extract:11.2f} {extract / decode:15.2f}x")
+    print(f"{'loading (read+hash+decode)':28s} {'n':>4s} {'1 thread img/s':>15s} {'threads':>8s} {'img/s':>7s} {'ratio':>6s}")
+    for label, paths in sets.items():
+        one, many, workers = load_rate(paths)
+        print(f"{label:28s} {len(paths):4d} {one:15.1f} {workers:8d} {many:7.1f} {many / one:5.2f}x")
     wall, size = identify_wall(args.gallery_size, args.extractor)
     print(f"`attrib identify one.png` against a {size}-image gallery: {wall:.3f} s wall (median of 5)")
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from attrib import images
-from attrib.errors import ImageError
-from attrib.images import iter_image_files, load_image
+from attrib.errors import AttribError, ImageError
+from attrib.images import LoadedImage, decode_workers, iter_image_files, load_image, load_images
 
 
 def rgb(w=80, h=70, seed=0):
@@ -107,3 +109,66 @@ def test_iter_image_files_recurses_by_extension_any_case(tmp_path):
     assert found == ["a/x.PNG", "a/b/y.jpeg", "a/b/z.TIF"]
     with pytest.raises(ImageError, match="no such file or folder"):
         list(iter_image_files([tmp_path / "missing"]))
+
+
+def mixed_folder(tmp_path, n=24):
+    """n images of different sizes and formats, with an unreadable file and a missing one among them."""
+    paths = []
+    for i in range(n):
+        path = tmp_path / f"{i:03d}.{'png' if i % 2 else 'webp'}"
+        Image.fromarray(rgb(64 + 3 * i, 70 + i, seed=i)).save(path, lossless=True)
+        paths.append(path)
+    (tmp_path / "notes.png").write_text("not an image")
+    paths.insert(5, tmp_path / "notes.png")
+    paths.insert(17, tmp_path / "gone.png")
+    return paths
+
+
+@pytest.mark.parametrize("workers", [2, 5])
+def test_load_images_on_threads_gives_the_serial_results_in_input_order(tmp_path, workers):
+    paths = mixed_folder(tmp_path)
+    serial = list(load_images(paths, workers=1))
+    threaded = list(load_images(paths, workers=workers))
+    assert [p for p, _ in threaded] == [p for p, _ in serial] == paths
+    for (_, a), (_, b) in zip(serial, threaded):
+        if isinstance(a, LoadedImage):
+            assert isinstance(b, LoadedImage) and a.sha256 == b.sha256
+            np.testing.assert_array_equal(a.pixels, b.pixels)
+        else:
+            assert isinstance(b, ImageError) and str(a) == str(b)
+    assert "not a recognised image file" in str(threaded[5][1]) and "no such file" in str(threaded[17][1])
+
+
+def test_load_images_decodes_a_bounded_number_ahead(tmp_path):
+    paths = mixed_folder(tmp_path, n=6) * 20  # 160 paths
+    pulled = []
+
+    def source():
+        for path in paths:
+            pulled.append(path)
+            yield path
+
+    stream = load_images(source(), workers=3)
+    next(stream)
+    assert len(pulled) <= 2 * images.BATCH + 1  # never the whole input
+    assert len(list(stream)) == len(paths) - 1 and len(pulled) == len(paths)
+
+
+def test_decoding_leaves_pillow_limit_and_warning_filters_alone(tmp_path, monkeypatch):
+    paths = mixed_folder(tmp_path, n=8)
+    limit, filters = Image.MAX_IMAGE_PIXELS, list(warnings.filters)
+    monkeypatch.setattr(images, "MAX_PIXELS", 5_000)  # some of them are now over the limit
+    results = [loaded for _, loaded in load_images(paths, workers=4)]
+    assert any("safety limit" in str(r) for r in results)
+    assert Image.MAX_IMAGE_PIXELS == limit and warnings.filters == filters
+
+
+def test_decode_workers_from_the_environment(monkeypatch):
+    monkeypatch.delenv(images.WORKERS_ENV, raising=False)
+    assert decode_workers() >= 1
+    monkeypatch.setenv(images.WORKERS_ENV, "3")
+    assert decode_workers() == 3
+    for bad in ("0", "-2", "two"):
+        monkeypatch.setenv(images.WORKERS_ENV, bad)
+        with pytest.raises(AttribError, match=f"ATTRIB_WORKERS='{bad}' must be a positive integer"):
+            decode_workers()
