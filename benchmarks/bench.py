@@ -4,8 +4,9 @@
 
 Without --folder it measures zoo images at 256, 512 and 1024 px (written once to
 benchmarks/.cache), then how many images a second the loader reads, hashes and decodes on
-one thread and on its default threads ($ATTRIB_WORKERS, else one per CPU). Targets on a 2-core machine: extract <= 2x decode, and a single
-`attrib identify one.png` against a 1,000-image gallery under 1 s wall.
+one thread and on its default threads ($ATTRIB_WORKERS, else one per CPU). Targets on a
+2-core machine: extract <= 2x decode, and a single `attrib identify one.png` against a
+1,000-image gallery under 1 s wall.
 """
 
 from __future__ import annotations
