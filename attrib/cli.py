@@ -391,6 +391,27 @@ def gallery_remove(ctx, name, as_json):
         click.echo(f"removed {name} ({count} samples); thresholds re-calibrated")
 
 
+@gallery.command("audit")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="Only the last N entries.")
+@click.option("--action", type=click.Choice(["enroll", "remove", "calibrate", "reembed"]),
+              help="Only entries of this kind.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per entry.")
+@click.pass_context
+def gallery_audit(ctx, limit, action, as_json):
+    """Show the audit trail: every enroll, remove, calibrate and reembed, oldest first (UTC)."""
+    with open_gallery(ctx) as g:
+        entries = g.audit_log(limit, action)
+    for entry in entries:
+        if as_json:
+            emit_json(entry)
+        else:
+            detail = entry["detail"]
+            text = " ".join(f"{k}={v}" for k, v in detail.items()) if isinstance(detail, dict) else str(detail)
+            click.echo(f"{entry['at']}  {entry['action']:9s}  {text}")
+    if not entries and not as_json:
+        click.echo(f"no audit entries in {ctx.obj['gallery']}")
+
+
 @gallery.command("rebuild-index")
 @click.pass_context
 def gallery_rebuild(ctx):

@@ -373,7 +373,9 @@ class Gallery:
                         separation=separation,
                     )
                 )
-            session.add(db.Audit(action="calibrate", detail=json.dumps({"extractor_id": extractor_id, "message": result.message})))
+            key = session.get(db.ExtractorRow, extractor_id).key
+            detail = {"extractor": key, "extractor_id": extractor_id, "target_far": target_far, "message": result.message}
+            session.add(db.Audit(action="calibrate", detail=json.dumps(detail)))
         self.sync_index(extractor_id)
         return result
 
@@ -450,6 +452,21 @@ class Gallery:
                 "samples": samples,
                 "calibration": calibration,
             }
+
+    def audit_log(self, limit: int | None = None, action: str | None = None) -> list[dict]:
+        """The gallery's audit trail, oldest first: the last ``limit`` entries (all when None),
+        optionally of one ``action`` (enroll, remove, calibrate, reembed)."""
+        query = select(db.Audit).order_by(db.Audit.id.desc())
+        if action:
+            query = query.where(db.Audit.action == action)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.Session() as session:
+            rows = list(session.scalars(query))
+        return [
+            {"id": r.id, "at": r.at.isoformat(timespec="seconds") + "Z", "action": r.action, "detail": json.loads(r.detail)}
+            for r in reversed(rows)
+        ]
 
 
 def validate_name(name: str) -> str:

@@ -141,6 +141,25 @@ def test_gallery_show_remove_calibrate(run, make_set):
     assert names == ["blue", "red"]
 
 
+def test_gallery_audit_lists_what_changed_the_gallery_in_order(run, make_set):
+    assert "no audit entries" in run("gallery", "audit").output
+    for name in ("red", "green"):
+        enroll(run, make_set, name, n=4)
+    run("calibrate", "--target-far", "0.05")
+    run("gallery", "remove", "green")
+    entries = json_lines(run("gallery", "audit", "--json").output)
+    assert [e["action"] for e in entries] == ["enroll", "calibrate", "enroll", "calibrate", "calibrate", "remove",
+                                              "calibrate"]
+    assert [e["id"] for e in entries] == sorted(e["id"] for e in entries)
+    assert entries[0]["detail"] == {"generator": "red", "added": 4, "extractor": "colormean@1"}
+    assert entries[4]["detail"]["extractor"] == "colormean@1" and entries[4]["detail"]["target_far"] == 0.05
+    assert entries[5]["detail"] == {"generator": "green", "samples": 4} and entries[0]["at"].endswith("Z")
+    last = json_lines(run("gallery", "audit", "--json", "-n", "2").output)
+    assert [e["id"] for e in last] == [e["id"] for e in entries[-2:]]
+    enrolls = run("gallery", "audit", "--action", "enroll").output.splitlines()
+    assert len(enrolls) == 2 and "generator=red added=4" in enrolls[0] and "generator=green" in enrolls[1]
+
+
 def test_single_generator_says_calibration_uses_default(run, make_set):
     result, _ = enroll(run, make_set, "red", n=3)
     assert "too few samples to calibrate" in result.output and "default threshold" in result.output
