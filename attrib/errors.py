@@ -39,3 +39,11 @@ class EnrollmentConflict(GalleryError):
 
 class ExtractorMismatch(GalleryError):
     """The gallery holds vectors from another version of an extractor."""
+
+
+class BadOption(ExtractorError):
+    """An extractor option has a value the extractor cannot use (raised by every in-repo plugin)."""
+
+
+class GalleryBusy(GalleryError):
+    """Another process holds the gallery's write lock."""

@@ -187,3 +187,16 @@ def load_images(
             yield ahead.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def load_batches(paths: Iterable[str | os.PathLike], batch: int = BATCH
+                 ) -> Iterator[list[LoadedImage | tuple[Path, str]]]:
+    """Decoded images (or (path, error message) pairs) in groups of ``batch``, keeping input order."""
+    chunk: list[LoadedImage | tuple[Path, str]] = []
+    for path, loaded in load_images(paths):
+        chunk.append(loaded if isinstance(loaded, LoadedImage) else (path, str(loaded)))
+        if len(chunk) >= batch:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

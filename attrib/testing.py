@@ -7,7 +7,7 @@
         print(report)
 
 Every check runs the extractor the way the host does (through
-:class:`attrib.extractor.BoundExtractor`) and raises ``AssertionError`` naming
+:class:`attrib.extractors.contract.BoundExtractor`) and raises ``AssertionError`` naming
 the extractor and the failing check. Only numpy is imported here.
 """
 
@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from .errors import ExtractorError
-from .extractor import BoundExtractor, ExtractorSpec
+from .extractors.contract import BoundExtractor, normalised_embeddings
+from .host.manager import ExtractorSpec
 
 __all__ = ["CheckReport", "check_extractor", "sample_images"]
 
@@ -196,18 +197,10 @@ def check_extractor(
             fail("no network", f"tried to reach the network while embedding: {attempts}")
         if any(not np.array_equal(a, b) for a, b in zip(images, copies)):
             fail(check, "embed_batch modified its input images in place")
-        out = np.asarray(raw)
-        n = len(images)
-        if out.shape != (n, dim):
-            fail(check, f"returned shape {tuple(out.shape)} for {n} images; expected ({n}, {dim})")
-        if not np.issubdtype(out.dtype, np.floating):
-            fail(check, f"returned dtype {out.dtype}; expected a float dtype (float32)")
-        if not np.isfinite(out).all():
-            fail(check, f"returned NaN or infinite values ({int((~np.isfinite(out)).sum())} of {out.size})")
-        norms = np.linalg.norm(out.astype(np.float64), axis=1)
-        if (norms <= 1e-12).any():
-            fail(check, f"returned an all-zero embedding for image(s) {np.flatnonzero(norms <= 1e-12).tolist()}")
-        return (out.astype(np.float64) / norms[:, None]).astype(np.float32)  # as BoundExtractor.embed
+        try:
+            return normalised_embeddings(raw, len(images), dim)
+        except ExtractorError as exc:
+            fail(check, str(exc))
 
     images = sample_images()
     names = list(images)

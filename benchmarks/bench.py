@@ -56,17 +56,16 @@ def load_rate(paths, repeats=3) -> tuple[float, float, int]:
 
 
 def identify_wall(gallery_size: int, extractor_name: str) -> tuple[float, int]:
-    from attrib.cli import bind_extractor
-    from attrib.gallery import Gallery
-    from attrib.zoo import write_zoo, zoo_generator_names
+    import attrib
+    from attrib.evaluation.zoo import write_zoo, zoo_generator_names
 
     names = zoo_generator_names()[:10]
     per = max(1, gallery_size // len(names))
     data = CACHE / "gallery-images"
     paths = write_zoo(data, names, n_per=per + 1, size=256)
-    bound = bind_extractor(extractor_name, ())
+    bound = attrib.load_extractor(extractor_name)
     gallery_dir = CACHE / f"gallery-{gallery_size}-{bound.name}-v{bound.version}"
-    with Gallery(gallery_dir) as gallery:
+    with attrib.open_gallery(gallery_dir) as gallery:
         have = sum(g.samples for g in gallery.generators())
         if have < per * len(names):
             for name in names:
@@ -92,14 +91,14 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=40, help="Images per folder to time.")
     args = parser.parse_args()
 
-    from attrib.cli import bind_extractor
+    import attrib
     from attrib.images import iter_image_files
 
-    extractor = bind_extractor(args.extractor, ())
+    extractor = attrib.load_extractor(args.extractor)
     if args.folder:
         sets = {str(args.folder): sorted(iter_image_files([args.folder]))[: args.limit]}
     else:
-        from attrib.zoo import write_zoo
+        from attrib.evaluation.zoo import write_zoo
 
         sets = {}
         for size in (256, 512, 1024):

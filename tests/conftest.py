@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-sys._called_from_test = True  # attrib.plugins skips entry points under test
+sys._called_from_test = True  # attrib.host.manager skips entry points under test
 
-from attrib.hookspecs import hookimpl  # noqa: E402
-from attrib.plugins import pm  # noqa: E402
+from attrib import hookimpl  # noqa: E402
+from attrib.host.manager import pm  # noqa: E402
 
 
 class ColorMean:

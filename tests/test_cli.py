@@ -168,9 +168,12 @@ def test_single_generator_says_calibration_uses_default(run, make_set):
 def test_plugins_json_lists_builtin_and_fake(run):
     rows = json.loads(run("plugins", "--json").output)
     by_name = {r["name"]: r for r in rows}
-    assert by_name["attrib.default_plugins.residual"]["extractors"][0]["name"] == "residual"
+    assert by_name["attrib.extractors.residual"]["extractors"][0]["name"] == "residual"
     fake = by_name["test-colormean"]
-    assert fake["extractors"] == [{"name": "colormean", "version": "1", "dim": 6}]
+    assert fake["extractors"] == [{"name": "colormean", "version": "1", "dim": 6,
+                                   "description": "Test extractor: per-channel mean and std, centred; separates "
+                                                  "colour-cast images.",
+                                   "options": {}, "identity_options": None}]
 
 
 def test_fused_extractors(run, make_set, plugin, tmp_path):
@@ -182,7 +185,7 @@ def test_fused_extractors(run, make_set, plugin, tmp_path):
     query = make_set("green", 1, seed=8)[0]
     rows = json_lines(run("identify", "-e", "colormean+colorpct", "--json", str(query)).output)
     assert rows[0]["generator"] == "green" and rows[0]["extractor"] == "colormean@1+colorpct@1"
-    # accepted at the fused threshold calibrated on held-out fused scores (attrib/fusion.py)
+    # accepted at the fused threshold calibrated on held-out fused scores (attrib/scoring/fusion.py)
     assert rows[0]["decision"] == "green" and rows[0]["score"] >= rows[0]["threshold"]
     result = run("identify", "-e", "colormean+colorpct", "-o", "x=1", str(query), expect=1)
     assert "NAME.x=1" in result.output

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from attrib import evaluate as ev
+from attrib.evaluation import protocol as ev
 from attrib.cli import cli
-from attrib.conditions import parse_condition
+from attrib.evaluation.conditions import parse_condition
 from attrib.errors import AttribError
-from attrib.extractor import BoundExtractor, ExtractorSpec
+from attrib.extractors.contract import BoundExtractor
+from attrib.host.manager import ExtractorSpec
 
 from conftest import ColorMean, make_images
 
@@ -258,8 +259,8 @@ def test_cli_start_up_does_not_import_heavy_modules():
 
 
 def test_target_far_moves_the_operating_point(tmp_path, colormean):
-    from attrib.cli import bind_extractor
-    from attrib.evaluate import run_evaluation
+    from attrib.extractors.resolve import bind_extractor
+    from attrib.evaluation.protocol import run_evaluation
 
     for seed, name in enumerate(("red", "green", "blue", "gray")):
         make_images(tmp_path / "data" / name, name, 12, seed=seed)

@@ -1,4 +1,4 @@
-"""Fast tests for the weights-free noise-residual fingerprint (attrib.fingerprint)."""
+"""Fast tests for the weights-free noise-residual fingerprint (attrib.extractors.residual.fingerprint)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attrib import fingerprint as fp
+from attrib.extractors.residual import fingerprint as fp
+from attrib.training import constants
 
 
 def _image(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -70,7 +71,7 @@ def test_rejects_bad_input():
 def test_centred_not_degenerate():
     """Cosine between unrelated images must not be ~1 (output is centred)."""
     rng = np.random.default_rng(3)
-    vs = fp.fingerprint_batch([fp.synthetic_image(rng, 128) for _ in range(6)])
+    vs = fp.fingerprint_batch([constants.synthetic_image(rng, 128) for _ in range(6)])
     vs = vs / np.linalg.norm(vs, axis=1, keepdims=True)
     cos = vs @ vs.T
     off = cos[~np.eye(len(vs), dtype=bool)]
@@ -98,7 +99,7 @@ def _upsample(x: np.ndarray, kind: str, kernel: np.ndarray | None = None) -> np.
 def test_separates_upsampling_traces():
     """Same content, different x2 up-samplers -> nearest-centroid attribution works."""
     rng = np.random.default_rng(11)
-    contents = [fp.synthetic_image(rng, 64) for _ in range(8)]
+    contents = [constants.synthetic_image(rng, 64) for _ in range(8)]
     kernel = np.abs(np.outer([1, 3, 3, 1], [1, 3, 3, 1]) / 16 + np.random.default_rng(5).normal(0, 0.05, (4, 4)))
     kinds = ["nearest", "bilinear", "tconv"]
     feats = {k: fp.fingerprint_batch([_upsample(c, k, kernel) for c in contents]) for k in kinds}
@@ -113,12 +114,12 @@ def test_separates_upsampling_traces():
 
 
 def test_derive_constants_small_is_deterministic():
-    a = fp.derive_constants(n_images=3, seed=1)
-    b = fp.derive_constants(n_images=3, seed=1)
+    a = constants.derive_constants(n_images=3, seed=1)
+    b = constants.derive_constants(n_images=3, seed=1)
     assert a.shape == (2, fp.STATS_DIM - 1)
     np.testing.assert_array_equal(a, b)
 
 
 def test_shipped_constants_match_derivation():
     st = np.load(fp._STATS_PATH)
-    np.testing.assert_allclose(fp.derive_constants().astype(np.float32), st, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(constants.derive_constants().astype(np.float32), st, rtol=1e-4, atol=1e-5)

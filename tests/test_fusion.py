@@ -1,17 +1,18 @@
-"""Fusion of several extractors (attrib.fusion): weights by separation, fused margins, fused calibration."""
+"""Fusion of several extractors (attrib.scoring.fusion): weights by separation, fused margins, fused calibration."""
 
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from attrib import fusion, scoring
-from attrib.backend import crossfit_score_matrix
-from attrib.extractor import BoundExtractor, ExtractorSpec
+from attrib.scoring import calibration as scoring
+from attrib.scoring import fusion
+from attrib.scoring.whitening import crossfit_score_matrix
+from attrib.extractors.contract import BoundExtractor
+from attrib.host.manager import ExtractorSpec
 from attrib.gallery import Gallery
-from attrib.identify import identify
-from attrib.reembed import reembed
-from attrib.view import IndexView, read_vectors, read_view
+from attrib.storage.base import IndexView
+from attrib.storage.fast_reader import FastReader, read_view
 
 from conftest import ColorMean, ColorPercentiles
 
@@ -74,7 +75,7 @@ def two_extractor_gallery(tmp_path, make_set):
     gallery = Gallery(tmp_path / "g")
     for name in ("red", "green", "blue"):
         gallery.enroll(name, make_set(name, 6), bound(ColorMean))
-    reembed(gallery, bound(ColorPercentiles))
+    gallery.reembed(bound(ColorPercentiles))
     yield gallery
     gallery.close()
 
@@ -86,12 +87,13 @@ def _views(gallery):
 def test_fused_thresholds_come_from_held_out_fused_scores(two_extractor_gallery):
     gallery = two_extractor_gallery
     views = _views(gallery)
-    fitted = fusion.fit_fusion(gallery.root, views)
+    fitted = fusion.fit_fusion(gallery.store, views)
     assert fitted.method == fusion.HELD_OUT and fitted.n_samples == 18
     # recompute independently: cross-fitted scores per extractor, minus its global threshold, weighted
     fused = 0.0
     for weight, view in zip(fitted.weights, views):
-        _, labels, matrix = read_vectors(gallery.root, view.extractor_id)
+        with FastReader.open(gallery.root) as reader:
+            _, labels, matrix = reader.vectors_of_samples(view.extractor_id)
         scores, order = crossfit_score_matrix(matrix.astype(np.float64), labels)
         fused = fused + weight * (scores - view.threshold(None))
     expected = scoring.calibrate_scores(fused, labels, order, target_far=views[0].target_far)
@@ -107,10 +109,10 @@ def test_fused_thresholds_come_from_held_out_fused_scores(two_extractor_gallery)
 
 def test_identify_uses_the_fused_thresholds(two_extractor_gallery, make_set):
     gallery = two_extractor_gallery
-    fitted = fusion.fit_fusion(gallery.root, _views(gallery))
+    fitted = fusion.fit_fusion(gallery.store, _views(gallery))
     names = {v: k for k, v in _views(gallery)[0].generator_names.items()}
     queries = make_set("green", 2, seed=9) + make_set("gray", 2, seed=9)
-    results = list(identify(gallery, [bound(ColorMean), bound(ColorPercentiles)], queries))
+    results = list(gallery.identify(queries, [bound(ColorMean), bound(ColorPercentiles)]))
     assert [r.generator for r in results[:2]] == ["green", "green"]
     for r in results:
         assert r.threshold == pytest.approx(fitted.threshold(names[r.generator]), abs=1e-6)
@@ -122,8 +124,8 @@ def test_identify_uses_the_fused_thresholds(two_extractor_gallery, make_set):
 def test_too_few_generators_in_common_fall_back_to_offsets(tmp_path, make_set):
     with Gallery(tmp_path / "g") as gallery:
         gallery.enroll("red", make_set("red", 4), bound(ColorMean))
-        reembed(gallery, bound(ColorPercentiles))
-        fitted = fusion.fit_fusion(gallery.root, _views(gallery))
+        gallery.reembed(bound(ColorPercentiles))
+        fitted = fusion.fit_fusion(gallery.store, _views(gallery))
     assert fitted.method == fusion.OFFSETS and fitted.thresholds == {}
 
 
@@ -155,7 +157,7 @@ def test_held_out_margins_fill_missing_impostors_but_not_missing_genuine():
     matrix = np.random.default_rng(1).normal(size=(9, 6)).astype(np.float32)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     view = _view(None, {None: 0.25})
-    view.backend = SimpleNamespace(kind="whiten")
+    view.whitening = SimpleNamespace(kind="whiten")
     margins, order = fusion.held_out_margins(view, matrix, labels)
     scores, _ = crossfit_score_matrix(matrix.astype(np.float64), labels)
     assert list(order) == [1, 2, 3]
@@ -172,8 +174,8 @@ def test_reembed_calibrates_at_the_asked_far(tmp_path, make_set):
     with Gallery(tmp_path / "g") as gallery:
         for name in ("red", "green"):
             gallery.enroll(name, make_set(name, 4), bound(ColorMean), target_far=0.05)
-        reembed(gallery, bound(ColorPercentiles), target_far=0.05)
+        gallery.reembed(bound(ColorPercentiles), target_far=0.05)
         first, second = _views(gallery)
         assert first.target_far == second.target_far == 0.05
-        reembed(gallery, bound(ColorPercentiles))  # nothing new: keeps the FAR it had
+        gallery.reembed(bound(ColorPercentiles))  # nothing new: keeps the FAR it had
         assert _views(gallery)[1].target_far == 0.05

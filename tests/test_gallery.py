@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from attrib.errors import EmptyGallery, ExtractorError, ExtractorMismatch
-from attrib.extractor import BoundExtractor, ExtractorSpec
+from attrib.extractors.contract import BoundExtractor
+from attrib.host.manager import ExtractorSpec
 from attrib.gallery import Gallery
-from attrib.identify import identify
-from attrib.reembed import reembed
 
 from conftest import ColorMean
 
@@ -36,7 +35,8 @@ def test_gallery_survives_the_process(tmp_path, make_set):
     code = (
         "import sys; sys.path.insert(0, %r)\n"
         "from conftest import ColorMean\n"
-        "from attrib.extractor import BoundExtractor, ExtractorSpec\n"
+        "from attrib.extractors.contract import BoundExtractor\n"
+        "from attrib.host.manager import ExtractorSpec\n"
         "from attrib.gallery import Gallery\n"
         "from pathlib import Path\n"
         "g = Gallery(%r)\n"
@@ -45,7 +45,7 @@ def test_gallery_survives_the_process(tmp_path, make_set):
     subprocess.run([sys.executable, "-c", code], check=True)
     with Gallery(tmp_path / "g") as gallery:
         assert [(g.name, g.samples) for g in gallery.generators()] == [("red", 4)]
-        result = next(identify(gallery, bound(), [red[0]]))
+        result = next(gallery.identify([red[0]], bound()))
         assert result.generator == "red" and result.score == pytest.approx(1.0, abs=1e-5)
 
 
@@ -55,7 +55,7 @@ def test_deleted_index_is_rebuilt_and_user_told(filled, make_set):
     for path in (filled.root / "index").iterdir():
         path.unlink()
     query = make_set("green", 1, seed=3)
-    assert next(identify(filled, bound(), query)).generator == "green"
+    assert next(filled.identify(query, bound())).generator == "green"
     assert any("rebuilt it from 15 stored vectors" in m for m in messages)
 
 
@@ -68,7 +68,7 @@ def test_stale_index_is_rebuilt(filled, make_set, tmp_path):
         (filled.root / "index" / path.name).write_bytes(path.read_bytes())
     messages = []
     filled.notify = messages.append
-    result = next(identify(filled, bound(), make_set("blue", 1, seed=4)))
+    result = next(filled.identify(make_set("blue", 1, seed=4), bound()))
     assert result.generator == "blue"
     assert any("out of date" in m for m in messages)
 
@@ -78,13 +78,13 @@ def test_version_mismatch_is_refused_then_reembed_fixes_it(filled, make_set):
         version = "2"
 
     with pytest.raises(ExtractorMismatch, match=r"attrib gallery reembed --extractor colormean"):
-        list(identify(filled, bound(ColorMeanV2), make_set("red", 1, seed=2)))
+        list(filled.identify(make_set("red", 1, seed=2), bound(ColorMeanV2)))
     with pytest.raises(ExtractorMismatch, match="never mixed"):
         filled.enroll("red", make_set("red", 2, seed=7), bound(ColorMeanV2))
-    report = reembed(filled, bound(ColorMeanV2))
+    report = filled.reembed(bound(ColorMeanV2))
     assert report.embedded == 15 and report.problems == [] and report.replaced == ["colormean@1"]
     assert filled.extractor_keys() == ["colormean@2"]
-    assert next(identify(filled, bound(ColorMeanV2), make_set("red", 1, seed=2))).generator == "red"
+    assert next(filled.identify(make_set("red", 1, seed=2), bound(ColorMeanV2))).generator == "red"
 
 
 def test_reembed_reports_missing_and_changed_files(tmp_path, make_set):
@@ -94,7 +94,7 @@ def test_reembed_reports_missing_and_changed_files(tmp_path, make_set):
     gallery.enroll("green", paths[3:], bound())
     paths[0].unlink()
     paths[4].write_bytes(paths[5].read_bytes())
-    report = reembed(gallery, bound(mode="other"))
+    report = gallery.reembed(bound(mode="other"))
     assert report.embedded == 4
     assert len(report.problems) == 2
     assert any("no such file" in p for p in report.problems)
@@ -134,15 +134,15 @@ def test_misbehaving_plugin_is_named_and_gallery_untouched(filled, make_set, cls
 
 def test_empty_gallery_says_how_to_enroll(tmp_path, make_set):
     with Gallery(tmp_path / "g") as gallery, pytest.raises(EmptyGallery, match="attrib enroll"):
-        list(identify(gallery, bound(), make_set("red", 1)))
+        list(gallery.identify(make_set("red", 1), bound()))
 
 
 def test_audit_and_schema_version(filled):
     from sqlalchemy import select
 
-    from attrib import db
+    from attrib.storage import models as db
 
-    with filled.Session() as session:
+    with filled.store.Session() as session:
         actions = list(session.scalars(select(db.Audit.action)))
         assert actions.count("enroll") == 3 and "calibrate" in actions
         assert db.schema_version(session) == db.SCHEMA_VERSION
@@ -153,10 +153,10 @@ def test_audit_and_schema_version(filled):
 def test_newer_schema_is_refused(filled):
     from sqlalchemy import update
 
-    from attrib import db
+    from attrib.storage import models as db
     from attrib.errors import GalleryError
 
-    with filled.Session.begin() as session:
+    with filled.store.Session.begin() as session:
         session.execute(update(db.Meta).where(db.Meta.key == "schema_version").values(value="99"))
     filled.close()
     with pytest.raises(GalleryError, match="newer than this attrib supports"):
@@ -164,19 +164,20 @@ def test_newer_schema_is_refused(filled):
 
 
 def test_read_only_view_is_used_when_trusted_and_repaired_when_not(filled, make_set):
-    from attrib.view import GalleryReader, read_view
+    from attrib.gallery import open_gallery
+    from attrib.storage.fast_reader import read_view
 
     key = bound().identity.key
     assert read_view(filled.root, key) is not None
     query = make_set("blue", 2, seed=12)
-    fast = [r.to_json() for r in identify(GalleryReader(filled.root), bound(), query)]
-    full = [r.to_json() for r in identify(filled, bound(), query)]
+    fast = [r.to_json() for r in open_gallery(filled.root, read_only=True).identify(query, bound())]
+    full = [r.to_json() for r in filled.identify(query, bound())]
     assert fast == full
     for path in (filled.root / "index").glob("*.labels.npy"):
         path.unlink()
     assert read_view(filled.root, key) is None
     messages = []
-    repaired = [r.to_json() for r in identify(GalleryReader(filled.root, notify=messages.append), bound(), query)]
+    repaired = [r.to_json() for r in open_gallery(filled.root, notify=messages.append, read_only=True).identify(query, bound())]
     assert repaired == full and messages
     assert read_view(filled.root, key) is not None
 
@@ -184,13 +185,13 @@ def test_read_only_view_is_used_when_trusted_and_repaired_when_not(filled, make_
 def test_calibration_stores_the_separation_fusion_weighs_by(filled):
     from sqlalchemy import select
 
-    from attrib import db
-    from attrib.view import read_view
+    from attrib.storage import models as db
+    from attrib.storage.fast_reader import read_view
 
     view = read_view(filled.root, bound().identity.key)
     # colour means tell red, green and blue apart: held-out genuine scores sit well above impostors
     assert view.separation is not None and view.separation > 1.0
-    with filled.Session() as session:
+    with filled.store.Session() as session:
         rows = session.execute(select(db.Calibration.generator_id, db.Calibration.separation)).all()
     assert [sep for gid, sep in rows if gid is None] == [pytest.approx(view.separation)]
     assert all(sep is None for gid, sep in rows if gid is not None)

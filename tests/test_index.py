@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attrib.index import IndexState, build_index, choose_index_key, read_index, search, write_index
+from attrib.storage.faiss_cache import IndexState, build_index, choose_index_key, read_index, read_labels, search, write_index
 
 
 @pytest.mark.parametrize(
@@ -49,10 +49,13 @@ def test_build_search_with_database_ids(tmp_path, key):
     assert np.allclose(scores[:, 0], 1.0, atol=1e-5)
     state = IndexState(200, 1199, int(ids.sum()), 16, key)
     path = tmp_path / "idx" / "1.faiss"
-    write_index(index, path, state)
-    assert sorted(p.name for p in path.parent.iterdir()) == ["1.faiss", "1.json"]  # no temp files left
+    write_index(index, path, state, ids, ids % 7)
+    # no temp files left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["1.faiss", "1.json", "1.labels.npy"]
     loaded, loaded_state = read_index(path)
     assert loaded.ntotal == 200 and loaded_state.matches(state)
+    labels = read_labels(path, 200)
+    assert np.array_equal(labels, np.stack([ids, ids % 7])) and read_labels(path, 199) is None
 
 
 def test_ivf_is_trained_and_small_sets_fall_back_to_flat():
@@ -67,8 +70,8 @@ def test_damaged_or_inconsistent_files_read_as_none(tmp_path):
     path = tmp_path / "2.faiss"
     assert read_index(path) is None
     index = build_index(np.arange(5), unit(5, 4), 4)
-    write_index(index, path, IndexState(5, 4, 10, 4))
+    write_index(index, path, IndexState(5, 4, 10, 4), np.arange(5), np.zeros(5, np.int64))
     path.write_bytes(b"garbage")
     assert read_index(path) is None
-    write_index(index, path, IndexState(6, 5, 15, 4))  # sidecar disagrees with the file
+    write_index(index, path, IndexState(6, 5, 15, 4), np.arange(5), np.zeros(5, np.int64))  # sidecar disagrees with the file
     assert read_index(path) is None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from attrib import hookspecs
-from attrib.plugins import DEFAULT_PLUGINS, extractor_specs, load_plugins, pm
+from attrib.host import hookspecs
+from attrib.host.manager import DEFAULT_PLUGINS, extractor_specs, load_plugins, pm
 
 from conftest import register_plugin
 
@@ -41,7 +41,7 @@ def test_builtins_register_through_the_same_hooks():
         assert plugin is not None
         assert "register_extractors" in [c.name for c in pm.get_hookcallers(plugin)]
     spec = extractor_specs()["residual"]
-    assert spec.plugin == "attrib.default_plugins.residual" and spec.dim > 0
+    assert spec.plugin == "attrib.extractors.residual" and spec.dim > 0
 
 
 def test_a_registered_plugin_provides_extractors_until_unregistered():

@@ -1,11 +1,12 @@
-"""The fingerprint projection learned from simulated generators (attrib.projection)."""
+"""The fingerprint projection learned from simulated generators (attrib.extractors.residual.projection, trained by attrib.training.projection)."""
 
 import numpy as np
 import pytest
 
-from attrib import fingerprint as fp
-from attrib import projection
-from attrib.zoo import FAMILIES
+from attrib.extractors.residual import fingerprint as fp
+from attrib.extractors.residual.projection import COMPONENTS, load
+from attrib.training import projection
+from attrib.evaluation.zoo import FAMILIES
 
 
 def _toy(n_generators=60, per=5, dim=12, seed=0):
@@ -41,7 +42,7 @@ def test_training_generators_never_overlap_evaluation_ones():
 
 
 def test_pipelines_are_deterministic_and_valid():
-    from attrib.conditions import parse_condition
+    from attrib.evaluation.conditions import parse_condition
 
     drawn = [projection.pipeline_of(i) for i in range(200)]
     assert drawn == [projection.pipeline_of(i) for i in range(200)]
@@ -54,8 +55,8 @@ def test_pipelines_are_deterministic_and_valid():
 
 
 def test_shipped_projection_matches_the_fingerprint():
-    shipped = projection.load()
-    k = 2 * projection.COMPONENTS
+    shipped = load()
+    k = 2 * COMPONENTS
     assert shipped.offset.shape == (k,) and shipped.matrix.shape == (fp.STATS_DIM, k)
     assert shipped.gate_weights.shape == (fp.STATS_DIM,) and shipped.dim == fp.DIM == k + 1
     assert np.isfinite(shipped.matrix).all() and np.linalg.matrix_rank(shipped.matrix) == k
@@ -63,8 +64,8 @@ def test_shipped_projection_matches_the_fingerprint():
 
 
 def _zoo_statistics(condition: str | None, n: int = 3):
-    from attrib.conditions import parse_condition
-    from attrib.zoo import render
+    from attrib.evaluation.conditions import parse_condition
+    from attrib.evaluation.zoo import render
 
     images = [render("bilinear-1", i, size=128) for i in range(n)]
     if condition:
@@ -73,15 +74,15 @@ def _zoo_statistics(condition: str | None, n: int = 3):
 
 
 def test_gate_tells_lossless_from_compressed_images():
-    shipped = projection.load()
+    shipped = load()
     assert (shipped.compressed_probability(_zoo_statistics(None)) < 0.2).all()
     assert (shipped.compressed_probability(_zoo_statistics("jpeg:85")) > 0.8).all()
     assert (shipped.compressed_probability(_zoo_statistics("webp:85")) > 0.8).all()
 
 
 def test_apply_gates_the_compressed_half_and_appends_the_constant():
-    shipped = projection.load()
-    k = projection.COMPONENTS
+    shipped = load()
+    k = COMPONENTS
     for condition in (None, "jpeg:85"):
         stats = _zoo_statistics(condition)
         out = shipped.apply(stats)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attrib.scoring import aggregate, calibrate, far_threshold, loo_score_matrix
+from attrib.scoring.calibration import aggregate, calibrate, far_threshold, loo_score_matrix
 
 
 def test_aggregate_means_the_top_three():

@@ -196,3 +196,12 @@ def test_factory_function_with_class_attributes():
     factory.name, factory.version, factory.dim = "fake-factory", "1", 15
     report = check_extractor(factory, options={"scale": "3"}, speed=False)
     assert report.name == "fake-good" and report.dim == 15  # the instance's own name wins, as in the host
+
+
+def test_the_builtin_residual_extractor_passes_the_kit_like_any_plugin():
+    from attrib.extractors.residual import ResidualExtractor
+
+    report = check_extractor(ResidualExtractor, speed=False)
+    assert report.name == "residual" and report.dim == 65
+    assert report.plugin == "attrib.extractors.residual"
+    assert [name for name, _ in report.checks][:2] == ["class attributes", "construction"]

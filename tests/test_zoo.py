@@ -1,4 +1,4 @@
-"""Tests for the synthetic generator zoo (attrib.zoo)."""
+"""Tests for the synthetic generator zoo (attrib.evaluation.zoo)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from attrib import zoo
+from attrib.evaluation import zoo
 
 SIZE = 64
 

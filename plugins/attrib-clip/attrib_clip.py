@@ -10,15 +10,14 @@ open_clip are imported when an extractor is built, never at module import, so
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from attrib import hookimpl
 from attrib.errors import ExtractorError
-from attrib.extractor import weights_digest
-from attrib.hookspecs import hookimpl
+from attrib.extractors import options
 
 __version__ = "0.1.0"
 
@@ -31,16 +30,6 @@ FOLDER_FILES = (
     "open_clip_pytorch_model.pth",
 )
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
-
-
-def _flag(key: str, value: Any) -> bool:
-    text = str(value).strip().lower()
-    if text in _TRUE or text in _FALSE:
-        return text in _TRUE
-    raise ExtractorError(f"extractor 'clip': option {key}={value!r} must be true or false")
-
-
 def _where_to_put(model: str) -> str:
     return (
         f"set --option weights=/path/to/open_clip_model.safetensors or {WEIGHTS_ENV}=/path/to/it; "
@@ -51,30 +40,8 @@ def _where_to_put(model: str) -> str:
 
 def resolve_weights(weights: str | None, model: str) -> Path:
     """The weights file to load, or ExtractorError saying exactly what to put where."""
-    raw = weights if weights not in (None, "") else os.environ.get(WEIGHTS_ENV, "")
-    if not raw:
-        raise ExtractorError(f"extractor 'clip' has no weights (it never downloads): {_where_to_put(model)}")
-    path = Path(raw).expanduser()
-    if path.is_dir():
-        for name in FOLDER_FILES:
-            if (path / name).is_file():
-                return path / name
-        raise ExtractorError(
-            f"extractor 'clip': folder {path} holds none of {', '.join(FOLDER_FILES)}; "
-            f"put the OpenCLIP weights for {model} there as {path / FOLDER_FILES[0]}"
-        )
-    if not path.is_file():
-        raise ExtractorError(f"extractor 'clip': weights file {path} does not exist; {_where_to_put(model)}")
-    if path.suffix.lower() not in WEIGHT_SUFFIXES:
-        raise ExtractorError(
-            f"extractor 'clip': weights file {path} is not one of {', '.join(WEIGHT_SUFFIXES)}; "
-            f"{_where_to_put(model)}"
-        )
-    return path
-
-
-
-
+    return options.resolve_weights("clip", weights, WEIGHTS_ENV, _where_to_put(model),
+                                   folder_files=FOLDER_FILES, suffixes=WEIGHT_SUFFIXES)
 
 
 class ClipExtractor:
@@ -113,14 +80,9 @@ class ClipExtractor:
             )
         self.features = str(features).strip().lower()
         if self.features not in ("projected", "penultimate"):
-            raise ExtractorError(f"extractor 'clip': features={features!r} must be projected or penultimate")
-        try:
-            self.batch_size = int(batch_size)
-        except (TypeError, ValueError):
-            self.batch_size = 0
-        if self.batch_size < 1:
-            raise ExtractorError(f"extractor 'clip': batch_size={batch_size!r} must be a positive integer")
-        self.fp16 = _flag("fp16", fp16)
+            raise options.bad_option("clip", "features", features, "must be projected or penultimate")
+        self.batch_size = options.parse_positive_int("clip", "batch_size", batch_size)
+        self.fp16 = options.parse_flag("clip", "fp16", fp16)
         self.weights_path = resolve_weights(weights, self.model_name)
 
         try:
@@ -184,7 +146,7 @@ class ClipExtractor:
             "model": self.model_name,
             "features": self.features,
             "fp16": self.fp16,
-            "weights": weights_digest(self.weights_path),
+            "weights": options.weights_digest(self.weights_path),
         }
 
     def _forward(self, images: Sequence[np.ndarray]) -> np.ndarray:

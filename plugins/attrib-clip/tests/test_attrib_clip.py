@@ -16,7 +16,8 @@ torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
 from attrib.errors import ExtractorError  # noqa: E402
-from attrib.extractor import BoundExtractor, ExtractorSpec  # noqa: E402
+from attrib.extractors.contract import BoundExtractor
+from attrib.host.manager import ExtractorSpec  # noqa: E402
 from attrib.testing import check_extractor  # noqa: E402
 
 try:

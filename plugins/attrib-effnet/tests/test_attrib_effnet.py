@@ -13,7 +13,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("efficientnet_lite_pytorch")
 
 from attrib.errors import ExtractorError  # noqa: E402
-from attrib.extractor import BoundExtractor, ExtractorSpec  # noqa: E402
+from attrib.extractors.contract import BoundExtractor
+from attrib.host.manager import ExtractorSpec  # noqa: E402
 from attrib.testing import check_extractor, sample_images  # noqa: E402
 
 try:

@@ -7,8 +7,8 @@ gallery's generators apart poorly counts little.
 
 Decision: the fused score is calibrated like a single extractor's score
 (:func:`fit_fusion`): the enrolled samples that every extractor embedded are scored
-held-out (cross-fitted, exactly as :mod:`attrib.backend` does per extractor), the per-extractor
-margins are fused with the same weights, and :func:`attrib.scoring.calibrate_scores` picks a
+held-out (cross-fitted, exactly as :mod:`.whitening` does per extractor), the per-extractor
+margins are fused with the same weights, and :func:`attrib.calibration.calibrate_scores` picks a
 global and a per-generator threshold at the gallery's target FAR. Where that is impossible
 (fewer than two generators in common), a generator's fused threshold is the weighted offset
 of its per-extractor thresholds from the global ones (:func:`offset_threshold`).
@@ -18,14 +18,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import reduce
-from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
-from . import scoring
-from .backend import held_out_score_matrix
-from .view import IndexView, read_sample_ids, read_vectors
+from . import calibration
+from .whitening import Whitening, held_out_score_matrix
+
+
+
+class IndexView(Protocol):
+    """What fusion reads of one extractor's loaded index (see :class:`attrib.storage.base.IndexView`)."""
+
+    extractor_id: int
+    whitening: Whitening
+    separation: float | None
+    target_far: float | None
+
+    def threshold(self, generator_id: int | None) -> float: ...
+
+
+class VectorStore(Protocol):
+    """What fusion reads from storage (see :class:`attrib.storage.base.GalleryStore`)."""
+
+    def sample_ids(self, extractor_id: int) -> np.ndarray: ...
+
+    def vectors_of_samples(self, extractor_id: int, sample_ids: np.ndarray | None = None
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
 
 FUSION_POWER = 4  # fusion weight = separation ** FUSION_POWER (README, "How attribution works")
 HELD_OUT = "held-out fused scores"
@@ -90,8 +110,8 @@ class Fusion:
 
 
 def held_out_margins(view: IndexView, matrix: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """[n, generators] held-out margins of enrolled vectors (cross-fitted when the backend is fitted)."""
-    scores, order = held_out_score_matrix(view.backend)(matrix.astype(np.float64), labels)
+    """[n, generators] held-out margins of enrolled vectors (cross-fitted when the whitening is fitted)."""
+    scores, order = held_out_score_matrix(view.whitening)(matrix.astype(np.float64), labels)
     margins = scores - view.threshold(None)
     finite = np.isfinite(margins)
     # as fuse() ranks: a generator with no score counts with the sample's lowest margin; a missing
@@ -102,17 +122,17 @@ def held_out_margins(view: IndexView, matrix: np.ndarray, labels: np.ndarray) ->
     return np.where(finite | ~impostor, margins, floor), order
 
 
-def fit_fusion(root: Path, views: Sequence[IndexView], seed: int = 0) -> Fusion:
-    """Weights and fused thresholds for ``views`` of the gallery at ``root`` (see the module docstring)."""
+def fit_fusion(store: VectorStore, views: Sequence[IndexView], seed: int = 0) -> Fusion:
+    """Weights and fused thresholds for ``views`` of the gallery in ``store`` (see the module docstring)."""
     views = list(views)
     weights = fusion_weights(views)
-    common = reduce(np.intersect1d, [read_sample_ids(root, v.extractor_id) for v in views])
-    if len(common) > scoring.MAX_CALIBRATION_SAMPLES:
-        common = np.sort(np.random.default_rng(seed).choice(common, scoring.MAX_CALIBRATION_SAMPLES, replace=False))
-    stored = [read_vectors(root, v.extractor_id, common) for v in views]
+    common = reduce(np.intersect1d, [store.sample_ids(v.extractor_id) for v in views])
+    if len(common) > calibration.MAX_CALIBRATION_SAMPLES:
+        common = np.sort(np.random.default_rng(seed).choice(common, calibration.MAX_CALIBRATION_SAMPLES, replace=False))
+    stored = [store.vectors_of_samples(v.extractor_id, common) for v in views]
     labels = stored[0][1]
     generators, counts = np.unique(labels, return_counts=True)
-    if len(generators) < 2 or not (counts >= scoring.MIN_SAMPLES_PER_GENERATOR).any():
+    if len(generators) < 2 or not (counts >= calibration.MIN_SAMPLES_PER_GENERATOR).any():
         return Fusion(views, weights, {}, OFFSETS)
     fused, order = 0.0, generators
     for weight, view, (_, _, matrix) in zip(weights, views, stored):
@@ -120,7 +140,7 @@ def fit_fusion(root: Path, views: Sequence[IndexView], seed: int = 0) -> Fusion:
             margins, order = held_out_margins(view, matrix, labels)
             fused = fused + weight * margins
     fars = [v.target_far for v in views if v.target_far is not None]
-    result = scoring.calibrate_scores(np.asarray(fused), labels, order,
-                                      target_far=min(fars, default=scoring.DEFAULT_TARGET_FAR))
+    result = calibration.calibrate_scores(np.asarray(fused), labels, order,
+                                          target_far=min(fars, default=calibration.DEFAULT_TARGET_FAR))
     thresholds = {t.generator_id: t.threshold for t in result.thresholds}
     return Fusion(views, weights, thresholds, HELD_OUT, len(common))

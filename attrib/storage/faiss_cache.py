@@ -55,16 +55,16 @@ class IndexState:
     id_sum: int
     dim: int
     key: str = ""
-    backend: str = "identity"
+    whitening: str = "identity"  # the fitted whitening's digest
 
     def matches(self, other: "IndexState") -> bool:
-        """Same vectors, same dimension, same scoring backend (the index key may differ)."""
-        return (self.count, self.max_id, self.id_sum, self.dim, self.backend) == (
+        """Same vectors, same dimension, same whitening (the index key may differ)."""
+        return (self.count, self.max_id, self.id_sum, self.dim, self.whitening) == (
             other.count,
             other.max_id,
             other.id_sum,
             other.dim,
-            other.backend,
+            other.whitening,
         )
 
 
@@ -83,22 +83,53 @@ def build_index(ids: np.ndarray, vectors: np.ndarray, dim: int, key: str | None 
     return index
 
 
-def write_index(index: faiss.Index, path: Path, state: IndexState) -> None:
-    """Write the index and its sidecar atomically (temp file then os.replace)."""
+def index_path(root: Path, extractor_id: int) -> Path:
+    """The index file of one extractor in the gallery folder ``root``."""
+    return Path(root) / "index" / f"{extractor_id}.faiss"
+
+
+def labels_path(path: Path) -> Path:
+    """The labels file (vector ids and their generator ids) beside an index file."""
+    return path.with_suffix(".labels.npy")
+
+
+def _replace_atomically(path: Path, write) -> None:
+    """Call ``write(temporary path)`` then move the result onto ``path`` (never a half-written file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        faiss.write_index(index, tmp)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    sidecar = path.with_suffix(".json")
-    fd, tmp = tempfile.mkstemp(prefix=sidecar.name + ".", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(asdict(state), handle)
-    os.replace(tmp, sidecar)
+
+
+def write_index(index: faiss.Index, path: Path, state: IndexState, ids: np.ndarray, generators: np.ndarray) -> None:
+    """Write the labels, the index and its sidecar, each atomically (temp file then os.replace)."""
+    labels = np.stack([ids, generators]).astype(np.int64) if len(ids) else np.zeros((2, 0), np.int64)
+
+    def save_labels(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            np.save(handle, labels)
+
+    def save_sidecar(tmp: str) -> None:
+        with open(tmp, "w") as handle:
+            json.dump(asdict(state), handle)
+
+    _replace_atomically(labels_path(path), save_labels)
+    _replace_atomically(path, lambda tmp: faiss.write_index(index, tmp))
+    _replace_atomically(path.with_suffix(".json"), save_sidecar)
+
+
+def read_labels(path: Path, count: int) -> np.ndarray | None:
+    """[2, count] vector ids and generator ids beside index ``path``; None when missing or malformed."""
+    try:
+        labels = np.load(labels_path(path), allow_pickle=False)
+    except Exception:  # a damaged cache is rebuilt, never trusted
+        return None
+    return labels if labels.shape == (2, count) else None
 
 
 def read_index(path: Path) -> tuple[faiss.Index, IndexState] | None:
@@ -108,6 +139,7 @@ def read_index(path: Path) -> tuple[faiss.Index, IndexState] | None:
         return None
     try:
         fields = json.loads(sidecar.read_text())
+        fields.setdefault("whitening", fields.get("backend", "identity"))  # the field's earlier name
         state = IndexState(**{k: v for k, v in fields.items() if k in IndexState.__dataclass_fields__})
         index = faiss.read_index(str(path))
     except Exception:  # a damaged cache is rebuilt, never trusted

@@ -23,56 +23,36 @@ A minimal extractor::
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
-import os
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
-from .errors import ExtractorError
+from ..errors import BadOption, ExtractorError
+from ..host.manager import ExtractorSpec
 
 
 class Extractor(Protocol):
-    """What the host needs from an extractor instance."""
+    """Every attribute the host reads from an extractor; only the first four are required.
+
+    ``name``, ``version`` and ``dim`` are read from the class without building it (``dim``
+    may be ``None`` there when it depends on options, and must be set on the instance).
+    """
 
     name: str
     version: str
-    dim: int
+    dim: int | None
+    description: str  # optional: one line for `attrib plugins` (default: the docstring's first line)
+    options_help: dict[str, str]  # optional: option name -> one line of help, shown by `attrib plugins`
+    identity_options: tuple[str, ...]  # optional: options that change embeddings (default: all of them)
+    identity: dict  # optional, on the instance: more identity, e.g. a weights digest
+
+    def __init__(self, **options: str) -> None:
+        """Build from ``--option key=value`` strings; raise attrib.errors.BadOption for a bad value."""
 
     def embed_batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Return float32 [len(images), dim] embeddings for HxWx3 uint8 RGB arrays."""
-
-
-@dataclass(frozen=True)
-class ExtractorSpec:
-    """A registered extractor class and the plugin that provided it."""
-
-    factory: Any
-    plugin: str
-
-    @property
-    def name(self) -> str:
-        return str(self.factory.name)
-
-    @property
-    def version(self) -> str:
-        return str(self.factory.version)
-
-    @property
-    def dim(self) -> int | None:
-        return getattr(self.factory, "dim", None)
-
-    @property
-    def description(self) -> str:
-        doc = getattr(self.factory, "description", None) or (self.factory.__doc__ or "")
-        return doc.strip().splitlines()[0] if doc.strip() else ""
-
-    @property
-    def option_help(self) -> dict[str, str]:
-        return dict(getattr(self.factory, "options_help", {}) or {})
 
 
 @dataclass(frozen=True)
@@ -102,7 +82,7 @@ class BoundExtractor:
         try:
             self.impl = spec.factory(**options)
         except TypeError as exc:
-            raise ExtractorError(
+            raise BadOption(
                 f"extractor {spec.name!r} (plugin {spec.plugin}) rejected options {options}: {exc}"
             ) from exc
         except ExtractorError:
@@ -141,48 +121,28 @@ class BoundExtractor:
             raise
         except Exception as exc:
             raise ExtractorError(f"{where} raised {type(exc).__name__}: {exc}") from exc
-        out = np.asarray(out) if not isinstance(out, np.ndarray) else out
-        if out.shape != (n, self.dim):
-            raise ExtractorError(
-                f"{where} returned shape {tuple(out.shape)} for {n} images; expected ({n}, {self.dim})"
-            )
-        if not np.issubdtype(out.dtype, np.floating):
-            raise ExtractorError(f"{where} returned dtype {out.dtype}; expected float32")
-        out = out.astype(np.float32, copy=False)
-        if not np.isfinite(out).all():
-            raise ExtractorError(f"{where} returned NaN or infinite values")
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        if (norms <= 1e-12).any():
-            raise ExtractorError(f"{where} returned an all-zero embedding")
-        return np.ascontiguousarray(out / norms, dtype=np.float32)
+        try:
+            return normalised_embeddings(out, n, self.dim)
+        except ExtractorError as exc:
+            raise ExtractorError(f"{where} {exc}") from None
 
 
-def parse_options(pairs: Sequence[str]) -> dict[str, str]:
-    """Turn ``["key=value", ...]`` into a dict; raise ExtractorError naming a bad pair."""
-    options: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ExtractorError(f"option {pair!r} is not of the form key=value (e.g. --option model=ViT-B-32)")
-        options[key.strip()] = value.strip()
-    return options
+def normalised_embeddings(out, n: int, dim: int) -> np.ndarray:
+    """Check an extractor's output for ``n`` images of ``dim`` numbers and L2-normalise it.
 
-
-def weights_digest(path: str | os.PathLike) -> str:
-    """A short content hash of a weights file, for an extractor's identity (``sha256:<16 hex>``).
-
-    Identity by content survives moving the file and changes with different
-    weights; the hash is cached per process by (path, size, mtime).
+    Raises ExtractorError whose message starts with what was returned ("returned shape ...",
+    "returned NaN ..."); the host and the conformance kit put the extractor's name before it.
     """
-    resolved = os.path.realpath(path)
-    stat = os.stat(resolved)
-    return _digest(resolved, stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=16)
-def _digest(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()[:16]
+    out = np.asarray(out)
+    if out.shape != (n, dim):
+        raise ExtractorError(f"returned shape {tuple(out.shape)} for {n} images; expected ({n}, {dim})")
+    if not np.issubdtype(out.dtype, np.floating):
+        raise ExtractorError(f"returned dtype {out.dtype}; expected a float dtype (float32)")
+    if not np.isfinite(out).all():
+        raise ExtractorError(f"returned NaN or infinite values ({int((~np.isfinite(out)).sum())} of {out.size})")
+    out = out.astype(np.float32, copy=False)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    if (norms <= 1e-12).any():
+        raise ExtractorError(
+            f"returned an all-zero embedding for image(s) {np.flatnonzero(norms[:, 0] <= 1e-12).tolist()}")
+    return np.ascontiguousarray(out / norms, dtype=np.float32)

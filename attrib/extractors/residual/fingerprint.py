@@ -17,14 +17,14 @@ resized:
 Each histogram is turned into log-probabilities, centred and scaled with FIXED
 constants (per-dimension mean, one scale per block), and a constant coordinate
 is appended.  The constants come from synthetic procedural images
-(:func:`derive_constants`, stored in ``fingerprint_stats.npy`` beside this
-module); no real or test images are used.  (The constant coordinate mattered when
+(:func:`attrib.training.constants.derive_constants`, stored in
+``fingerprint_stats.npy`` beside this module); no real or test images are used.  (The constant coordinate mattered when
 these statistics were the embedding, version 1; the projection below folds it into
 its offset, and the gallery backend adds its own for open-set rejection.)
 
 These ``STATS_DIM`` statistics (:func:`statistics`) are not the embedding itself: the
 fingerprint (:func:`fingerprint`, ``DIM`` = 65) is their image under a projection learned
-from thousands of simulated generators (:mod:`attrib.projection`, shipped as
+from thousands of simulated generators (:mod:`.projection`, shipped as
 ``projection.npz``), which keeps the directions that tell generators apart and drops those
 that only the image content moves, gates the directions learned on compressed images by how
 compressed the image looks, and appends a constant coordinate.
@@ -42,6 +42,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ...errors import ExtractorError
+
 VERSION = "3"  # 2: statistics through the projection learned from simulated generators; 3: + gate, constant
 
 _CROP = 128
@@ -49,12 +51,12 @@ _BUDGET = 4 * _CROP * _CROP  # pixels per image: fixed cost
 _MAX_CROPS = 8
 _EPS = 1e-4  # probability floor before the log
 _T_GRAY, _T_CHROMA, _T_RGB = 3, 2, 2
-_BLOCKS = (("gray", (2 * _T_GRAY + 1) ** 3), ("chroma", (2 * _T_CHROMA + 1) ** 3),
+BLOCKS = (("gray", (2 * _T_GRAY + 1) ** 3), ("chroma", (2 * _T_CHROMA + 1) ** 3),
            ("rgb", (2 * _T_RGB + 1) ** 3))
-_RAW_DIM = sum(n for _, n in _BLOCKS)
+_RAW_DIM = sum(n for _, n in BLOCKS)
 _CONST = 1.0  # value of the appended coordinate (blocks have unit RMS spread on synthetic data)
 STATS_DIM = _RAW_DIM + 1
-DIM = 65  # the learned projection's output: 2 x attrib.projection.COMPONENTS + 1
+DIM = 65  # the learned projection's output: 2 x projection.COMPONENTS + 1
 
 _STATS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fingerprint_stats.npy")
 _STATS: np.ndarray | None = None  # [2, _RAW_DIM]: row 0 mean, row 1 per-dim scale
@@ -127,7 +129,7 @@ def raw_statistics(image: np.ndarray) -> np.ndarray:
     """Un-normalised log-probability features (length ``STATS_DIM - 1``)."""
     im = _check(image)
     h, w = im.shape[:2]
-    acc = [np.zeros(n, dtype=np.int64) for _, n in _BLOCKS]
+    acc = [np.zeros(n, dtype=np.int64) for _, n in BLOCKS]
     for y0, x0, ch, cw in crop_boxes(h, w):
         crop = im[y0:y0 + ch, x0:x0 + cw].astype(np.int16)
         for i, cnt in enumerate(_crop_counts(crop)):
@@ -150,79 +152,12 @@ def _check(image: np.ndarray) -> np.ndarray:
     return im
 
 
-# --------------------------------------------------------------------------- constants
-def synthetic_image(rng: np.random.Generator, size: int = 256) -> np.ndarray:
-    """One procedural RGB image: 1/f^a colour noise + blurred shapes, optional
-    up/down-sampling, sensor-like noise, gamma, 8-bit quantisation."""
-    s = size
-    fy = np.fft.fftfreq(s)[:, None]
-    fx = np.fft.rfftfreq(s)[None, :]
-    f = np.sqrt(fy ** 2 + fx ** 2)
-    f[0, 0] = 1.0 / s
-    alpha = rng.uniform(1.6, 3.2)  # power spectrum ~ f^-alpha
-    amp = f ** (-alpha / 2)
-    base = np.fft.irfft2(amp * (rng.standard_normal((s, fx.shape[1])) + 1j * rng.standard_normal((s, fx.shape[1]))), s=(s, s))
-    base = (base - base.mean()) / (base.std() + 1e-9)
-    mix = rng.normal(size=(3, 3)) * rng.uniform(0.1, 0.6) + np.eye(3)  # channel correlation
-    img = np.empty((s, s, 3))
-    comps = [base]
-    for _ in range(2):
-        o = np.fft.irfft2(amp * (rng.standard_normal((s, fx.shape[1])) + 1j * rng.standard_normal((s, fx.shape[1]))), s=(s, s))
-        comps.append((o - o.mean()) / (o.std() + 1e-9))
-    for c in range(3):
-        img[..., c] = sum(mix[c, k] * comps[k] for k in range(3))
-    # piecewise-constant shapes (edges)
-    yy, xx = np.mgrid[:s, :s]
-    for _ in range(rng.integers(0, 6)):
-        cy, cx, r = rng.uniform(0, s), rng.uniform(0, s), rng.uniform(s / 16, s / 3)
-        m = ((yy - cy) ** 2 + (xx - cx) ** 2) < r * r
-        img[m] += rng.normal(size=3) * 1.5
-    img = img * rng.uniform(15, 60) + rng.uniform(60, 190)
-    op = rng.integers(0, 4)
-    if op == 1:  # nearest x2 up-sampling of the top-left quarter
-        img = np.repeat(np.repeat(img[: s // 2, : s // 2], 2, 0), 2, 1)
-    elif op == 2:  # bilinear-ish x2 up-sampling
-        q = img[: s // 2, : s // 2]
-        q = np.repeat(np.repeat(q, 2, 0), 2, 1)
-        img = 0.25 * (q + np.roll(q, 1, 0) + np.roll(q, 1, 1) + np.roll(np.roll(q, 1, 0), 1, 1))
-    elif op == 3:  # 3-tap blur
-        img = (img + np.roll(img, 1, 0) + np.roll(img, -1, 0)) / 3
-        img = (img + np.roll(img, 1, 1) + np.roll(img, -1, 1)) / 3
-    img = img + rng.normal(size=img.shape) * rng.uniform(0.0, 3.0)
-    img = np.clip(img, 0, 255)
-    g = rng.uniform(0.8, 1.25)
-    img = 255.0 * (img / 255.0) ** g
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
-
-
-def derive_constants(n_images: int = 160, seed: int = 20240601) -> np.ndarray:
-    """Deterministically derive the normalisation constants from synthetic images.
-
-    Returns [2, STATS_DIM-1]: the per-dimension mean of :func:`raw_statistics` over
-    ``n_images`` images from :func:`synthetic_image`, and a per-dimension scale
-    equal to each block's RMS distance to that mean (one value per block), so
-    every block contributes about equally.  ``fingerprint_stats.npy`` was written
-    with ``np.save(path, derive_constants().astype(np.float32))``.
-    """
-    rng = np.random.default_rng(seed)
-    X = np.stack([raw_statistics(synthetic_image(rng)) for _ in range(n_images)])
-    mu = X.mean(0)
-    scale = np.empty_like(mu)
-    o = 0
-    for _, n in _BLOCKS:
-        z = X[:, o:o + n] - mu[o:o + n]
-        scale[o:o + n] = np.sqrt((z * z).sum(1).mean()) + 1e-6
-        o += n
-    return np.stack([mu, scale])
-
-
 def _stats() -> np.ndarray:
     global _STATS
     if _STATS is None:
-        if os.path.exists(_STATS_PATH):
-            st = np.load(_STATS_PATH).astype(np.float64)
-        else:  # fall back to regenerating (a few seconds)
-            st = derive_constants()
+        if not os.path.exists(_STATS_PATH):
+            raise ExtractorError(f"the residual extractor's constants {_STATS_PATH} are missing; reinstall attrib")
+        st = np.load(_STATS_PATH).astype(np.float64)
         if st.shape != (2, _RAW_DIM):
             raise RuntimeError(f"bad fingerprint constants shape {st.shape}")
         _STATS = st

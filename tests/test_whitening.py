@@ -1,4 +1,4 @@
-"""The gallery-fitted scoring backend and the schema migration that stores it."""
+"""The gallery-fitted whitening and the schema migration that stores it."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.orm import Session
 
-from attrib import db
-from attrib.backend import IDENTITY, Backend, crossfit_score_matrix, fit_backend
+from attrib.storage import models as db
+from attrib.scoring.whitening import IDENTITY, Whitening, crossfit_score_matrix, fit_whitening
 from attrib.gallery import Gallery
-from attrib.scoring import loo_score_matrix
+from attrib.scoring.calibration import loo_score_matrix
 
 
 def anisotropic(n_gen=4, per=10, d=24, seed=0):
@@ -33,7 +33,7 @@ def nearest_centroid_accuracy(train, ytrain, test, ytest):
 def test_whitening_separates_what_raw_cosine_confuses():
     x, y = anisotropic(per=40)
     train = np.arange(len(y)) % 4 != 0
-    backend = fit_backend(x[train], y[train])
+    backend = fit_whitening(x[train], y[train])
     raw = nearest_centroid_accuracy(x[train], y[train], x[~train], y[~train])
     tx = backend.apply(x)
     whitened = nearest_centroid_accuracy(tx[train], y[train], tx[~train], y[~train])
@@ -43,18 +43,18 @@ def test_whitening_separates_what_raw_cosine_confuses():
 
 def test_too_little_to_fit_gives_identity():
     x, y = anisotropic(n_gen=1)
-    assert fit_backend(x, y) is IDENTITY
-    assert fit_backend(x[:3], np.array([0, 1, 2])) is IDENTITY
+    assert fit_whitening(x, y) is IDENTITY
+    assert fit_whitening(x[:3], np.array([0, 1, 2])) is IDENTITY
     assert np.array_equal(IDENTITY.apply(x), x)
 
 
 def test_round_trip_and_digest():
     x, y = anisotropic()
-    backend = fit_backend(x, y)
-    again = Backend.from_bytes(backend.to_bytes())
+    backend = fit_whitening(x, y)
+    again = Whitening.from_bytes(backend.to_bytes())
     assert np.allclose(again.apply(x), backend.apply(x))
     assert again.digest == backend.digest != IDENTITY.digest
-    assert Backend.from_bytes(None) is IDENTITY
+    assert Whitening.from_bytes(None) is IDENTITY
 
 
 def top1_and_genuine(scores, y):
@@ -69,7 +69,7 @@ def test_crossfit_scores_are_held_out():
     assert scores.shape == (len(y), len(generators)) and np.isfinite(scores).all()
     crossfit_top1, crossfit_genuine = top1_and_genuine(scores, y)
     raw_top1, _ = top1_and_genuine(loo_score_matrix(x.astype(float), y)[0], y)
-    in_sample = fit_backend(x, y).apply(x).astype(float)
+    in_sample = fit_whitening(x, y).apply(x).astype(float)
     _, inflated_genuine = top1_and_genuine(loo_score_matrix(in_sample, y)[0], y)
     assert crossfit_top1 > raw_top1  # still better than raw cosine
     assert crossfit_genuine < inflated_genuine  # but without the in-sample inflation
@@ -85,7 +85,7 @@ def test_schema_1_gallery_is_migrated_on_open(tmp_path):
     assert "backends" not in inspect(engine).get_table_names()
     engine.dispose()
     with Gallery(tmp_path) as gallery:
-        assert "backends" in inspect(gallery.engine).get_table_names()
-        assert "separation" in {c["name"] for c in inspect(gallery.engine).get_columns("calibrations")}
-        with gallery.Session() as session:
+        assert "backends" in inspect(gallery.store.engine).get_table_names()
+        assert "separation" in {c["name"] for c in inspect(gallery.store.engine).get_columns("calibrations")}
+        with gallery.store.Session() as session:
             assert db.schema_version(session) == db.SCHEMA_VERSION == 3

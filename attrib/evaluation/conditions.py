@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AttribError
+from ..errors import AttribError
 
 VALID_FORMS = (
     "center-crop:S, crop:S (S pixels, e.g. 256), jpeg:Q (quality 1-100), webp:Q (quality 0-100), "
@@ -178,7 +178,7 @@ def write_conditioned(files: dict[str, list[Path]], conditions: list[Condition],
     """
     from PIL import Image
 
-    from .images import MIN_SIDE, LoadedImage, load_images
+    from ..images import MIN_SIDE, LoadedImage, load_images
 
     notes = Counter() if notes is None else notes
     workdir = Path(workdir)

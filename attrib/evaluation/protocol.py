@@ -6,7 +6,7 @@ temporary folder, so that size and file format cannot be the cue. Then, per repe
 temporary gallery is built: K random images of each known generator are enrolled through
 :meth:`attrib.gallery.Gallery.enroll` (so calibration is the real one), and the rest of the
 known images plus every image of the unknown generators are identified (open set) through
-:func:`attrib.identify.identify`. At most ``max_per`` images of a label take part in a repeat.
+:meth:`attrib.gallery.Gallery.identify`. At most ``max_per`` images of a label take part in a repeat.
 
 The random draws depend on (seed, repeat, label) only, so every condition sees the same
 enrolled/query split, and a condition's effect is measured on the same images. A random crop
@@ -16,10 +16,10 @@ many repeats use it (an extractor must embed each image independently of its bat
 
 Several extractors (``--extractor a+b``) are fused as ``attrib identify`` fuses them: every
 extractor embeds the enrolled images into the same temporary gallery (the first through
-``enroll``, the others through :func:`attrib.reembed.reembed`), so each is calibrated on its
+``enroll``, the others through :meth:`attrib.gallery.Gallery.reembed`), so each is calibrated on its
 own, and the queries are identified with the calibrated margins averaged over extractors,
 weighted by how well each separates the enrolled generators, and accepted at the fused
-threshold calibrated on held-out fused scores (:mod:`attrib.fusion`).
+threshold calibrated on held-out fused scores (:mod:`attrib.scoring.fusion`).
 
 Metrics are per repeat, then mean, sample std and standard error of the mean over repeats
 (the draw of enrolled images moves the figures a lot: compare configurations by the standard
@@ -42,13 +42,13 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
 import numpy as np
 
-from .errors import AttribError
+from ..errors import AttribError
+from ..scoring import DEFAULT_TARGET_FAR
+from . import DEFAULT_CONDITION
 
-DEFAULT_CONDITION = "center-crop:256"
-VERIFICATION_FAR = 0.01  # the FAR at which verification TAR is reported
+VERIFICATION_FAR = DEFAULT_TARGET_FAR  # the FAR at which verification TAR is reported
 UNKNOWN = "unknown"
 METRICS = (
     ("closed_set_accuracy", "closed-set top-1 accuracy"),
@@ -100,7 +100,7 @@ def split_labels(text: str | None) -> list[str]:
 
 def find_label_files(data_dir: Path, known: list[str], unknown: list[str], shots: int) -> dict[str, list[Path]]:
     """The image files of every label; AttribError for a missing folder or too few images."""
-    from .images import iter_image_files
+    from ..images import iter_image_files
 
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
@@ -149,17 +149,16 @@ def draw_split(prepared: dict[str, dict[int, Path]], n_files: dict[str, int], kn
     return enroll, queries
 
 
-def run_repeat(extractors, enroll, queries, known, advance, notes: Counter, target_far: float = 0.01) -> dict:
+def run_repeat(extractors, enroll, queries, known, advance, notes: Counter,
+               target_far: float = DEFAULT_TARGET_FAR) -> dict:
     """Enroll into a temporary gallery and identify the queries; return the raw outcomes.
 
     ``extractors`` is one (cached) extractor or a list of them; with several, the first enrolls,
     the others re-embed the enrolled samples, and identification fuses their scores."""
-    from .gallery import Gallery
-    from .identify import identify
-    from .reembed import reembed
+    from ..gallery import open_gallery
 
     extractors = list(extractors) if isinstance(extractors, (list, tuple)) else [extractors]
-    with tempfile.TemporaryDirectory(prefix="attrib-eval-gallery-") as tmp, Gallery(tmp) as gallery:
+    with tempfile.TemporaryDirectory(prefix="attrib-eval-gallery-") as tmp, open_gallery(tmp) as gallery:
         for label in known:
             report = gallery.enroll(label, enroll[label], extractors[0], progress=advance, target_far=target_far)
             for path, why in report.skipped + report.failed:
@@ -168,10 +167,10 @@ def run_repeat(extractors, enroll, queries, known, advance, notes: Counter, targ
                 why = (report.failed or report.skipped or [("", "no images")])[0][1]
                 raise AttribError(f"no image of known generator {label!r} could be enrolled: {why}")
         for other in extractors[1:]:
-            for problem in reembed(gallery, other, target_far=target_far).problems:
+            for problem in gallery.reembed(other, target_far=target_far).problems:
                 notes[f"reembed {other.identity.key}: {problem}"] += 1
-        identified = identify(gallery, extractors if len(extractors) > 1 else extractors[0],
-                              [p for _, p in queries], len(known))
+        identified = gallery.identify([p for _, p in queries], extractors if len(extractors) > 1 else extractors[0],
+                                      len(known))
         truth, best, decision, score, per_known = [], [], [], [], []
         for (label, _), result in zip(queries, identified):
             advance(1)
@@ -230,7 +229,7 @@ def summary(values) -> dict:
 
 
 def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=5, seed=0, max_per=60,
-                   conditions=(DEFAULT_CONDITION,), progress_bar=None, target_far=0.01) -> Evaluation:
+                   conditions=(DEFAULT_CONDITION,), progress_bar=None, target_far=DEFAULT_TARGET_FAR) -> Evaluation:
     """Evaluate ``extractor`` (a BoundExtractor, or a list of them to fuse) on DATA_DIR; see the module docstring."""
     from .conditions import parse_condition, write_conditioned
 
@@ -301,150 +300,3 @@ def _condition_block(condition: str, raws, splits, known, unknown) -> dict:
             "metrics": {name: summary([m[name] for m, _ in per_repeat]) for name, _ in METRICS},
             "per_generator": per_generator,
             "confusion": {"rows": rows, "columns": columns, "matrix": matrix.tolist()}}
-
-
-def _pm(s: dict, pct: bool = False) -> str:
-    if s["mean"] is None:
-        return "-"
-    fmt = "{:.0%}" if pct else "{:.3f}"
-    return fmt.format(s["mean"]) + ("" if s["std"] is None else " ± " + fmt.format(s["std"]))
-
-
-def print_tables(evaluation: Evaluation) -> None:
-    from rich.table import Table
-
-    from .cli import stdout_console
-
-    console, cfg = stdout_console(), evaluation.data["config"]
-    for block in evaluation.data["conditions"]:
-        table = Table(title=f"attrib evaluate: {block['condition']} | {cfg['extractor']} | K={cfg['shots']}, "
-                            f"{cfg['repeats']} repeats, seed {cfg['seed']}")
-        for col in ("generator", "enrolled", "queries/repeat", "recall: top-1 / rejected", "right decision"):
-            table.add_column(col, justify="left" if col == "generator" else "right")
-        for label, row in block["per_generator"].items():
-            table.add_row(label, str(row["enrolled_per_repeat"]) if row["known"] else "no",
-                          f"{row['queries'] / cfg['repeats']:.1f}", _pm(row["recall"], True),
-                          _pm(row["correct_decision"], True))
-        console.print(table)
-        for name, text in METRICS:
-            stat = block["metrics"][name]
-            sem = "" if stat.get("sem") is None else f"  (s.e. of the mean {stat['sem']:.3f})"
-            console.print(f"  {text:46s} {_pm(stat)}{sem}")
-        conf = block["confusion"]
-        matrix = Table(title=f"confusion (rows: truth, columns: decision; summed over {cfg['repeats']} repeats)")
-        matrix.add_column("")
-        for col in conf["columns"]:
-            matrix.add_column(col, justify="right")
-        for label, counts in zip(conf["rows"], conf["matrix"]):
-            matrix.add_row(label, *map(str, counts))
-        console.print(matrix)
-        console.print(f"  {block['wall_s']:.1f} s; embedded {block['cache']['embedded']} images, "
-                      f"reused {block['cache']['reused']} cached embeddings")
-
-
-def make_report_dir(out_dir: Path) -> Path:
-    try:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AttribError(f"cannot create report folder {out_dir}: {exc.strerror or exc}") from None
-    return Path(out_dir)
-
-
-def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
-    """metrics.json plus roc-<condition>.png and confusion-<condition>.png per condition."""
-    import json
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_auc_score, roc_curve
-
-    from .conditions import parse_condition
-
-    out_dir = make_report_dir(out_dir)
-    written = [out_dir / "metrics.json"]
-    written[0].write_text(json.dumps(evaluation.data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-    def save(fig, name: str) -> None:
-        fig.tight_layout()
-        written.append(out_dir / name)
-        fig.savefig(written[-1], dpi=120)
-        plt.close(fig)
-
-    for block in evaluation.data["conditions"]:
-        slug = parse_condition(block["condition"]).slug
-        is_known, score = evaluation.pooled[block["condition"]]
-        fig, ax = plt.subplots(figsize=(5, 5))
-        if is_known.any() and not is_known.all():
-            fpr, tpr, _ = roc_curve(is_known.astype(int), score)
-            ax.plot(fpr, tpr, label=f"pooled AUROC {roc_auc_score(is_known.astype(int), score):.3f}")
-        ax.plot([0, 1], [0, 1], "--", color="gray", linewidth=1)
-        ax.set(xlabel="unknown accepted (FPR)", ylabel="known accepted (TPR)", xlim=(0, 1), ylim=(0, 1.01),
-               title=f"open-set ROC, {block['condition']}")
-        ax.legend(loc="lower right")
-        save(fig, f"roc-{slug}.png")
-        conf = block["confusion"]
-        counts = np.array(conf["matrix"], float)
-        share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-        fig, ax = plt.subplots(figsize=(1.2 + 0.8 * len(conf["columns"]), 1.2 + 0.6 * len(conf["rows"])))
-        ax.imshow(share, cmap="Blues", vmin=0, vmax=1, aspect="auto")
-        for (i, j), n in np.ndenumerate(counts):
-            ax.text(j, i, f"{int(n)}", ha="center", va="center", color="white" if share[i, j] > 0.5 else "black")
-        ax.set_xticks(range(len(conf["columns"])), conf["columns"], rotation=45, ha="right")
-        ax.set_yticks(range(len(conf["rows"])), conf["rows"])
-        ax.set(xlabel="decision", ylabel="true generator", title=f"confusion, {block['condition']}")
-        save(fig, f"confusion-{slug}.png")
-    return written
-
-
-@click.command()
-@click.argument("data_dir", type=click.Path(path_type=Path))
-@click.option("--known", required=True, help="Comma-separated generator folders to enroll, e.g. --known a,b,c.")
-@click.option("--unknown", default="", help="Comma-separated generator folders never enrolled (must be rejected).")
-@click.option("--shots", "-k", default=10, show_default=True, type=click.IntRange(min=1),
-              help="Images enrolled per known generator.")
-@click.option("--repeats", "-r", default=5, show_default=True, type=click.IntRange(min=1), help="Random draws.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
-@click.option("--max-per", default=60, show_default=True, type=click.IntRange(min=2),
-              help="At most this many images per label in a repeat (a random subset).")
-@click.option("--condition", "-c", "conditions", multiple=True, metavar="C",
-              help=f"Transform every image first (repeatable; each evaluated separately; default {DEFAULT_CONDITION}): "
-                   "center-crop:S, crop:S, jpeg:Q, webp:Q, resize:F, none, joined with '+'.")
-@click.option("--extractor", "-e", envvar="ATTRIB_EXTRACTOR", default=None,
-              help="Feature extractor (default residual); a+b fuses several.")
-@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Extractor option (repeatable).")
-@click.option("--target-far", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              help="False-accept rate the per-repeat galleries are calibrated at (the operating point).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with everything.")
-@click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write metrics.json and ROC / confusion-matrix PNGs to this folder.")
-def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions, extractor, options, target_far,
-             as_json, report):
-    """Few-shot open-set evaluation on DATA_DIR/<generator>/ folders of images.
-
-    --extractor a+b fuses extractors as `attrib identify` does (options as NAME.key=value)."""
-    from .cli import bind_extractor, bind_fused, echo_err, emit_json, progress_bar
-    from .conditions import parse_condition
-
-    [parse_condition(text) for text in conditions]  # fail on a bad condition or folder before any work
-    if report is not None:
-        make_report_dir(report)
-    bound = bind_fused(extractor, options, None) if extractor and "+" in extractor else bind_extractor(extractor, options)
-    evaluation = run_evaluation(
-        data_dir, split_labels(known), split_labels(unknown), extractor=bound, shots=shots, repeats=repeats,
-        seed=seed, max_per=max_per, conditions=conditions or (DEFAULT_CONDITION,), progress_bar=progress_bar,
-        target_far=target_far)
-    notes = evaluation.data["notes"]
-    for note in notes[:10]:
-        echo_err(f"note: {note}")
-    if len(notes) > 10:
-        echo_err(f"note: ... and {len(notes) - 10} more (all in --json / --report)")
-    if report is not None:
-        written = write_report(evaluation, report)
-        echo_err(f"report: {', '.join(str(p) for p in written)}")
-    if as_json:
-        emit_json(evaluation.data)
-    else:
-        print_tables(evaluation)
-        click.echo(f"total {evaluation.data['wall_s']:.1f} s")

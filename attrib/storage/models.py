@@ -1,4 +1,4 @@
-"""The gallery's durable metadata: SQLite through SQLAlchemy 2.x.
+"""The gallery's tables (SQLAlchemy 2.x models) and their migrations.
 
 Tables: generators, samples (one per file, keyed by sha256), extractors (name,
 version and the options that change embeddings), vectors (one float32 blob per
@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
-from .errors import GalleryError
+from ..errors import GalleryError
 from .schema import SCHEMA_VERSION
 
 
@@ -119,8 +119,8 @@ class Calibration(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class BackendRow(Base):
-    """The scoring backend fitted on an extractor's vectors (schema 2+); see attrib/backend.py."""
+class WhiteningRow(Base):
+    """The whitening fitted on an extractor's vectors (schema 2+; table ``backends``); see attrib/scoring/whitening.py."""
 
     __tablename__ = "backends"
     extractor_id: Mapped[int] = mapped_column(ForeignKey("extractors.id", ondelete="CASCADE"), primary_key=True)
@@ -147,8 +147,8 @@ def _migrate_to_1(connection) -> None:
 
 
 def _migrate_to_2(connection) -> None:
-    """Add the fitted scoring backend per extractor (refitted on the next calibration)."""
-    BackendRow.__table__.create(connection, checkfirst=True)
+    """Add the fitted whitening per extractor (refitted on the next calibration)."""
+    WhiteningRow.__table__.create(connection, checkfirst=True)
 
 
 def _migrate_to_3(connection) -> None:

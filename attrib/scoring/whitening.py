@@ -1,7 +1,7 @@
-"""A scoring backend fitted on the gallery itself, refitted after every change.
+"""The whitening fitted on the gallery itself, refitted after every change.
 
 Extractor embeddings share a large common component and correlated
-dimensions, so raw cosine similarity wastes most of its range. The backend
+dimensions, so raw cosine similarity wastes most of its range. The whitening
 learns, from the enrolled vectors alone (no training data, no weights):
 
 1. the gallery mean, subtracted from every vector;
@@ -16,7 +16,7 @@ learns, from the enrolled vectors alone (no training data, no weights):
 
 Queries and enrolled vectors go through the same transform; the FAISS index
 stores transformed vectors. With fewer than two generators of two samples
-each, the backend is the identity.
+each, the whitening is the identity.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ MAX_FIT_SAMPLES = 20_000
 
 
 @dataclass
-class Backend:
+class Whitening:
     kind: str  # "whiten" or "identity"
     mean: np.ndarray | None = None
     matrix: np.ndarray | None = None
@@ -63,7 +63,7 @@ class Backend:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes | None) -> "Backend":
+    def from_bytes(cls, data: bytes | None) -> "Whitening":
         if not data:
             return IDENTITY
         with np.load(io.BytesIO(data)) as npz:
@@ -76,11 +76,11 @@ class Backend:
         return "identity" if self.kind == "identity" else hashlib.sha256(self.to_bytes()).hexdigest()[:16]
 
 
-IDENTITY = Backend("identity")
+IDENTITY = Whitening("identity")
 
 
-def fit_backend(vectors: np.ndarray, labels: np.ndarray, shrink: float = SHRINK, seed: int = 0) -> Backend:
-    """Fit the whitening backend on enrolled vectors; identity when there is too little to fit."""
+def fit_whitening(vectors: np.ndarray, labels: np.ndarray, shrink: float = SHRINK, seed: int = 0) -> Whitening:
+    """Fit the whitening on enrolled vectors; identity when there is too little to fit."""
     labels = np.asarray(labels)
     generators, counts = np.unique(labels, return_counts=True)
     if (counts >= 2).sum() < 2:
@@ -101,28 +101,28 @@ def fit_backend(vectors: np.ndarray, labels: np.ndarray, shrink: float = SHRINK,
     mean = x.mean(axis=0)
     whitened = (x - mean) @ matrix
     constant = float(np.sqrt(np.mean(np.sum(whitened**2, axis=1))))
-    return Backend("whiten", mean.astype(np.float32), matrix.astype(np.float32), constant)
+    return Whitening("whiten", mean.astype(np.float32), matrix.astype(np.float32), constant)
 
 
-def held_out_score_matrix(backend: Backend):
-    """How to score enrolled samples held-out for calibration under ``backend``: leave-one-out
+def held_out_score_matrix(whitening: Whitening):
+    """How to score enrolled samples held-out for calibration under ``whitening``: leave-one-out
     when nothing is fitted (identity), else :func:`crossfit_score_matrix`."""
-    from .scoring import loo_score_matrix
+    from .calibration import loo_score_matrix
 
-    return loo_score_matrix if backend.kind == "identity" else crossfit_score_matrix
+    return loo_score_matrix if whitening.kind == "identity" else crossfit_score_matrix
 
 
 def crossfit_score_matrix(
     vectors: np.ndarray, labels: np.ndarray, folds: int = 2, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Held-out scores for calibration when the backend is fitted on the gallery.
+    """Held-out scores for calibration when the whitening is fitted on the gallery.
 
-    Scoring a sample with a backend fitted on that very sample inflates its
+    Scoring a sample with a whitening fitted on that very sample inflates its
     genuine score. Instead each generator's samples are split into ``folds``;
-    the samples of one fold are transformed by a backend fitted on the others
+    the samples of one fold are transformed by a whitening fitted on the others
     and scored against them. Returns ([n_samples, n_generators], generators).
     """
-    from .scoring import generator_score_matrix
+    from .calibration import generator_score_matrix
 
     labels = np.asarray(labels)
     generators = np.unique(labels)
@@ -136,7 +136,7 @@ def crossfit_score_matrix(
         test, train = fold == f, fold != f
         if not test.any() or not train.any():
             continue
-        backend = fit_backend(vectors[train], labels[train])
-        sims = backend.apply(vectors[test]) @ backend.apply(vectors[train]).T
+        fitted = fit_whitening(vectors[train], labels[train])
+        sims = fitted.apply(vectors[test]) @ fitted.apply(vectors[train]).T
         scores[test] = generator_score_matrix(sims.astype(np.float64), labels[train], generators)
     return scores, generators

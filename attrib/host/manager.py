@@ -1,4 +1,7 @@
-"""Plugin loading: entry points of group ``attrib`` first, then the built-ins."""
+"""The plugin manager: entry points of group ``attrib`` first, then the built-ins (``DEFAULT_PLUGINS``).
+
+Hooks are only ever called through ``pm.hook``.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,50 @@ import importlib.metadata
 import os
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import pluggy
 
+from ..errors import UnknownExtractor
 from . import hookspecs
-from .errors import UnknownExtractor
-from .extractor import ExtractorSpec
 
-DEFAULT_PLUGINS = ("attrib.default_plugins.residual",)
+DEFAULT_PLUGINS = ("attrib.extractors.residual",)
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """A registered extractor class and the plugin that provided it."""
+
+    factory: Any
+    plugin: str
+
+    @property
+    def name(self) -> str:
+        return str(self.factory.name)
+
+    @property
+    def version(self) -> str:
+        return str(self.factory.version)
+
+    @property
+    def dim(self) -> int | None:
+        return getattr(self.factory, "dim", None)
+
+    @property
+    def description(self) -> str:
+        doc = getattr(self.factory, "description", None) or (self.factory.__doc__ or "")
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+    @property
+    def option_help(self) -> dict[str, str]:
+        return dict(getattr(self.factory, "options_help", {}) or {})
+
+    @property
+    def identity_options(self) -> list[str] | None:
+        """Options that change embeddings; None: all of them."""
+        keys = getattr(self.factory, "identity_options", None)
+        return None if keys is None else list(keys)
+
 
 pm = pluggy.PluginManager("attrib")
 pm.add_hookspecs(hookspecs)
@@ -74,20 +113,16 @@ class PluginInfo:
 
 
 def extractor_specs() -> dict[str, ExtractorSpec]:
-    """All registered extractors by name; a later duplicate name is ignored."""
+    """All registered extractors by name; when two plugins register one name, the first registered wins."""
     load_plugins()
     specs: dict[str, ExtractorSpec] = {}
-    for plugin in pm.get_plugins():
-        plugin_name = pm.get_name(plugin) or repr(plugin)
-        impl = getattr(plugin, "register_extractors", None)
-        if impl is None:
-            continue
+    for impl in pm.hook.register_extractors.get_hookimpls():
 
-        def register(factory, _plugin=plugin_name):
+        def register(factory, _plugin=impl.plugin_name):
             spec = ExtractorSpec(factory=factory, plugin=_plugin)
             specs.setdefault(spec.name, spec)
 
-        impl(register=register)
+        impl.function(register=register)
     return specs
 
 
@@ -116,7 +151,7 @@ def plugin_infos() -> list[PluginInfo]:
         if dist is not None:
             version, package = dist.version, dist.metadata["Name"]
         elif name.startswith("attrib."):
-            from . import __version__
+            from .. import __version__
 
             version, package = __version__, "attrib"
         else:

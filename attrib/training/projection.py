@@ -1,11 +1,11 @@
 """A fingerprint projection learned from thousands of simulated generators (leave-generators-out).
 
-The residual co-occurrence statistics of :mod:`attrib.fingerprint` mix two kinds of variation:
+The residual co-occurrence statistics of :mod:`attrib.extractors.residual.fingerprint` mix two kinds of variation:
 what the *generator* leaves (up-sampling, decoder and post-processing traces) and what the
 *content* does to the residual (texture, edges, flat areas). Few-shot galleries (ten images a
 generator) cannot tell the two apart on their own. This module learns it once, from data the
 project makes itself: :func:`simulate` renders images of many simulated generators of
-:mod:`attrib.zoo` (every family, seeds from :data:`TRAIN_SEED_BASE` up, content indices from
+:mod:`attrib.evaluation.zoo` (every family, seeds from :data:`TRAIN_SEED_BASE` up, content indices from
 :data:`TRAIN_CONTENT_BASE` up, so never a generator or a scene that the zoo evaluation, the demo or
 the tests use), each generator behind a fixed delivery pipeline (lossless, or JPEG / WebP at a
 random quality, as published images are). :func:`fit_lda` then fits a linear discriminant
@@ -30,7 +30,7 @@ both spends its directions on the compressed traces and loses some of the fine l
 Reproduce the shipped ``projection.npz`` (about 3 minutes on 2 idle cores; training needs
 scikit-learn and scikit-image, ``pip install 'attrib[eval]'``)::
 
-    python -m attrib.projection attrib/projection.npz
+    python -m attrib.training.projection attrib/extractors/residual/projection.npz
 
 The file is small (an offset, a [STATS_DIM, 2K] matrix, the gate's weights and bias, the constant)
 and loaded with ``allow_pickle=False``.
@@ -41,24 +41,22 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
+
+from ..extractors.residual.projection import COMPONENTS, PATH, Projection
 
 TRAIN_SEED_BASE = 1000  # zoo seeds used for training start here (evaluation, demo and tests use small seeds)
 TRAIN_CONTENT_BASE = 1_000_000  # zoo content indices used for training start here
 N_GENERATORS = 2100
 PER_GENERATOR = 6
-COMPONENTS = 32  # per group (lossless / compressed); the fingerprint has 2 * COMPONENTS + 1 dimensions
 GATE_C = 0.1  # inverse L2 penalty of the compression gate's logistic regression
 REGULARISATION = 0.1  # within-generator covariance shrunk this far towards a multiple of the identity
 PIPELINES = (("none", 0.5), ("jpeg", 0.25), ("webp", 0.25))  # delivery of a simulated generator's images
 QUALITY_RANGE = (60, 95)
 SEED = 20261125
 
-PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "projection.npz")
 
 
 def pipeline_of(index: int) -> str:
@@ -71,15 +69,15 @@ def pipeline_of(index: int) -> str:
 
 def generator_of(index: int) -> str:
     """Training generator ``index`` as a zoo name: families in turn, seeds from TRAIN_SEED_BASE."""
-    from .zoo import FAMILIES
+    from ..evaluation.zoo import FAMILIES
 
     return f"{FAMILIES[index % len(FAMILIES)]}-{TRAIN_SEED_BASE + index // len(FAMILIES)}"
 
 
 def _simulate_one(index: int, per: int = PER_GENERATOR) -> np.ndarray:
-    from .conditions import parse_condition
-    from .fingerprint import statistics_batch
-    from .zoo import render
+    from ..evaluation.conditions import parse_condition
+    from ..extractors.residual.fingerprint import statistics_batch
+    from ..evaluation.zoo import render
 
     rng = np.random.default_rng([SEED, index, 2])
     condition = parse_condition(pipeline_of(index))
@@ -170,35 +168,6 @@ def fit_gate(features: np.ndarray) -> tuple[np.ndarray, float]:
     return model.coef_[0].astype(np.float32), float(model.intercept_[0])
 
 
-@dataclass(frozen=True)
-class Projection:
-    """The learned map from standardised statistics to the fingerprint (see the module docstring)."""
-
-    offset: np.ndarray  # [2k]
-    matrix: np.ndarray  # [dim, 2k]: lossless directions, then compressed ones
-    gate_weights: np.ndarray  # [dim]
-    gate_bias: float
-    constant: float
-
-    @property
-    def dim(self) -> int:
-        return self.matrix.shape[1] + 1
-
-    def compressed_probability(self, statistics: np.ndarray) -> np.ndarray:
-        """[n] probability that each image was delivered through JPEG / WebP."""
-        logits = np.asarray(statistics, dtype=np.float64) @ self.gate_weights.astype(np.float64) + self.gate_bias
-        return 1.0 / (1.0 + np.exp(-np.clip(logits, -60.0, 60.0)))
-
-    def apply(self, statistics: np.ndarray) -> np.ndarray:
-        """[n, STATS_DIM] statistics -> float32 [n, 2k + 1]: lossless part, gated compressed part, constant."""
-        x = np.asarray(statistics, dtype=np.float64)
-        projected = x @ self.matrix.astype(np.float64) - self.offset.astype(np.float64)
-        half = self.matrix.shape[1] // 2
-        projected[:, half:] *= self.compressed_probability(x)[:, None]
-        constant = np.full((len(x), 1), self.constant)
-        return np.hstack([projected, constant]).astype(np.float32)
-
-
 def fit_constant(features: np.ndarray, offset: np.ndarray, matrix: np.ndarray) -> float:
     """RMS norm of the projected losslessly delivered training images (the appended coordinate)."""
     x = np.asarray(features, dtype=np.float64)
@@ -213,19 +182,6 @@ def fit(features: np.ndarray, components: int = COMPONENTS) -> Projection:
     offset, matrix = fit_grouped(features, components)
     gate_weights, gate_bias = fit_gate(features)
     return Projection(offset, matrix, gate_weights, gate_bias, fit_constant(features, offset, matrix))
-
-
-@lru_cache(maxsize=1)
-def load(path: str = PATH) -> Projection:
-    """The shipped projection."""
-    with np.load(path, allow_pickle=False) as npz:
-        return Projection(npz["offset"].astype(np.float64), npz["matrix"].astype(np.float64),
-                          npz["gate_weights"].astype(np.float64), float(npz["gate_bias"]), float(npz["constant"]))
-
-
-def project(statistics: np.ndarray) -> np.ndarray:
-    """[n, STATS_DIM] standardised statistics -> float32 [n, 2 * COMPONENTS + 1] fingerprints."""
-    return load().apply(statistics)
 
 
 def save(fitted: Projection, out: str, n_generators: int, per: int) -> None:
@@ -250,7 +206,7 @@ def train(out: str, n_generators: int = N_GENERATORS, per: int = PER_GENERATOR,
 def main(argv: Sequence[str] | None = None) -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m attrib.projection", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m attrib.training.projection", description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="?", default=PATH)
     parser.add_argument("--generators", type=int, default=N_GENERATORS)
     parser.add_argument("--per", type=int, default=PER_GENERATOR)

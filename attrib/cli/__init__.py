@@ -1,0 +1,62 @@
+"""The ``attrib`` command line: a thin layer over the library API (:mod:`attrib`).
+
+One module per command group: :mod:`.attribution` (enroll, identify, verify, calibrate),
+:mod:`.gallery` (gallery ...), :mod:`.evaluation` (evaluate, demo), :mod:`.plugins`.
+Heavy modules (numpy, faiss, SQLAlchemy, plugins' frameworks) are imported inside the
+commands that need them, so ``attrib --help`` stays fast. Library errors
+(:class:`attrib.errors.AttribError`) become one-line messages. Nothing in the library
+imports this package.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from .. import __version__
+from . import attribution, evaluation, gallery, plugins
+from .common import AttribGroup, default_gallery
+
+
+@click.group(cls=AttribGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="attrib")
+@click.option(
+    "--gallery",
+    "gallery",
+    envvar="ATTRIB_GALLERY",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Gallery folder (default: $ATTRIB_GALLERY or a per-user data folder).",
+)
+@click.pass_context
+def cli(ctx: click.Context, gallery: Path | None) -> None:
+    """Tell which generator made an image, or say it is unknown."""
+    ctx.ensure_object(dict)
+    ctx.obj["gallery"] = gallery or default_gallery()
+
+
+for _command in (*attribution.COMMANDS, gallery.gallery, *evaluation.COMMANDS, plugins.plugins):
+    cli.add_command(_command)
+
+
+def _register_plugin_commands() -> None:
+    from ..host.manager import load_plugins
+
+    load_plugins().hook.register_commands(cli=cli)
+
+
+_register_plugin_commands()
+
+
+def main() -> None:
+    # Pillow warns about images over its own size limit; the loader then rejects them with its
+    # one-line error, so the warning would only say the same thing twice
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
+    try:
+        cli(prog_name="attrib")
+    except BrokenPipeError:  # e.g. `attrib identify --json dir/ | head`
+        sys.stderr.close()
+        sys.exit(1)

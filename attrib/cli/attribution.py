@@ -1,0 +1,151 @@
+"""``attrib enroll``, ``identify``, ``verify`` and ``calibrate``."""
+
+from __future__ import annotations
+
+import click
+
+from ..scoring import DEFAULT_TARGET_FAR
+from .common import collect_paths, echo_err, emit_json, extractor_options, open_gallery, progress_bar
+
+
+@click.command()
+@click.option("--generator", "-g", required=True, help="Name to enroll the images under.")
+@click.option("--family", help="Model family, e.g. 'stable-diffusion'.")
+@click.option("--note", help="Free text kept with the generator.")
+@extractor_options
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.pass_context
+def enroll(ctx, generator, family, note, extractor, options, as_json, paths):
+    """Enroll the images in PATHS (files or folders) as samples of GENERATOR."""
+    files = collect_paths(paths)
+    with open_gallery(ctx) as gallery, progress_bar(len(files), f"enrolling {generator}") as advance:
+        from ..extractors.resolve import bind_extractor
+
+        bound = bind_extractor(extractor, options, gallery.extractor_names())
+        report = gallery.enroll(generator, files, bound, family=family, note=note, progress=advance)
+    if as_json:
+        emit_json(
+            {
+                "generator": report.generator,
+                "extractor": bound.identity.key,
+                "added": report.added,
+                "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
+                "failed": [{"path": p, "error": r} for p, r in report.failed],
+                "calibration": report.calibration,
+            }
+        )
+    else:
+        click.echo(
+            f"{report.generator}: added {len(report.added)}, already enrolled {len(report.skipped)}, "
+            f"failed {len(report.failed)}"
+        )
+        for path, reason in report.skipped:
+            click.echo(f"  skipped {path}: {reason}")
+        for path, reason in report.failed:
+            click.echo(f"  failed {reason if reason.startswith(path) else f'{path}: {reason}'}")
+        if report.calibration:
+            click.echo(f"calibration: {report.calibration}")
+    if report.failed:
+        ctx.exit(1)
+
+
+@click.command()
+@extractor_options
+@click.option("--top-k", "-k", default=3, show_default=True, type=int, help="Candidates to list per image.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per input file.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.pass_context
+def identify(ctx, extractor, options, top_k, as_json, paths):
+    """Name the generator of each image in PATHS, or say `unknown`."""
+    files = collect_paths(paths)
+    failed = 0
+    with open_gallery(ctx, read_only=True) as gallery:
+        bound = gallery.load_extractor(extractor, options)
+        for result in gallery.identify(files, bound, top_k=top_k):
+            failed += result.error is not None
+            if as_json:
+                emit_json(result.to_json())
+            elif result.error:
+                echo_err(f"error: {result.error}")
+            else:
+                cands = ", ".join(f"{c['generator']} {c['score']:.3f}" for c in result.candidates)
+                click.echo(
+                    f"{result.path}: {result.decision} (best {result.generator} {result.score:.3f}, "
+                    f"threshold {result.threshold:.3f}; top: {cands})"
+                )
+    if failed:
+        ctx.exit(1)
+
+
+@click.command()
+@click.option("--generator", "-g", required=True, help="The enrolled generator to verify against.")
+@extractor_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per input file.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.pass_context
+def verify(ctx, generator, extractor, options, as_json, paths):
+    """Say whether each image in PATHS was made by GENERATOR."""
+    from ..extractors.resolve import bind_extractor
+
+    files = collect_paths(paths)
+    failed = 0
+    with open_gallery(ctx, read_only=True) as gallery:
+        bound = bind_extractor(extractor, options, gallery.extractor_names())
+        for result in gallery.verify(generator, files, bound):
+            failed += result.error is not None
+            if as_json:
+                emit_json(result.to_json())
+            elif result.error:
+                echo_err(f"error: {result.error}")
+            else:
+                verdict = "match" if result.match else "no match"
+                click.echo(
+                    f"{result.path}: {verdict} for {generator} (score {result.score:.3f}, "
+                    f"threshold {result.threshold:.3f})"
+                )
+    if failed:
+        ctx.exit(1)
+
+
+@click.command()
+@click.option("--target-far", default=DEFAULT_TARGET_FAR, show_default=True, type=float, help="Target false-accept rate.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def calibrate(ctx, target_far, as_json):
+    """Refit the whitening and recompute open-set thresholds from held-out gallery scores."""
+    with open_gallery(ctx) as gallery:
+        results = gallery.calibrate(target_far)
+        ids = gallery.generator_names()
+    if as_json:
+        emit_json(
+            {
+                key: {
+                    "message": r.message,
+                    "separation": r.separation,
+                    "thresholds": [
+                        {
+                            "generator": ids.get(t.generator_id) if t.generator_id else None,
+                            "threshold": t.threshold,
+                            "method": t.method,
+                            "n_genuine": t.n_genuine,
+                            "n_impostor": t.n_impostor,
+                            "tar": t.tar,
+                        }
+                        for t in r.thresholds
+                    ],
+                }
+                for key, r in results.items()
+            }
+        )
+        return
+    for key, r in results.items():
+        separation = "" if r.separation is None else f"; separation d' {r.separation:.2f} (fusion weight)"
+        click.echo(f"{key}: {r.message}{separation}")
+        for t in r.thresholds:
+            who = ids.get(t.generator_id, "(open-set)") if t.generator_id else "(open-set)"
+            tar = f", genuine accepted {t.tar:.0%}" if t.tar is not None else ""
+            click.echo(f"  {who:24s} threshold {t.threshold:.4f} [{t.method}]{tar}")
+
+
+COMMANDS = (enroll, identify, verify, calibrate)

@@ -1,0 +1,106 @@
+"""What every command shares: the error-to-one-line group, JSON and console output, progress
+bars, the extractor options and opening the gallery."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from ..errors import AttribError
+from ..extractors import DEFAULT_EXTRACTOR
+
+
+def default_gallery() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("attrib", appauthor=False)) / "gallery"
+
+
+class AttribGroup(click.Group):
+    """A click group that turns library errors into one line and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except AttribError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def emit_json(obj) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False))
+
+
+def stdout_console():
+    """A rich console on stdout; piped output gets wide lines instead of an 80-column squeeze."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=200, soft_wrap=True)
+
+
+@contextmanager
+def progress_bar(total: int, label: str, enabled: bool = True):
+    """A rich progress bar on stderr when it is a terminal; a no-op callback otherwise."""
+    if not (enabled and total > 1 and sys.stderr.isatty()):
+        yield lambda n=1: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+def extractor_options(func):
+    """--extractor NAME and repeated --option key=value, shared by every embedding command."""
+    func = click.option(
+        "--option",
+        "-o",
+        "options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Option passed to the extractor (repeatable), e.g. -o weights=model.safetensors.",
+    )(func)
+    func = click.option(
+        "--extractor",
+        "-e",
+        envvar="ATTRIB_EXTRACTOR",
+        default=None,
+        help=f"Feature extractor (see `attrib plugins`); default: $ATTRIB_EXTRACTOR, else the gallery's "
+        f"only extractor, else {DEFAULT_EXTRACTOR}. Join names with '+' to fuse (identify).",
+    )(func)
+    return func
+
+
+def open_gallery(ctx: click.Context, read_only: bool = False):
+    """The gallery of this invocation; ``read_only`` keeps SQLAlchemy unloaded unless something needs repair."""
+    from ..gallery import open_gallery as open_library_gallery
+
+    return open_library_gallery(ctx.obj["gallery"], notify=lambda m: echo_err(f"note: {m}"), read_only=read_only)
+
+
+def collect_paths(paths: tuple[str, ...]) -> list[Path]:
+    from ..images import iter_image_files
+
+    found = list(iter_image_files(paths))
+    if not found:
+        raise AttribError(
+            f"no image files found in {', '.join(paths)} (looked for .png .jpg .jpeg .webp .gif .bmp .tif .tiff)"
+        )
+    return found

@@ -1,0 +1,149 @@
+"""``attrib evaluate`` and ``attrib demo``: the evaluation protocol and the zoo demo, printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..evaluation import DEFAULT_CONDITION
+from ..scoring import DEFAULT_TARGET_FAR
+from .common import echo_err, emit_json, open_gallery, progress_bar, stdout_console
+
+
+def _pm(s: dict, pct: bool = False) -> str:
+    if s["mean"] is None:
+        return "-"
+    fmt = "{:.0%}" if pct else "{:.3f}"
+    return fmt.format(s["mean"]) + ("" if s["std"] is None else " ± " + fmt.format(s["std"]))
+
+
+def print_tables(evaluation) -> None:
+    """The per-generator table, the metrics and the confusion matrix of every condition."""
+    from rich.table import Table
+
+    from ..evaluation.protocol import METRICS
+
+    console, cfg = stdout_console(), evaluation.data["config"]
+    for block in evaluation.data["conditions"]:
+        table = Table(title=f"attrib evaluate: {block['condition']} | {cfg['extractor']} | K={cfg['shots']}, "
+                            f"{cfg['repeats']} repeats, seed {cfg['seed']}")
+        for col in ("generator", "enrolled", "queries/repeat", "recall: top-1 / rejected", "right decision"):
+            table.add_column(col, justify="left" if col == "generator" else "right")
+        for label, row in block["per_generator"].items():
+            table.add_row(label, str(row["enrolled_per_repeat"]) if row["known"] else "no",
+                          f"{row['queries'] / cfg['repeats']:.1f}", _pm(row["recall"], True),
+                          _pm(row["correct_decision"], True))
+        console.print(table)
+        for name, text in METRICS:
+            stat = block["metrics"][name]
+            sem = "" if stat.get("sem") is None else f"  (s.e. of the mean {stat['sem']:.3f})"
+            console.print(f"  {text:46s} {_pm(stat)}{sem}")
+        conf = block["confusion"]
+        matrix = Table(title=f"confusion (rows: truth, columns: decision; summed over {cfg['repeats']} repeats)")
+        matrix.add_column("")
+        for col in conf["columns"]:
+            matrix.add_column(col, justify="right")
+        for label, counts in zip(conf["rows"], conf["matrix"]):
+            matrix.add_row(label, *map(str, counts))
+        console.print(matrix)
+        console.print(f"  {block['wall_s']:.1f} s; embedded {block['cache']['embedded']} images, "
+                      f"reused {block['cache']['reused']} cached embeddings")
+
+
+@click.command()
+@click.argument("data_dir", type=click.Path(path_type=Path))
+@click.option("--known", required=True, help="Comma-separated generator folders to enroll, e.g. --known a,b,c.")
+@click.option("--unknown", default="", help="Comma-separated generator folders never enrolled (must be rejected).")
+@click.option("--shots", "-k", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Images enrolled per known generator.")
+@click.option("--repeats", "-r", default=5, show_default=True, type=click.IntRange(min=1), help="Random draws.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--max-per", default=60, show_default=True, type=click.IntRange(min=2),
+              help="At most this many images per label in a repeat (a random subset).")
+@click.option("--condition", "-c", "conditions", multiple=True, metavar="C",
+              help=f"Transform every image first (repeatable; each evaluated separately; default {DEFAULT_CONDITION}): "
+                   "center-crop:S, crop:S, jpeg:Q, webp:Q, resize:F, none, joined with '+'.")
+@click.option("--extractor", "-e", envvar="ATTRIB_EXTRACTOR", default=None,
+              help="Feature extractor (default residual); a+b fuses several.")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Extractor option (repeatable).")
+@click.option("--target-far", default=DEFAULT_TARGET_FAR, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="False-accept rate the per-repeat galleries are calibrated at (the operating point).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with everything.")
+@click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write metrics.json and ROC / confusion-matrix PNGs to this folder.")
+def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions, extractor, options, target_far,
+             as_json, report):
+    """Few-shot open-set evaluation on DATA_DIR/<generator>/ folders of images.
+
+    --extractor a+b fuses extractors as `attrib identify` does (options as NAME.key=value)."""
+    from ..evaluation.conditions import parse_condition
+    from ..evaluation.protocol import run_evaluation, split_labels
+    from ..evaluation.report import make_report_dir, write_report
+    from ..extractors.resolve import load_extractor
+
+    [parse_condition(text) for text in conditions]  # fail on a bad condition or folder before any work
+    if report is not None:
+        make_report_dir(report)
+    bound = load_extractor(extractor, options)
+    evaluation = run_evaluation(
+        data_dir, split_labels(known), split_labels(unknown), extractor=bound, shots=shots, repeats=repeats,
+        seed=seed, max_per=max_per, conditions=conditions or (DEFAULT_CONDITION,), progress_bar=progress_bar,
+        target_far=target_far)
+    notes = evaluation.data["notes"]
+    for note in notes[:10]:
+        echo_err(f"note: {note}")
+    if len(notes) > 10:
+        echo_err(f"note: ... and {len(notes) - 10} more (all in --json / --report)")
+    if report is not None:
+        written = write_report(evaluation, report)
+        echo_err(f"report: {', '.join(str(p) for p in written)}")
+    if as_json:
+        emit_json(evaluation.data)
+    else:
+        print_tables(evaluation)
+        click.echo(f"total {evaluation.data['wall_s']:.1f} s")
+
+
+@click.command()
+@click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-data"),
+              show_default=True, help="Where the zoo images are written (reused when present).")
+@click.option("--fresh", is_flag=True, help="Empty the gallery folder first (only a gallery made by the demo).")
+@click.option("--extractor", "-e", default="residual", show_default=True)
+@click.pass_context
+def demo(ctx: click.Context, data: Path, fresh: bool, extractor: str) -> None:
+    """Run the whole job on the synthetic generator zoo and print the results."""
+    from rich.table import Table
+
+    from ..evaluation.demo import empty_gallery_folder, run_demo
+    from ..extractors.resolve import bind_extractor
+
+    console = stdout_console()
+    gallery_dir = Path(ctx.obj["gallery"])
+    if fresh:
+        empty_gallery_folder(gallery_dir)
+    bound = bind_extractor(extractor, ())
+    with open_gallery(ctx) as gallery:
+        outcome = run_demo(gallery, data, bound, console.print, progress_bar)
+    for error in outcome.errors:
+        console.print(f"   error: {error}")
+    table = Table(title="attrib demo: per generator")
+    for column in ("generator", "enrolled", "queries", "top-1 correct", "right decision"):
+        table.add_column(column, justify="right" if column != "generator" else "left")
+    for name, row in outcome.per_generator.items():
+        top1 = f"{row['top1']:.0%}" if row["known"] else "-"
+        what = "named" if row["known"] else "rejected"
+        table.add_row(name, "yes" if row["known"] else "no", str(row["queries"]), top1,
+                      f"{row['correct_decision']:.0%} {what}")
+    console.print(table)
+    console.print(
+        f"closed-set accuracy {outcome.closed_set_accuracy:.3f} | open-set AUROC {outcome.open_set_auroc:.3f} | "
+        f"OSCR {outcome.oscr:.3f} | known accepted {outcome.known_accepted:.0%}, "
+        f"unknown rejected {outcome.unknown_rejected:.0%}"
+    )
+    console.print(f"done in {outcome.seconds:.1f} s. Try: attrib --gallery {gallery_dir} identify {outcome.example}")
+    if outcome.errors:
+        ctx.exit(1)
+
+
+COMMANDS = (evaluate, demo)

@@ -1,0 +1,128 @@
+"""``attrib gallery ...``: list, show, remove, audit, rebuild-index, reembed."""
+
+from __future__ import annotations
+
+import click
+
+from .common import DEFAULT_EXTRACTOR, emit_json, extractor_options, open_gallery, progress_bar, stdout_console
+
+
+@click.group()
+def gallery():
+    """Inspect and maintain the gallery."""
+
+
+@gallery.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def gallery_list(ctx, as_json):
+    """List enrolled generators."""
+    with open_gallery(ctx) as g:
+        infos = g.generators()
+        keys = g.extractor_keys()
+    if as_json:
+        emit_json({"gallery": str(ctx.obj["gallery"]), "extractors": keys, "generators": [vars(i) for i in infos]})
+        return
+    if not infos:
+        click.echo(f"gallery {ctx.obj['gallery']} is empty; enroll with `attrib enroll --generator NAME IMAGES...`")
+        return
+    from rich.table import Table
+
+    table = Table(title=f"gallery {ctx.obj['gallery']}")
+    for column in ("generator", "family", "samples", "threshold", "enrolled"):
+        table.add_column(column)
+    for i in infos:
+        thr = f"{i.threshold:.3f} ({i.threshold_method})" if i.threshold is not None else "-"
+        table.add_row(i.name, i.family or "", str(i.samples), thr, i.created_at)
+    stdout_console().print(table)
+    click.echo(f"extractors: {', '.join(keys) or 'none'}")
+
+
+@gallery.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def gallery_show(ctx, name, as_json):
+    """Show one generator: its samples and thresholds."""
+    with open_gallery(ctx) as g:
+        detail = g.generator_detail(name)
+    if as_json:
+        emit_json(detail)
+        return
+    click.echo(f"{detail['name']}  family: {detail['family'] or '-'}  enrolled: {detail['created_at']}")
+    if detail["note"]:
+        click.echo(f"note: {detail['note']}")
+    for c in detail["calibration"]:
+        click.echo(f"threshold {c['threshold']:.4f} [{c['method']}] for {c['extractor']} at FAR {c['target_far']:g}")
+    click.echo(f"{len(detail['samples'])} samples:")
+    for s in detail["samples"]:
+        click.echo(f"  {s['sha256'][:12]}  {s['width']}x{s['height']} {s['format']:5s} {s['path']}")
+
+
+@gallery.command("remove")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def gallery_remove(ctx, name, as_json):
+    """Remove a generator and its samples, then re-calibrate."""
+    with open_gallery(ctx) as g:
+        count = g.remove(name)
+    if as_json:
+        emit_json({"removed": name, "samples": count})
+    else:
+        click.echo(f"removed {name} ({count} samples); thresholds re-calibrated")
+
+
+@gallery.command("audit")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="Only the last N entries.")
+@click.option("--action", type=click.Choice(["enroll", "remove", "calibrate", "reembed"]),
+              help="Only entries of this kind.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line per entry.")
+@click.pass_context
+def gallery_audit(ctx, limit, action, as_json):
+    """Show the audit trail: every enroll, remove, calibrate and reembed, oldest first (UTC)."""
+    with open_gallery(ctx) as g:
+        entries = g.audit_log(limit, action)
+    for entry in entries:
+        if as_json:
+            emit_json(entry)
+        else:
+            detail = entry["detail"]
+            text = " ".join(f"{k}={v}" for k, v in detail.items()) if isinstance(detail, dict) else str(detail)
+            click.echo(f"{entry['at']}  {entry['action']:9s}  {text}")
+    if not entries and not as_json:
+        click.echo(f"no audit entries in {ctx.obj['gallery']}")
+
+
+@gallery.command("rebuild-index")
+@click.pass_context
+def gallery_rebuild(ctx):
+    """Rebuild every FAISS index from the vectors stored in the database."""
+    with open_gallery(ctx) as g:
+        click.echo(f"rebuilt indexes for: {', '.join(g.rebuild_indexes()) or 'none'}")
+
+
+@gallery.command("reembed")
+@extractor_options
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def gallery_reembed(ctx, extractor, options, as_json):
+    """Embed every stored sample again (from its original file) with an extractor."""
+    from ..extractors.resolve import bind_extractor
+
+    with open_gallery(ctx) as g:
+        bound = bind_extractor(extractor or DEFAULT_EXTRACTOR, options)
+        total = sum(i.samples for i in g.generators())
+        with progress_bar(total, f"re-embedding with {bound.name}") as advance:
+            report = g.reembed(bound, progress=advance)
+    if as_json:
+        emit_json(vars(report))
+    else:
+        click.echo(
+            f"{report.extractor}: embedded {report.embedded}, already present {report.present}, "
+            f"problems {len(report.problems)}"
+        )
+        for problem in report.problems:
+            click.echo(f"  {problem}")
+    if report.problems:
+        ctx.exit(1)

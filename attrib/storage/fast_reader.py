@@ -1,0 +1,137 @@
+"""The fast read-only path: the storage interface's reads with the standard library's sqlite3.
+
+Opening an index for search needs a handful of reads; doing them with sqlite3 keeps
+SQLAlchemy (about 0.3 s to import) off the path of a single ``attrib identify``. The reader
+is only used when the schema is current (:meth:`FastReader.open`); whether the index on disk
+can be trusted is decided by :func:`attrib.storage.base.load_index_view`, as for the SQLite
+store, and anything it does not trust goes to :class:`attrib.storage.sqlite.SQLiteStore`,
+which migrates, rebuilds and explains.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from ..scoring.whitening import Whitening
+from . import faiss_cache
+from .base import CalibrationState, expected_state
+from .schema import SCHEMA_VERSION
+
+
+def connect_read_only(root: Path) -> sqlite3.Connection:
+    """A read-only sqlite3 connection to the gallery's database (raises sqlite3.Error)."""
+    return sqlite3.connect(f"file:{Path(root) / 'gallery.db'}?mode=ro", uri=True)
+
+
+class FastReader:
+    """Read-only access to a gallery folder whose schema is current; see :meth:`open`."""
+
+    def __init__(self, root: Path, connection: sqlite3.Connection):
+        self.root = Path(root)
+        self.con = connection
+
+    @classmethod
+    def open(cls, root: str | Path) -> "FastReader | None":
+        """A reader, or None when the database is missing, unreadable or not at the current schema."""
+        database = Path(root) / "gallery.db"
+        if not database.exists():
+            return None
+        try:
+            con = connect_read_only(Path(root))
+            version = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.Error:
+            return None
+        try:
+            if not version or int(version[0]) != SCHEMA_VERSION:
+                con.close()
+                return None
+        except ValueError:
+            con.close()
+            return None
+        return cls(Path(root), con)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "FastReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def extractor_id(self, key: str) -> int | None:
+        row = self.con.execute("SELECT id FROM extractors WHERE key = ?", (key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def extractor_names(self) -> set[str]:
+        return {name for (name,) in self.con.execute("SELECT name FROM extractors")}
+
+    def _dim(self, extractor_id: int) -> int:
+        (dim,) = self.con.execute("SELECT dim FROM extractors WHERE id = ?", (extractor_id,)).fetchone()
+        return int(dim)
+
+    def whitening(self, extractor_id: int) -> Whitening:
+        params = self.con.execute("SELECT params FROM backends WHERE extractor_id = ?", (extractor_id,)).fetchone()
+        return Whitening.from_bytes(params[0] if params else None)
+
+    def index_state(self, extractor_id: int) -> faiss_cache.IndexState:
+        count, max_id, id_sum = self.con.execute(
+            "SELECT count(id), max(id), sum(id) FROM vectors WHERE extractor_id = ?", (extractor_id,)
+        ).fetchone()
+        return expected_state(count, max_id, id_sum, self._dim(extractor_id), self.whitening(extractor_id))
+
+    def calibration(self, extractor_id: int) -> CalibrationState:
+        rows = self.con.execute(
+            "SELECT generator_id, threshold, separation, target_far FROM calibrations WHERE extractor_id = ?",
+            (extractor_id,),
+        ).fetchall()
+        return CalibrationState(
+            {gid: threshold for gid, threshold, _, _ in rows},
+            separation=next((sep for gid, _, sep, _ in rows if gid is None), None),
+            target_far=next((far for gid, _, _, far in rows if gid is None), None),
+        )
+
+    def generator_names(self) -> dict[int, str]:
+        return dict(self.con.execute("SELECT id, name FROM generators"))
+
+    def generator_families(self) -> dict[int, str | None]:
+        return dict(self.con.execute("SELECT id, family FROM generators"))
+
+    def sample_ids(self, extractor_id: int) -> np.ndarray:
+        rows = self.con.execute("SELECT sample_id FROM vectors WHERE extractor_id = ? ORDER BY sample_id",
+                                (extractor_id,))
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def vectors_of_samples(self, extractor_id: int, sample_ids: np.ndarray | None = None
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        query = ("SELECT v.sample_id, s.generator_id, v.data FROM vectors v JOIN samples s ON s.id = v.sample_id "
+                 "WHERE v.extractor_id = ?")
+        dim = self._dim(extractor_id)
+        if sample_ids is None:
+            rows = self.con.execute(query, (extractor_id,)).fetchall()
+        else:
+            self.con.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (id INTEGER PRIMARY KEY)")
+            self.con.execute("DELETE FROM wanted")
+            self.con.executemany("INSERT INTO wanted VALUES (?)", ((int(i),) for i in sample_ids))
+            rows = self.con.execute(query + " AND v.sample_id IN (SELECT id FROM wanted)", (extractor_id,)).fetchall()
+        rows.sort(key=lambda r: r[0])
+        matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+        return np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64), matrix
+
+
+def read_view(root: str | Path, key: str):
+    """The trusted index view of extractor identity ``key`` in the gallery at ``root``, else None."""
+    from .base import load_index_view
+
+    reader = FastReader.open(root)
+    if reader is None:
+        return None
+    try:
+        return load_index_view(reader, key)
+    except sqlite3.Error:
+        return None
+    finally:
+        reader.close()

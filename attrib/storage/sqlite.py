@@ -1,0 +1,467 @@
+"""The SQLite implementation of the storage interface, through SQLAlchemy 2.x.
+
+A gallery is a folder holding ``gallery.db`` (the durable truth: generators, samples,
+vectors, fitted whitening, thresholds, audit) and ``index/`` (FAISS files, a cache rebuilt
+from the database whenever they disagree). See gallery/README.md for the format.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import EmptyGallery, ExtractorMismatch, GalleryBusy, GalleryError, UnknownGenerator
+from ..scoring.calibration import DEFAULT_TARGET_FAR, CalibrationResult
+from ..scoring.whitening import Whitening
+from . import faiss_cache
+from . import models as db
+from .base import CalibrationState, IndexView, expected_state, load_index_view
+
+
+class SQLiteStore:
+    """Open (creating if needed) the gallery folder ``root``."""
+
+    def __init__(self, root: str | Path, notify: Callable[[str], None] | None = None):
+        self.root = Path(root).expanduser()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GalleryError(f"cannot create gallery folder {self.root}: {exc.strerror or exc}") from None
+        if not self.root.is_dir():
+            raise GalleryError(f"gallery path {self.root} is not a folder")
+        self.notify = notify or (lambda message: None)
+        self.engine = db.open_database(self.root / "gallery.db")
+        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self._busy(), self.Session() as session:
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back on any error."""
+        with self._busy(), self.Session.begin() as session:
+            yield session
+
+    @contextmanager
+    def _busy(self):
+        try:
+            yield
+        except OperationalError as exc:
+            if "database is locked" in str(exc):
+                raise GalleryBusy(
+                    f"gallery {self.root} is busy: another attrib process is writing to it; retry when it finishes"
+                ) from None
+            raise
+
+    # -- extractors -----------------------------------------------------
+
+    def extractor_row(self, session: Session, extractor, create: bool, allow_other_versions: bool = False
+                      ) -> db.ExtractorRow | None:
+        """The row for ``extractor``'s identity (a bound extractor; created if asked).
+
+        Refuses, naming the re-embed command, when the gallery holds vectors of
+        another version or option set of the same extractor, unless
+        ``allow_other_versions`` (as re-embedding does).
+        """
+        key = extractor.identity.key
+        row = session.scalar(select(db.ExtractorRow).where(db.ExtractorRow.key == key))
+        if row is not None:
+            if row.dim != extractor.dim:
+                raise ExtractorMismatch(
+                    f"gallery stores {key} vectors of dim {row.dim} but the extractor now gives dim "
+                    f"{extractor.dim}; bump the extractor's version"
+                )
+            return row
+        others = session.execute(
+            select(db.ExtractorRow.key, func.count(db.Vector.id))
+            .join(db.Vector, db.Vector.extractor_id == db.ExtractorRow.id)
+            .where(db.ExtractorRow.name == extractor.name)
+            .group_by(db.ExtractorRow.key)
+        ).all()
+        if others and not allow_other_versions:
+            stored = ", ".join(f"{k} ({n} vectors)" for k, n in others)
+            raise ExtractorMismatch(
+                f"gallery holds vectors from {stored}, not from {key}; vectors of different versions or "
+                f"options are never mixed: run `attrib gallery reembed --extractor {extractor.name}` "
+                f"(with the same --option values) to embed the stored samples with {key}"
+            )
+        if not create:
+            return None
+        row = db.ExtractorRow(
+            key=key,
+            name=extractor.name,
+            version=extractor.version,
+            options_json=json.dumps(extractor.identity.options, sort_keys=True),
+            dim=extractor.dim,
+        )
+        session.add(row)
+        session.flush()
+        return row
+
+    def extractor_id(self, key: str) -> int | None:
+        with self.reading() as session:
+            return session.scalar(select(db.ExtractorRow.id).where(db.ExtractorRow.key == key))
+
+    def extractor_keys(self) -> list[str]:
+        with self.reading() as session:
+            return list(session.scalars(select(db.ExtractorRow.key).order_by(db.ExtractorRow.id)))
+
+    def extractor_ids(self) -> list[int]:
+        with self.reading() as session:
+            return list(session.scalars(select(db.ExtractorRow.id)))
+
+    def extractor_names(self) -> set[str]:
+        with self.reading() as session:
+            return set(session.scalars(select(db.ExtractorRow.name)))
+
+    def extractors(self) -> list[tuple[int, str]]:
+        """(id, identity key) of every extractor, in the order they were added."""
+        with self.reading() as session:
+            return [tuple(r) for r in session.execute(select(db.ExtractorRow.id, db.ExtractorRow.key)).all()]
+
+    def extractor_key(self, extractor_id: int) -> str:
+        with self.reading() as session:
+            return session.get(db.ExtractorRow, extractor_id).key
+
+    # -- generators and samples -----------------------------------------
+
+    def generator_names(self) -> dict[int, str]:
+        with self.reading() as session:
+            return dict(session.execute(select(db.Generator.id, db.Generator.name)).all())
+
+    def generator_families(self) -> dict[int, str | None]:
+        with self.reading() as session:
+            return dict(session.execute(select(db.Generator.id, db.Generator.family)).all())
+
+    def generator_count(self) -> int:
+        with self.reading() as session:
+            return int(session.scalar(select(func.count(db.Generator.id))))
+
+    def owners(self) -> dict[str, str]:
+        """The generator name every enrolled sha256 belongs to."""
+        with self.reading() as session:
+            return dict(session.execute(select(db.Sample.sha256, db.Generator.name).join(db.Generator)).all())
+
+    def add_samples(self, generator: str, images: Sequence, matrix: np.ndarray, extractor,
+                    family: str | None = None, note: str | None = None) -> int:
+        """Store decoded ``images`` (path, sha256, size, format, width, height) and their vectors under
+        ``generator`` in one transaction; return the extractor's id."""
+        with self.writing() as session:
+            row = self.extractor_row(session, extractor, create=True)
+            gen = session.scalar(select(db.Generator).where(db.Generator.name == generator))
+            if gen is None:
+                gen = db.Generator(name=generator, family=family, note=note)
+                session.add(gen)
+            else:
+                gen.family = family or gen.family
+                gen.note = note or gen.note
+            session.flush()
+            for image, vector in zip(images, matrix):
+                sample = db.Sample(
+                    generator_id=gen.id,
+                    sha256=image.sha256,
+                    path=str(image.path.resolve()),
+                    size_bytes=image.size_bytes,
+                    format=image.format,
+                    width=image.width,
+                    height=image.height,
+                )
+                session.add(sample)
+                session.flush()
+                session.add(db.Vector(sample_id=sample.id, extractor_id=row.id, data=vector.tobytes()))
+            session.add(db.Audit(action="enroll", detail=json.dumps(
+                {"generator": generator, "added": len(images), "extractor": extractor.identity.key})))
+            return row.id
+
+    def remove_generator(self, generator: str) -> int:
+        """Remove a generator with its samples and vectors; return the number of samples removed."""
+        with self.writing() as session:
+            gen = self._generator(session, generator)
+            count = len(gen.samples)
+            session.delete(gen)
+            session.add(db.Audit(action="remove", detail=json.dumps({"generator": generator, "samples": count})))
+        return count
+
+    def _generator(self, session: Session, name: str) -> db.Generator:
+        gen = session.scalar(select(db.Generator).where(db.Generator.name == name))
+        if gen is None:
+            known = ", ".join(session.scalars(select(db.Generator.name).order_by(db.Generator.name))) or "none"
+            raise UnknownGenerator(f"generator {name!r} is not enrolled (enrolled: {known}); see `attrib gallery list`")
+        return gen
+
+    def samples_to_embed(self, extractor) -> tuple[int, list[tuple[int, str, str, str]], int]:
+        """For re-embedding with ``extractor``: (its id, [(sample id, path, sha256, generator)] lacking a
+        vector, how many already have one)."""
+        with self.writing() as session:
+            extractor_id = self.extractor_row(session, extractor, create=True, allow_other_versions=True).id
+            done = set(session.scalars(select(db.Vector.sample_id).where(db.Vector.extractor_id == extractor_id)))
+            samples = session.execute(
+                select(db.Sample.id, db.Sample.path, db.Sample.sha256, db.Generator.name).join(db.Generator)
+            ).all()
+        todo = [tuple(s) for s in samples if s[0] not in done]
+        return extractor_id, todo, len(samples) - len(todo)
+
+    def add_vectors(self, extractor_id: int, name: str, key: str, vectors: list[tuple[int, np.ndarray]],
+                    replace_other_versions: bool) -> list[str]:
+        """Store re-embedded vectors; with ``replace_other_versions`` drop the vectors of other versions
+        (or options) of extractor ``name``. Returns the identity keys dropped."""
+        replaced = []
+        with self.writing() as session:
+            for sample_id, vector in vectors:
+                session.add(db.Vector(sample_id=sample_id, extractor_id=extractor_id, data=vector.tobytes()))
+            if replace_other_versions:
+                stale = session.scalars(
+                    select(db.ExtractorRow).where(db.ExtractorRow.name == name, db.ExtractorRow.id != extractor_id)
+                ).all()
+                for old in stale:
+                    replaced.append(old.key)
+                    session.execute(delete(db.Vector).where(db.Vector.extractor_id == old.id))
+                    session.delete(old)
+            session.add(db.Audit(action="reembed", detail=json.dumps({"extractor": key, "embedded": len(vectors)})))
+        return replaced
+
+    # -- durable vectors and the index cache ----------------------------
+
+    def vectors(self, extractor_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(vector ids, generator ids, float32 matrix) for one extractor, ordered by vector id."""
+        with self.reading() as session:
+            row = session.get(db.ExtractorRow, extractor_id)
+            rows = session.execute(
+                select(db.Vector.id, db.Sample.generator_id, db.Vector.data)
+                .join(db.Sample, db.Sample.id == db.Vector.sample_id)
+                .where(db.Vector.extractor_id == extractor_id)
+                .order_by(db.Vector.id)
+            ).all()
+        return _stack(rows, row.dim)
+
+    def sample_ids(self, extractor_id: int) -> np.ndarray:
+        with self.reading() as session:
+            ids = session.scalars(select(db.Vector.sample_id).where(db.Vector.extractor_id == extractor_id)
+                                  .order_by(db.Vector.sample_id))
+            return np.array(list(ids), dtype=np.int64)
+
+    def vectors_of_samples(self, extractor_id: int, sample_ids: np.ndarray | None = None
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        query = (select(db.Vector.sample_id, db.Sample.generator_id, db.Vector.data)
+                 .join(db.Sample, db.Sample.id == db.Vector.sample_id)
+                 .where(db.Vector.extractor_id == extractor_id).order_by(db.Vector.sample_id))
+        if sample_ids is not None:
+            query = query.where(db.Vector.sample_id.in_([int(i) for i in sample_ids]))
+        with self.reading() as session:
+            dim = session.get(db.ExtractorRow, extractor_id).dim
+            rows = session.execute(query).all()
+        return _stack(rows, dim)
+
+    def whitening(self, extractor_id: int) -> Whitening:
+        with self.reading() as session:
+            stored = session.get(db.WhiteningRow, extractor_id)
+            return Whitening.from_bytes(stored.params if stored else None)
+
+    def save_whitening(self, extractor_id: int, whitening: Whitening, n_fitted: int) -> None:
+        with self.writing() as session:
+            session.merge(db.WhiteningRow(extractor_id=extractor_id, kind=whitening.kind,
+                                          params=whitening.to_bytes(), n_fitted=n_fitted))
+
+    def index_state(self, extractor_id: int) -> faiss_cache.IndexState:
+        with self.reading() as session:
+            row = session.get(db.ExtractorRow, extractor_id)
+            count, max_id, id_sum = session.execute(
+                select(func.count(db.Vector.id), func.max(db.Vector.id), func.sum(db.Vector.id)).where(
+                    db.Vector.extractor_id == extractor_id
+                )
+            ).one()
+            dim = row.dim
+        return expected_state(count, max_id, id_sum, dim, self.whitening(extractor_id))
+
+    def write_index(self, extractor_id: int, force: bool = False) -> bool:
+        """Rebuild the index file from durable vectors if it is missing or stale; True if rebuilt."""
+        state = self.index_state(extractor_id)
+        path = faiss_cache.index_path(self.root, extractor_id)
+        loaded = None if force else faiss_cache.read_index(path)
+        if loaded is not None and loaded[1].matches(state):
+            return False
+        ids, gens, matrix = self.vectors(extractor_id)
+        built = faiss_cache.build_index(ids, self.whitening(extractor_id).apply(matrix), state.dim)
+        state.key = faiss_cache.choose_index_key(len(ids), state.dim)
+        faiss_cache.write_index(built, path, state, ids, gens)
+        return True
+
+    def open_index(self, extractor) -> IndexView:
+        """Load the index for ``extractor``, rebuilding it (and saying so) if it disagrees with the database."""
+        key = extractor.identity.key
+        view = load_index_view(self, key)
+        if view is not None:
+            return view
+        with self.reading() as session:
+            row = self.extractor_row(session, extractor, create=False)
+            if row is None:
+                if session.scalar(select(func.count(db.Generator.id))):
+                    raise ExtractorMismatch(
+                        f"no enrolled sample has been embedded with {key} "
+                        f"(gallery extractors: {', '.join(self.extractor_keys()) or 'none'}); run "
+                        f"`attrib gallery reembed --extractor {extractor.name}` or pick another --extractor"
+                    )
+                raise EmptyGallery(
+                    f"gallery {self.root} has no enrolled generators; enroll some with "
+                    "`attrib enroll --generator NAME IMAGES...`"
+                )
+            extractor_id = row.id
+        state = self.index_state(extractor_id)
+        if state.count == 0:
+            raise EmptyGallery(
+                f"gallery {self.root} has no samples for {key}; enroll some with "
+                "`attrib enroll --generator NAME IMAGES...`"
+            )
+        path = faiss_cache.index_path(self.root, extractor_id)
+        why = "missing" if faiss_cache.read_index(path) is None else "out of date with the database"
+        self.notify(f"index for {key} was {why}; rebuilt it from {state.count} stored vectors")
+        self.write_index(extractor_id, force=True)
+        view = load_index_view(self, key)
+        if view is None:
+            raise GalleryError(f"index for {key} could not be rebuilt; check that {self.root} is writable")
+        view.rebuilt = True
+        return view
+
+    # -- calibration ----------------------------------------------------
+
+    def calibration(self, extractor_id: int) -> CalibrationState:
+        with self.reading() as session:
+            rows = session.execute(
+                select(db.Calibration.generator_id, db.Calibration.threshold, db.Calibration.separation,
+                       db.Calibration.target_far).where(db.Calibration.extractor_id == extractor_id)
+            ).all()
+        return CalibrationState(
+            {gid: threshold for gid, threshold, _, _ in rows},
+            separation=next((sep for gid, _, sep, _ in rows if gid is None), None),
+            target_far=next((far for gid, _, _, far in rows if gid is None), None),
+        )
+
+    def calibrated_far(self, extractor_id: int) -> float:
+        """The FAR one extractor was last calibrated at, else the default."""
+        with self.reading() as session:
+            previous = session.scalar(
+                select(db.Calibration.target_far).where(db.Calibration.extractor_id == extractor_id).limit(1)
+            )
+        return previous if previous is not None else DEFAULT_TARGET_FAR
+
+    def save_calibration(self, extractor_id: int, result: CalibrationResult, target_far: float) -> None:
+        with self.writing() as session:
+            session.execute(delete(db.Calibration).where(db.Calibration.extractor_id == extractor_id))
+            for t in result.thresholds:
+                separation = result.separation if t.generator_id is None else None
+                session.add(
+                    db.Calibration(
+                        extractor_id=extractor_id,
+                        generator_id=t.generator_id,
+                        threshold=t.threshold,
+                        method=t.method,
+                        target_far=target_far,
+                        n_genuine=t.n_genuine,
+                        n_impostor=t.n_impostor,
+                        tar=t.tar,
+                        separation=separation,
+                    )
+                )
+            key = session.get(db.ExtractorRow, extractor_id).key
+            detail = {"extractor": key, "extractor_id": extractor_id, "target_far": target_far, "message": result.message}
+            session.add(db.Audit(action="calibrate", detail=json.dumps(detail)))
+
+    # -- listing and audit ----------------------------------------------
+
+    def generator_rows(self) -> list[dict]:
+        """Every generator with its sample count and (latest extractor's) threshold, by name."""
+        with self.reading() as session:
+            rows = session.execute(
+                select(db.Generator, func.count(db.Sample.id))
+                .outerjoin(db.Sample)
+                .group_by(db.Generator.id)
+                .order_by(db.Generator.name)
+            ).all()
+            cal = {
+                c.generator_id: c
+                for c in session.scalars(select(db.Calibration).order_by(db.Calibration.extractor_id.desc()))
+            }
+        out = []
+        for gen, count in rows:
+            c = cal.get(gen.id)
+            out.append({"name": gen.name, "family": gen.family, "note": gen.note, "samples": int(count),
+                        "threshold": c.threshold if c else None, "threshold_method": c.method if c else None,
+                        "created_at": gen.created_at.isoformat(timespec="seconds")})
+        return out
+
+    def generator_detail(self, name: str) -> dict:
+        with self.reading() as session:
+            gen = self._generator(session, name)
+            samples = [
+                {
+                    "id": s.id,
+                    "sha256": s.sha256,
+                    "path": s.path,
+                    "format": s.format,
+                    "width": s.width,
+                    "height": s.height,
+                    "size_bytes": s.size_bytes,
+                    "enrolled_at": s.created_at.isoformat(timespec="seconds"),
+                }
+                for s in gen.samples
+            ]
+            calibration = [
+                {
+                    "extractor": session.get(db.ExtractorRow, c.extractor_id).key,
+                    "threshold": c.threshold,
+                    "method": c.method,
+                    "target_far": c.target_far,
+                    "n_genuine": c.n_genuine,
+                    "n_impostor": c.n_impostor,
+                    "tar": c.tar,
+                }
+                for c in session.scalars(select(db.Calibration).where(db.Calibration.generator_id == gen.id))
+            ]
+            return {
+                "name": gen.name,
+                "family": gen.family,
+                "note": gen.note,
+                "created_at": gen.created_at.isoformat(timespec="seconds"),
+                "samples": samples,
+                "calibration": calibration,
+            }
+
+    def audit(self, action: str, detail: dict) -> None:
+        with self.writing() as session:
+            session.add(db.Audit(action=action, detail=json.dumps(detail)))
+
+    def audit_log(self, limit: int | None = None, action: str | None = None) -> list[dict]:
+        """The audit trail, oldest first: the last ``limit`` entries (all when None),
+        optionally of one ``action`` (enroll, remove, calibrate, reembed)."""
+        query = select(db.Audit).order_by(db.Audit.id.desc())
+        if action:
+            query = query.where(db.Audit.action == action)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.reading() as session:
+            rows = list(session.scalars(query))
+        return [
+            {"id": r.id, "at": r.at.isoformat(timespec="seconds") + "Z", "action": r.action, "detail": json.loads(r.detail)}
+            for r in reversed(rows)
+        ]
+
+
+def _stack(rows, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(first column, second column, float32 matrix of the third) from (id, generator id, blob) rows."""
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    gens = np.array([r[1] for r in rows], dtype=np.int64)
+    matrix = (np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+              if rows else np.zeros((0, dim), dtype=np.float32))
+    return ids, gens, matrix
