@@ -19,9 +19,10 @@ import numpy as np
 from .errors import AttribError, EnrollmentConflict, GalleryError, UnknownGenerator
 from .extractors.contract import BoundExtractor
 from .images import BATCH, LoadedImage, load_batches, load_images
-from .scoring import calibration
-from .scoring.decision import IdentificationResult, Verification, decide, score_queries
+from .scoring import calibration, open_set
+from .scoring.decision import IdentificationResult, Verification, decide, rank, score_queries
 from .scoring.fusion import fit_fusion
+from .scoring.open_set import DecisionModel
 from .scoring.whitening import fit_whitening, held_out_score_matrix
 from .storage.base import GalleryReads, IndexView, load_index_view
 from .storage.fast_reader import FastReader
@@ -187,6 +188,7 @@ class Gallery:
             return report
         extractor_id = self.store.add_samples(generator, kept, np.concatenate(vectors), extractor,
                                               family=family, note=note)
+        self.ensure_cohort(extractor_id, extractor)
         report.added = [str(image.path) for image in kept]
         report.calibration = self.calibrate_extractor(extractor_id, target_far).message
         return report
@@ -236,15 +238,18 @@ class Gallery:
         report.embedded = len(new_vectors)
         for old_key in report.replaced:
             self.notify(f"dropped vectors of {old_key}: every sample now has a {key} vector")
+        self.ensure_cohort(extractor_id, extractor)
         self.calibrate_extractor(extractor_id, target_far)
         return report
 
     # -- calibration ----------------------------------------------------
 
     def calibrate_extractor(self, extractor_id: int, target_far: float | None = None) -> calibration.CalibrationResult:
-        """Refit the whitening, recompute thresholds, and bring the index up to date.
+        """Refit the whitening, recompute thresholds and the decision model, bring the index up to date.
 
-        ``target_far`` defaults to the one this extractor was last calibrated at (else the default).
+        Thresholds are set on the impostor cohort stored for the extractor (:mod:`attrib.scoring.open_set`);
+        a gallery without one falls back to its own impostors. ``target_far`` defaults to the one this
+        extractor was last calibrated at (else the default).
         """
         store = self.store
         _, gens, matrix = store.vectors(extractor_id)
@@ -252,11 +257,33 @@ class Gallery:
         if target_far is None:
             target_far = store.calibrated_far(extractor_id)
         store.save_whitening(extractor_id, whitening, len(gens))
-        result = calibration.calibrate(matrix, gens, target_far=target_far,
-                                       score_matrix=held_out_score_matrix(whitening))
+        cohort = store.cohort(extractor_id, cohort_version())
+        if cohort is None or len(gens) == 0:
+            result = calibration.calibrate(matrix, gens, target_far=target_far,
+                                           score_matrix=held_out_score_matrix(whitening))
+        else:
+            matrix, gens = calibration.subsample(matrix, gens)
+            held_out, order = held_out_score_matrix(whitening)(matrix.astype(np.float64), gens)
+            scores = open_set.cohort_scores(whitening.apply(cohort), whitening.apply(matrix), gens, order)
+            result = open_set.calibrate(held_out, gens, order, scores, target_far)
         store.save_calibration(extractor_id, result, target_far)
         store.write_index(extractor_id)
         return result
+
+    def ensure_cohort(self, extractor_id: int, extractor: BoundExtractor) -> None:
+        """Store the impostor cohort embedded by ``extractor`` unless the gallery has it (once per extractor)."""
+        version = cohort_version()
+        if self.store.cohort(extractor_id, version) is not None:
+            return
+        shipped = getattr(extractor.impl, "cohort_vectors", None)
+        vectors = shipped(version) if callable(shipped) else None
+        if vectors is None:
+            from .synthetic import cohort
+
+            self.notify(f"embedding the impostor cohort ({cohort.size()} images of generators never enrolled) "
+                        f"with {extractor.identity.key} for open-set calibration; once per gallery and extractor")
+            vectors = cohort.embed(extractor)
+        self.store.save_cohort(extractor_id, version, np.asarray(vectors, dtype=np.float32))
 
     def calibrate(self, target_far: float = calibration.DEFAULT_TARGET_FAR) -> dict[str, calibration.CalibrationResult]:
         """Recalibrate every extractor at ``target_far``; results by extractor identity key."""
@@ -279,36 +306,63 @@ class Gallery:
 
     def identify(self, paths: Iterable[Path], extractor: BoundExtractor | Sequence[BoundExtractor],
                  top_k: int = 3) -> Iterator[IdentificationResult]:
-        """Yield one IdentificationResult per input path, in order.
+        """Yield one IdentificationResult per input path, in order (see :mod:`attrib.scoring.decision`).
 
         With several extractors the scores are fused (:mod:`attrib.scoring.fusion`): each
         generator's score is a weighted mean over extractors of (score - that extractor's global
-        calibrated threshold); the best generator is accepted when that reaches its fused
-        threshold, calibrated on held-out fused scores of the enrolled samples.
+        threshold), decided with thresholds and a decision model calibrated on fused scores.
         """
         if top_k < 1:
             raise AttribError(f"--top-k must be at least 1, got {top_k}")
         extractors = list(extractor) if isinstance(extractor, (list, tuple)) else [extractor]
         views = [self.open_index(e) for e in extractors]
+        reads = self.reads()
         key = "+".join(e.identity.key for e in extractors)
-        fusion = fit_fusion(self.reads(), views) if len(views) > 1 else None
+        names, families = views[0].generator_names, views[0].families
+        fusion = None
+        if len(views) > 1:
+            fusion = fit_fusion(reads, views, [reads.cohort(v.extractor_id, cohort_version()) for v in views])
+            model, threshold_of = DecisionModel.from_dict(fusion.model), fusion.threshold
+        else:
+            model, threshold_of = DecisionModel.from_dict(views[0].model), views[0].threshold
         for chunk in load_batches(paths):
             per_extractor = []
             for bound, view in zip(extractors, views):
                 matrix = _embed_chunk(bound, chunk)
                 per_extractor.append(score_queries(view, matrix) if len(matrix) else [])
             position = 0
+            hit_ids = [vid for q in per_extractor[0] for hits in q.hits.values() for vid, _ in hits]
+            exemplars = reads.exemplars(hit_ids) if hit_ids else {}
             for item in chunk:
                 if not isinstance(item, LoadedImage):
                     yield IdentificationResult(path=str(item[0]), error=item[1])
                     continue
-                scores = [s[position] for s in per_extractor]
+                queries = [s[position] for s in per_extractor]
                 position += 1
-                if fusion is None:
-                    ranked, threshold_of = scores[0], views[0].threshold
-                else:
-                    ranked, threshold_of = fusion.rank(scores), fusion.threshold
-                yield decide(views[0].generator_names, ranked, threshold_of, str(item.path), item.sha256, key, top_k)
+                scores = fusion.rank([q.scores for q in queries]) if fusion else queries[0].scores
+                ranked = rank(scores, threshold_of, model, names, families)
+                for gid, candidate in ranked[:top_k]:
+                    candidate.exemplars = [
+                        {"path": exemplars[vid][0], "sha256": exemplars[vid][1], "similarity": round(sim, 6)}
+                        for vid, sim in queries[0].hits.get(gid, []) if vid in exemplars]
+                    if fusion:
+                        candidate.per_extractor = {e.identity.key: q.scores[gid]
+                                                   for e, q in zip(extractors, queries) if gid in q.scores}
+                candidates = [c for _, c in ranked]
+                yield IdentificationResult(path=str(item.path), sha256=item.sha256, candidates=candidates[:top_k],
+                                           flags=self._flags(reads, item), extractor=key,
+                                           **decide(candidates, model))
+
+    @staticmethod
+    def _flags(reads: GalleryReads, item: LoadedImage) -> list[str]:
+        """What makes this query special: an exact copy of an enrolled file, or visible recompression."""
+        flags = []
+        owner = reads.sample_owner(item.sha256)
+        if owner is not None:
+            flags.append(f"exact copy of a sample enrolled under {owner} (same sha256)")
+        if item.compression:
+            flags.append(f"recompressed ({item.compression}): attribution is less reliable")
+        return flags
 
     def verify(self, generator: str, paths: Iterable[Path], extractor: BoundExtractor) -> Iterator[Verification]:
         """Yield one Verification per input path: is it from ``generator``?"""
@@ -325,6 +379,7 @@ class Gallery:
                 f"`attrib gallery reembed --extractor {extractor.name}`"
             )
         threshold = view.threshold(gid)
+        model = DecisionModel.from_dict(view.model)
         for chunk in load_batches(paths):
             vectors = iter(_embed_chunk(extractor, chunk))
             for item in chunk:
@@ -339,6 +394,7 @@ class Gallery:
                     score=round(score, 6),
                     threshold=round(threshold, 6),
                     match=bool(score >= threshold),
+                    confidence=model.p_known(score - threshold),
                     extractor=extractor.identity.key,
                 )
 
@@ -355,6 +411,12 @@ class Gallery:
 
     def audit_log(self, limit: int | None = None, action: str | None = None) -> list[dict]:
         return self.store.audit_log(limit, action)
+
+
+def cohort_version() -> str:
+    from .synthetic.cohort import COHORT_VERSION
+
+    return COHORT_VERSION
 
 
 def _embed_chunk(extractor: BoundExtractor, chunk) -> np.ndarray:

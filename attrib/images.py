@@ -37,6 +37,7 @@ class LoadedImage:
     sha256: str
     format: str
     size_bytes: int
+    compression: str | None = None  # lossy coding the file itself shows ("JPEG quality ~80", "lossy WebP")
 
     @property
     def width(self) -> int:
@@ -105,7 +106,8 @@ def load_image(path: str | os.PathLike, min_side: int = MIN_SIDE) -> LoadedImage
         raise ImageError(f"{path}: file is empty (0 bytes)")
     digest = hashlib.sha256(data).hexdigest()
     pixels, fmt = decode_bytes(data, str(path), min_side)
-    return LoadedImage(path=path, pixels=pixels, sha256=digest, format=fmt, size_bytes=len(data))
+    return LoadedImage(path=path, pixels=pixels, sha256=digest, format=fmt, size_bytes=len(data),
+                       compression=lossy_coding(data))
 
 
 def decode_bytes(data: bytes, label: str, min_side: int = MIN_SIDE) -> tuple[np.ndarray, str]:
@@ -139,6 +141,37 @@ def decode_bytes(data: bytes, label: str, min_side: int = MIN_SIDE) -> tuple[np.
             f"{label}: image is {pixels.shape[1]}x{pixels.shape[0]} px; at least {min_side} px on each side is needed"
         )
     return np.ascontiguousarray(pixels), fmt
+
+
+# The IJG standard luminance quantisation table (quality 50), in natural order.
+_JPEG_LUMA = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64)
+
+
+def jpeg_quality(table) -> int:
+    """The IJG quality (1-100) whose scaled standard luminance table is closest to ``table``."""
+    ratio = float(np.mean(np.asarray(list(table)[:64], dtype=np.float64) / _JPEG_LUMA)) * 100
+    quality = (200 - ratio) / 2 if ratio <= 100 else 5000 / ratio
+    return int(round(min(100.0, max(1.0, quality))))
+
+
+def lossy_coding(data: bytes) -> str | None:
+    """What lossy coding the file's own headers show: "JPEG quality ~Q", "lossy WebP", or None."""
+    import io
+
+    if data[:3] == b"\xff\xd8\xff":
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                tables = getattr(image, "quantization", None) or {}
+        except Exception:  # the decoder reports a damaged file; this is only a description
+            tables = {}
+        return f"JPEG quality ~{jpeg_quality(tables[0])}" if 0 in tables else "JPEG"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        head = data[12:4096]
+        return "lossy WebP" if b"VP8 " in head and b"VP8L" not in head else None
+    return None
 
 
 def decode_workers() -> int:

@@ -57,7 +57,7 @@ def load_rate(paths, repeats=3) -> tuple[float, float, int]:
 
 def identify_wall(gallery_size: int, extractor_name: str) -> tuple[float, int]:
     import attrib
-    from attrib.evaluation.zoo import write_zoo, zoo_generator_names
+    from attrib.synthetic.zoo import write_zoo, zoo_generator_names
 
     names = zoo_generator_names()[:10]
     per = max(1, gallery_size // len(names))
@@ -98,7 +98,7 @@ def main() -> None:
     if args.folder:
         sets = {str(args.folder): sorted(iter_image_files([args.folder]))[: args.limit]}
     else:
-        from attrib.evaluation.zoo import write_zoo
+        from attrib.synthetic.zoo import write_zoo
 
         sets = {}
         for size in (256, 512, 1024):

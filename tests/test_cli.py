@@ -47,10 +47,18 @@ def test_enroll_identify_verify_round_trip(run, make_set):
     result = run("identify", "-e", "colormean", "--json", "--top-k", "2", *map(str, queries))
     rows = json_lines(result.output)
     assert len(rows) == 4
-    assert set(rows[0]) == {"path", "sha256", "decision", "generator", "score", "threshold", "candidates", "extractor"}
+    assert set(rows[0]) == {"schema", "path", "sha256", "decision", "decision_level", "generator", "family", "nearest",
+                            "score", "threshold", "margin", "confidence", "reason", "candidates", "extractor",
+                            "explain"}
     assert [r["generator"] for r in rows[:3]] == ["red", "red", "blue"]
     assert [r["decision"] for r in rows[:3]] == ["red", "red", "blue"]
+    assert {r["decision_level"] for r in rows[:3]} == {"generator"}
     assert rows[3]["decision"] == "unknown"  # gray was never enrolled
+    # unknown: no generator to misattribute, but the nearest candidate, how far below, and why
+    assert rows[3]["generator"] is None and rows[3]["nearest"] in ("red", "green", "blue")
+    assert rows[3]["margin"] < 0 and rows[3]["reason"].startswith(f"unknown: nearest {rows[3]['nearest']}")
+    assert all(0 <= r["confidence"] <= 1 and r["schema"] == 2 for r in rows)
+    assert rows[0]["margin"] == pytest.approx(rows[0]["score"] - rows[0]["threshold"], abs=1e-5)
     assert len(rows[0]["candidates"]) == 2 and rows[0]["candidates"][0]["score"] >= rows[0]["candidates"][1]["score"]
     assert rows[0]["extractor"] == "colormean@1"
 
@@ -129,7 +137,7 @@ def test_gallery_show_remove_calibrate(run, make_set):
     show = json.loads(run("gallery", "show", "green", "--json").output)
     assert show["name"] == "green" and len(show["samples"]) == 5
     assert all(len(s["sha256"]) == 64 for s in show["samples"])
-    assert show["calibration"] and show["calibration"][0]["method"] == "loo-far"
+    assert show["calibration"] and show["calibration"][0]["method"] == "cohort-far"
     cal = json.loads(run("calibrate", "--target-far", "0.05", "--json").output)
     thresholds = cal["colormean@1"]["thresholds"]
     assert {t["generator"] for t in thresholds} == {None, "red", "green", "blue"}
@@ -160,9 +168,12 @@ def test_gallery_audit_lists_what_changed_the_gallery_in_order(run, make_set):
     assert len(enrolls) == 2 and "generator=red added=4" in enrolls[0] and "generator=green" in enrolls[1]
 
 
-def test_single_generator_says_calibration_uses_default(run, make_set):
-    result, _ = enroll(run, make_set, "red", n=3)
-    assert "too few samples to calibrate" in result.output and "default threshold" in result.output
+def test_a_single_generator_gallery_is_calibrated_on_the_cohort_and_rejects_strangers(run, make_set):
+    result, _ = enroll(run, make_set, "red", n=6)
+    assert "against a cohort of" in result.output and "default threshold" not in result.output
+    queries = make_set("red", 2, seed=9) + make_set("gray", 2, seed=9) + make_set("green", 2, seed=9)
+    rows = json_lines(run("identify", "-e", "colormean", "--json", *map(str, queries)).output)
+    assert [r["decision"] for r in rows] == ["red", "red", "unknown", "unknown", "unknown", "unknown"]
 
 
 def test_plugins_json_lists_builtin_and_fake(run):

@@ -11,6 +11,7 @@ from attrib.scoring.whitening import crossfit_score_matrix
 from attrib.extractors.contract import BoundExtractor
 from attrib.host.manager import ExtractorSpec
 from attrib.gallery import Gallery
+from attrib.synthetic.cohort import COHORT_VERSION
 from attrib.storage.base import IndexView
 from attrib.storage.fast_reader import FastReader, read_view
 
@@ -109,14 +110,18 @@ def test_fused_thresholds_come_from_held_out_fused_scores(two_extractor_gallery)
 
 def test_identify_uses_the_fused_thresholds(two_extractor_gallery, make_set):
     gallery = two_extractor_gallery
-    fitted = fusion.fit_fusion(gallery.store, _views(gallery))
-    names = {v: k for k, v in _views(gallery)[0].generator_names.items()}
+    views = _views(gallery)
+    cohorts = [gallery.store.cohort(v.extractor_id, COHORT_VERSION) for v in views]
+    fitted = fusion.fit_fusion(gallery.store, views, cohorts)
+    assert fitted.method == fusion.COHORT and fitted.model is not None
+    names = {v: k for k, v in views[0].generator_names.items()}
     queries = make_set("green", 2, seed=9) + make_set("gray", 2, seed=9)
     results = list(gallery.identify(queries, [bound(ColorMean), bound(ColorPercentiles)]))
     assert [r.generator for r in results[:2]] == ["green", "green"]
     for r in results:
-        assert r.threshold == pytest.approx(fitted.threshold(names[r.generator]), abs=1e-6)
-        assert r.decision == (r.generator if r.score >= r.threshold else "unknown")
+        assert r.threshold == pytest.approx(fitted.threshold(names[r.nearest.generator]), abs=1e-6)
+        assert r.decision == (r.nearest.generator if r.score >= r.threshold else "unknown")
+        assert set(r.nearest.per_extractor) == {"colormean@1", "colorpct@1"}
     assert [r.decision for r in results[:2]] == ["green", "green"]
     assert [r.decision for r in results[2:]] == ["unknown", "unknown"]
 

@@ -6,7 +6,7 @@ import pytest
 from attrib.extractors.residual import fingerprint as fp
 from attrib.extractors.residual.projection import COMPONENTS, load
 from attrib.training import projection
-from attrib.evaluation.zoo import FAMILIES
+from attrib.synthetic.zoo import FAMILIES
 
 
 def _toy(n_generators=60, per=5, dim=12, seed=0):
@@ -42,7 +42,7 @@ def test_training_generators_never_overlap_evaluation_ones():
 
 
 def test_pipelines_are_deterministic_and_valid():
-    from attrib.evaluation.conditions import parse_condition
+    from attrib.synthetic.conditions import parse_condition
 
     drawn = [projection.pipeline_of(i) for i in range(200)]
     assert drawn == [projection.pipeline_of(i) for i in range(200)]
@@ -64,8 +64,8 @@ def test_shipped_projection_matches_the_fingerprint():
 
 
 def _zoo_statistics(condition: str | None, n: int = 3):
-    from attrib.evaluation.conditions import parse_condition
-    from attrib.evaluation.zoo import render
+    from attrib.synthetic.conditions import parse_condition
+    from attrib.synthetic.zoo import render
 
     images = [render("bilinear-1", i, size=128) for i in range(n)]
     if condition:

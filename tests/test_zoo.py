@@ -1,4 +1,4 @@
-"""Tests for the synthetic generator zoo (attrib.evaluation.zoo)."""
+"""Tests for the synthetic generator zoo (attrib.synthetic.zoo)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from attrib.evaluation import zoo
+from attrib.synthetic import zoo
 
 SIZE = 64
 

@@ -53,11 +53,13 @@ def enroll(ctx, generator, family, note, extractor, options, as_json, paths):
 @click.command()
 @extractor_options
 @click.option("--top-k", "-k", default=3, show_default=True, type=int, help="Candidates to list per image.")
+@click.option("--explain", is_flag=True,
+              help="Also list each candidate's nearest enrolled samples and the query's flags (always in --json).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per input file.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.pass_context
-def identify(ctx, extractor, options, top_k, as_json, paths):
-    """Name the generator of each image in PATHS, or say `unknown`."""
+def identify(ctx, extractor, options, top_k, explain, as_json, paths):
+    """Name the generator (or family) of each image in PATHS, or say `unknown` or `ambiguous`, and why."""
     files = collect_paths(paths)
     failed = 0
     with open_gallery(ctx, read_only=True) as gallery:
@@ -69,13 +71,32 @@ def identify(ctx, extractor, options, top_k, as_json, paths):
             elif result.error:
                 echo_err(f"error: {result.error}")
             else:
-                cands = ", ".join(f"{c['generator']} {c['score']:.3f}" for c in result.candidates)
-                click.echo(
-                    f"{result.path}: {result.decision} (best {result.generator} {result.score:.3f}, "
-                    f"threshold {result.threshold:.3f}; top: {cands})"
-                )
+                click.echo(identification_line(result))
+                if explain:
+                    for line in explanation_lines(result):
+                        click.echo(f"    {line}")
     if failed:
         ctx.exit(1)
+
+
+def identification_line(result) -> str:
+    """``path: <decision and why> [confidence c] (top: a 0.912 / 0.880, ...)``."""
+    cands = ", ".join(f"{c.generator} {c.score:.3f}/{c.threshold:.3f}" for c in result.candidates)
+    return f"{result.path}: {result.reason} [confidence {result.confidence:.2f}] (score/threshold: {cands})"
+
+
+def explanation_lines(result) -> list[str]:
+    """The --explain lines: per candidate its confidence and nearest enrolled samples, then the flags."""
+    lines = []
+    for c in result.candidates:
+        lines.append(f"{c.generator}{f' ({c.family})' if c.family else ''}: score {c.score:.3f}, threshold "
+                     f"{c.threshold:.3f}, margin {c.margin:+.3f}, confidence {c.confidence:.2f}")
+        for name, value in c.per_extractor.items():
+            lines.append(f"  {name}: {value:.3f}")
+        for e in c.exemplars:
+            lines.append(f"  nearest enrolled {e['similarity']:.3f} {e['sha256'][:12]} {e['path']}")
+    lines += [f"flag: {flag}" for flag in result.flags]
+    return lines
 
 
 @click.command()
@@ -102,7 +123,7 @@ def verify(ctx, generator, extractor, options, as_json, paths):
                 verdict = "match" if result.match else "no match"
                 click.echo(
                     f"{result.path}: {verdict} for {generator} (score {result.score:.3f}, "
-                    f"threshold {result.threshold:.3f})"
+                    f"threshold {result.threshold:.3f}, confidence {result.confidence:.2f})"
                 )
     if failed:
         ctx.exit(1)

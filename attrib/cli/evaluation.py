@@ -77,7 +77,7 @@ def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions
     """Few-shot open-set evaluation on DATA_DIR/<generator>/ folders of images.
 
     --extractor a+b fuses extractors as `attrib identify` does (options as NAME.key=value)."""
-    from ..evaluation.conditions import parse_condition
+    from ..synthetic.conditions import parse_condition
     from ..evaluation.protocol import run_evaluation, split_labels
     from ..evaluation.report import make_report_dir, write_report
     from ..extractors.resolve import load_extractor

@@ -52,7 +52,7 @@ def run_demo(gallery, data: Path, extractor, say: Callable[[str], None],
              progress_bar=lambda total, label: nullcontext(lambda n=1: None)) -> DemoOutcome:
     """Write the zoo to ``data``, enroll into ``gallery`` with ``extractor``, identify, measure."""
     from .metrics import OpenSetQueries, closed_set_accuracy, open_set_auroc, operating_point, oscr, per_generator
-    from .zoo import write_zoo
+    from ..synthetic.zoo import write_zoo
 
     started = time.perf_counter()
     say(f"[bold]1. synthetic zoo[/bold] -> {data} ({len(ENROLLED) + len(UNKNOWN)} generators, {SIZE}px PNG)")
@@ -75,9 +75,9 @@ def run_demo(gallery, data: Path, extractor, say: Callable[[str], None],
     ok = [(truth, r) for (truth, _), r in zip(queries, results) if not r.error]
     q = OpenSetQueries(
         truth=[t for t, _ in ok],
-        predicted=[r.generator for _, r in ok],
+        predicted=[r.nearest.generator for _, r in ok],
         score=np.array([r.score for _, r in ok]),
-        accepted=np.array([r.decision != "unknown" for _, r in ok]),
+        accepted=np.array([r.accepted for _, r in ok]),
         known=np.array([t in ENROLLED for t, _ in ok]),
     )
     accepted, rejected = operating_point(q)

@@ -177,9 +177,9 @@ def run_repeat(extractors, enroll, queries, known, advance, notes: Counter,
             if result.error:
                 notes[f"identify: {result.error}"] += 1
                 continue
-            scores = {c["generator"]: c["score"] for c in result.candidates}
+            scores = {c.generator: c.score for c in result.candidates}
             truth.append(label)
-            best.append(result.generator)
+            best.append(result.nearest.generator)
             decision.append(result.decision)
             score.append(result.score)
             per_known.append([scores.get(g, -1.0) for g in known])
@@ -231,7 +231,7 @@ def summary(values) -> dict:
 def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=5, seed=0, max_per=60,
                    conditions=(DEFAULT_CONDITION,), progress_bar=None, target_far=DEFAULT_TARGET_FAR) -> Evaluation:
     """Evaluate ``extractor`` (a BoundExtractor, or a list of them to fuse) on DATA_DIR; see the module docstring."""
-    from .conditions import parse_condition, write_conditioned
+    from ..synthetic.conditions import parse_condition, write_conditioned
 
     known, unknown = list(known), list(unknown)
     extractors = list(extractor) if isinstance(extractor, (list, tuple)) else [extractor]

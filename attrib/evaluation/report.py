@@ -28,7 +28,7 @@ def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from .conditions import parse_condition
+    from ..synthetic.conditions import parse_condition
 
     out_dir = make_report_dir(out_dir)
     written = [out_dir / "metrics.json"]

@@ -26,6 +26,7 @@ MIN_SAMPLES_PER_GENERATOR = 2
 MIN_IMPOSTORS = 5
 MAX_CALIBRATION_SAMPLES = 4000
 MAX_FRR = 0.05
+COHORT_FAR = "cohort-far"  # the method of thresholds set on the impostor cohort (attrib.scoring.open_set)
 
 
 def aggregate(similarities: np.ndarray, top_m: int = TOP_M) -> float:
@@ -96,10 +97,20 @@ class CalibrationResult:
     thresholds: list[Threshold] = field(default_factory=list)
     message: str = ""
     separation: float | None = None  # d' of held-out genuine vs impostor scores (see :func:`separation`)
+    model: dict | None = None  # the open-set decision model (:class:`attrib.scoring.open_set.DecisionModel`)
 
     @property
     def calibrated(self) -> bool:
-        return any(t.method == "loo-far" for t in self.thresholds)
+        return any(t.method in ("loo-far", COHORT_FAR) for t in self.thresholds)
+
+
+def subsample(vectors: np.ndarray, labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """At most MAX_CALIBRATION_SAMPLES of (vectors, labels), a fixed random subset, in order."""
+    labels = np.asarray(labels)
+    if len(vectors) <= MAX_CALIBRATION_SAMPLES:
+        return vectors, labels
+    keep = np.sort(np.random.default_rng(seed).choice(len(vectors), MAX_CALIBRATION_SAMPLES, replace=False))
+    return vectors[keep], labels[keep]
 
 
 def far_threshold(impostors: np.ndarray, target_far: float) -> float:
@@ -150,10 +161,7 @@ def calibrate(
     """
     if not 0 < target_far < 1:
         raise ValueError(f"target false-accept rate must be between 0 and 1, got {target_far}")
-    labels = np.asarray(labels)
-    if len(vectors) > MAX_CALIBRATION_SAMPLES:
-        keep = np.sort(np.random.default_rng(seed).choice(len(vectors), MAX_CALIBRATION_SAMPLES, replace=False))
-        vectors, labels = vectors[keep], labels[keep]
+    vectors, labels = subsample(vectors, labels, seed)
     generators, counts = np.unique(labels, return_counts=True)
     result = CalibrationResult(target_far=target_far)
     usable = generators[counts >= MIN_SAMPLES_PER_GENERATOR]

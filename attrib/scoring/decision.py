@@ -1,4 +1,5 @@
-"""The decision for one query: rank the enrolled generators and apply the calibrated threshold.
+"""The decision for one query: rank the enrolled generators, then answer a generator, a family,
+``ambiguous`` or ``unknown`` with a confidence and the reason (see :mod:`.open_set`).
 
 Also the result types that identification and verification return.
 """
@@ -11,37 +12,107 @@ from typing import Callable
 import numpy as np
 
 from . import calibration
+from .open_set import WHICH_LEVEL, DecisionModel
 
 EXACT_SEARCH_LIMIT = 4096
 UNKNOWN = "unknown"
 
 
+SCHEMA = 2  # of the JSON objects identify and verify print
+GENERATOR, FAMILY, AMBIGUOUS, UNKNOWN = "generator", "family", "ambiguous", "unknown"
+
+
+@dataclass
+class Candidate:
+    """One enrolled generator's standing for a query."""
+
+    generator: str
+    family: str | None
+    score: float
+    threshold: float
+    confidence: float  # P(the query comes from this generator's source | its margin), see DecisionModel
+    exemplars: list[dict] = field(default_factory=list)  # nearest enrolled samples: path, sha256, similarity
+    per_extractor: dict[str, float] = field(default_factory=dict)  # fused: each extractor's own score
+
+    @property
+    def margin(self) -> float:
+        return self.score - self.threshold
+
+    @property
+    def accepted(self) -> bool:
+        return self.score >= self.threshold
+
+    def to_json(self, explain: bool) -> dict:
+        out = {"generator": self.generator, "family": self.family, "score": round(self.score, 6),
+               "threshold": round(self.threshold, 6), "margin": round(self.margin, 6),
+               "confidence": round(self.confidence, 4)}
+        if explain:
+            out["exemplars"] = self.exemplars
+            if self.per_extractor:
+                out["per_extractor"] = {k: round(v, 6) for k, v in self.per_extractor.items()}
+        return out
+
+
 @dataclass
 class IdentificationResult:
-    """One input's identification: scores and a decision, or an error."""
+    """One input's identification: a decision with its confidence and reason, or an error.
+
+    ``decision`` is a generator name, a family name, ``ambiguous`` or ``unknown``
+    (``decision_level`` says which); ``generator`` is set only when one generator was decided;
+    ``nearest`` is always the best-scoring candidate.
+    """
 
     path: str
     sha256: str | None = None
     decision: str | None = None
+    decision_level: str | None = None
     generator: str | None = None
-    score: float | None = None
-    threshold: float | None = None
-    candidates: list[dict] = field(default_factory=list)
+    family: str | None = None
+    confidence: float | None = None
+    reason: str = ""
+    candidates: list[Candidate] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
     extractor: str | None = None
     error: str | None = None
 
-    def to_json(self) -> dict:
+    @property
+    def nearest(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def score(self) -> float | None:
+        return None if self.nearest is None else self.nearest.score
+
+    @property
+    def threshold(self) -> float | None:
+        return None if self.nearest is None else self.nearest.threshold
+
+    @property
+    def accepted(self) -> bool:
+        return self.decision_level not in (None, UNKNOWN)
+
+    def to_json(self, top_k: int | None = None) -> dict:
         if self.error is not None:
-            return {"path": self.path, "error": self.error}
+            return {"schema": SCHEMA, "path": self.path, "error": self.error}
+        nearest = self.nearest
+        shown = self.candidates[:top_k] if top_k else self.candidates
         return {
+            "schema": SCHEMA,
             "path": self.path,
             "sha256": self.sha256,
             "decision": self.decision,
+            "decision_level": self.decision_level,
             "generator": self.generator,
-            "score": self.score,
-            "threshold": self.threshold,
-            "candidates": self.candidates,
+            "family": self.family,
+            "nearest": nearest.generator,
+            "score": round(nearest.score, 6),
+            "threshold": round(nearest.threshold, 6),
+            "margin": round(nearest.margin, 6),
+            "confidence": round(self.confidence, 4),
+            "reason": self.reason,
+            "candidates": [c.to_json(explain=False) for c in shown],
             "extractor": self.extractor,
+            "explain": {"candidates": [c.to_json(explain=True) for c in shown], "flags": self.flags},
         }
 
 
@@ -55,26 +126,38 @@ class Verification:
     score: float | None = None
     threshold: float | None = None
     match: bool | None = None
+    confidence: float | None = None  # P(genuine | margin), as for identification candidates
     extractor: str | None = None
     error: str | None = None
 
     def to_json(self) -> dict:
         if self.error is not None:
-            return {"path": self.path, "generator": self.generator, "error": self.error}
+            return {"schema": SCHEMA, "path": self.path, "generator": self.generator, "error": self.error}
         return {
+            "schema": SCHEMA,
             "path": self.path,
             "sha256": self.sha256,
             "generator": self.generator,
             "score": self.score,
             "threshold": self.threshold,
+            "margin": round(self.score - self.threshold, 6),
             "match": self.match,
+            "confidence": round(self.confidence, 4),
             "extractor": self.extractor,
         }
 
 
-def score_queries(view, queries: np.ndarray) -> list[dict[int, float]]:
-    """Per-generator scores for each query vector against a loaded index
-    (:class:`attrib.storage.base.IndexView`)."""
+@dataclass
+class QueryScores:
+    """One query against one extractor's index: each generator's score and its nearest hits."""
+
+    scores: dict[int, float]
+    hits: dict[int, list[tuple[int, float]]]  # generator id -> [(vector id, similarity)], best first
+
+
+def score_queries(view, queries: np.ndarray) -> list[QueryScores]:
+    """Per-generator scores (and the hits behind them) for each query vector against a loaded
+    index (:class:`attrib.storage.base.IndexView`)."""
     ntotal = view.index.ntotal
     n_generators = max(1, len(np.unique(view.generator_ids)))
     k = ntotal if ntotal <= EXACT_SEARCH_LIMIT else max(256, 8 * calibration.TOP_M * n_generators)
@@ -84,34 +167,45 @@ def score_queries(view, queries: np.ndarray) -> list[dict[int, float]]:
         valid = row_ids >= 0
         gens = view.generators_of(row_ids[valid])
         keep = gens >= 0
-        out.append(calibration.generator_scores(row_sims[valid][keep], gens[keep]))
+        hit_sims, hit_ids, hit_gens = row_sims[valid][keep], row_ids[valid][keep], gens[keep]
+        hits = {}
+        for gid in np.unique(hit_gens):
+            rows = np.flatnonzero(hit_gens == gid)[: calibration.TOP_M]  # search results come best first
+            hits[int(gid)] = [(int(hit_ids[r]), float(hit_sims[r])) for r in rows]
+        out.append(QueryScores(calibration.generator_scores(hit_sims, hit_gens), hits))
     return out
 
 
-def decide(
-    names: dict[int, str],
-    scores: dict[int, float],
-    threshold_of: Callable[[int], float],
-    path: str,
-    sha256: str,
-    key: str,
-    top_k: int,
-) -> IdentificationResult:
-    """Rank generators and apply the best one's calibrated threshold."""
-    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
-    candidates = [{"generator": names[g], "score": round(s, 6)} for g, s in ranked[:top_k]]
-    best_gid, best = ranked[0]
-    threshold = threshold_of(best_gid)
-    name = names[best_gid]
-    return IdentificationResult(
-        path=path,
-        sha256=sha256,
-        decision=name if best >= threshold else UNKNOWN,
-        generator=name,
-        score=round(best, 6),
-        threshold=round(threshold, 6),
-        candidates=candidates,
-        extractor=key,
-    )
+def rank(scores: dict[int, float], threshold_of: Callable[[int], float], model: DecisionModel,
+         names: dict[int, str], families: dict[int, str | None]) -> list[tuple[int, Candidate]]:
+    """Every scored generator as a Candidate, best score first, with its id."""
+    ranked = []
+    for gid, score in sorted(scores.items(), key=lambda kv: -kv[1]):
+        threshold = threshold_of(gid)
+        ranked.append((gid, Candidate(names[gid], families.get(gid), float(score), float(threshold),
+                                      model.p_known(score - threshold))))
+    return ranked
 
 
+def decide(candidates: list[Candidate], model: DecisionModel) -> dict:
+    """The decision over ranked candidates: generator, family, ambiguous or unknown, with a
+    confidence and the reason (fields of :class:`IdentificationResult`)."""
+    best = candidates[0]
+    second = candidates[1] if len(candidates) > 1 else None
+    if not best.accepted:
+        return {"decision": UNKNOWN, "decision_level": UNKNOWN, "confidence": 1.0 - best.confidence,
+                "reason": f"unknown: nearest {best.generator}, {-best.margin:.3f} below its threshold"}
+    gap = best.score - second.score if second is not None else float("inf")
+    which = model.p_which(gap)
+    if second is not None and second.accepted and which < WHICH_LEVEL:
+        pair = f"{best.generator} and {second.generator} both above their thresholds, {gap:.3f} apart"
+        if best.family and best.family == second.family:
+            return {"decision": best.family, "decision_level": FAMILY, "family": best.family,
+                    "confidence": best.confidence, "reason": f"family {best.family}: {pair}"}
+        return {"decision": AMBIGUOUS, "decision_level": AMBIGUOUS, "confidence": best.confidence,
+                "reason": f"ambiguous: {pair}, in no common family"}
+    reason = f"{best.generator}: {best.margin:.3f} above its threshold"
+    if second is not None:
+        reason += f", {gap:.3f} ahead of {second.generator}"
+    return {"decision": best.generator, "decision_level": GENERATOR, "generator": best.generator,
+            "family": best.family, "confidence": best.confidence * which, "reason": reason}

@@ -7,11 +7,13 @@ gallery's generators apart poorly counts little.
 
 Decision: the fused score is calibrated like a single extractor's score
 (:func:`fit_fusion`): the enrolled samples that every extractor embedded are scored
-held-out (cross-fitted, exactly as :mod:`.whitening` does per extractor), the per-extractor
-margins are fused with the same weights, and :func:`attrib.calibration.calibrate_scores` picks a
-global and a per-generator threshold at the gallery's target FAR. Where that is impossible
-(fewer than two generators in common), a generator's fused threshold is the weighted offset
-of its per-extractor thresholds from the global ones (:func:`offset_threshold`).
+held-out (cross-fitted, exactly as :mod:`.whitening` does per extractor) and the impostor
+cohort is scored by each extractor; both sets of per-extractor margins are fused with the same
+weights, and :func:`.open_set.calibrate` sets per-generator thresholds on the fused cohort at
+the gallery's target FAR, with the decision model. A gallery without stored cohorts is
+calibrated on its own impostors (:func:`.calibration.calibrate_scores`); where that is impossible
+too (fewer than two generators in common), a generator's fused threshold is the weighted
+offset of its per-extractor thresholds from the global ones (:func:`offset_threshold`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from . import calibration
+from . import calibration, open_set
 from .whitening import Whitening, held_out_score_matrix
 
 
@@ -49,6 +51,7 @@ class VectorStore(Protocol):
 
 FUSION_POWER = 4  # fusion weight = separation ** FUSION_POWER (README, "How attribution works")
 HELD_OUT = "held-out fused scores"
+COHORT = "held-out fused scores against the fused cohort"
 OFFSETS = "weighted threshold offsets"
 
 
@@ -95,8 +98,9 @@ class Fusion:
     views: list[IndexView]
     weights: np.ndarray
     thresholds: dict[int | None, float]  # fused thresholds; empty with the OFFSETS method
-    method: str  # HELD_OUT or OFFSETS
+    method: str  # COHORT, HELD_OUT or OFFSETS
     n_samples: int = 0
+    model: dict | None = None  # the fused open-set decision model (COHORT only)
 
     def rank(self, scores: Sequence[dict[int, float]]) -> dict[int, float]:
         """Fused score per generator from each extractor's per-generator scores."""
@@ -122,7 +126,8 @@ def held_out_margins(view: IndexView, matrix: np.ndarray, labels: np.ndarray) ->
     return np.where(finite | ~impostor, margins, floor), order
 
 
-def fit_fusion(store: VectorStore, views: Sequence[IndexView], seed: int = 0) -> Fusion:
+def fit_fusion(store: VectorStore, views: Sequence[IndexView], cohorts: Sequence[np.ndarray | None] | None = None,
+               seed: int = 0) -> Fusion:
     """Weights and fused thresholds for ``views`` of the gallery in ``store`` (see the module docstring)."""
     views = list(views)
     weights = fusion_weights(views)
@@ -132,15 +137,24 @@ def fit_fusion(store: VectorStore, views: Sequence[IndexView], seed: int = 0) ->
     stored = [store.vectors_of_samples(v.extractor_id, common) for v in views]
     labels = stored[0][1]
     generators, counts = np.unique(labels, return_counts=True)
-    if len(generators) < 2 or not (counts >= calibration.MIN_SAMPLES_PER_GENERATOR).any():
+    fars = [v.target_far for v in views if v.target_far is not None]
+    target_far = min(fars, default=calibration.DEFAULT_TARGET_FAR)
+    with_cohort = cohorts is not None and len(generators) > 0 and all(c is not None for c in cohorts)
+    if not with_cohort and (len(generators) < 2 or not (counts >= calibration.MIN_SAMPLES_PER_GENERATOR).any()):
         return Fusion(views, weights, {}, OFFSETS)
-    fused, order = 0.0, generators
-    for weight, view, (_, _, matrix) in zip(weights, views, stored):
+    fused, fused_cohort, order = 0.0, 0.0, generators
+    for i, (weight, view, (_, _, matrix)) in enumerate(zip(weights, views, stored)):
         if weight > 0:
             margins, order = held_out_margins(view, matrix, labels)
             fused = fused + weight * margins
-    fars = [v.target_far for v in views if v.target_far is not None]
-    result = calibration.calibrate_scores(np.asarray(fused), labels, order,
-                                          target_far=min(fars, default=calibration.DEFAULT_TARGET_FAR))
+            if with_cohort:
+                scores = open_set.cohort_scores(view.whitening.apply(cohorts[i]), view.whitening.apply(matrix),
+                                                labels, order)
+                fused_cohort = fused_cohort + weight * (scores - view.threshold(None))
+    if with_cohort:
+        result = open_set.calibrate(np.asarray(fused), labels, order, np.asarray(fused_cohort), target_far)
+        thresholds = {t.generator_id: t.threshold for t in result.thresholds}
+        return Fusion(views, weights, thresholds, COHORT, len(common), model=result.model)
+    result = calibration.calibrate_scores(np.asarray(fused), labels, order, target_far=target_far)
     thresholds = {t.generator_id: t.threshold for t in result.thresholds}
     return Fusion(views, weights, thresholds, HELD_OUT, len(common))

@@ -8,7 +8,7 @@ in one place, :func:`load_index_view`, from what either implementation reads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +26,7 @@ class CalibrationState:
     thresholds: dict[int | None, float]
     separation: float | None = None  # d' of held-out genuine vs impostor scores (the fusion weight)
     target_far: float | None = None  # the FAR the thresholds were calibrated at
+    model: dict | None = None  # the open-set decision model (attrib.scoring.open_set.DecisionModel)
 
 
 @dataclass
@@ -43,6 +44,8 @@ class IndexView:
     separation: float | None = None  # the calibration's d' (fusion weight); None before schema 3 calibration
     rebuilt: bool = False
     target_far: float | None = None  # the FAR the thresholds were calibrated at
+    model: dict | None = None  # the open-set decision model; None for a gallery calibrated without a cohort
+    families: dict[int, str | None] = field(default_factory=dict)
 
     def generators_of(self, vector_ids: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self.ids, vector_ids)
@@ -91,6 +94,12 @@ class GalleryReads(Protocol):
     def sample_ids(self, extractor_id: int) -> np.ndarray:
         """Sorted ids of the samples one extractor has vectors for."""
 
+    def exemplars(self, vector_ids: list[int]) -> dict[int, tuple[str, str]]:
+        """(original path, sha256) of the samples behind vector ids."""
+
+    def sample_owner(self, sha256: str) -> str | None:
+        """The generator a file with this sha256 is enrolled under, if any."""
+
     def vectors_of_samples(self, extractor_id: int, sample_ids: np.ndarray | None = None
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sample ids, generator ids, float32 matrix) by sample id; only ``sample_ids`` when given."""
@@ -114,6 +123,12 @@ class GalleryStore(GalleryReads, Protocol):
     def audit(self, action: str, detail: dict) -> None:
         """Append an entry to the audit trail."""
 
+    def cohort(self, extractor_id: int, version: str) -> np.ndarray | None:
+        """The impostor cohort embedded by one extractor at cohort ``version``; None when not stored."""
+
+    def save_cohort(self, extractor_id: int, version: str, vectors: np.ndarray) -> None:
+        """Store the impostor cohort embedded by one extractor."""
+
 
 def load_index_view(store: GalleryReads, key: str) -> IndexView | None:
     """The index view of extractor identity ``key`` when the index on disk matches the database
@@ -135,7 +150,8 @@ def load_index_view(store: GalleryReads, key: str) -> IndexView | None:
     return IndexView(
         extractor_id, key, loaded[0], labels[0], labels[1], store.generator_names(),
         calibration.thresholds or {None: DEFAULT_THRESHOLD}, store.whitening(extractor_id),
-        separation=calibration.separation, target_far=calibration.target_far,
+        separation=calibration.separation, target_far=calibration.target_far, model=calibration.model,
+        families=store.generator_families(),
     )
 
 

@@ -10,6 +10,7 @@ which migrates, rebuilds and explains.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -88,11 +89,29 @@ class FastReader:
             "SELECT generator_id, threshold, separation, target_far FROM calibrations WHERE extractor_id = ?",
             (extractor_id,),
         ).fetchall()
+        model = self.con.execute("SELECT params FROM decision_models WHERE extractor_id = ?", (extractor_id,)).fetchone()
         return CalibrationState(
             {gid: threshold for gid, threshold, _, _ in rows},
             separation=next((sep for gid, _, sep, _ in rows if gid is None), None),
             target_far=next((far for gid, _, _, far in rows if gid is None), None),
+            model=json.loads(model[0]) if model else None,
         )
+
+    def exemplars(self, vector_ids: list[int]) -> dict[int, tuple[str, str]]:
+        marks = ",".join("?" * len(vector_ids))
+        rows = self.con.execute(f"SELECT v.id, s.path, s.sha256 FROM vectors v JOIN samples s ON s.id = v.sample_id "
+                                f"WHERE v.id IN ({marks})", [int(i) for i in vector_ids])
+        return {vid: (path, sha) for vid, path, sha in rows}
+
+    def sample_owner(self, sha256: str) -> str | None:
+        row = self.con.execute("SELECT g.name FROM samples s JOIN generators g ON g.id = s.generator_id "
+                               "WHERE s.sha256 = ?", (sha256,)).fetchone()
+        return row[0] if row else None
+
+    def cohort(self, extractor_id: int, version: str) -> np.ndarray | None:
+        row = self.con.execute("SELECT count, data FROM cohorts WHERE extractor_id = ? AND version = ?",
+                               (extractor_id, version)).fetchone()
+        return None if row is None else np.frombuffer(row[1], dtype=np.float32).reshape(row[0], -1)
 
     def generator_names(self) -> dict[int, str]:
         return dict(self.con.execute("SELECT id, name FROM generators"))

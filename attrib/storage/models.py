@@ -130,6 +130,26 @@ class WhiteningRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class CohortRow(Base):
+    """The impostor cohort embedded by one extractor (schema 4); see attrib/synthetic/cohort.py."""
+
+    __tablename__ = "cohorts"
+    extractor_id: Mapped[int] = mapped_column(ForeignKey("extractors.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[str] = mapped_column(String(32))
+    count: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # float32 [count, dim]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DecisionModelRow(Base):
+    """The open-set decision model of one extractor's calibration (schema 4); see attrib/scoring/open_set.py."""
+
+    __tablename__ = "decision_models"
+    extractor_id: Mapped[int] = mapped_column(ForeignKey("extractors.id", ondelete="CASCADE"), primary_key=True)
+    params: Mapped[str] = mapped_column(Text)  # JSON
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Audit(Base):
     __tablename__ = "audit"
     __table_args__ = {"sqlite_autoincrement": True}
@@ -158,8 +178,14 @@ def _migrate_to_3(connection) -> None:
         connection.exec_driver_sql("ALTER TABLE calibrations ADD COLUMN separation FLOAT")
 
 
+def _migrate_to_4(connection) -> None:
+    """Add the impostor cohort and the decision model per extractor (filled by the next enroll or re-embed)."""
+    CohortRow.__table__.create(connection, checkfirst=True)
+    DecisionModelRow.__table__.create(connection, checkfirst=True)
+
+
 # version reached -> function applied to a connection at the previous version
-MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3}
+MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4}
 
 
 def _enable_foreign_keys(dbapi_connection, _record) -> None:

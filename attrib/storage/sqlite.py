@@ -342,11 +342,37 @@ class SQLiteStore:
                 select(db.Calibration.generator_id, db.Calibration.threshold, db.Calibration.separation,
                        db.Calibration.target_far).where(db.Calibration.extractor_id == extractor_id)
             ).all()
+            model = session.get(db.DecisionModelRow, extractor_id)
+            model = json.loads(model.params) if model else None
         return CalibrationState(
             {gid: threshold for gid, threshold, _, _ in rows},
             separation=next((sep for gid, _, sep, _ in rows if gid is None), None),
             target_far=next((far for gid, _, _, far in rows if gid is None), None),
+            model=model,
         )
+
+    def cohort(self, extractor_id: int, version: str) -> np.ndarray | None:
+        with self.reading() as session:
+            row = session.get(db.CohortRow, extractor_id)
+            if row is None or row.version != version:
+                return None
+            return np.frombuffer(row.data, dtype=np.float32).reshape(row.count, -1)
+
+    def save_cohort(self, extractor_id: int, version: str, vectors: np.ndarray) -> None:
+        with self.writing() as session:
+            session.merge(db.CohortRow(extractor_id=extractor_id, version=version, count=len(vectors),
+                                       data=np.ascontiguousarray(vectors, dtype=np.float32).tobytes()))
+
+    def exemplars(self, vector_ids: list[int]) -> dict[int, tuple[str, str]]:
+        with self.reading() as session:
+            rows = session.execute(select(db.Vector.id, db.Sample.path, db.Sample.sha256)
+                                   .join(db.Sample, db.Sample.id == db.Vector.sample_id)
+                                   .where(db.Vector.id.in_([int(i) for i in vector_ids]))).all()
+        return {vid: (path, sha) for vid, path, sha in rows}
+
+    def sample_owner(self, sha256: str) -> str | None:
+        with self.reading() as session:
+            return session.scalar(select(db.Generator.name).join(db.Sample).where(db.Sample.sha256 == sha256))
 
     def calibrated_far(self, extractor_id: int) -> float:
         """The FAR one extractor was last calibrated at, else the default."""
@@ -374,6 +400,10 @@ class SQLiteStore:
                         separation=separation,
                     )
                 )
+            if result.model is not None:
+                session.merge(db.DecisionModelRow(extractor_id=extractor_id, params=json.dumps(result.model)))
+            else:
+                session.execute(delete(db.DecisionModelRow).where(db.DecisionModelRow.extractor_id == extractor_id))
             key = session.get(db.ExtractorRow, extractor_id).key
             detail = {"extractor": key, "extractor_id": extractor_id, "target_far": target_far, "message": result.message}
             session.add(db.Audit(action="calibrate", detail=json.dumps(detail)))

@@ -5,7 +5,7 @@ what the *generator* leaves (up-sampling, decoder and post-processing traces) an
 *content* does to the residual (texture, edges, flat areas). Few-shot galleries (ten images a
 generator) cannot tell the two apart on their own. This module learns it once, from data the
 project makes itself: :func:`simulate` renders images of many simulated generators of
-:mod:`attrib.evaluation.zoo` (every family, seeds from :data:`TRAIN_SEED_BASE` up, content indices from
+:mod:`attrib.synthetic.zoo` (every family, seeds from :data:`TRAIN_SEED_BASE` up, content indices from
 :data:`TRAIN_CONTENT_BASE` up, so never a generator or a scene that the zoo evaluation, the demo or
 the tests use), each generator behind a fixed delivery pipeline (lossless, or JPEG / WebP at a
 random quality, as published images are). :func:`fit_lda` then fits a linear discriminant
@@ -69,15 +69,15 @@ def pipeline_of(index: int) -> str:
 
 def generator_of(index: int) -> str:
     """Training generator ``index`` as a zoo name: families in turn, seeds from TRAIN_SEED_BASE."""
-    from ..evaluation.zoo import FAMILIES
+    from ..synthetic.zoo import FAMILIES
 
     return f"{FAMILIES[index % len(FAMILIES)]}-{TRAIN_SEED_BASE + index // len(FAMILIES)}"
 
 
 def _simulate_one(index: int, per: int = PER_GENERATOR) -> np.ndarray:
-    from ..evaluation.conditions import parse_condition
+    from ..synthetic.conditions import parse_condition
     from ..extractors.residual.fingerprint import statistics_batch
-    from ..evaluation.zoo import render
+    from ..synthetic.zoo import render
 
     rng = np.random.default_rng([SEED, index, 2])
     condition = parse_condition(pipeline_of(index))
