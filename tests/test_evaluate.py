@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from attrib.evaluation import protocol as ev
+from attrib.synthetic import cohort
 from attrib.cli import cli
 from attrib.synthetic.conditions import parse_condition
 from attrib.errors import AttribError
@@ -146,12 +147,16 @@ def test_run_evaluation_metrics(data_dir, monkeypatch):
             assert len(stat["values"]) == 2 and 0.0 <= stat["mean"] <= 1.0 and stat["std"] >= 0
         assert block["metrics"]["closed_set_accuracy"]["mean"] == 1.0  # colour casts are easy
         conf = block["confusion"]
-        assert conf["rows"] == KNOWN + ["gray"] and conf["columns"] == KNOWN + ["unknown"]
+        assert conf["rows"] == KNOWN + ["gray"] and conf["columns"] == KNOWN + ["ambiguous", "unknown"]
         # 3 known x (6 - 3) queries + 5 gray, per repeat
         assert np.array(conf["matrix"]).sum() == 2 * (3 * 3 + 5) == 2 * block["queries_per_repeat"]
         assert block["per_generator"]["gray"]["known"] is False
         assert block["per_generator"]["red"]["enrolled_per_repeat"] == 3
-        assert block["cache"]["embedded"] + block["cache"]["reused"] == 2 * (3 * 6 + 5)
+        extra = block["cache"]["embedded"] + block["cache"]["reused"] - 2 * (3 * 6 + 5)
+        assert extra in (0, cohort.size())  # the impostor cohort, unless this process cached it already
+        # the operating point comes first, and CCR never exceeds the share of known queries accepted
+        assert list(block["metrics"])[:3] == ["known_accepted", "unknown_rejected", "ccr"]
+        assert block["metrics"]["ccr"]["mean"] <= block["metrics"]["known_accepted"]["mean"] + 1e-9
     is_known, score = result.pooled["center-crop:64"]
     assert is_known.sum() == 18 and (~is_known).sum() == 10 and score.shape == (28,)
 
@@ -160,6 +165,28 @@ def test_run_evaluation_metrics(data_dir, monkeypatch):
     uncached = ev.run_evaluation(data_dir, KNOWN, ["gray"], **{**kw, "conditions": ("center-crop:64+jpeg:80",)})
     a, b = data["conditions"][1], uncached.data["conditions"][0]
     assert a["metrics"] == b["metrics"] and a["confusion"] == b["confusion"]
+
+
+def test_query_condition_launders_queries_only_and_families_are_measured(data_dir):
+    kw = dict(extractor=bound(), shots=3, repeats=2, seed=0, max_per=6, conditions=("center-crop:64",))
+    evaluation = ev.run_evaluation(data_dir, KNOWN, ["gray"], query_conditions=("jpeg:30",),
+                                   families={"red": "warm", "green": "warm"}, **kw)
+    result = evaluation.data
+    assert [b["condition"] for b in result["conditions"]] == ["center-crop:64",
+                                                              "center-crop:64 | queries center-crop:64+jpeg:30"]
+    clean, laundered = result["conditions"]
+    # the same draws, so the same number of queries; only their pixels differ
+    assert clean["queries_per_repeat"] == laundered["queries_per_repeat"]
+    clean_known, clean_margin = evaluation.pooled[clean["condition"]]
+    laundered_known, laundered_margin = evaluation.pooled[laundered["condition"]]
+    assert np.array_equal(clean_known, laundered_known) and not np.allclose(clean_margin, laundered_margin)
+    for block in (clean, laundered):
+        assert "warm" in block["confusion"]["columns"]
+        assert 0 <= block["metrics"]["family_decided"]["mean"] <= 1
+        assert block["metrics"]["family_accuracy"]["mean"] >= block["metrics"]["family_decided"]["mean"] - 1
+    assert result["config"]["families"] == {"red": "warm", "green": "warm"}
+    with pytest.raises(AttribError, match="not in --known"):
+        ev.run_evaluation(data_dir, KNOWN, ["gray"], families={"gray": "x"}, **kw)
 
 
 class ChanMean:

@@ -18,27 +18,45 @@ def _pm(s: dict, pct: bool = False) -> str:
     return fmt.format(s["mean"]) + ("" if s["std"] is None else " ± " + fmt.format(s["std"]))
 
 
+def parse_families(texts) -> dict[str, str]:
+    """``("sd=sd15,sdxl",)`` -> ``{"sd15": "sd", "sdxl": "sd"}``; AttribError naming a bad one."""
+    from ..errors import AttribError
+
+    out: dict[str, str] = {}
+    for text in texts:
+        name, sep, members = text.partition("=")
+        labels = [m.strip() for m in members.split(",") if m.strip()]
+        if not sep or not name.strip() or not labels:
+            raise AttribError(f"--family {text!r}: write NAME=GENERATOR,GENERATOR, e.g. --family sd=sd15,sdxl")
+        for label in labels:
+            if label in out and out[label] != name.strip():
+                raise AttribError(f"--family: {label!r} is given in two families ({out[label]!r}, {name.strip()!r})")
+            out[label] = name.strip()
+    return out
+
+
 def print_tables(evaluation) -> None:
     """The per-generator table, the metrics and the confusion matrix of every condition."""
     from rich.table import Table
 
-    from ..evaluation.protocol import METRICS
+    from ..evaluation.protocol import FAMILY_METRICS, METRICS
 
     console, cfg = stdout_console(), evaluation.data["config"]
     for block in evaluation.data["conditions"]:
         table = Table(title=f"attrib evaluate: {block['condition']} | {cfg['extractor']} | K={cfg['shots']}, "
                             f"{cfg['repeats']} repeats, seed {cfg['seed']}")
-        for col in ("generator", "enrolled", "queries/repeat", "recall: top-1 / rejected", "right decision"):
+        for col in ("generator", "enrolled", "queries/repeat", "accepted", "right decision",
+                    "closed-set top-1 / rejected"):
             table.add_column(col, justify="left" if col == "generator" else "right")
         for label, row in block["per_generator"].items():
             table.add_row(label, str(row["enrolled_per_repeat"]) if row["known"] else "no",
-                          f"{row['queries'] / cfg['repeats']:.1f}", _pm(row["recall"], True),
-                          _pm(row["correct_decision"], True))
+                          f"{row['queries'] / cfg['repeats']:.1f}", _pm(row["accepted"], True),
+                          _pm(row["correct_decision"], True), _pm(row["recall"], True))
         console.print(table)
-        for name, text in METRICS:
+        for name, text in METRICS + (FAMILY_METRICS if cfg.get("families") else ()):
             stat = block["metrics"][name]
             sem = "" if stat.get("sem") is None else f"  (s.e. of the mean {stat['sem']:.3f})"
-            console.print(f"  {text:46s} {_pm(stat)}{sem}")
+            console.print(f"  {text:56s} {_pm(stat)}{sem}")
         conf = block["confusion"]
         matrix = Table(title=f"confusion (rows: truth, columns: decision; summed over {cfg['repeats']} repeats)")
         matrix.add_column("")
@@ -67,13 +85,18 @@ def print_tables(evaluation) -> None:
 @click.option("--extractor", "-e", envvar="ATTRIB_EXTRACTOR", default=None,
               help="Feature extractor (default residual); a+b fuses several.")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Extractor option (repeatable).")
+@click.option("--query-condition", "-q", "query_conditions", multiple=True, metavar="Q",
+              help="Also evaluate each --condition with Q applied to the queries only (repeatable): a gallery "
+                   "enrolled from originals, queries laundered, e.g. jpeg:80 or resize:0.5+jpeg:75.")
+@click.option("--family", "families", multiple=True, metavar="NAME=A,B",
+              help="Enroll known generators A and B under family NAME (repeatable); adds family metrics.")
 @click.option("--target-far", default=DEFAULT_TARGET_FAR, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="False-accept rate the per-repeat galleries are calibrated at (the operating point).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with everything.")
 @click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write metrics.json and ROC / confusion-matrix PNGs to this folder.")
-def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions, extractor, options, target_far,
-             as_json, report):
+def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions, query_conditions, families,
+             extractor, options, target_far, as_json, report):
     """Few-shot open-set evaluation on DATA_DIR/<generator>/ folders of images.
 
     --extractor a+b fuses extractors as `attrib identify` does (options as NAME.key=value)."""
@@ -82,13 +105,15 @@ def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions
     from ..evaluation.report import make_report_dir, write_report
     from ..extractors.resolve import load_extractor
 
-    [parse_condition(text) for text in conditions]  # fail on a bad condition or folder before any work
+    [parse_condition(text) for text in conditions + query_conditions]  # fail on a bad one before any work
+    family_of = parse_families(families)
     if report is not None:
         make_report_dir(report)
     bound = load_extractor(extractor, options)
     evaluation = run_evaluation(
         data_dir, split_labels(known), split_labels(unknown), extractor=bound, shots=shots, repeats=repeats,
-        seed=seed, max_per=max_per, conditions=conditions or (DEFAULT_CONDITION,), progress_bar=progress_bar,
+        seed=seed, max_per=max_per, conditions=conditions or (DEFAULT_CONDITION,), query_conditions=query_conditions,
+        families=family_of, progress_bar=progress_bar,
         target_far=target_far)
     notes = evaluation.data["notes"]
     for note in notes[:10]:

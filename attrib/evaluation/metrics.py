@@ -21,6 +21,7 @@ class OpenSetQueries:
     score: np.ndarray
     accepted: np.ndarray
     known: np.ndarray  # bool: truth is an enrolled generator
+    decision: list[str] | None = None  # what was answered: a generator, a family, "ambiguous" or "unknown"
 
 
 def closed_set_accuracy(q: OpenSetQueries) -> float:
@@ -50,6 +51,29 @@ def oscr(q: OpenSetQueries) -> float:
     return float(np.trapezoid(ccr, fpr)) if hasattr(np, "trapezoid") else float(np.trapz(ccr, fpr))
 
 
+def correct_and_accepted(q: OpenSetQueries) -> float:
+    """CCR at the operating point: share of known queries answered with their own generator."""
+    if not q.known.any():
+        return float("nan")
+    decided = np.array(q.decision if q.decision is not None else
+                       [p if a else "unknown" for p, a in zip(q.predicted, q.accepted)])
+    return float(np.mean(decided[q.known] == np.array(q.truth)[q.known]))
+
+
+def family_metrics(q: OpenSetQueries, families: dict[str, str]) -> dict[str, float]:
+    """Over the queries of generators enrolled in a family: the nearest generator's family is theirs
+    (``family_accuracy``), and the decision is their family or a generator of it (``family_decided``)."""
+    truth = np.array(q.truth)
+    members = np.array([t in families for t in q.truth])
+    if not members.any():
+        return {"family_accuracy": float("nan"), "family_decided": float("nan")}
+    own = np.array([families.get(t) for t in truth[members]])
+    nearest = np.array([families.get(p) for p in np.array(q.predicted)[members]])
+    decided = [d if d in families.values() else families.get(d) for d in np.array(q.decision)[members]]
+    return {"family_accuracy": float(np.mean(nearest == own)),
+            "family_decided": float(np.mean(np.array(decided, dtype=object) == own))}
+
+
 def operating_point(q: OpenSetQueries) -> tuple[float, float]:
     """(share of known queries accepted, share of unknown queries rejected) at the calibrated threshold."""
     known_acc = float(q.accepted[q.known].mean()) if q.known.any() else float("nan")
@@ -67,9 +91,13 @@ def per_generator(q: OpenSetQueries) -> dict[str, dict]:
         known = bool(q.known[mask][0])
         if known:
             top1 = float(np.mean(predicted[mask] == name))
-            decided = float(np.mean((predicted[mask] == name) & q.accepted[mask]))
+            if q.decision is not None:
+                decided = float(np.mean(np.array(q.decision)[mask] == name))
+            else:
+                decided = float(np.mean((predicted[mask] == name) & q.accepted[mask]))
         else:
             top1 = float("nan")
             decided = float(np.mean(~q.accepted[mask]))
-        out[name] = {"known": known, "queries": int(mask.sum()), "top1": top1, "correct_decision": decided}
+        out[name] = {"known": known, "queries": int(mask.sum()), "top1": top1, "correct_decision": decided,
+                     "accepted": float(np.mean(q.accepted[mask]))}
     return out

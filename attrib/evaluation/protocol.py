@@ -50,14 +50,21 @@ from . import DEFAULT_CONDITION
 
 VERIFICATION_FAR = DEFAULT_TARGET_FAR  # the FAR at which verification TAR is reported
 UNKNOWN = "unknown"
-METRICS = (
+AMBIGUOUS = "ambiguous"
+METRICS = (  # the operating point first
+    ("known_accepted", "known accepted (not answered unknown)"),
+    ("unknown_rejected", "unknown rejected (answered unknown)"),
+    ("ccr", "correct and accepted (CCR: the right generator named)"),
     ("closed_set_accuracy", "closed-set top-1 accuracy"),
-    ("open_set_auroc", "open-set AUROC (known vs unknown)"),
+    ("open_set_auroc", "open-set AUROC (known vs unknown, by the margin)"),
+    ("open_set_auroc_score", "open-set AUROC (by the best raw score)"),
     ("oscr", "OSCR"),
-    ("known_accepted", "known accepted at the calibrated threshold"),
-    ("unknown_rejected", "unknown rejected at the calibrated threshold"),
     ("verification_eer", "verification EER"),
     ("tar_at_far_1pct", "verification TAR at FAR 1%"),
+)
+FAMILY_METRICS = (
+    ("family_accuracy", "family top-1 accuracy (family members' queries)"),
+    ("family_decided", "family decided right (generator or family in it)"),
 )
 
 
@@ -134,23 +141,26 @@ def _too_few(label: str, folder: Path, n: int, shots: int, known: bool, why: str
 
 
 def draw_split(prepared: dict[str, dict[int, Path]], n_files: dict[str, int], known, unknown, shots, max_per,
-               seed, repeat):
+               seed, repeat, query_prepared: dict[str, dict[int, Path]] | None = None):
     """({known label: enrolled paths}, [(true label, query path)]) for one repeat.
 
-    The permutation covers every file of a label, so the draw is the same for every condition."""
+    The permutation covers every file of a label, so the draw is the same for every condition.
+    With ``query_prepared`` (the same files under a query-only condition) the queries are taken
+    from it: the same images, laundered after the gallery was enrolled."""
     enroll, queries = {}, []
     for label in known + unknown:
         rng = np.random.default_rng([seed, repeat, zlib.crc32(label.encode())])
-        order = [int(i) for i in rng.permutation(n_files[label]) if int(i) in prepared[label]]
-        chosen = [prepared[label][i] for i in order[:max_per]]
+        order = [int(i) for i in rng.permutation(n_files[label]) if int(i) in prepared[label]
+                 and (query_prepared is None or int(i) in query_prepared[label])]
+        chosen = order[:max_per]
         if label in known:
-            enroll[label], chosen = chosen[:shots], chosen[shots:]
-        queries += [(label, path) for path in chosen]
+            enroll[label], chosen = [prepared[label][i] for i in chosen[:shots]], chosen[shots:]
+        queries += [(label, (query_prepared or prepared)[label][i]) for i in chosen]
     return enroll, queries
 
 
 def run_repeat(extractors, enroll, queries, known, advance, notes: Counter,
-               target_far: float = DEFAULT_TARGET_FAR) -> dict:
+               target_far: float = DEFAULT_TARGET_FAR, families: dict[str, str] | None = None) -> dict:
     """Enroll into a temporary gallery and identify the queries; return the raw outcomes.
 
     ``extractors`` is one (cached) extractor or a list of them; with several, the first enrolls,
@@ -160,7 +170,8 @@ def run_repeat(extractors, enroll, queries, known, advance, notes: Counter,
     extractors = list(extractors) if isinstance(extractors, (list, tuple)) else [extractors]
     with tempfile.TemporaryDirectory(prefix="attrib-eval-gallery-") as tmp, open_gallery(tmp) as gallery:
         for label in known:
-            report = gallery.enroll(label, enroll[label], extractors[0], progress=advance, target_far=target_far)
+            report = gallery.enroll(label, enroll[label], extractors[0], progress=advance, target_far=target_far,
+                                    family=(families or {}).get(label))
             for path, why in report.skipped + report.failed:
                 notes[f"enroll {label}: {why if why.startswith(path) else f'{path}: {why}'}"] += 1
             if not report.added:
@@ -171,7 +182,7 @@ def run_repeat(extractors, enroll, queries, known, advance, notes: Counter,
                 notes[f"reembed {other.identity.key}: {problem}"] += 1
         identified = gallery.identify([p for _, p in queries], extractors if len(extractors) > 1 else extractors[0],
                                       len(known))
-        truth, best, decision, score, per_known = [], [], [], [], []
+        truth, best, decision, score, margin, per_known = [], [], [], [], [], []
         for (label, _), result in zip(queries, identified):
             advance(1)
             if result.error:
@@ -182,9 +193,10 @@ def run_repeat(extractors, enroll, queries, known, advance, notes: Counter,
             best.append(result.nearest.generator)
             decision.append(result.decision)
             score.append(result.score)
+            margin.append(result.nearest.margin)
             per_known.append([scores.get(g, -1.0) for g in known])
     return {"truth": truth, "best": best, "decision": decision, "score": np.array(score, float),
-            "per_known": np.array(per_known, float).reshape(len(truth), len(known))}
+            "margin": np.array(margin, float), "per_known": np.array(per_known, float).reshape(len(truth), len(known))}
 
 
 def verification_metrics(truth: list[str], per_known: np.ndarray, known: list[str]) -> tuple[float, float]:
@@ -203,17 +215,22 @@ def verification_metrics(truth: list[str], per_known: np.ndarray, known: list[st
     return float(eer), float(tpr[fpr <= VERIFICATION_FAR].max())
 
 
-def repeat_metrics(raw: dict, known: list[str]) -> tuple[dict, dict]:
-    from .metrics import OpenSetQueries, closed_set_accuracy, open_set_auroc, operating_point, oscr, per_generator
+def repeat_metrics(raw: dict, known: list[str], families: dict[str, str] | None = None) -> tuple[dict, dict]:
+    from .metrics import (OpenSetQueries, closed_set_accuracy, correct_and_accepted, family_metrics, open_set_auroc,
+                          operating_point, oscr, per_generator)
 
-    q = OpenSetQueries(truth=raw["truth"], predicted=raw["best"], score=raw["score"],
+    q = OpenSetQueries(truth=raw["truth"], predicted=raw["best"], score=raw["margin"],
                        accepted=np.array([d != UNKNOWN for d in raw["decision"]], bool),
-                       known=np.isin(raw["truth"], known))
+                       known=np.isin(raw["truth"], known), decision=list(raw["decision"]))
     accepted, rejected = operating_point(q)
     eer, tar = verification_metrics(raw["truth"], raw["per_known"], known)
-    values = {"closed_set_accuracy": closed_set_accuracy(q), "open_set_auroc": open_set_auroc(q), "oscr": oscr(q),
+    by_score = OpenSetQueries(q.truth, q.predicted, raw["score"], q.accepted, q.known)
+    values = {"closed_set_accuracy": closed_set_accuracy(q), "open_set_auroc": open_set_auroc(q),
+              "open_set_auroc_score": open_set_auroc(by_score), "oscr": oscr(q), "ccr": correct_and_accepted(q),
               "known_accepted": accepted, "unknown_rejected": rejected, "verification_eer": eer,
               "tar_at_far_1pct": tar}
+    if families:
+        values.update(family_metrics(q, families))
     return values, per_generator(q)
 
 
@@ -229,61 +246,80 @@ def summary(values) -> dict:
 
 
 def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=5, seed=0, max_per=60,
-                   conditions=(DEFAULT_CONDITION,), progress_bar=None, target_far=DEFAULT_TARGET_FAR) -> Evaluation:
-    """Evaluate ``extractor`` (a BoundExtractor, or a list of them to fuse) on DATA_DIR; see the module docstring."""
+                   conditions=(DEFAULT_CONDITION,), query_conditions=(), families=None, progress_bar=None,
+                   target_far=DEFAULT_TARGET_FAR) -> Evaluation:
+    """Evaluate ``extractor`` (a BoundExtractor, or a list of them to fuse) on DATA_DIR; see the module docstring.
+
+    Every condition C is evaluated as is and, for every query condition Q, with the gallery enrolled
+    under C and the queries under C+Q. ``families`` maps known labels to the family they are enrolled
+    under."""
     from ..synthetic.conditions import parse_condition, write_conditioned
 
     known, unknown = list(known), list(unknown)
+    families = dict(families or {})
     extractors = list(extractor) if isinstance(extractor, (list, tuple)) else [extractor]
     if max_per < shots + 1:
         raise AttribError(f"--max-per ({max_per}) must be at least --shots + 1 ({shots + 1})")
+    strange = sorted(set(families) - set(known))
+    if strange:
+        raise AttribError(f"--family names {', '.join(strange)}, which is not in --known ({', '.join(known)})")
     parsed = list({str(c): c for c in map(parse_condition, conditions or (DEFAULT_CONDITION,))}.values())
+    laundering = list({str(c): c for c in map(parse_condition, query_conditions)}.values())
+    blocks = [(c, None) for c in parsed] + [(c, parse_condition(f"{c}+{q}")) for c in parsed for q in laundering]
+    to_write = list({str(c): c for c in [c for c, _ in blocks] + [q for _, q in blocks if q is not None]}.values())
     files = find_label_files(Path(data_dir), known, unknown, shots)
     bar = progress_bar or (lambda total, label: nullcontext(lambda n=1: None))
     notes: Counter = Counter()
     started = time.perf_counter()
     data = {"config": {"data_dir": str(data_dir), "known": known, "unknown": unknown, "shots": shots,
                        "repeats": repeats, "seed": seed, "max_per": max_per, "conditions": [str(c) for c in parsed],
+                       "query_conditions": [str(q) for q in laundering], "families": families,
                        "extractor": "+".join(e.identity.key for e in extractors), "target_far": target_far},
             "conditions": []}
     result = Evaluation(data)
     with tempfile.TemporaryDirectory(prefix="attrib-eval-images-") as tmp:
         with bar(sum(map(len, files.values())), "preparing images") as advance:
-            prepared = write_conditioned(files, parsed, seed, Path(tmp), advance, notes)
-        for condition, images in zip(parsed, prepared):
+            written = dict(zip(map(str, to_write), write_conditioned(files, to_write, seed, Path(tmp), advance, notes)))
+        for condition, images in written.items():
             for label in known + unknown:
                 if len(images[label]) < (shots + 1 if label in known else 1):
                     why = (f" under {condition} ({len(files[label]) - len(images[label])} of {len(files[label])} "
                            f"files left out: unreadable, or under 64 px after the condition)")
                     raise AttribError(_too_few(label, Path(data_dir) / label, len(images[label]), shots,
                                                label in known, why))
+        n_files = {label: len(paths) for label, paths in files.items()}
+        for condition, laundered in blocks:
+            name = str(condition) if laundered is None else f"{condition} | queries {laundered}"
+            images, query_images = written[str(condition)], None if laundered is None else written[str(laundered)]
             t0 = time.perf_counter()
             cached = [CachedExtractor(e) for e in extractors]
-            n_files = {label: len(paths) for label, paths in files.items()}
-            splits = [draw_split(images, n_files, known, unknown, shots, max_per, seed, r) for r in range(repeats)]
+            splits = [draw_split(images, n_files, known, unknown, shots, max_per, seed, r, query_images)
+                      for r in range(repeats)]
             total = sum(sum(map(len, e.values())) + len(q) for e, q in splits)
             raws = []
-            with bar(total, f"evaluating {condition}") as advance:
+            with bar(total, f"evaluating {name}") as advance:
                 for enroll, queries in splits:
-                    raws.append(run_repeat(cached, enroll, queries, known, advance, notes, target_far))
-            result.data["conditions"].append(_condition_block(str(condition), raws, splits, known, unknown))
+                    raws.append(run_repeat(cached, enroll, queries, known, advance, notes, target_far, families))
+            result.data["conditions"].append(_condition_block(name, raws, splits, known, unknown, families))
             result.data["conditions"][-1].update(
                 cache={"embedded": sum(c.embedded for c in cached), "reused": sum(c.reused for c in cached)},
                 wall_s=round(time.perf_counter() - t0, 2))
-            result.pooled[str(condition)] = (np.concatenate([np.isin(r["truth"], known) for r in raws]),
-                                             np.concatenate([r["score"] for r in raws]))
+            result.pooled[name] = (np.concatenate([np.isin(r["truth"], known) for r in raws]),
+                                   np.concatenate([r["margin"] for r in raws]))
     data["notes"] = [f"{text} (x{n})" if n > 1 else text for text, n in notes.items()]
     data["wall_s"] = round(time.perf_counter() - started, 2)
     return result
 
 
-def _condition_block(condition: str, raws, splits, known, unknown) -> dict:
-    per_repeat = [repeat_metrics(raw, known) for raw in raws]
-    rows, columns = known + unknown, known + [UNKNOWN]
+def _condition_block(condition: str, raws, splits, known, unknown, families=None) -> dict:
+    families = families or {}
+    per_repeat = [repeat_metrics(raw, known, families) for raw in raws]
+    family_names = list(dict.fromkeys(families.values()))
+    rows, columns = known + unknown, known + family_names + [AMBIGUOUS, UNKNOWN]
     matrix = np.zeros((len(rows), len(columns)), int)
     for raw in raws:
         for t, d in zip(raw["truth"], raw["decision"]):
-            matrix[rows.index(t), columns.index(d)] += 1
+            matrix[rows.index(t), columns.index(d if d in columns else AMBIGUOUS)] += 1
     per_generator = {}
     for label in rows:
         stats = [p.get(label) for _, p in per_repeat]
@@ -294,9 +330,11 @@ def _condition_block(condition: str, raws, splits, known, unknown) -> dict:
             "queries": int(sum(s["queries"] for s in stats if s)),
             "recall": summary(recall),
             "correct_decision": summary([s["correct_decision"] if s else np.nan for s in stats]),
+            "accepted": summary([s["accepted"] if s else np.nan for s in stats]),
         }
     return {"condition": condition,
             "queries_per_repeat": float(np.mean([len(r["truth"]) for r in raws])),
-            "metrics": {name: summary([m[name] for m, _ in per_repeat]) for name, _ in METRICS},
+            "metrics": {name: summary([m[name] for m, _ in per_repeat])
+                        for name, _ in METRICS + (FAMILY_METRICS if families else ())},
             "per_generator": per_generator,
             "confusion": {"rows": rows, "columns": columns, "matrix": matrix.tolist()}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,6 @@ def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from ..synthetic.conditions import parse_condition
-
     out_dir = make_report_dir(out_dir)
     written = [out_dir / "metrics.json"]
     written[0].write_text(json.dumps(evaluation.data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -41,16 +40,24 @@ def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
         plt.close(fig)
 
     for block in evaluation.data["conditions"]:
-        slug = parse_condition(block["condition"]).slug
-        is_known, score = evaluation.pooled[block["condition"]]
-        fig, ax = plt.subplots(figsize=(5, 5))
+        slug = re.sub(r"[^A-Za-z0-9.+-]+", "-", block["condition"]).strip("-") or "none"
+        is_known, margin = evaluation.pooled[block["condition"]]
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+        floor = 1e-3
         if is_known.any() and not is_known.all():
-            fpr, tpr, _ = roc_curve(is_known.astype(int), score)
-            ax.plot(fpr, tpr, label=f"pooled AUROC {roc_auc_score(is_known.astype(int), score):.3f}")
-        ax.plot([0, 1], [0, 1], "--", color="gray", linewidth=1)
-        ax.set(xlabel="unknown accepted (FPR)", ylabel="known accepted (TPR)", xlim=(0, 1), ylim=(0, 1.01),
+            fpr, tpr, _ = roc_curve(is_known.astype(int), margin)
+            ax.plot(np.maximum(fpr, floor), tpr,
+                    label=f"pooled AUROC {roc_auc_score(is_known.astype(int), margin):.3f} (by the margin)")
+            far = float(np.mean(margin[~is_known] >= 0))
+            ax.plot([max(far, floor)], [float(np.mean(margin[is_known] >= 0))], "o", color="crimson",
+                    label=f"operating point: unknown accepted {far:.0%}, known accepted "
+                          f"{float(np.mean(margin[is_known] >= 0)):.0%}")
+        ax.set_xscale("log")
+        ax.set(xlabel=f"unknown accepted (FPR, log scale; below {floor:g} drawn at {floor:g})",
+               ylabel="known accepted (TPR)", xlim=(floor, 1), ylim=(0, 1.01),
                title=f"open-set ROC, {block['condition']}")
-        ax.legend(loc="lower right")
+        ax.grid(True, which="both", linewidth=0.3)
+        ax.legend(loc="lower right", fontsize=8)
         save(fig, f"roc-{slug}.png")
         conf = block["confusion"]
         counts = np.array(conf["matrix"], float)
