@@ -54,6 +54,9 @@ class Extractor(Protocol):
     def embed_batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Return float32 [len(images), dim] embeddings for HxWx3 uint8 RGB arrays."""
 
+    def cohort_vectors(self, version: str) -> np.ndarray | None:
+        """Optional: the impostor cohort (attrib.synthetic.cohort at ``version``) already embedded, or None."""
+
 
 @dataclass(frozen=True)
 class ExtractorIdentity:

@@ -7,9 +7,24 @@ Self-contained: the statistics (:mod:`.fingerprint`), the learned projection app
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
+
+import numpy as np
+
 from ...errors import BadOption
 from ...host.hookspecs import hookimpl
 from . import fingerprint
+
+COHORT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cohort.npz")
+
+
+@lru_cache(maxsize=1)
+def _shipped_cohort() -> tuple[str, str, np.ndarray] | None:
+    if not os.path.exists(COHORT_PATH):
+        return None
+    with np.load(COHORT_PATH, allow_pickle=False) as npz:
+        return str(npz["cohort_version"]), str(npz["extractor"]), npz["vectors"].astype(np.float32)
 
 
 class ResidualExtractor:
@@ -28,6 +43,13 @@ class ResidualExtractor:
 
     def embed_batch(self, images):
         return fingerprint.fingerprint_batch(images)
+
+    def cohort_vectors(self, version: str) -> np.ndarray | None:
+        """The impostor cohort (attrib.synthetic.cohort) as this version embeds it, shipped beside this file."""
+        shipped = _shipped_cohort()
+        if shipped is None or shipped[0] != version or shipped[1] != f"{self.name}@{self.version}":
+            return None
+        return shipped[2]
 
 
 @hookimpl

@@ -1,0 +1,109 @@
+"""Open-set decisions: the impostor cohort, thresholds and confidence calibrated on it, and the decision."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from attrib.scoring import open_set
+from attrib.scoring.decision import AMBIGUOUS, FAMILY, GENERATOR, UNKNOWN, Candidate, decide
+from attrib.scoring.open_set import DecisionModel
+from attrib.synthetic import cohort
+
+
+def test_the_cohort_is_deterministic_and_never_uses_training_or_evaluation_seeds():
+    items = cohort.items()
+    assert items == cohort.items() and len(items) == cohort.size()
+    seeds = [int(source.rsplit("-", 1)[1]) for kind, source, _, _ in items if kind == "zoo"]
+    assert min(seeds) >= cohort.SEED_BASE > 3100  # the projection trains on seeds 1000-3099, evaluation on small ones
+    deliveries = {delivery.split(":")[0] for _, _, _, delivery in items}
+    assert {"none", "jpeg", "webp"} <= deliveries  # compressed impostors are what turn camera photos away
+    a, b = cohort.render(items[3]), cohort.render(items[3])
+    assert a.dtype == np.uint8 and a.shape == (cohort.SIZE, cohort.SIZE, 3) and np.array_equal(a, b)
+
+
+def test_the_shipped_residual_cohort_matches_a_fresh_embedding():
+    from attrib.extractors.contract import BoundExtractor
+    from attrib.extractors.residual import ResidualExtractor
+    from attrib.host.manager import ExtractorSpec
+
+    bound = BoundExtractor(ExtractorSpec(ResidualExtractor, "attrib.extractors.residual"))
+    shipped = bound.impl.cohort_vectors(cohort.COHORT_VERSION)
+    assert shipped is not None and shipped.shape == (400, bound.dim)
+    fresh = bound.embed([cohort.render(item) for item in cohort.items()[:6]])
+    assert np.allclose(fresh, shipped[:6], atol=1e-5)
+    assert bound.impl.cohort_vectors("some other version") is None
+
+
+def test_logistic_fit_recovers_a_known_slope_and_copes_with_one_class():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(0.5 + 2.0 * x)))).astype(float)
+    a, b = open_set.fit_logistic(x, y, penalty=1e-6)
+    assert a == pytest.approx(0.5, abs=0.15) and b == pytest.approx(2.0, abs=0.25)
+    a, b = open_set.fit_logistic(np.arange(5.0), np.ones(5))
+    assert b == 0.0 and 1 / (1 + np.exp(-a)) > 0.9
+
+
+def test_cohort_thresholds_let_through_at_most_the_target_far():
+    scores = np.random.default_rng(1).normal(size=(400, 3))
+    thresholds = open_set.cohort_thresholds(scores, 0.05)
+    assert np.all(np.mean(scores >= thresholds[None, :], axis=0) <= 0.05)
+    assert np.all(np.mean(scores >= thresholds[None, :] - 0.05, axis=0) > 0.04)
+
+
+def test_calibration_separates_genuine_from_cohort_and_is_comparable_across_generators():
+    rng = np.random.default_rng(2)
+    labels = np.repeat([1, 2], 10)
+    order = np.array([1, 2])
+    held_out = rng.normal(0.2, 0.05, size=(20, 2))
+    held_out[labels == 1, 0] = rng.normal(0.9, 0.03, 10)  # generator 1 scores high on its own samples
+    held_out[labels == 2, 1] = rng.normal(0.6, 0.03, 10)  # generator 2 lower, on another scale
+    pool = rng.normal(0.0, 0.1, size=(400, 2))
+    result = open_set.calibrate(held_out, labels, order, pool, 0.01)
+    thresholds = {t.generator_id: t.threshold for t in result.thresholds}
+    assert thresholds[1] < 0.8 and thresholds[2] < 0.55  # set by the cohort, not pushed up by the other generator
+    model = DecisionModel.from_dict(result.model)
+    # typical genuine margins (0.35-0.65 here) read as genuine, the cohort's (below 0) as not
+    assert model.p_known(0.4) > 0.9 and model.p_known(-0.1) < 0.1 and model.cohort_size == 400
+    assert all(t.method == "cohort-far" for t in result.thresholds)
+
+
+def candidate(name, score, threshold=0.5, family=None, confidence=0.9):
+    return Candidate(name, family, score, threshold, confidence)
+
+
+@pytest.mark.parametrize(
+    "candidates, level, decision",
+    [
+        ([candidate("a", 0.4), candidate("b", 0.3)], UNKNOWN, "unknown"),
+        ([candidate("a", 0.9), candidate("b", 0.3)], GENERATOR, "a"),
+        ([candidate("a", 0.61, family="sd"), candidate("b", 0.60, family="sd")], FAMILY, "sd"),
+        ([candidate("a", 0.61, family="sd"), candidate("b", 0.60, family="gan")], AMBIGUOUS, "ambiguous"),
+        ([candidate("a", 0.61), candidate("b", 0.45)], GENERATOR, "a"),  # the runner-up is not plausible
+        ([candidate("a", 0.61)], GENERATOR, "a"),
+    ],
+)
+def test_decide_answers_generator_family_ambiguous_or_unknown(candidates, level, decision):
+    model = DecisionModel(which_a=-2.0, which_b=40.0)  # P(best is right) crosses 0.5 at a gap of 0.05
+    outcome = decide(candidates, model)
+    assert outcome["decision_level"] == level and outcome["decision"] == decision
+    assert 0 <= outcome["confidence"] <= 1 and outcome["reason"]
+    if level == UNKNOWN:
+        assert outcome["reason"] == "unknown: nearest a, 0.100 below its threshold"
+    assert outcome.get("generator") == (decision if level == GENERATOR else None)
+
+
+def test_one_generator_gallery_rejects_the_cohort_like_strangers(tmp_path, make_set):
+    from attrib.extractors.contract import BoundExtractor
+    from attrib.gallery import open_gallery
+    from attrib.host.manager import ExtractorSpec
+
+    from conftest import ColorMean
+
+    bound = BoundExtractor(ExtractorSpec(ColorMean, "test"))
+    with open_gallery(tmp_path / "g") as gallery:
+        gallery.enroll("red", make_set("red", 8), bound)
+        results = list(gallery.identify(make_set("red", 3, seed=7) + make_set("blue", 3, seed=7), bound))
+    assert [r.decision for r in results] == ["red"] * 3 + ["unknown"] * 3
+    assert all(r.confidence > 0.5 for r in results)
