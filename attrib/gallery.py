@@ -322,9 +322,12 @@ class Gallery:
         fusion = None
         if len(views) > 1:
             fusion = fit_fusion(reads, views, [reads.cohort(v.extractor_id, cohort_version()) for v in views])
-            model, threshold_of = DecisionModel.from_dict(fusion.model), fusion.threshold
+            model, threshold_of, stored_model = DecisionModel.from_dict(fusion.model), fusion.threshold, fusion.model
         else:
-            model, threshold_of = DecisionModel.from_dict(views[0].model), views[0].threshold
+            model, threshold_of, stored_model = DecisionModel.from_dict(views[0].model), views[0].threshold, views[0].model
+        uncalibrated = [] if stored_model else [
+            "confidence is not calibrated: this gallery has no impostor cohort yet; run `attrib gallery reembed "
+            f"--extractor {extractors[0].name}` once to add it"]
         for chunk in load_batches(paths):
             per_extractor = []
             for bound, view in zip(extractors, views):
@@ -350,7 +353,7 @@ class Gallery:
                                                    for e, q in zip(extractors, queries) if gid in q.scores}
                 candidates = [c for _, c in ranked]
                 yield IdentificationResult(path=str(item.path), sha256=item.sha256, candidates=candidates[:top_k],
-                                           flags=self._flags(reads, item), extractor=key,
+                                           flags=self._flags(reads, item) + uncalibrated, extractor=key,
                                            **decide(candidates, model))
 
     @staticmethod

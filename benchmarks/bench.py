@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
 
@@ -64,7 +66,9 @@ def identify_wall(gallery_size: int, extractor_name: str) -> tuple[float, int]:
     data = CACHE / "gallery-images"
     paths = write_zoo(data, names, n_per=per + 1, size=256)
     bound = attrib.load_extractor(extractor_name)
-    gallery_dir = CACHE / f"gallery-{gallery_size}-{bound.name}-v{bound.version}"
+    from attrib.synthetic.cohort import COHORT_VERSION
+
+    gallery_dir = CACHE / f"gallery-{gallery_size}-{bound.name}-v{bound.version}-cohort{COHORT_VERSION}"
     with attrib.open_gallery(gallery_dir) as gallery:
         have = sum(g.samples for g in gallery.generators())
         if have < per * len(names):
@@ -81,6 +85,31 @@ def identify_wall(gallery_size: int, extractor_name: str) -> tuple[float, int]:
         subprocess.run(cmd, check=True, capture_output=True)
         walls.append(time.perf_counter() - t0)
     return statistics.median(walls), have
+
+
+def decision_costs(gallery_size: int, extractor_name: str) -> tuple[float, float, int]:
+    """(calibration s, decision ms per query, generators) on the cached bench gallery: thresholds are set
+    on the impostor cohort at calibration, so a query pays only ranking and the decision."""
+    import attrib
+    from attrib.scoring.decision import decide, rank
+    from attrib.scoring.open_set import DecisionModel
+    from attrib.synthetic.cohort import COHORT_VERSION
+
+    bound = attrib.load_extractor(extractor_name)
+    gallery_dir = CACHE / f"gallery-{gallery_size}-{bound.name}-v{bound.version}-cohort{COHORT_VERSION}"
+    with attrib.open_gallery(gallery_dir) as gallery:
+        t0 = time.perf_counter()
+        gallery.calibrate()
+        calibration_s = time.perf_counter() - t0
+        view = gallery.open_index(bound)
+    model = DecisionModel.from_dict(view.model)
+    rng = np.random.default_rng(0)
+    gids = list(view.generator_names)
+    queries = [dict(zip(gids, rng.random(len(gids)))) for _ in range(2000)]
+    t0 = time.perf_counter()
+    for scores in queries:
+        decide([c for _, c in rank(scores, view.threshold, model, view.generator_names, view.families)], model)
+    return calibration_s, (time.perf_counter() - t0) / len(queries) * 1000, len(gids)
 
 
 def main() -> None:
@@ -115,6 +144,9 @@ def main() -> None:
         print(f"{label:28s} {len(paths):4d} {one:15.1f} {workers:8d} {many:7.1f} {many / one:5.2f}x")
     wall, size = identify_wall(args.gallery_size, args.extractor)
     print(f"`attrib identify one.png` against a {size}-image gallery: {wall:.3f} s wall (median of 5)")
+    calibration_s, decision_ms, generators = decision_costs(args.gallery_size, args.extractor)
+    print(f"open-set decision per query ({generators} generators; the cohort is scored at calibration, never per "
+          f"query): {decision_ms:.3f} ms; calibration against the cohort: {calibration_s:.2f} s")
 
 
 if __name__ == "__main__":

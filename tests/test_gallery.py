@@ -195,3 +195,16 @@ def test_calibration_stores_the_separation_fusion_weighs_by(filled):
         rows = session.execute(select(db.Calibration.generator_id, db.Calibration.separation)).all()
     assert [sep for gid, sep in rows if gid is None] == [pytest.approx(view.separation)]
     assert all(sep is None for gid, sep in rows if gid is not None)
+
+
+def test_a_locked_database_is_reported_as_busy_by_the_store(filled):
+    from sqlalchemy.exc import OperationalError
+
+    from attrib.errors import GalleryBusy
+
+    with pytest.raises(GalleryBusy, match="another attrib process is writing to it; retry"):
+        with filled.store.writing():
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+    with pytest.raises(OperationalError, match="disk I/O error"):  # anything else is not hidden
+        with filled.store.writing():
+            raise OperationalError("INSERT", {}, Exception("disk I/O error"))
