@@ -61,22 +61,30 @@ def enroll(ctx, generator, family, note, extractor, options, as_json, paths):
 def identify(ctx, extractor, options, top_k, explain, as_json, paths):
     """Name the generator (or family) of each image in PATHS, or say `unknown` or `ambiguous`, and why."""
     files = collect_paths(paths)
-    failed = 0
+    def human(result) -> None:
+        click.echo(identification_line(result))
+        for line in explanation_lines(result) if explain else ():
+            click.echo(f"    {line}")
+
     with open_gallery(ctx, read_only=True) as gallery:
         bound = gallery.load_extractor(extractor, options)
-        for result in gallery.identify(files, bound, top_k=top_k):
-            failed += result.error is not None
-            if as_json:
-                emit_json(result.to_json())
-            elif result.error:
-                echo_err(f"error: {result.error}")
-            else:
-                click.echo(identification_line(result))
-                if explain:
-                    for line in explanation_lines(result):
-                        click.echo(f"    {line}")
+        failed = report_each(gallery.identify(files, bound, top_k=top_k), as_json, human)
     if failed:
         ctx.exit(1)
+
+
+def report_each(results, as_json: bool, human) -> int:
+    """Print each result as JSON or through ``human``; errors as one line on stderr. Returns the errors."""
+    failed = 0
+    for result in results:
+        failed += result.error is not None
+        if as_json:
+            emit_json(result.to_json())
+        elif result.error:
+            echo_err(f"error: {result.error}")
+        else:
+            human(result)
+    return failed
 
 
 def identification_line(result) -> str:
@@ -110,21 +118,14 @@ def verify(ctx, generator, extractor, options, as_json, paths):
     from ..extractors.resolve import bind_extractor
 
     files = collect_paths(paths)
-    failed = 0
+    def human(result) -> None:
+        verdict = "match" if result.match else "no match"
+        click.echo(f"{result.path}: {verdict} for {generator} (score {result.score:.3f}, "
+                   f"threshold {result.threshold:.3f}, confidence {result.confidence:.2f})")
+
     with open_gallery(ctx, read_only=True) as gallery:
         bound = bind_extractor(extractor, options, gallery.extractor_names())
-        for result in gallery.verify(generator, files, bound):
-            failed += result.error is not None
-            if as_json:
-                emit_json(result.to_json())
-            elif result.error:
-                echo_err(f"error: {result.error}")
-            else:
-                verdict = "match" if result.match else "no match"
-                click.echo(
-                    f"{result.path}: {verdict} for {generator} (score {result.score:.3f}, "
-                    f"threshold {result.threshold:.3f}, confidence {result.confidence:.2f})"
-                )
+        failed = report_each(gallery.verify(generator, files, bound), as_json, human)
     if failed:
         ctx.exit(1)
 
