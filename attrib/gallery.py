@@ -397,7 +397,7 @@ class Gallery:
                     score=round(score, 6),
                     threshold=round(threshold, 6),
                     match=bool(score >= threshold),
-                    confidence=model.p_known(score - threshold),
+                    confidence=model.p_known(score - threshold, gid),
                     extractor=extractor.identity.key,
                 )
 

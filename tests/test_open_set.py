@@ -65,7 +65,12 @@ def test_calibration_separates_genuine_from_cohort_and_is_comparable_across_gene
     assert thresholds[1] < 0.8 and thresholds[2] < 0.55  # set by the cohort, not pushed up by the other generator
     model = DecisionModel.from_dict(result.model)
     # typical genuine margins (0.35-0.65 here) read as genuine, the cohort's (below 0) as not
-    assert model.p_known(0.4) > 0.9 and model.p_known(-0.1) < 0.1 and model.cohort_size == 400
+    for gid in (1, 2):
+        assert model.p_known(0.35, gid) > 0.9 and model.p_known(-0.1, gid) < 0.1
+    assert model.cohort_size == 400 and set(model.scales) == {"1", "2"}
+    # margins count in units of each generator's cohort tail: the same raw margin means more where it is narrower
+    narrow, wide = sorted(model.scales, key=model.scales.get)
+    assert model.p_known(0.02, int(narrow)) > model.p_known(0.02, int(wide))
     assert all(t.method == "cohort-far" for t in result.thresholds)
 
 

@@ -183,7 +183,7 @@ def rank(scores: dict[int, float], threshold_of: Callable[[int], float], model: 
     for gid, score in sorted(scores.items(), key=lambda kv: -kv[1]):
         threshold = threshold_of(gid)
         ranked.append((gid, Candidate(names[gid], families.get(gid), float(score), float(threshold),
-                                      model.p_known(score - threshold))))
+                                      model.p_known(score - threshold, gid))))
     return ranked
 
 

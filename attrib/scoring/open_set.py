@@ -8,9 +8,10 @@ Two questions, two sources of evidence:
    The gallery's own other generators do not raise it: a confusable pair of enrolled generators
    is a "which one?" problem, not a reason to turn their images away. The confidence that a query
    comes from a candidate is a logistic model of the candidate's *margin* (score minus its
-   threshold), fitted on held-out genuine margins (enrolled samples scored without themselves)
+   threshold) in units of the spread of the cohort's top :data:`TAIL` scores against that
+   generator, fitted on held-out genuine margins (enrolled samples scored without themselves)
    against cohort margins, with equal weight on both: P(genuine | margin) at even prior odds.
-   Margins make generators comparable; the probability makes the margin readable.
+   Scaled margins make generators comparable; the probability makes the margin readable.
 2. **Which one?** Among enrolled generators, how often the best-scoring one is right depends on
    how far ahead of the runner-up it is. A second logistic model, fitted on the held-out scores
    of the enrolled samples (was the best generator the sample's own?), turns the *gap* between
@@ -25,12 +26,14 @@ gallery's own impostors (:func:`attrib.scoring.calibration.calibrate_scores`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .calibration import far_threshold, generator_score_matrix
 
+TAIL = 0.05  # the share of the cohort's highest scores whose spread scales a generator's margins
+MIN_TAIL = 10
 WHICH_LEVEL = 0.5  # below this P(the best generator is right), two plausible candidates make an ambiguous answer
 PRIOR_STRENGTH = 1.0  # L2 penalty of the logistic fits (pulls the slope towards 0 when data are few)
 
@@ -44,9 +47,11 @@ class DecisionModel:
     which_a: float = 5.0  # P(best is right | gap) = sigmoid(which_a + which_b * gap)
     which_b: float = 0.0
     cohort_size: int = 0
+    scales: dict[str, float] = field(default_factory=dict)  # generator id -> spread of the cohort's top scores
 
-    def p_known(self, margin: float) -> float:
-        return _sigmoid(self.known_a + self.known_b * margin)
+    def p_known(self, margin: float, generator_id: int | None = None) -> float:
+        """P(genuine | margin) for a candidate generator (margin in that generator's cohort-tail units)."""
+        return _sigmoid(self.known_a + self.known_b * margin / self.scales.get(str(generator_id), 1.0))
 
     def p_which(self, gap: float) -> float:
         return 1.0 if not math.isfinite(gap) else _sigmoid(self.which_a + self.which_b * gap)
@@ -101,13 +106,23 @@ def cohort_thresholds(cohort: np.ndarray, target_far: float) -> np.ndarray:
                      for j in range(cohort.shape[1])])
 
 
+def tail_scales(cohort: np.ndarray) -> np.ndarray:
+    """Per generator: the standard deviation of the cohort's top TAIL (at least MIN_TAIL) scores."""
+    scales = []
+    for column in cohort.T:
+        column = np.sort(column[np.isfinite(column)])[::-1]
+        top = column[: max(MIN_TAIL, int(np.ceil(TAIL * len(column))))]
+        scales.append(max(float(top.std()), 1e-3) if len(top) > 1 else 1.0)
+    return np.array(scales)
+
+
 def fit_known(held_out: np.ndarray, labels: np.ndarray, order: np.ndarray, cohort: np.ndarray,
-              thresholds: np.ndarray) -> tuple[float, float]:
-    """P(genuine | margin): held-out genuine margins against cohort margins, weighted to even odds."""
+              thresholds: np.ndarray, scales: np.ndarray) -> tuple[float, float]:
+    """P(genuine | scaled margin): held-out genuine margins against cohort margins, weighted to even odds."""
     own = np.asarray(labels)[:, None] == np.asarray(order)[None, :]
-    genuine = (held_out - thresholds[None, :])[own]
+    genuine = ((held_out - thresholds[None, :]) / scales[None, :])[own]
     genuine = genuine[np.isfinite(genuine)]
-    impostor = (cohort - thresholds[None, :]).ravel()
+    impostor = ((cohort - thresholds[None, :]) / scales[None, :]).ravel()
     impostor = impostor[np.isfinite(impostor)]
     if len(genuine) == 0 or len(impostor) == 0:
         return DecisionModel.known_a, DecisionModel.known_b
@@ -162,9 +177,11 @@ def calibrate(held_out: np.ndarray, labels: np.ndarray, order: np.ndarray, cohor
         genuine = genuine[np.isfinite(genuine)]
         tar = float(np.mean(genuine >= thresholds[j])) if genuine.size else None
         result.thresholds.append(Threshold(int(gid), float(thresholds[j]), COHORT_FAR, len(genuine), len(cohort), tar))
-    known_a, known_b = fit_known(held_out, labels, order, cohort, thresholds)
+    scales = tail_scales(cohort)
+    known_a, known_b = fit_known(held_out, labels, order, cohort, thresholds, scales)
     which_a, which_b = fit_which(held_out, labels, order)
-    result.model = DecisionModel(known_a, known_b, which_a, which_b, len(cohort)).to_dict()
+    result.model = DecisionModel(known_a, known_b, which_a, which_b, len(cohort),
+                                 {str(int(g)): float(s) for g, s in zip(order, scales)}).to_dict()
     result.message = (f"calibrated on {len(labels)} samples of {len(order)} generator(s) against a cohort of "
                       f"{len(cohort)} images of generators never enrolled, at FAR {target_far:g}")
     return result
