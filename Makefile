@@ -30,16 +30,28 @@ test: $(VENV)/.dev
 bench: $(VENV)/.core
 	$(BIN)/python benchmarks/bench.py
 
-# The accuracy issue's dev protocol: make evaluate [EXTRACTOR=residual+effnet] [REPEATS=20]
+# The dev protocol of the decision issue: make evaluate [EXTRACTOR=residual+effnet] [REPEATS=20]
+# 1) clean gallery, clean and JPEG-80 queries; 2) every image JPEG-80; 3) sd15/sdxl finetunes as one
+# family; 4) a gallery of one generator, each known one in turn, every other label unknown.
 DATA ?= ../shared/data/real-dev
 EXTRACTOR ?= residual
-REPEATS ?= 5
+REPEATS ?= 10
+KNOWN := gpt4o stylegan2 sd15_finetune sdxl_finetune
+LABELS := $(KNOWN) sd21 real
+comma := ,
+space := $(empty) $(empty)
 EVAL_DEPS := $(if $(findstring effnet,$(EXTRACTOR))$(findstring clip,$(EXTRACTOR)),$(VENV)/.dev,$(VENV)/.core)
+EVALUATE = $(BIN)/attrib evaluate $(DATA) --shots 10 --repeats $(REPEATS) --extractor $(EXTRACTOR)
 
 evaluate: $(EVAL_DEPS)
-	$(BIN)/attrib evaluate $(DATA) --known gpt4o,stylegan2,sd15_finetune,sdxl_finetune --unknown sd21,real \
-	  --shots 10 --repeats $(REPEATS) --condition center-crop:256 --condition center-crop:256+jpeg:80 \
-	  --extractor $(EXTRACTOR)
+	$(EVALUATE) --known $(subst $(space),$(comma),$(KNOWN)) --unknown sd21,real \
+	  --condition center-crop:256 --query-condition jpeg:80
+	$(EVALUATE) --known $(subst $(space),$(comma),$(KNOWN)) --unknown sd21,real --condition center-crop:256+jpeg:80
+	$(EVALUATE) --known $(subst $(space),$(comma),$(KNOWN)) --unknown sd21,real \
+	  --family stable-diffusion=sd15_finetune,sdxl_finetune
+	for g in $(KNOWN); do \
+	  $(EVALUATE) --known $$g --unknown $$(echo $(LABELS) | tr ' ' '\n' | grep -vx $$g | paste -sd,) || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) demo-data gallery/demo
