@@ -62,11 +62,17 @@ def test_calibration_separates_genuine_from_cohort_and_is_comparable_across_gene
     pool = rng.normal(0.0, 0.1, size=(400, 2))
     result = open_set.calibrate(held_out, labels, order, pool, 0.01)
     thresholds = {t.generator_id: t.threshold for t in result.thresholds}
-    assert thresholds[1] < 0.8 and thresholds[2] < 0.55  # set by the cohort, not pushed up by the other generator
+    # far above the cohort, each threshold rises to its own genuine floor (5 % of held-out genuine
+    # scores below it), never towards the other generator
+    for j, gid in enumerate(order):
+        genuine = held_out[labels == gid, j]
+        assert thresholds[gid] == pytest.approx(open_set.genuine_floor(genuine))
+        assert np.mean(genuine >= thresholds[gid]) >= 0.9
+    assert open_set.genuine_floor(np.array([np.inf * -1])) == -np.inf
     model = DecisionModel.from_dict(result.model)
-    # typical genuine margins (0.35-0.65 here) read as genuine, the cohort's (below 0) as not
+    # typical genuine margins (around +0.05 over the floor) read as genuine, the cohort's (-0.4 and below) as not
     for gid in (1, 2):
-        assert model.p_known(0.35, gid) > 0.9 and model.p_known(-0.1, gid) < 0.1
+        assert model.p_known(0.05, gid) > 0.9 and model.p_known(-0.4, gid) < 0.1
     assert model.cohort_size == 400 and set(model.scales) == {"1", "2"}
     # margins count in units of each generator's cohort tail: the same raw margin means more where it is narrower
     narrow, wide = sorted(model.scales, key=model.scales.get)
@@ -109,6 +115,8 @@ def test_one_generator_gallery_rejects_the_cohort_like_strangers(tmp_path, make_
     bound = BoundExtractor(ExtractorSpec(ColorMean, "test"))
     with open_gallery(tmp_path / "g") as gallery:
         gallery.enroll("red", make_set("red", 8), bound)
-        results = list(gallery.identify(make_set("red", 3, seed=7) + make_set("blue", 3, seed=7), bound))
-    assert [r.decision for r in results] == ["red"] * 3 + ["unknown"] * 3
-    assert all(r.confidence > 0.5 for r in results)
+        results = list(gallery.identify(make_set("red", 6, seed=7) + make_set("blue", 3, seed=7), bound))
+    own, strangers = results[:6], results[6:]
+    # the threshold may spend its 5 % false-reject budget on these near-identical colour casts
+    assert sum(r.decision == "red" for r in own) >= 4
+    assert [r.decision for r in strangers] == ["unknown"] * 3 and all(r.confidence > 0.5 for r in strangers)

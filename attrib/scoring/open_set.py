@@ -6,7 +6,10 @@ Two questions, two sources of evidence:
    (:mod:`attrib.synthetic.cohort`): images of generators nobody enrolled, scored against that
    generator. The threshold lets through at most the target false-accept rate (FAR) of them.
    The gallery's own other generators do not raise it: a confusable pair of enrolled generators
-   is a "which one?" problem, not a reason to turn their images away. The confidence that a query
+   is a "which one?" problem, not a reason to turn their images away. Where the generator sits far
+   above the cohort, the threshold is raised up to the 5th percentile of its own held-out genuine
+   scores (:func:`genuine_floor`), which turns away close look-alikes at a small, bounded cost.
+   The confidence that a query
    comes from a candidate is a logistic model of the candidate's *margin* (score minus its
    threshold) in units of the spread of the cohort's top :data:`TAIL` scores against that
    generator, fitted on held-out genuine margins (enrolled samples scored without themselves)
@@ -30,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .calibration import far_threshold, generator_score_matrix
+from .calibration import MAX_FRR, far_threshold, generator_score_matrix
 
 TAIL = 0.05  # the share of the cohort's highest scores whose spread scales a generator's margins
 MIN_TAIL = 10
@@ -116,6 +119,17 @@ def tail_scales(cohort: np.ndarray) -> np.ndarray:
     return np.array(scales)
 
 
+def genuine_floor(genuine: np.ndarray, max_frr: float = MAX_FRR) -> float:
+    """The lowest threshold worth keeping: the ``max_frr`` quantile of a generator's held-out genuine scores.
+
+    Where a generator sits far above the cohort, its cohort threshold leaves room that only
+    look-alikes (another seed of the same architecture, a sibling finetune) would use; raising the
+    threshold up to this floor spends at most ``max_frr`` of genuine images on rejecting them.
+    """
+    genuine = genuine[np.isfinite(genuine)]
+    return float(np.quantile(genuine, max_frr, method="lower")) if len(genuine) else -np.inf
+
+
 def fit_known(held_out: np.ndarray, labels: np.ndarray, order: np.ndarray, cohort: np.ndarray,
               thresholds: np.ndarray, scales: np.ndarray) -> tuple[float, float]:
     """P(genuine | scaled margin): held-out genuine margins against cohort margins, weighted to even odds."""
@@ -162,6 +176,8 @@ def calibrate(held_out: np.ndarray, labels: np.ndarray, order: np.ndarray, cohor
     labels, order = np.asarray(labels), np.asarray(order)
     own = labels[:, None] == order[None, :]
     thresholds = cohort_thresholds(cohort, target_far)
+    for j in range(len(order)):
+        thresholds[j] = max(thresholds[j], genuine_floor(held_out[own[:, j], j]))
     best_cohort = cohort.max(axis=1)
     glob = far_threshold(best_cohort[np.isfinite(best_cohort)], target_far)
     genuine_all = held_out[own]
