@@ -322,9 +322,11 @@ class Gallery:
         fusion = None
         if len(views) > 1:
             fusion = fit_fusion(reads, views, [reads.cohort(v.extractor_id, cohort_version()) for v in views])
-            model, threshold_of, stored_model = DecisionModel.from_dict(fusion.model), fusion.threshold, fusion.model
+            stored_model, threshold_of = fusion.model, fusion.threshold
+            model = DecisionModel.from_dict(stored_model)
         else:
-            model, threshold_of, stored_model = DecisionModel.from_dict(views[0].model), views[0].threshold, views[0].model
+            stored_model, threshold_of = views[0].model, views[0].threshold
+            model = DecisionModel.from_dict(stored_model)
         uncalibrated = [] if stored_model else [
             "confidence is not calibrated: this gallery has no impostor cohort yet; run `attrib gallery reembed "
             f"--extractor {extractors[0].name}` once to add it"]
@@ -373,7 +375,8 @@ class Gallery:
         by_name = {name: gid for gid, name in view.generator_names.items()}
         if generator not in by_name:
             known = ", ".join(sorted(by_name)) or "none"
-            raise UnknownGenerator(f"generator {generator!r} is not enrolled (enrolled: {known}); see `attrib gallery list`")
+            raise UnknownGenerator(
+                f"generator {generator!r} is not enrolled (enrolled: {known}); see `attrib gallery list`")
         gid = by_name[generator]
         own = view.generator_vectors(gid)
         if len(own) == 0:

@@ -55,7 +55,7 @@ def test_deleted_index_is_rebuilt_and_user_told(filled, make_set):
     for path in (filled.root / "index").iterdir():
         path.unlink()
     query = make_set("green", 1, seed=3)
-    assert next(filled.identify(query, bound())).generator == "green"
+    assert next(filled.identify(query, bound())).nearest.generator == "green"
     assert any("rebuilt it from 15 stored vectors" in m for m in messages)
 
 
@@ -69,7 +69,7 @@ def test_stale_index_is_rebuilt(filled, make_set, tmp_path):
     messages = []
     filled.notify = messages.append
     result = next(filled.identify(make_set("blue", 1, seed=4), bound()))
-    assert result.generator == "blue"
+    assert result.nearest.generator == "blue"
     assert any("out of date" in m for m in messages)
 
 
@@ -84,7 +84,7 @@ def test_version_mismatch_is_refused_then_reembed_fixes_it(filled, make_set):
     report = filled.reembed(bound(ColorMeanV2))
     assert report.embedded == 15 and report.problems == [] and report.replaced == ["colormean@1"]
     assert filled.extractor_keys() == ["colormean@2"]
-    assert next(filled.identify(make_set("red", 1, seed=2), bound(ColorMeanV2))).generator == "red"
+    assert next(filled.identify(make_set("red", 1, seed=2), bound(ColorMeanV2))).nearest.generator == "red"
 
 
 def test_reembed_reports_missing_and_changed_files(tmp_path, make_set):
@@ -177,7 +177,8 @@ def test_read_only_view_is_used_when_trusted_and_repaired_when_not(filled, make_
         path.unlink()
     assert read_view(filled.root, key) is None
     messages = []
-    repaired = [r.to_json() for r in open_gallery(filled.root, notify=messages.append, read_only=True).identify(query, bound())]
+    reader = open_gallery(filled.root, notify=messages.append, read_only=True)
+    repaired = [r.to_json() for r in reader.identify(query, bound())]
     assert repaired == full and messages
     assert read_view(filled.root, key) is not None
 

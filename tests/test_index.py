@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attrib.storage.faiss_cache import IndexState, build_index, choose_index_key, read_index, read_labels, search, write_index
+from attrib.storage.faiss_cache import (IndexState, build_index, choose_index_key, read_index, read_labels, search,
+                                        write_index)
 
 
 @pytest.mark.parametrize(

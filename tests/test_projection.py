@@ -1,4 +1,7 @@
-"""The fingerprint projection learned from simulated generators (attrib.extractors.residual.projection, trained by attrib.training.projection)."""
+"""The fingerprint projection learned from simulated generators.
+
+Run time: attrib.extractors.residual.projection; training: attrib.training.projection.
+"""
 
 import numpy as np
 import pytest

@@ -131,7 +131,8 @@ def verify(ctx, generator, extractor, options, as_json, paths):
 
 
 @click.command()
-@click.option("--target-far", default=DEFAULT_TARGET_FAR, show_default=True, type=float, help="Target false-accept rate.")
+@click.option("--target-far", default=DEFAULT_TARGET_FAR, show_default=True, type=float,
+              help="Target false-accept rate (the share of the impostor cohort a generator may accept).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def calibrate(ctx, target_far, as_json):

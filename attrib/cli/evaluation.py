@@ -90,7 +90,8 @@ def print_tables(evaluation) -> None:
                    "enrolled from originals, queries laundered, e.g. jpeg:80 or resize:0.5+jpeg:75.")
 @click.option("--family", "families", multiple=True, metavar="NAME=A,B",
               help="Enroll known generators A and B under family NAME (repeatable); adds family metrics.")
-@click.option("--target-far", default=DEFAULT_TARGET_FAR, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+@click.option("--target-far", default=DEFAULT_TARGET_FAR, show_default=True,
+              type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="False-accept rate the per-repeat galleries are calibrated at (the operating point).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with everything.")
 @click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,

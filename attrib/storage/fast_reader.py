@@ -89,7 +89,8 @@ class FastReader:
             "SELECT generator_id, threshold, separation, target_far FROM calibrations WHERE extractor_id = ?",
             (extractor_id,),
         ).fetchall()
-        model = self.con.execute("SELECT params FROM decision_models WHERE extractor_id = ?", (extractor_id,)).fetchone()
+        model = self.con.execute("SELECT params FROM decision_models WHERE extractor_id = ?",
+                                 (extractor_id,)).fetchone()
         return CalibrationState(
             {gid: threshold for gid, threshold, _, _ in rows},
             separation=next((sep for gid, _, sep, _ in rows if gid is None), None),

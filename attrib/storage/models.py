@@ -120,7 +120,7 @@ class Calibration(Base):
 
 
 class WhiteningRow(Base):
-    """The whitening fitted on an extractor's vectors (schema 2+; table ``backends``); see attrib/scoring/whitening.py."""
+    """The whitening fitted on an extractor's vectors (schema 2+, table ``backends``); attrib/scoring/whitening.py."""
 
     __tablename__ = "backends"
     extractor_id: Mapped[int] = mapped_column(ForeignKey("extractors.id", ondelete="CASCADE"), primary_key=True)

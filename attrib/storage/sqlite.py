@@ -405,7 +405,8 @@ class SQLiteStore:
             else:
                 session.execute(delete(db.DecisionModelRow).where(db.DecisionModelRow.extractor_id == extractor_id))
             key = session.get(db.ExtractorRow, extractor_id).key
-            detail = {"extractor": key, "extractor_id": extractor_id, "target_far": target_far, "message": result.message}
+            detail = {"extractor": key, "extractor_id": extractor_id, "target_far": target_far,
+                      "message": result.message}
             session.add(db.Audit(action="calibrate", detail=json.dumps(detail)))
 
     # -- listing and audit ----------------------------------------------
@@ -483,7 +484,8 @@ class SQLiteStore:
         with self.reading() as session:
             rows = list(session.scalars(query))
         return [
-            {"id": r.id, "at": r.at.isoformat(timespec="seconds") + "Z", "action": r.action, "detail": json.loads(r.detail)}
+            {"id": r.id, "at": r.at.isoformat(timespec="seconds") + "Z", "action": r.action,
+             "detail": json.loads(r.detail)}
             for r in reversed(rows)
         ]
 
