@@ -100,6 +100,9 @@ class GalleryReads(Protocol):
     def sample_owner(self, sha256: str) -> str | None:
         """The generator a file with this sha256 is enrolled under, if any."""
 
+    def cohort(self, extractor_id: int, version: str) -> np.ndarray | None:
+        """The impostor cohort embedded by one extractor at cohort ``version``; None when not stored."""
+
     def vectors_of_samples(self, extractor_id: int, sample_ids: np.ndarray | None = None
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sample ids, generator ids, float32 matrix) by sample id; only ``sample_ids`` when given."""
@@ -122,9 +125,6 @@ class GalleryStore(GalleryReads, Protocol):
 
     def audit(self, action: str, detail: dict) -> None:
         """Append an entry to the audit trail."""
-
-    def cohort(self, extractor_id: int, version: str) -> np.ndarray | None:
-        """The impostor cohort embedded by one extractor at cohort ``version``; None when not stored."""
 
     def save_cohort(self, extractor_id: int, version: str, vectors: np.ndarray) -> None:
         """Store the impostor cohort embedded by one extractor."""
