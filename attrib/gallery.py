@@ -322,11 +322,8 @@ class Gallery:
         fusion = None
         if len(views) > 1:
             fusion = fit_fusion(reads, views, [reads.cohort(v.extractor_id, cohort_version()) for v in views])
-            stored_model, threshold_of = fusion.model, fusion.threshold
-            model = DecisionModel.from_dict(stored_model)
-        else:
-            stored_model, threshold_of = views[0].model, views[0].threshold
-            model = DecisionModel.from_dict(stored_model)
+        stored_model, threshold_of = (fusion.model, fusion.threshold) if fusion else (views[0].model, views[0].threshold)
+        model = DecisionModel.from_dict(stored_model)
         uncalibrated = [] if stored_model else [
             "confidence is not calibrated: this gallery has no impostor cohort yet; run `attrib gallery reembed "
             f"--extractor {extractors[0].name}` once to add it"]
