@@ -18,14 +18,15 @@ Several extractors (``--extractor a+b``) are fused as ``attrib identify`` fuses 
 extractor embeds the enrolled images into the same temporary gallery (the first through
 ``enroll``, the others through :meth:`attrib.gallery.Gallery.reembed`), so each is calibrated on its
 own, and the queries are identified with the calibrated margins averaged over extractors,
-weighted by how well each separates the enrolled generators, and accepted at the fused
-threshold calibrated on held-out fused scores (:mod:`attrib.scoring.fusion`).
+weighted by how well each separates the enrolled generators, and decided with the fused
+thresholds and decision model calibrated against the fused cohort (:mod:`attrib.scoring.fusion`).
 
 Metrics are per repeat, then mean, sample std and standard error of the mean over repeats
 (the draw of enrolled images moves the figures a lot: compare configurations by the standard
-error, and run more repeats to shrink it): closed-set top-1 accuracy
-(known queries), open-set AUROC and OSCR (known vs unknown by the best score), the calibrated
-threshold's operating point, verification EER and TAR at FAR 1% (trials: every query against
+error, and run more repeats to shrink it), the operating point first: known queries accepted,
+unknown queries rejected and correct-and-accepted (CCR); then closed-set top-1 accuracy (known
+queries), open-set AUROC (by the decision's margin, and by the best raw score) and OSCR,
+family metrics when ``--family`` is given, verification EER and TAR at FAR 1% (trials: every query against
 every known generator's score, genuine when it is its own generator), per-generator recall
 (top-1 for a known generator, rejection rate for an unknown one) and the confusion matrix
 (true label x decision, summed over repeats).

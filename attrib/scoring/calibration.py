@@ -157,7 +157,7 @@ def calibrate(
 
     ``score_matrix(vectors, labels)`` gives every sample's score against every
     generator without the sample itself (leave-one-out by default; a cross-fitted
-    version when the scoring backend was fitted on these very samples).
+    version when the whitening was fitted on these very samples).
     """
     if not 0 < target_far < 1:
         raise ValueError(f"target false-accept rate must be between 0 and 1, got {target_far}")
