@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from attrib import __version__
 from attrib.cli import cli
 
-from conftest import ColorPercentiles
+from conftest import ColorPercentiles, make_images
 
 
 @pytest.fixture
@@ -241,3 +241,30 @@ def test_demo_runs_the_whole_job_and_prints_one_line_per_step(tmp_path):
     refused = CliRunner().invoke(cli, ["--gallery", str(other), "demo", "--data", str(data), "--fresh"])
     assert refused.exit_code != 0 and "not an attrib gallery" in refused.output
     assert (other / "keep.txt").exists()
+    # its own gallery is reused, then emptied with --fresh
+    again = CliRunner().invoke(cli, ["--gallery", str(gallery), "demo", "--data", str(data)])
+    assert again.exit_code == 0 and "already enrolled 10" in again.output
+
+
+@pytest.mark.parametrize("fresh", [False, True])
+def test_demo_never_touches_a_gallery_it_did_not_make(tmp_path, monkeypatch, fresh):
+    user = tmp_path / "mine"
+    run_in = CliRunner().invoke
+    enrolled = run_in(cli, ["--gallery", str(user), "enroll", "-g", "mine",
+                            *map(str, make_images(tmp_path / "imgs", "red", 3))])
+    assert enrolled.exit_code == 0, enrolled.output
+    before = {p.name: p.stat().st_mtime_ns for p in user.rglob("*")}
+    args = ["demo", "--data", str(tmp_path / "zoo")] + (["--fresh"] if fresh else [])
+    refused = run_in(cli, ["--gallery", str(user), *args])
+    assert refused.exit_code == 1 and "the demo did not make" in refused.output
+    # $ATTRIB_GALLERY names the user's gallery: the demo goes to its own folder instead
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("ATTRIB_GALLERY", str(user))
+    from attrib.evaluation import demo as demo_module
+
+    seen = []
+    monkeypatch.setattr(demo_module, "run_demo", lambda gallery, *a, **k: seen.append(gallery.root) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        run_in(cli, args, catch_exceptions=False)
+    assert seen == [tmp_path / "data" / "attrib" / "demo-gallery"] and (seen[0] / "attrib-demo.marker").is_file()
+    assert {p.name: p.stat().st_mtime_ns for p in user.rglob("*")} == before

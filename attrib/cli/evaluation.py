@@ -8,7 +8,7 @@ import click
 
 from ..evaluation import DEFAULT_CONDITION
 from ..scoring import DEFAULT_TARGET_FAR
-from .common import echo_err, emit_json, open_gallery, progress_bar, stdout_console
+from .common import default_gallery, echo_err, emit_json, open_gallery, progress_bar, stdout_console
 
 
 def _pm(s: dict, pct: bool = False) -> str:
@@ -134,20 +134,27 @@ def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions
 @click.command()
 @click.option("--data", type=click.Path(file_okay=False, path_type=Path), default=Path("demo-data"),
               show_default=True, help="Where the zoo images are written (reused when present).")
-@click.option("--fresh", is_flag=True, help="Empty the gallery folder first (only a gallery made by the demo).")
+@click.option("--fresh", is_flag=True, help="Start from an empty gallery (deletes only a gallery the demo made).")
 @click.option("--extractor", "-e", default="residual", show_default=True)
 @click.pass_context
 def demo(ctx: click.Context, data: Path, fresh: bool, extractor: str) -> None:
-    """Run the whole job on the synthetic generator zoo and print the results."""
+    """Run the whole job on the synthetic generator zoo and print the results.
+
+    The demo writes into its own gallery folder: the one given with ``attrib --gallery DIR demo``,
+    else a demo folder in the per-user data folder (never $ATTRIB_GALLERY or the default gallery).
+    It refuses any folder it did not make.
+    """
     from rich.table import Table
 
-    from ..evaluation.demo import empty_gallery_folder, run_demo
+    from ..evaluation.demo import prepare_demo_gallery, run_demo
     from ..extractors.resolve import bind_extractor
 
     console = stdout_console()
-    gallery_dir = Path(ctx.obj["gallery"])
-    if fresh:
-        empty_gallery_folder(gallery_dir)
+    root = ctx.find_root()
+    given = root.get_parameter_source("gallery") == click.core.ParameterSource.COMMANDLINE
+    gallery_dir = Path(ctx.obj["gallery"]) if given else default_gallery().with_name("demo-gallery")
+    ctx.obj["gallery"] = gallery_dir
+    prepare_demo_gallery(gallery_dir, fresh)
     bound = bind_extractor(extractor, ())
     with open_gallery(ctx) as gallery:
         outcome = run_demo(gallery, data, bound, console.print, progress_bar)

@@ -40,12 +40,28 @@ class DemoOutcome:
     seconds: float
 
 
-def empty_gallery_folder(folder: Path) -> None:
-    """Remove a gallery folder made by attrib; refuse any other non-empty folder."""
-    if folder.exists():
-        if any(folder.iterdir()) and not (folder / "gallery.db").exists():
-            raise AttribError(f"{folder} is not an attrib gallery; refusing to empty it")
+MARKER = "attrib-demo.marker"  # written into every gallery folder the demo makes; nothing else carries it
+
+
+def prepare_demo_gallery(folder: Path, fresh: bool = False) -> None:
+    """Make ``folder`` ready for the demo, touching nothing the demo did not make.
+
+    A missing or empty folder becomes a demo gallery (with the :data:`MARKER` file). A folder with
+    the marker is reused, or emptied first when ``fresh``. Any other folder is refused: the demo
+    never enrolls into, nor deletes, a gallery a person built.
+    """
+    marked = (folder / MARKER).is_file()
+    if folder.exists() and not folder.is_dir():
+        raise AttribError(f"{folder} is a file, not a folder; give the demo a folder with --gallery")
+    if folder.exists() and any(folder.iterdir()) and not marked:
+        what = "an attrib gallery the demo did not make" if (folder / "gallery.db").exists() else "not an attrib gallery"
+        raise AttribError(
+            f"{folder} is {what} (no {MARKER} file); the demo only writes into its own gallery: "
+            f"run it with --gallery pointing to a new folder, e.g. `attrib --gallery /tmp/attrib-demo demo`")
+    if marked and fresh:
         shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text("made by `attrib demo`; `attrib demo --fresh` may delete this folder\n")
 
 
 def run_demo(gallery, data: Path, extractor, say: Callable[[str], None],
