@@ -47,3 +47,8 @@ class BadOption(ExtractorError):
 
 class GalleryBusy(GalleryError):
     """Another process holds the gallery's write lock."""
+
+
+class EvidenceError(AttribError):
+    """A file's provenance evidence (C2PA, generation parameters, EXIF, XMP, ...) cannot be read,
+    or a trust list given for it cannot be used."""

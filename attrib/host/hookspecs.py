@@ -23,3 +23,14 @@ def register_extractors(register: Callable[[Any], None]) -> None:
 @hookspec
 def register_commands(cli: Any) -> None:
     """Add click commands or groups to the ``attrib`` CLI group ``cli``."""
+
+
+@hookspec
+def register_evidence(register: Callable[[Any], None]) -> None:
+    """Call ``register(ReaderClass)`` for each provenance evidence reader the plugin provides.
+
+    A reader has a class attribute ``name`` and a method ``read(source)`` that takes an
+    :class:`attrib.evidence.EvidenceSource` (the file's bytes, path and lazily opened image) and
+    returns a list of :class:`attrib.evidence.Evidence`; an optional class attribute
+    ``generator_names`` adds claim-to-generator rules.
+    """

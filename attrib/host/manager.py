@@ -17,7 +17,7 @@ import pluggy
 from ..errors import UnknownExtractor
 from . import hookspecs
 
-DEFAULT_PLUGINS = ("attrib.extractors.residual",)
+DEFAULT_PLUGINS = ("attrib.extractors.residual", "attrib.evidence.builtin")
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,23 @@ def load_plugins() -> pluggy.PluginManager:
     return pm
 
 
+@dataclass(frozen=True)
+class EvidenceReaderSpec:
+    """A registered evidence reader class and the plugin that provided it."""
+
+    factory: Any
+    plugin: str
+
+    @property
+    def name(self) -> str:
+        return str(self.factory.name)
+
+    @property
+    def description(self) -> str:
+        doc = getattr(self.factory, "description", None) or (self.factory.__doc__ or "")
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
 @dataclass
 class PluginInfo:
     name: str
@@ -110,20 +127,34 @@ class PluginInfo:
     package: str | None
     hooks: list[str]
     extractors: list[ExtractorSpec]
+    evidence_readers: list[EvidenceReaderSpec]
 
 
 def extractor_specs() -> dict[str, ExtractorSpec]:
     """All registered extractors by name; when two plugins register one name, the first registered wins."""
+    return _registered("register_extractors", lambda factory, plugin: ExtractorSpec(factory, plugin))
+
+
+def _registered(hook_name: str, make_spec) -> dict[str, Any]:
+    """Call one ``register_*`` hook plugin by plugin, in registration order; the first
+    registration of a name wins."""
     load_plugins()
-    specs: dict[str, ExtractorSpec] = {}
-    for impl in pm.hook.register_extractors.get_hookimpls():
+    specs: dict[str, Any] = {}
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
 
         def register(factory, _plugin=impl.plugin_name):
-            spec = ExtractorSpec(factory=factory, plugin=_plugin)
+            spec = make_spec(factory, _plugin)
             specs.setdefault(spec.name, spec)
 
         impl.function(register=register)
     return specs
+
+
+def evidence_reader_specs() -> dict[str, EvidenceReaderSpec]:
+    """All registered evidence readers by name: the built-ins first, in the order they register."""
+    specs = _registered("register_evidence", lambda factory, plugin: EvidenceReaderSpec(factory, plugin))
+    builtin = [name for name, spec in specs.items() if spec.plugin in DEFAULT_PLUGINS]
+    return {name: specs[name] for name in builtin + sorted(set(specs) - set(builtin))}
 
 
 def get_extractor_spec(name: str) -> ExtractorSpec:
@@ -143,6 +174,9 @@ def plugin_infos() -> list[PluginInfo]:
     by_plugin: dict[str, list[ExtractorSpec]] = {}
     for spec in extractor_specs().values():
         by_plugin.setdefault(spec.plugin, []).append(spec)
+    readers: dict[str, list[EvidenceReaderSpec]] = {}
+    for reader in evidence_reader_specs().values():
+        readers.setdefault(reader.plugin, []).append(reader)
     infos = []
     for plugin in pm.get_plugins():
         name = pm.get_name(plugin) or repr(plugin)
@@ -156,5 +190,5 @@ def plugin_infos() -> list[PluginInfo]:
             version, package = __version__, "attrib"
         else:
             version, package = None, None
-        infos.append(PluginInfo(name, version, package, hooks, by_plugin.get(name, [])))
+        infos.append(PluginInfo(name, version, package, hooks, by_plugin.get(name, []), readers.get(name, [])))
     return sorted(infos, key=lambda info: info.name)

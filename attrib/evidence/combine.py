@@ -1,0 +1,153 @@
+"""Evidence beside the forensic answer: which claim is strongest, what it names, whether the
+forensic decision agrees, the one-line summary, and ``--trust-metadata`` (verified evidence
+decides, and says so). Plain functions of evidence items; nothing here reads files."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from .item import Evidence
+from .names import name_key
+
+# how much a claim is worth: signed and trusted first, unreadable last
+_RANK_BY_VERIFIED = {"valid": 6, "untrusted": 5, "invalid": 1}
+_RANK_BY_KIND = {"generation-parameters": 4, "watermark": 3}
+_DEFAULT_RANK = 2  # exif, xmp, a plugin's unsigned kinds
+
+
+def rank(item: Evidence) -> int:
+    """Strength of one item: 0 unreadable, 1 failed validation, 2 EXIF/XMP, 3 watermark,
+    4 generation parameters, 5 signature valid but signer not trusted, 6 trusted signature."""
+    if item.error is not None:
+        return 0
+    if item.verified is not None:
+        return _RANK_BY_VERIFIED[item.verified]
+    return _RANK_BY_KIND.get(item.kind, _DEFAULT_RANK)
+
+
+def strongest(evidence: Iterable[Evidence], *, naming: bool = False) -> Evidence | None:
+    """The strongest item that names something (a generator when ``naming``), or None.
+    Among equals, the first that names a generator, then the first listed."""
+    candidates = [e for e in evidence if e.names_something and (e.generator is not None or not naming)]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda e: (rank(e), e.generator is not None, -candidates.index(e)))
+
+
+def _enrolled_as(generator: str, enrolled: Iterable[str]) -> str | None:
+    key = name_key(generator)
+    return next((name for name in sorted(enrolled) if name_key(name) == key), None)
+
+
+def verification_phrase(item: Evidence) -> str:
+    """``signature valid, signer not verified against a trust list`` and the like; '' if unsigned."""
+    if item.verified is None:
+        return ""
+    if item.verified == "invalid":
+        failures = list(item.detail.get("failures") or [])
+        return "signature invalid" + (f": {', '.join(failures[:3])}" if failures else "")
+    trust = item.detail.get("trust") or ("signer on the trust list" if item.verified == "valid" else "signer not trusted")
+    return f"signature valid, {trust}"
+
+
+def source_phrase(item: Evidence) -> str:
+    """Where a claim was found: ``C2PA, signature valid, ...``, ``ComfyUI generation parameters,
+    unsigned``, ``EXIF Software, unsigned``."""
+    if item.kind == "c2pa":
+        return f"C2PA, {verification_phrase(item)}"
+    if item.kind == "generation-parameters":
+        where = f"{item.detail.get('tool') or 'unknown tool'} generation parameters"
+    elif item.kind in ("exif", "xmp"):
+        where = f"{item.kind.upper()} {item.detail.get('field', '')}".rstrip()
+    else:
+        where = item.kind
+    return f"{where}, {verification_phrase(item) or 'unsigned'}"
+
+
+def _what(item: Evidence) -> str:
+    if item.generator is not None:
+        return item.label or item.generator
+    return "AI-generated" if item.ai_generated else "not AI-generated"
+
+
+def summary_line(evidence: Iterable[Evidence]) -> str | None:
+    """``file says: DALL·E 3 (C2PA, signature valid, ...)``; None when the file says nothing.
+
+    Other items naming other generators are listed after it; a manifest store that could not
+    be read is said when nothing else is.
+    """
+    evidence = list(evidence)
+    best = strongest(evidence)
+    if best is None:
+        broken = next((e for e in evidence if e.error is not None and e.kind == "c2pa"), None)
+        return None if broken is None else f"file says: nothing readable ({broken.error})"
+    line = f"file says: {_what(best)} ({source_phrase(best)})"
+    others = sorted({e.label or e.generator for e in evidence
+                     if e.names_something and e.generator not in (None, best.generator)})
+    return line + (f"; other evidence names {', '.join(others)}" if others else "")
+
+
+def agreement(evidence: Iterable[Evidence], decision_generator: str | None, enrolled: Iterable[str]) -> dict:
+    """Does the file's claim agree with the forensic decision?
+
+    ``decision_generator``: the generator the forensic answer named (None for unknown,
+    ambiguous or a family). Returns ``generator`` / ``label`` / ``kind`` / ``verified`` of the
+    strongest item naming a generator, ``ai_generated`` of the strongest item saying so,
+    ``enrolled`` (is that generator enrolled), ``enrolled_as`` (its gallery name), ``agrees``
+    (True / False / None when the evidence names nothing to compare) and ``reason``.
+    """
+    evidence = list(evidence)
+    enrolled = list(enrolled)
+    named = strongest(evidence, naming=True)
+    stated = strongest(evidence)
+    result = {"generator": None, "label": None, "kind": None, "verified": None,
+              "ai_generated": stated.ai_generated if stated is not None else None,
+              "enrolled": None, "enrolled_as": None, "agrees": None, "reason": "the file names no generator"}
+    decided = decision_generator or "unknown"
+    if named is None:
+        if stated is not None and stated.ai_generated is False and decision_generator is not None:
+            result.update(agrees=False, reason=f"the file says it is not AI-generated; the forensic answer is {decided}")
+        return result
+    as_enrolled = _enrolled_as(named.generator, enrolled)
+    result.update(generator=named.generator, label=named.label, kind=named.kind, verified=named.verified,
+                  enrolled=as_enrolled is not None, enrolled_as=as_enrolled)
+    if as_enrolled is not None:
+        agrees = decision_generator is not None and name_key(decision_generator) == name_key(as_enrolled)
+        reason = f"the file names {as_enrolled}, which is enrolled; the forensic answer is {decided}"
+    elif decision_generator is not None:
+        agrees = False
+        reason = f"the file names {named.generator}, which is not enrolled; the forensic answer is {decided}"
+    else:
+        agrees = True
+        reason = f"the file names {named.generator}, which is not enrolled; the forensic answer (unknown) is consistent"
+    result.update(agrees=agrees, reason=reason)
+    return result
+
+
+def decide_with_evidence(forensic_decision: str, evidence: Iterable[Evidence], enrolled: Iterable[str],
+                         trust_metadata: bool = False) -> dict:
+    """The decision to report: the forensic one, unless ``trust_metadata`` and a verified item
+    (signature valid, signer on the trust list) names a generator; then that generator (its
+    gallery name when enrolled) and ``decided_by`` is the item's kind (``c2pa``).
+
+    Returns ``decision``, ``decided_by`` (``forensic`` or the evidence kind),
+    ``forensic_decision`` and ``note`` (why evidence did not decide, when it was asked to).
+    """
+    evidence = list(evidence)
+    result = {"decision": forensic_decision, "decided_by": "forensic", "forensic_decision": forensic_decision,
+              "note": None}
+    if not trust_metadata:
+        return result
+    verified = strongest([e for e in evidence if e.verified == "valid"], naming=True)
+    if verified is not None:
+        decision = _enrolled_as(verified.generator, enrolled) or verified.generator
+        result.update(decision=decision, decided_by=verified.kind)
+        return result
+    unverified = strongest([e for e in evidence if e.verified == "untrusted"], naming=True)
+    if unverified is not None:
+        trust = unverified.detail.get("trust") or "signer not trusted"
+        result["note"] = (f"{unverified.kind} names {unverified.generator} with a valid signature ({trust}); "
+                          "give a trust list (--c2pa-trust FILE) to let it decide")
+    elif any(e.names_something for e in evidence):
+        result["note"] = "no verified evidence names a generator; unsigned claims never decide"
+    return result
