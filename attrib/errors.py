@@ -52,3 +52,7 @@ class GalleryBusy(GalleryError):
 class EvidenceError(AttribError):
     """A file's provenance evidence (C2PA, generation parameters, EXIF, XMP, ...) cannot be read,
     or a trust list given for it cannot be used."""
+
+
+class MetadataError(EvidenceError):
+    """A file's metadata cannot be parsed at all (not an image Pillow can open, or damaged)."""

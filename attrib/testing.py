@@ -1,19 +1,21 @@
-"""Conformance kit for extractor plugins: call it from your plugin's tests.
+"""Conformance kit for extractor and evidence-reader plugins: call it from your plugin's tests.
 
-    from attrib.testing import check_extractor
+    from attrib.testing import check_evidence_reader, check_extractor
 
     def test_conformance():
-        report = check_extractor(MyExtractor, options={"model": "small"})
-        print(report)
+        print(check_extractor(MyExtractor, options={"model": "small"}))
+        print(check_evidence_reader(MyReader, examples={"marked": marked_png_bytes}))
 
-Every check runs the extractor the way the host does (through
+Every check runs the plugin the way the host does (extractors through
 :class:`attrib.extractors.contract.BoundExtractor`) and raises ``AssertionError`` naming
-the extractor and the failing check. Only numpy is imported here.
+the plugin and the failing check. Only numpy is imported at module level; the evidence checks
+import Pillow and :mod:`attrib.evidence` when called.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import socket
 import time
 from contextlib import contextmanager
@@ -26,7 +28,8 @@ from .errors import ExtractorError
 from .extractors.contract import BoundExtractor, normalised_embeddings
 from .host.manager import ExtractorSpec
 
-__all__ = ["CheckReport", "check_extractor", "sample_images"]
+__all__ = ["CheckReport", "EvidenceCheckReport", "check_evidence_reader", "check_extractor", "hostile_files",
+           "sample_images", "stripped_files"]
 
 
 @dataclass
@@ -252,3 +255,162 @@ def check_extractor(
             done += len(speed_batch)
         ips = done / max(time.perf_counter() - start, 1e-9)
     return CheckReport(bound.name, bound.version, plugin, dim, checks, ips)
+
+
+# ---------------------------------------------------------------- evidence readers
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _with_png_chunk(png: bytes, kind: bytes, body: bytes) -> bytes:
+    """``png`` with one more chunk right after IHDR (8-byte signature + 25-byte IHDR chunk)."""
+    return png[:33] + _png_chunk(kind, body) + png[33:]
+
+
+def _encoded(fmt: str, size: int = 128, **params: Any) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(sample_images()["256x256 a"][:size, :size]).save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def stripped_files() -> dict[str, bytes]:
+    """Image files of every common format with no metadata at all: no reader may claim anything."""
+    return {f"stripped {fmt}": _encoded(fmt) for fmt in ("PNG", "JPEG", "WEBP", "GIF", "TIFF", "BMP")}
+
+
+_ENTITY_BOMB = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
+                + b"".join(b'<!ENTITY %s "%s">' % (bytes([98 + i]), (b"&" + bytes([97 + i]) + b";") * 10)
+                           for i in range(8))
+                + b']><x:xmpmeta xmlns:x="adobe:ns:meta/">&i;</x:xmpmeta>')
+
+
+def hostile_files() -> dict[str, bytes]:
+    """Damaged and hostile files a reader must survive: it returns items (possibly with ``error``)
+    or raises :class:`attrib.errors.EvidenceError`, never anything else, and never hangs."""
+    png = _encoded("PNG", 64)
+    itxt = b"XML:com.adobe.xmp\x00\x00\x00\x00\x00"
+    return {
+        "empty file": b"",
+        "random bytes": np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes(),
+        "truncated PNG": png[: len(png) // 2],
+        "PNG text chunk of 3 MB": _with_png_chunk(png, b"tEXt", b"parameters\x00" + b"Steps: 1, " * 300_000),
+        "PNG text not UTF-8": _with_png_chunk(png, b"iTXt", b"parameters\x00\x00\x00\x00\x00\xff\xfe\xfa"),
+        "ComfyUI prompt that is not JSON": _with_png_chunk(png, b"tEXt", b"prompt\x00{not json"),
+        "deeply nested JSON": _with_png_chunk(png, b"tEXt", b"workflow\x00" + b"[" * 100_000),
+        "XMP entity expansion": _with_png_chunk(png, b"iTXt", itxt + _ENTITY_BOMB),
+        "XMP not XML": _with_png_chunk(png, b"iTXt", itxt + b"<x:xmpmeta <<<"),
+        "C2PA store of garbage": _with_png_chunk(png, b"caBX", b"\x00\x00\x00\x20jumb" + b"c2pa" * 64),
+        "C2PA store truncated": _with_png_chunk(png, b"caBX", b"\x00\x00\x10\x00jumb\x00\x00\x00\x1ejumdc2pa"),
+    }
+
+
+@dataclass
+class EvidenceCheckReport:
+    """What :func:`check_evidence_reader` verified; ``str(report)`` is a readable summary."""
+
+    name: str
+    plugin: str
+    checks: list[tuple[str, str]] = field(default_factory=list)
+    ms_per_file: float | None = None
+
+    def __str__(self) -> str:
+        lines = [f"evidence reader {self.name} (plugin {self.plugin})"]
+        lines += [f"  ok  {check}: {detail}" for check, detail in self.checks]
+        if self.ms_per_file is not None:
+            lines.append(f"  speed: {self.ms_per_file:.2f} ms per file without metadata (256 px PNG)")
+        return "\n".join(lines)
+
+
+def check_evidence_reader(reader_or_class: Any, *, examples: dict[str, bytes] | None = None,
+                          speed: bool = True) -> EvidenceCheckReport:
+    """Run the evidence-reader conformance checks; return a report or raise AssertionError.
+
+    ``reader_or_class`` is a reader class (built with no arguments, as the host does) or an
+    instance. ``examples`` maps a label to file bytes the reader must find evidence in.
+    """
+    from .errors import EvidenceError
+    from .evidence import Evidence, EvidenceSource, names_for
+
+    is_class = isinstance(reader_or_class, type)
+    cls = reader_or_class if is_class else type(reader_or_class)
+    label = repr(getattr(cls, "name", cls.__name__))
+    plugin = cls.__module__
+
+    def fail(check: str, detail: str) -> None:
+        raise AssertionError(f"evidence reader {label} (plugin {plugin}) failed check '{check}': {detail}")
+
+    checks: list[tuple[str, str]] = []
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name.strip():
+        fail("class attributes", f"{cls.__name__}.name must be a non-empty str on the class, got {name!r}")
+    if not callable(getattr(cls, "read", None)):
+        fail("class attributes", f"{cls.__name__} has no read(source) method")
+    attempts: list[str] = []
+    try:
+        with _no_network(attempts):
+            reader = reader_or_class() if is_class else reader_or_class
+    except Exception as exc:  # noqa: BLE001 - reported with the check's name
+        fail("construction", f"{cls.__name__}() raised {type(exc).__name__}: {exc}")
+    try:
+        names = names_for([reader])
+    except EvidenceError as exc:
+        fail("generator_names", str(exc))
+    checks.append(("class attributes", f"name={name!r}, built with no arguments"))
+
+    def read(data: bytes, check: str) -> list:
+        source = EvidenceSource(data=data, names=names)
+        try:
+            with _no_network(attempts):
+                found = reader.read(source)
+        except EvidenceError:
+            found = []
+        except Exception as exc:  # noqa: BLE001
+            fail(check, f"read raised {type(exc).__name__}: {exc} (raise attrib.errors.EvidenceError, or return "
+                        "an Evidence with error set)")
+        if attempts:
+            fail("no network", f"tried to reach the network: {attempts}")
+        if not isinstance(found, list) or not all(isinstance(e, Evidence) for e in found):
+            fail(check, f"read must return a list of attrib.evidence.Evidence, got {type(found).__name__}")
+        for item in found:
+            try:
+                json.dumps(item.to_dict())
+            except (TypeError, ValueError) as exc:
+                fail(check, f"an item's to_dict() is not JSON-serialisable: {exc}")
+        return found
+
+    for key, data in stripped_files().items():
+        claims = [e for e in read(data, f"stripped file: {key}") if e.names_something]
+        if claims:
+            fail("stripped files claim nothing", f"{key} gave {claims[0].to_dict()}")
+    checks.append(("stripped files claim nothing", ", ".join(stripped_files())))
+    for key, data in hostile_files().items():
+        read(data, f"hostile file: {key}")
+    checks.append(("hostile files", f"{len(hostile_files())} damaged or hostile files, no exception"))
+    for key, data in (examples or {}).items():
+        found = read(data, f"example: {key}")
+        if not [e for e in found if e.error is None]:
+            fail("examples", f"{key!r} gave no evidence: {[e.to_dict() for e in found]}")
+        again = read(data, f"example: {key}")
+        if [e.to_dict() for e in again] != [e.to_dict() for e in found]:
+            fail("determinism", f"{key!r} gave different evidence on a second read")
+    if examples:
+        checks.append(("examples", f"{len(examples)} found, the same on a second read"))
+    checks.append(("no network", "no connection attempted while building or reading"))
+    ms = None
+    if speed:
+        big = _encoded("PNG", 256)
+        start, done = time.perf_counter(), 0
+        while done < 200 and (done == 0 or time.perf_counter() - start < 0.5):
+            read(big, "speed")
+            done += 1
+        ms = (time.perf_counter() - start) / done * 1000
+    return EvidenceCheckReport(name, plugin, checks, ms)

@@ -1,7 +1,8 @@
 """The ``attrib`` command line: a thin layer over the library API (:mod:`attrib`).
 
 One module per command group: :mod:`.attribution` (enroll, identify, verify, calibrate),
-:mod:`.gallery` (gallery ...), :mod:`.evaluation` (evaluate, demo), :mod:`.plugins`.
+:mod:`.gallery` (gallery ...), :mod:`.evaluation` (evaluate, demo), :mod:`.evidence` (inspect),
+:mod:`.plugins`.
 Heavy modules (numpy, faiss, SQLAlchemy, plugins' frameworks) are imported inside the
 commands that need them, so ``attrib --help`` stays fast. Library errors
 (:class:`attrib.errors.AttribError`) become one-line messages. Nothing in the library
@@ -17,7 +18,7 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from . import attribution, evaluation, gallery, plugins
+from . import attribution, evaluation, evidence, gallery, plugins
 from .common import AttribGroup, default_gallery
 
 
@@ -38,7 +39,7 @@ def cli(ctx: click.Context, gallery: Path | None) -> None:
     ctx.obj["gallery"] = gallery or default_gallery()
 
 
-for _command in (*attribution.COMMANDS, gallery.gallery, *evaluation.COMMANDS, plugins.plugins):
+for _command in (*attribution.COMMANDS, gallery.gallery, *evaluation.COMMANDS, *evidence.COMMANDS, plugins.plugins):
     cli.add_command(_command)
 
 

@@ -5,7 +5,8 @@ Owns the evidence item (:mod:`.item`), the claim-to-generator rules shipped as d
 :mod:`.parameters`, :mod:`.exif_xmp`, registered by :mod:`.builtin` through the
 ``register_evidence`` hook), reading a file (:mod:`.read`) and combining evidence with a
 decision (:mod:`.combine`). May import :mod:`attrib.errors` and :mod:`attrib.host`; Pillow
-and defusedxml; ``c2pa`` only for a file whose bytes show a manifest store.
+and defusedxml; ``c2pa`` only for a file whose bytes show a manifest store. Names below are
+imported lazily, so registering the built-in readers costs no start-up time.
 
     from attrib.evidence import read_evidence, summary_line, agreement
     items = read_evidence("image.webp")
@@ -15,14 +16,31 @@ and defusedxml; ``c2pa`` only for a file whose bytes show a manifest store.
 
 from __future__ import annotations
 
-from .combine import agreement, decide_with_evidence, rank, strongest, summary_line
-from .item import KINDS, VERIFIED, Evidence
-from .names import GeneratorNames, generator_names, name_key
-from .read import evidence_readers, load_trust_list, read_evidence, run_reader
-from .source import EvidenceSource
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "KINDS", "VERIFIED", "Evidence", "EvidenceSource", "GeneratorNames", "agreement", "decide_with_evidence",
-    "evidence_readers", "generator_names", "load_trust_list", "name_key", "rank", "read_evidence", "run_reader",
-    "strongest", "summary_line",
-]
+_LAZY = {
+    "agreement": "combine", "decide_with_evidence": "combine", "rank": "combine", "strongest": "combine",
+    "summary_line": "combine", "KINDS": "item", "VERIFIED": "item", "Evidence": "item",
+    "GeneratorNames": "names", "generator_names": "names", "name_key": "names",
+    "evidence_readers": "read", "load_trust_list": "read", "names_for": "read", "read_evidence": "read",
+    "run_reader": "read", "EvidenceSource": "source",
+}
+
+__all__ = sorted(_LAZY)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .combine import agreement, decide_with_evidence, rank, strongest, summary_line
+    from .item import KINDS, VERIFIED, Evidence
+    from .names import GeneratorNames, generator_names, name_key
+    from .read import evidence_readers, load_trust_list, names_for, read_evidence, run_reader
+    from .source import EvidenceSource
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import functools
+
 from PIL import Image
+
+from ..errors import EvidenceError, MetadataError
 
 MAX_TEXT_CHARS = 4_000_000  # longer values are cut here (parsers stop at a lower limit)
 MAX_XMP_BYTES = 2_000_000
@@ -57,8 +61,29 @@ def _as_text(name: str, value) -> str | None:
     return text if _printable(text) else None
 
 
+def _metadata_errors(read):
+    """Pillow's failures on a damaged file (OSError, ValueError, struct.error, ...) -> MetadataError."""
+
+    @functools.wraps(read)
+    def wrapped(image):
+        try:
+            return read(image)
+        except EvidenceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any parser failure on a hostile file is one line
+            raise MetadataError(f"metadata cannot be read: {str(exc) or type(exc).__name__}") from None
+
+    return wrapped
+
+
+@_metadata_errors
 def exif_text(image: Image.Image) -> dict[str, str]:
-    """The claim-bearing EXIF fields that hold text: name -> str (binary MakerNotes left out)."""
+    """The claim-bearing EXIF fields that hold text: name -> str (binary MakerNotes left out).
+
+    A PNG's EXIF is read only from an eXIf chunk before the pixel data (Pillow would decode the
+    whole image to look for one after it)."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return {}
     exif = image.getexif()
     if not exif:
         return {}
@@ -70,11 +95,13 @@ def exif_text(image: Image.Image) -> dict[str, str]:
     return {name: text for name, text in texts.items() if text}
 
 
+@_metadata_errors
 def info_text(image: Image.Image) -> dict[str, str]:
     """The image's text entries (PNG tEXt/zTXt/iTXt, GIF comments, ...): key -> str."""
     return {str(k): v for k, v in image.info.items() if isinstance(v, str)}
 
 
+@_metadata_errors
 def xmp_packet(image: Image.Image) -> bytes | None:
     """The raw XMP packet (JPEG APP1, PNG iTXt, WebP and GIF chunks, TIFF tag 700), or None."""
     value = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")

@@ -38,7 +38,7 @@ def _json(text: str, field: str, hint: str) -> Any:
 
 def _check_size(text: str, field: str) -> None:
     if len(text) > MAX_PARSE_CHARS:
-        raise EvidenceError(f"'{field}' is {len(text):,}+ characters, over the {MAX_PARSE_CHARS:,}-character "
+        raise EvidenceError(f"'{field}' is {len(text):,} characters, over the {MAX_PARSE_CHARS:,}-character "
                             "limit; not parsed")
 
 

@@ -11,12 +11,13 @@ from typing import Any, Iterable
 
 from PIL import Image
 
-from ..errors import EvidenceError
+from ..errors import EvidenceError, MetadataError
 from .item import Evidence
-from .names import generator_names
+from .names import GeneratorNames, generator_names
 from .source import C2PA_TRUST_OPTION, EvidenceSource
 
 C2PA_TRUST_ENV = "ATTRIB_C2PA_TRUST"
+METADATA_KIND = "metadata"  # the kind of the one error item for a file whose metadata cannot be parsed
 
 
 def evidence_readers() -> list[Any]:
@@ -54,6 +55,12 @@ def _reader_name(reader: Any) -> str:
     return str(getattr(reader, "name", None) or type(reader).__name__)
 
 
+def names_for(readers: Iterable[Any]) -> GeneratorNames:
+    """The generator-name rules in force with these readers (their ``generator_names`` rules
+    between the user's file and the shipped table); raises EvidenceError for a bad rule or file."""
+    return generator_names([(_reader_name(r), r.generator_names) for r in readers if getattr(r, "generator_names", None)])
+
+
 def run_reader(reader: Any, source: EvidenceSource) -> list[Evidence]:
     """``reader.read(source)``, checked; any failure becomes one evidence item with ``error`` set."""
     name = _reader_name(reader)
@@ -62,6 +69,8 @@ def run_reader(reader: Any, source: EvidenceSource) -> list[Evidence]:
         found = reader.read(source)
         if not isinstance(found, (list, tuple)) or not all(isinstance(e, Evidence) for e in found):
             raise EvidenceError(f"reader {name!r} returned {type(found).__name__}, not a list of Evidence")
+    except MetadataError as exc:  # the file itself, not this reader: said once under kind "metadata"
+        return [Evidence.failure(METADATA_KIND, str(exc), reader=name)]
     except EvidenceError as exc:
         return [Evidence.failure(kind, str(exc), reader=name)]
     except Exception as exc:  # noqa: BLE001 - a reader's bug or a hostile file: one line, never a traceback
@@ -93,8 +102,7 @@ def read_evidence(
         except OSError as exc:
             raise EvidenceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     readers = evidence_readers() if readers is None else list(readers)
-    names = generator_names([(_reader_name(r), r.generator_names) for r in readers if getattr(r, "generator_names", None)])
-    source = EvidenceSource(data=data, path=None if path is None else Path(path), names=names,
+    source = EvidenceSource(data=data, path=None if path is None else Path(path), names=names_for(readers),
                             options={C2PA_TRUST_OPTION: load_trust_list(c2pa_trust)}, _image=image)
     items: list[Evidence] = []
     errors: set[str] = set()

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
-from ..errors import EvidenceError
+from ..errors import MetadataError
 from .names import GeneratorNames, generator_names
 
 C2PA_TRUST_OPTION = "c2pa_trust"  # PEM text of the trust anchors
@@ -22,7 +22,7 @@ class EvidenceSource:
 
     ``image`` is a Pillow image: the caller's (decoded or not), else the file opened from
     ``data`` on first use, which parses the header and metadata without decoding pixels.
-    A file Pillow cannot open raises :class:`attrib.errors.EvidenceError` from ``image``.
+    A file Pillow cannot open raises :class:`attrib.errors.MetadataError` from ``image``.
     """
 
     data: bytes
@@ -41,12 +41,11 @@ class EvidenceSource:
         if self._image is None and self._image_error is None:
             try:
                 self._image = Image.open(io.BytesIO(self.data))
+            except UnidentifiedImageError:
+                self._image_error = "metadata cannot be read: not a recognised image file"
             except Exception as exc:  # noqa: BLE001 - any Pillow failure is one line
                 self._image_error = f"metadata cannot be read: {str(exc) or type(exc).__name__}"
         if self._image is None:
-            raise EvidenceError(self._image_error or "metadata cannot be read")
+            raise MetadataError(self._image_error or "metadata cannot be read")
         return self._image
 
-    def info_text(self) -> dict[str, str]:
-        """The image's text entries (PNG tEXt/zTXt/iTXt and the like): key -> str."""
-        return {str(k): v for k, v in self.image.info.items() if isinstance(v, str)}

@@ -1,0 +1,73 @@
+"""``attrib inspect``: what files say about their own origin (C2PA, generation parameters, EXIF,
+XMP, plugins' readers), with no gallery."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from ..errors import AttribError
+from .common import collect_paths, echo_err, emit_json
+
+
+def item_line(item) -> str:
+    """``  c2pa [DALL·E 3; AI-generated; signature valid, ...]: claim`` for one evidence item."""
+    from ..evidence.combine import verification_phrase
+
+    if item.error is not None:
+        return f"  {item.kind}: cannot be read: {item.error}"
+    tags = [item.label or item.generator] if item.generator else []
+    if item.ai_generated is not None:
+        tags.append("AI-generated" if item.ai_generated else "not AI-generated")
+    if item.verified is not None:
+        tags.append(verification_phrase(item))
+    return f"  {item.kind}" + (f" [{'; '.join(tags)}]" if tags else "") + f": {item.claim}"
+
+
+def _human(path: Path, items) -> None:
+    from ..evidence import summary_line
+
+    if not items:
+        click.echo(f"{path}: no provenance evidence (no metadata, or it was stripped)")
+        return
+    click.echo(f"{path}: {summary_line(items) or 'says nothing about its origin'}")
+    for item in items:
+        click.echo(item_line(item))
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file: path and evidence (or error).")
+@click.option("--c2pa-trust", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="PEM file of C2PA trust anchors (default: $ATTRIB_C2PA_TRUST); without one, a valid "
+                   "signature is reported as not verified against a trust list.")
+def inspect(paths, as_json, c2pa_trust):
+    """Show what files say about where they came from; no gallery needed."""
+    from ..evidence import evidence_readers, load_trust_list, names_for, read_evidence
+
+    files = collect_paths(paths)
+    readers = evidence_readers()
+    names_for(readers)  # a bad names file or trust list is one line before any file
+    load_trust_list(c2pa_trust)
+    failed = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow's "corrupt EXIF" and the like: the items say it
+        for path in files:
+            try:
+                items = read_evidence(path, readers=readers, c2pa_trust=c2pa_trust)
+            except AttribError as exc:
+                failed = True
+                emit_json({"path": str(path), "error": str(exc)}) if as_json else echo_err(f"{path}: {exc}")
+                continue
+            if as_json:
+                emit_json({"path": str(path), "evidence": [item.to_dict() for item in items]})
+            else:
+                _human(path, items)
+    if failed:
+        sys.exit(1)
+
+
+COMMANDS = (inspect,)

@@ -1,0 +1,74 @@
+"""Image files carrying provenance metadata, built in memory for the evidence tests."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+from PIL import Image, PngImagePlugin
+
+A1111 = ("a castle on a hill, oil painting\nNegative prompt: blurry\n"
+         "Steps: 30, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1234, Size: 1024x1024, "
+         'Model hash: 31e35c80fc, Model: sd_xl_base_1.0, Lora hashes: "detail: 0123456789ab", Version: v1.10.1')
+COMFY_PROMPT = {
+    "3": {"class_type": "KSampler", "inputs": {"seed": 5, "steps": 20, "model": ["4", 0]}},
+    "4": {"class_type": "UNETLoader", "inputs": {"unet_name": "flux1-dev.safetensors", "weight_dtype": "fp8"}},
+    "5": {"class_type": "UpscaleModelLoader", "inputs": {"model_name": "4x_sd15_upscaler.pth"}},
+}
+COMFY_WORKFLOW = {"nodes": [{"id": 4, "type": "CheckpointLoaderSimple", "widgets_values": ["sd3.5_large.safetensors"]},
+                            {"id": 5, "type": "KSampler", "widgets_values": [5, "fixed", 20]}]}
+MIDJOURNEY_XMP = (b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+                  b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+                  b'<rdf:Description rdf:about="" xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"'
+                  b' xmlns:dc="http://purl.org/dc/elements/1.1/"'
+                  b' Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia">'
+                  b'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">a cat --v 6.1 Job ID: 1234</rdf:li></rdf:Alt>'
+                  b'</dc:description></rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>')
+CAMERA_XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+              b'<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/"'
+              b' xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/">'
+              b'<xmp:CreatorTool>Adobe Lightroom 7.0</xmp:CreatorTool>'
+              b'<Iptc4xmpExt:DigitalSourceType>http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture'
+              b'</Iptc4xmpExt:DigitalSourceType></rdf:Description></rdf:RDF></x:xmpmeta>')
+
+
+def pixels(size: int = 96, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+
+
+def encode(fmt: str, image: Image.Image | None = None, **params) -> bytes:
+    buffer = io.BytesIO()
+    (image or pixels()).save(buffer, fmt, **params)
+    return buffer.getvalue()
+
+
+def png_with_text(**texts: str) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    for key, value in texts.items():
+        info.add_text(key, value)
+    return encode("PNG", pnginfo=info)
+
+
+def png_with_xmp(xmp: bytes) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8"))
+    return encode("PNG", pnginfo=info)
+
+
+def exif(base: dict | None = None, sub: dict | None = None) -> bytes:
+    table = Image.Exif()
+    for tag, value in (base or {}).items():
+        table[tag] = value
+    for tag, value in (sub or {}).items():
+        table.get_ifd(0x8769)[tag] = value
+    return table.tobytes()
+
+
+def user_comment(text: str, code: bytes = b"UNICODE\x00", codec: str = "utf-16-be") -> bytes:
+    return code + text.encode(codec)
+
+
+def comfy_png(prompt=COMFY_PROMPT, workflow=COMFY_WORKFLOW) -> bytes:
+    return png_with_text(prompt=json.dumps(prompt), workflow=json.dumps(workflow))
