@@ -367,7 +367,7 @@ def check_evidence_reader(reader_or_class: Any, *, examples: dict[str, bytes] | 
     checks.append(("class attributes", f"name={name!r}, built with no arguments"))
 
     def read(data: bytes, check: str) -> list:
-        source = EvidenceSource(data=data, names=names)
+        source = EvidenceSource(data=data, names_factory=lambda: names)
         try:
             with _no_network(attempts):
                 found = reader.read(source)

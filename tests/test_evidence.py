@@ -10,8 +10,8 @@ import pytest
 
 from attrib import hookimpl
 from attrib.errors import EvidenceError
-from attrib.evidence import (Evidence, agreement, decide_with_evidence, evidence_readers, name_key, read_evidence,
-                             strongest, summary_line)
+from attrib.evidence import (Evidence, agreement, decide_with_evidence, evidence_readers, name_key, names_for,
+                             read_evidence, strongest, summary_line)
 from attrib.host.manager import evidence_reader_specs, plugin_infos, pm
 from attrib.testing import check_evidence_reader
 
@@ -133,7 +133,10 @@ def test_a_bad_names_file_or_trust_list_is_one_error(tmp_path, monkeypatch):
     bad.write_text('{"generators": [{"generator": "x", "patterns": ["("]}]}')
     monkeypatch.setenv("ATTRIB_GENERATOR_NAMES", str(bad))
     with pytest.raises(EvidenceError, match="not a valid regular expression"):
-        read_evidence(data=encode("PNG"))
+        names_for(evidence_readers())
+    assert read_evidence(data=encode("PNG")) == []  # nothing to name: the rules are never built
+    items = read_evidence(data=png_with_text(parameters="Steps: 2, Model: sd_xl_base_1.0"))
+    assert len(items) == 1 and "not a valid regular expression" in items[0].error
     monkeypatch.delenv("ATTRIB_GENERATOR_NAMES")
     not_pem = tmp_path / "trust.pem"
     not_pem.write_text("hello")

@@ -48,9 +48,9 @@ def test_example_plugin_loads_through_its_entry_point():
     assert rows["example"]["package"] == "attrib-example"
     assert rows["example"]["extractors"][0]["name"] == "example-color"
     restricted = json.loads(attrib("plugins", "--json", env={"ATTRIB_LOAD_PLUGINS": "attrib-example"}).stdout)
-    assert {r["name"] for r in restricted} == {"example", "attrib.extractors.residual"}
+    assert {r["name"] for r in restricted} == {"example", "attrib.evidence.builtin", "attrib.extractors.residual"}
     none = json.loads(attrib("plugins", "--json", env={"ATTRIB_LOAD_PLUGINS": ""}).stdout)
-    assert [r["name"] for r in none] == ["attrib.extractors.residual"]
+    assert [r["name"] for r in none] == ["attrib.evidence.builtin", "attrib.extractors.residual"]
 
 
 def test_enroll_and_identify_end_to_end_with_exit_codes(tmp_path):

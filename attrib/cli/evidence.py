@@ -45,8 +45,12 @@ def _human(path: Path, items) -> None:
               help="PEM file of C2PA trust anchors (default: $ATTRIB_C2PA_TRUST); without one, a valid "
                    "signature is reported as not verified against a trust list.")
 def inspect(paths, as_json, c2pa_trust):
-    """Show what files say about where they came from; no gallery needed."""
+    """Show what files say about where they came from; no gallery needed.
+
+    Exit status 1 when a file cannot be read or is not an image whose metadata can be parsed.
+    """
     from ..evidence import evidence_readers, load_trust_list, names_for, read_evidence
+    from ..evidence.read import METADATA_KIND
 
     files = collect_paths(paths)
     readers = evidence_readers()
@@ -62,6 +66,7 @@ def inspect(paths, as_json, c2pa_trust):
                 failed = True
                 emit_json({"path": str(path), "error": str(exc)}) if as_json else echo_err(f"{path}: {exc}")
                 continue
+            failed |= any(item.kind == METADATA_KIND for item in items)  # not an image Pillow can open
             if as_json:
                 emit_json({"path": str(path), "evidence": [item.to_dict() for item in items]})
             else:

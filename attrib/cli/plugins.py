@@ -1,4 +1,4 @@
-"""``attrib plugins``: the loaded plugins, their hooks and the extractors they provide."""
+"""``attrib plugins``: the loaded plugins, their hooks, and the extractors and evidence readers they provide."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .common import emit_json
 @click.command()
 @click.option("--json", "as_json", is_flag=True)
 def plugins(as_json):
-    """List loaded plugins and the extractors they provide."""
+    """List loaded plugins and the extractors and evidence readers they provide."""
     from ..host.manager import plugin_infos
 
     rows = [
@@ -24,6 +24,7 @@ def plugins(as_json):
                  "options": s.option_help, "identity_options": s.identity_options}
                 for s in i.extractors
             ],
+            "evidence_readers": [{"name": r.name, "description": r.description} for r in i.evidence_readers],
         }
         for i in plugin_infos()
     ]
@@ -38,3 +39,5 @@ def plugins(as_json):
             for option, text in e["options"].items():
                 marker = " (identity)" if e["identity_options"] is None or option in e["identity_options"] else ""
                 click.echo(f"    -o {option}=...{marker}  {text}")
+        for r in row["evidence_readers"]:
+            click.echo(f"  evidence reader {r['name']}: {r['description']}")

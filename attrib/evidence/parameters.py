@@ -81,7 +81,7 @@ def _item(names: GeneratorNames, text: str, field: str, tool: str, models: list[
                     ai_generated=True, detail={"field": field, "tool": tool, "models": models, **detail})
 
 
-def read_a1111(texts: dict[str, str], names: GeneratorNames) -> Evidence | None:
+def read_a1111(texts: dict[str, str], source: EvidenceSource) -> Evidence | None:
     text = texts.get("parameters")
     if text is None or text.lstrip().startswith("{"):
         return None
@@ -90,12 +90,12 @@ def read_a1111(texts: dict[str, str], names: GeneratorNames) -> Evidence | None:
     if settings is None:
         return Evidence(kind=KIND, claim=text, detail={"field": "parameters", "tool": None})
     model = settings.get("Model")
-    return _item(names, text, "parameters", _a1111_tool(settings), [model] if model else [],
+    return _item(source.names, text, "parameters", _a1111_tool(settings), [model] if model else [],
                  model_hash=settings.get("Model hash"), sampler=settings.get("Sampler"),
                  seed=settings.get("Seed"), steps=settings.get("Steps"), version=settings.get("Version"))
 
 
-def read_fooocus(texts: dict[str, str], names: GeneratorNames) -> Evidence | None:
+def read_fooocus(texts: dict[str, str], source: EvidenceSource) -> Evidence | None:
     text = texts.get("parameters")
     if text is None or not text.lstrip().startswith("{"):
         return None
@@ -106,7 +106,7 @@ def read_fooocus(texts: dict[str, str], names: GeneratorNames) -> Evidence | Non
     models = [v for v in (lowered.get("base_model"), lowered.get("refiner_model")) if isinstance(v, str) and v]
     tool = "Fooocus" if "fooocus" in f"{lowered.get('version', '')} {texts.get('fooocus_scheme', '')}".lower() \
         or "fooocus_scheme" in texts else "unknown (JSON parameters)"
-    return _item(names, text, "parameters", tool, models, model_hash=str(lowered.get("base_model_hash") or ""),
+    return _item(source.names, text, "parameters", tool, models, model_hash=str(lowered.get("base_model_hash") or ""),
                  seed=lowered.get("seed"), sampler=lowered.get("sampler"), version=lowered.get("version"))
 
 
@@ -127,29 +127,29 @@ def comfyui_models(prompt: Any, workflow: Any) -> list[str]:
     return list(dict.fromkeys(models))
 
 
-def read_comfyui(texts: dict[str, str], names: GeneratorNames) -> Evidence | None:
+def read_comfyui(texts: dict[str, str], source: EvidenceSource) -> Evidence | None:
     fields = [f for f in _COMFY_FIELDS if f in texts]
     if not fields:
         return None
     graphs = {f: _json(texts[f], f, "ComfyUI writes its graph there") for f in fields}
     models = comfyui_models(graphs.get("prompt"), graphs.get("workflow"))
-    return _item(names, texts[fields[0]], "+".join(fields), "ComfyUI", models)
+    return _item(source.names, texts[fields[0]], "+".join(fields), "ComfyUI", models)
 
 
-def read_novelai(texts: dict[str, str], names: GeneratorNames) -> Evidence | None:
+def read_novelai(texts: dict[str, str], source: EvidenceSource) -> Evidence | None:
     if texts.get("Software", "").strip() != "NovelAI":
         return None
-    source = texts.get("Source", "")
+    model_source = texts.get("Source", "")
     comment = _json(texts["Comment"], "Comment", "NovelAI writes a JSON object there") if "Comment" in texts else {}
     comment = comment if isinstance(comment, dict) else {}
-    rule = names.match(f"NovelAI {source}", KIND)
-    return Evidence(kind=KIND, claim=texts.get("Description") or source or "NovelAI", generator=rule and rule.generator,
+    rule = source.names.match(f"NovelAI {model_source}", KIND)
+    return Evidence(kind=KIND, claim=texts.get("Description") or model_source or "NovelAI", generator=rule and rule.generator,
                     label=rule and rule.label, ai_generated=True,
-                    detail={"field": "Software+Source+Comment", "tool": "NovelAI", "source": source,
+                    detail={"field": "Software+Source+Comment", "tool": "NovelAI", "source": model_source,
                             "sampler": comment.get("sampler"), "seed": comment.get("seed"), "steps": comment.get("steps")})
 
 
-def read_invokeai(texts: dict[str, str], names: GeneratorNames) -> Evidence | None:
+def read_invokeai(texts: dict[str, str], source: EvidenceSource) -> Evidence | None:
     field = next((f for f in ("invokeai_metadata", "sd-metadata") if f in texts), None)
     if field is None:
         return None
@@ -161,10 +161,10 @@ def read_invokeai(texts: dict[str, str], names: GeneratorNames) -> Evidence | No
     else:
         base, model = None, meta.get("model_weights") or model
     models = [model] if isinstance(model, str) and model else []
-    return _item(names, texts[field], field, "InvokeAI", models, base=base, seed=meta.get("seed"))
+    return _item(source.names, texts[field], field, "InvokeAI", models, base=base, seed=meta.get("seed"))
 
 
-RECOGNISERS: tuple[Callable[[dict[str, str], GeneratorNames], Evidence | None], ...] = (
+RECOGNISERS: tuple[Callable[[dict[str, str], EvidenceSource], Evidence | None], ...] = (
     read_a1111, read_fooocus, read_comfyui, read_novelai, read_invokeai)
 
 
@@ -191,7 +191,7 @@ class GenerationParametersReader:
         found = []
         for recognise in RECOGNISERS:
             try:
-                item = recognise(texts, source.names)
+                item = recognise(texts, source)
             except EvidenceError as exc:  # one unreadable field must not hide the others
                 item = Evidence.failure(KIND, str(exc))
             if item is not None:

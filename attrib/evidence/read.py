@@ -91,8 +91,9 @@ def read_evidence(
     ``data`` are the file's bytes (read from ``path`` when None); ``image`` an already opened
     Pillow image of them, if the caller has one. ``c2pa_trust`` is a PEM file of C2PA trust
     anchors (default ``$ATTRIB_C2PA_TRUST``). A file without metadata gives an empty list.
-    Raises EvidenceError only for a file that cannot be read or a bad trust list / names file;
-    whatever is wrong inside the file becomes an item with ``error`` set.
+    Raises EvidenceError only for a file that cannot be read or a bad trust list; whatever is
+    wrong inside the file, or a bad names file when a claim needs it, becomes an item with
+    ``error`` set (check a names file up front with :func:`names_for`).
     """
     if data is None:
         if path is None:
@@ -102,7 +103,7 @@ def read_evidence(
         except OSError as exc:
             raise EvidenceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     readers = evidence_readers() if readers is None else list(readers)
-    source = EvidenceSource(data=data, path=None if path is None else Path(path), names=names_for(readers),
+    source = EvidenceSource(data=data, path=None if path is None else Path(path), names_factory=lambda: names_for(readers),
                             options={C2PA_TRUST_OPTION: load_trust_list(c2pa_trust)}, _image=image)
     items: list[Evidence] = []
     errors: set[str] = set()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from PIL import Image, UnidentifiedImageError
 
@@ -22,15 +22,25 @@ class EvidenceSource:
 
     ``image`` is a Pillow image: the caller's (decoded or not), else the file opened from
     ``data`` on first use, which parses the header and metadata without decoding pixels.
+    ``names`` are the generator-name rules, from ``names_factory`` on first use.
     A file Pillow cannot open raises :class:`attrib.errors.MetadataError` from ``image``.
     """
 
     data: bytes
     path: Path | None = None
-    names: GeneratorNames = field(default_factory=generator_names)
+    names_factory: Callable[[], GeneratorNames] = generator_names
     options: Mapping[str, Any] = field(default_factory=dict)
     _image: Image.Image | None = None
     _image_error: str | None = None
+    _names: GeneratorNames | None = None
+
+    @property
+    def names(self) -> GeneratorNames:
+        """The generator-name rules in force, built on first use (a file with nothing to name
+        never compiles them)."""
+        if self._names is None:
+            self._names = self.names_factory()
+        return self._names
 
     @property
     def label(self) -> str:
