@@ -6,7 +6,7 @@ import inspect
 from pathlib import Path
 
 from attrib.host import hookspecs
-from attrib.host.manager import DEFAULT_PLUGINS, extractor_specs, load_plugins, pm
+from attrib.host.manager import DEFAULT_PLUGINS, evidence_reader_specs, extractor_specs, load_plugins, pm
 
 from conftest import register_plugin
 
@@ -22,7 +22,7 @@ def hookspec_names():
 
 
 def test_there_are_hookspecs():
-    assert {"register_extractors", "register_commands"} <= set(hookspec_names())
+    assert {"register_extractors", "register_commands", "register_evidence"} <= set(hookspec_names())
 
 
 def test_every_hookspec_is_documented_with_its_arguments():
@@ -36,12 +36,16 @@ def test_every_hookspec_is_documented_with_its_arguments():
 
 def test_builtins_register_through_the_same_hooks():
     load_plugins()
+    hooks = {}
     for name in DEFAULT_PLUGINS:
         plugin = pm.get_plugin(name)
         assert plugin is not None
-        assert "register_extractors" in [c.name for c in pm.get_hookcallers(plugin)]
+        hooks[name] = [c.name for c in pm.get_hookcallers(plugin)]
+    assert "register_extractors" in hooks["attrib.extractors.residual"]
+    assert "register_evidence" in hooks["attrib.evidence.builtin"]
     spec = extractor_specs()["residual"]
     assert spec.plugin == "attrib.extractors.residual" and spec.dim > 0
+    assert evidence_reader_specs()["c2pa"].plugin == "attrib.evidence.builtin"
 
 
 def test_a_registered_plugin_provides_extractors_until_unregistered():
