@@ -1,0 +1,53 @@
+import io
+
+import numpy as np
+import pytest
+
+pytest.importorskip("imwatermark")
+
+from imwatermark import WatermarkEncoder  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from attrib.evidence import read_evidence  # noqa: E402
+from attrib.testing import check_evidence_reader  # noqa: E402
+from attrib_watermark import KNOWN, InvisibleWatermarkReader  # noqa: E402
+
+
+def textured(size=512, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    base = np.stack([xx / 3, yy / 3, (xx + yy) / 5], -1) % 256 + rng.normal(0, 10, (size, size, 3))
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+def png(rgb):
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def marked(payload):
+    encoder = WatermarkEncoder()
+    if payload.kind == "bits":
+        encoder.set_watermark("bits", list(payload.bits))
+    else:
+        encoder.set_watermark("bytes", bytes(int("".join(map(str, payload.bits[i:i + 8])), 2)
+                                             for i in range(0, len(payload.bits), 8)))
+    bgr = encoder.encode(np.ascontiguousarray(textured()[:, :, ::-1]), "dwtDct")
+    return png(np.ascontiguousarray(bgr[:, :, ::-1]))
+
+
+@pytest.mark.parametrize("payload", KNOWN, ids=[p.name for p in KNOWN])
+def test_known_watermarks_are_found(payload):
+    items = read_evidence(data=marked(payload), readers=[InvisibleWatermarkReader()])
+    assert [(e.kind, e.detail["payload"], e.ai_generated) for e in items] == [("watermark", payload.name, True)]
+    assert items[0].generator == ("sdxl" if payload.name == "sdxl" else None)
+
+
+def test_unmarked_images_give_nothing():
+    for seed in range(3):
+        assert read_evidence(data=png(textured(seed=seed)), readers=[InvisibleWatermarkReader()]) == []
+
+
+def test_conformance():
+    print(check_evidence_reader(InvisibleWatermarkReader, examples={"sdxl": marked(KNOWN[0])}))
