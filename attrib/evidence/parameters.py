@@ -104,8 +104,8 @@ def read_fooocus(texts: dict[str, str], source: EvidenceSource) -> Evidence | No
         raise EvidenceError("'parameters' is JSON but not an object")
     lowered = {str(k).lower().replace(" ", "_"): v for k, v in params.items()}
     models = [v for v in (lowered.get("base_model"), lowered.get("refiner_model")) if isinstance(v, str) and v]
-    tool = "Fooocus" if "fooocus" in f"{lowered.get('version', '')} {texts.get('fooocus_scheme', '')}".lower() \
-        or "fooocus_scheme" in texts else "unknown (JSON parameters)"
+    is_fooocus = "fooocus_scheme" in texts or "fooocus" in str(lowered.get("version", "")).lower()
+    tool = "Fooocus" if is_fooocus else "unknown (JSON parameters)"
     return _item(source.names, text, "parameters", tool, models, model_hash=str(lowered.get("base_model_hash") or ""),
                  seed=lowered.get("seed"), sampler=lowered.get("sampler"), version=lowered.get("version"))
 
