@@ -29,6 +29,7 @@ test: $(VENV)/.dev
 
 bench: $(VENV)/.core
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench_evidence.py
 
 # The dev protocol of the decision issue: make evaluate [EXTRACTOR=residual+effnet] [REPEATS=20]
 # 1) clean gallery, clean and JPEG-80 queries; 2) every image JPEG-80; 3) sd15/sdxl finetunes as one
