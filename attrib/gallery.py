@@ -20,7 +20,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import AttribError, EnrollmentConflict, GalleryError, ReadOnlyGallery, StaleGallery, UnknownGenerator
+from .errors import (AttribError, DiskFull, EnrollmentConflict, GalleryError, ReadOnlyGallery, StaleGallery,
+                     UnknownGenerator)
 from .extractors.contract import BoundExtractor
 from .images import BATCH, LoadedImage, load_batches, load_images
 from .scoring import calibration, open_set
@@ -150,7 +151,7 @@ class Gallery:
                 return view
         try:
             return self._repaired_view(extractor)
-        except ReadOnlyGallery as exc:
+        except (ReadOnlyGallery, DiskFull) as exc:
             return self._read_only_view(extractor, exc)
 
     def _repaired_view(self, extractor: BoundExtractor) -> IndexView:
@@ -166,23 +167,25 @@ class Gallery:
                 self.notify(f"{problems[0]}; refitted and recalibrated it")
             return store.open_index(extractor)
 
-    def _read_only_view(self, extractor: BoundExtractor, exc: ReadOnlyGallery) -> IndexView:
-        """For a gallery this process cannot write: the stored vectors searched in memory when only the
+    def _read_only_view(self, extractor: BoundExtractor, exc: ReadOnlyGallery | DiskFull) -> IndexView:
+        """For a gallery this process cannot write now: the stored vectors searched in memory when only the
         index files are stale; a one-line error when the fits are."""
         reader = self._reader or FastReader.open(self.root)
         if reader is None:
             raise exc
         self._reader = reader
         key = extractor.identity.key
+        why = "no space is left on its disk" if isinstance(exc, DiskFull) else "it is read-only here"
         extractor_id = reader.extractor_id(key)
         problems = fit_problems(reader, extractor_id) if extractor_id is not None else []
         if problems:
-            raise StaleGallery(f"{problems[0]}, and {exc}; run `attrib calibrate` on a copy or with write access")
+            raise StaleGallery(f"{problems[0]}, and gallery {self.root} cannot be refitted: {why}; "
+                               "run `attrib calibrate` where it can be written")
         view = memory_view(reader, key)
         if view is None:
             raise exc
-        self.notify(f"the index files of {key} are out of date and cannot be rewritten ({exc}); "
-                    "searched the stored vectors instead")
+        self.notify(f"the index files of {key} are out of date and cannot be rewritten ({why}); searched the "
+                    "stored vectors instead; `attrib gallery check --repair` rewrites them")
         return view
 
     # -- enrollment -----------------------------------------------------

@@ -175,8 +175,7 @@ def index_problems(store: GalleryReads, extractor_id: int) -> tuple[list[str], f
     path = faiss_cache.index_path(store.root, extractor_id)
     cached = faiss_cache.read_cache(path)
     if cached is None:
-        exists = path.exists()
-        return [f"index files are {'damaged, incomplete or of an earlier format' if exists else 'missing'}"], None
+        return [f"index files are {faiss_cache.why_unreadable(path)}"], None
     differences = cached.state.differences(state)
     return ([f"index is out of date with the database ({'; '.join(differences)})"] if differences else []), cached
 

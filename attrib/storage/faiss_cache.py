@@ -230,6 +230,18 @@ def read_cache(path: Path) -> CachedIndex | None:
     return None
 
 
+def why_unreadable(path: Path) -> str:
+    """Why the generation of sidecar ``path`` cannot be read, in words (for a cache read_cache refused)."""
+    if not path.exists():
+        return "missing"
+    named = generation_files(path)
+    if not named:
+        return "of an earlier format or their sidecar is damaged"
+    if not all(p.exists() for p in named):
+        return "incomplete (a file the sidecar names is missing)"
+    return "damaged or do not agree with their sidecar"
+
+
 def _deserialize(data: bytes) -> faiss.Index | None:
     try:
         return faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))

@@ -11,6 +11,7 @@ which migrates, rebuilds and explains.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,11 +25,32 @@ from .base import CalibrationState, stack_rows, state_of
 from .schema import SCHEMA_VERSION
 
 
+def database_uri(root: Path) -> str:
+    """The gallery database as an SQLite ``file:`` URI (without parameters); the path is percent-encoded,
+    so '?', '#' and '%' in folder names are read as themselves."""
+    return "file:" + quote(str((Path(root) / "gallery.db").absolute()), safe="/")
+
+
 def connect_read_only(root: Path) -> sqlite3.Connection:
-    """A read-only sqlite3 connection to the gallery's database (raises sqlite3.Error); the path is
-    percent-encoded into the URI, so '?', '#' and '%' in folder names are read as themselves."""
-    path = quote(str((Path(root) / "gallery.db").absolute()), safe="/")
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    """A read-only sqlite3 connection to the gallery's database (raises sqlite3.Error).
+
+    In a folder nobody can write, SQLite cannot create the WAL index it needs to read a WAL database;
+    since nothing can change the database there either, it is then opened as immutable.
+    """
+    connection = sqlite3.connect(f"{database_uri(root)}?mode=ro", uri=True)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return connection
+    except sqlite3.OperationalError as exc:
+        connection.close()
+        if not cannot_open_here(exc, root):
+            raise
+    return sqlite3.connect(f"{database_uri(root)}?mode=ro&immutable=1", uri=True)
+
+
+def cannot_open_here(exc: Exception, root: Path) -> bool:
+    """``exc`` is SQLite failing to open the database of a gallery folder that cannot be written."""
+    return "unable to open database file" in str(exc) and not os.access(root, os.W_OK)
 
 
 class FastReader:

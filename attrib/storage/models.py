@@ -34,9 +34,11 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from ..errors import DamagedGallery, GalleryError
+from .fast_reader import cannot_open_here, database_uri
 from .faults import storage_error
 from .schema import SCHEMA_VERSION
 
@@ -262,9 +264,14 @@ def _begin(connection) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
-def connect(path: Path):
-    """An engine on the SQLite file ``path`` (any characters in the path), not yet connected."""
-    engine = create_engine(URL.create(drivername="sqlite", database=str(path)), connect_args={"timeout": 30})
+def connect(path: Path, immutable: bool = False):
+    """An engine on the SQLite file ``path`` (any characters in the path), not yet connected;
+    ``immutable``: read-only, for a database in a folder that cannot be written (see fast_reader)."""
+    url = URL.create(drivername="sqlite", database=str(path))
+    if immutable:
+        url = URL.create(drivername="sqlite", database=database_uri(path.parent),
+                         query={"mode": "ro", "immutable": "1", "uri": "true"})
+    engine = create_engine(url, connect_args={"timeout": 30})
     event.listen(engine, "connect", _configure_connection)
     event.listen(engine, "begin", _begin)
     return engine
@@ -280,8 +287,16 @@ def open_database(path: Path, lock=None):
         refuse_new_over_old(path, "empty (0 bytes)")
     engine = connect(path)
     try:
-        with engine.connect() as connection:
-            current = _version(connection, path)
+        try:
+            with engine.connect() as connection:
+                current = _version(connection, path)
+        except OperationalError as exc:
+            if not cannot_open_here(exc, path.parent):
+                raise
+            engine.dispose()
+            engine = connect(path, immutable=True)
+            with engine.connect() as connection:
+                current = _version(connection, path)
         if current != SCHEMA_VERSION:
             with lock.held() if lock is not None else nullcontext():
                 _migrate(engine, path)

@@ -431,8 +431,8 @@ class SQLiteStore:
                 )
             problems, _ = index_problems(self, extractor_id)
             if problems:
-                self.notify(f"{problems[0]} for {key}; rebuilt it from {state.count} stored vectors")
                 self.write_index(extractor_id, force=True)
+                self.notify(f"{problems[0]} for {key}; rebuilt it from {state.count} stored vectors")
             view = load_index_view(self, key)
         if view is None:
             raise GalleryError(f"index for {key} could not be rebuilt; run `attrib gallery check` on {self.root}")
