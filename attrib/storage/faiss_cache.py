@@ -199,23 +199,27 @@ def remove_files(files: list[Path]) -> None:
         path.unlink(missing_ok=True)
 
 
-READ_TRIES = 5
+READ_TRIES = 100  # sidecars a reader follows while writers keep replacing generations
 
 
 def read_cache(path: Path) -> CachedIndex | None:
     """The index generation named by sidecar ``path`` when its files exist and agree with it, else None.
 
-    A writer may replace the generation while it is read; the sidecar is then read again.
+    A writer may replace the generation (and remove the previous one) while it is read: a file found
+    missing sends the reader back to the sidecar, as long as the sidecar has changed since.
     """
+    seen = None
     for _ in range(READ_TRIES):
         try:
-            fields = json.loads(path.read_text())
+            text = path.read_text()
+            fields = json.loads(text)
             state = IndexState(**{k: v for k, v in fields.items() if k in IndexState.__dataclass_fields__})
             files = (path.parent / fields["index_file"], path.parent / fields["labels_file"])
-        except FileNotFoundError:
+        except Exception:  # missing, damaged or of an earlier format: rebuilt, never trusted
             return None
-        except Exception:  # a damaged or earlier-format sidecar: rebuilt, never trusted
-            return None
+        if text == seen:
+            return None  # the sidecar names a file that is gone: an incomplete generation
+        seen = text
         try:
             data = files[0].read_bytes()
             labels = np.load(files[1], allow_pickle=False)

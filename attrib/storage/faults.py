@@ -9,6 +9,7 @@ faiss (the fast read-only path uses it too).
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +20,7 @@ from ..errors import (AttribError, DamagedGallery, DiskFull, GalleryBusy, Galler
 REPAIR = "attrib gallery check --repair"
 NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+LOW_SPACE = 1 << 20  # below this many free bytes, SQLite's "disk I/O error" is taken for a full disk
 
 
 def database_path(root: Path) -> Path:
@@ -62,6 +64,8 @@ def _sqlite_error(message: str, integrity: bool, root: Path, doing: str) -> Attr
         return read_only(root, "attempt to write a readonly database")
     if "file is not a database" in text or "malformed" in text:
         return damaged(root, message)
+    if "disk i/o error" in text and free_bytes(root) < LOW_SPACE:
+        return disk_full(root, doing)  # SQLite says no more than this when it cannot create its -shm or -wal
     if integrity:
         return GalleryError(f"gallery {root} was changed by another process while {doing} ({message}); "
                             "run the command again")
@@ -69,6 +73,15 @@ def _sqlite_error(message: str, integrity: bool, root: Path, doing: str) -> Attr
         return GalleryError(f"cannot open gallery database {database_path(root)}: check that the folder "
                             "exists and can be read (and written, to change it)")
     return None
+
+
+def free_bytes(root: Path) -> int:
+    """Bytes available to this user on the disk of ``root`` (a large number when that cannot be told)."""
+    try:
+        stat = os.statvfs(root)
+    except OSError:
+        return 1 << 62
+    return stat.f_bavail * stat.f_frsize
 
 
 def _os_error(exc: OSError, root: Path, doing: str) -> AttribError | None:
