@@ -51,6 +51,7 @@ class CheckReport:
     to_recalibrate: list[tuple[int, str]] = field(default_factory=list)
     to_reindex: list[tuple[int, str]] = field(default_factory=list)
     stray_files: list[Path] = field(default_factory=list)
+    contents_read: bool = False  # generators, samples and extractors were counted
 
     @property
     def consistent(self) -> bool:
@@ -62,7 +63,7 @@ class CheckReport:
 
     def summary(self) -> str:
         contents = (f"{self.generators} generators, {self.samples} samples, "
-                    f"extractors: {', '.join(self.extractors) or 'none'}")
+                    f"extractors: {', '.join(self.extractors) or 'none'}") if self.contents_read else "contents not read"
         if self.consistent:
             return f"gallery {self.gallery}: consistent ({contents})"
         problems = [f for f in self.findings if f.severity == "problem"]
@@ -89,6 +90,7 @@ def inspect_gallery(root: str | Path, store: GalleryReads | None = None) -> Chec
         raise GalleryError(f"no gallery at {root}: the folder does not exist")
     if not database.exists() or database.stat().st_size == 0:
         leftovers = list((root / "index").glob("*"))
+        report.contents_read = not leftovers  # else a gallery's database is lost, not a new gallery
         if leftovers:
             state = "missing" if not database.exists() else "empty (0 bytes)"
             report.findings.append(Finding("database", f"{database} is {state} beside {len(leftovers)} index "
@@ -97,7 +99,7 @@ def inspect_gallery(root: str | Path, store: GalleryReads | None = None) -> Chec
     try:
         connection = connect_read_only(root)
     except sqlite3.Error as exc:
-        report.findings.append(Finding("database", f"{database} cannot be opened ({exc})"))
+        report.findings.append(_unreadable(database, exc))
         return report
     try:
         version = _database_findings(connection, report)
@@ -113,11 +115,18 @@ def inspect_gallery(root: str | Path, store: GalleryReads | None = None) -> Chec
         with reads.snapshot():
             _content_findings(connection, reads, report)
     except sqlite3.DatabaseError as exc:
-        report.findings.append(Finding("database", f"{database} is damaged ({exc}); restore it from a backup, "
-                                       f"or salvage what SQLite can read with `sqlite3 {database} .recover`"))
+        report.findings.append(_unreadable(database, exc))
     finally:
         connection.close()
     return report
+
+
+def _unreadable(database: Path, exc: sqlite3.Error) -> Finding:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return Finding("database", f"{database} is damaged ({text}); restore it from a backup, or salvage what "
+                                   f"SQLite can read with `sqlite3 {database} .recover`")
+    return Finding("database", f"{database} cannot be read ({text})")
 
 
 def _database_findings(connection: sqlite3.Connection, report: CheckReport) -> int | None:
@@ -148,6 +157,7 @@ def _database_findings(connection: sqlite3.Connection, report: CheckReport) -> i
 
 def _content_findings(connection: sqlite3.Connection, reads: GalleryReads, report: CheckReport) -> None:
     """Per extractor: vectors present and well formed, fits current, index generation current; stray files."""
+    report.contents_read = True
     report.generators, = connection.execute("SELECT count(*) FROM generators").fetchone()
     report.samples, = connection.execute("SELECT count(*) FROM samples").fetchone()
     extractors = connection.execute("SELECT id, key, name, dim FROM extractors ORDER BY id").fetchall()
