@@ -248,7 +248,8 @@ class Gallery:
                 matrix = np.concatenate(vectors) if vectors else np.zeros((0, extractor.dim), np.float32)
                 stored = store.add_samples(report.generator, images, matrix, extractor, family=family, note=note)
                 for position in stored.duplicates:
-                    report.skipped.append((str(images[position].path), f"already enrolled under {report.generator!r}"))
+                    report.skipped.append((str(images[position].path),
+                                           f"already enrolled under {report.generator!r}"))
                 for position, owner in stored.conflicts:
                     path = images[position].path
                     report.failed.append((str(path), str(EnrollmentConflict(
@@ -262,7 +263,7 @@ class Gallery:
                 if stale and not report.added:
                     self.notify(f"{stale[0]}; recalibrating")
                 self.ensure_cohort(extractor_id, extractor)
-                report.calibration = self.calibrate_extractor(extractor_id, target_far).message
+                report.calibration = self._refit(extractor_id, target_far).message
             store.write_index(extractor_id)
         return report
 
@@ -275,7 +276,7 @@ class Gallery:
                 count = store.remove_generator(generator)
                 extractor_ids = store.extractor_ids()
                 for extractor_id in extractor_ids:
-                    self.calibrate_extractor(extractor_id, target_far)
+                    self._refit(extractor_id, target_far)
             self._write_indexes(extractor_ids)
         return count
 
@@ -322,7 +323,7 @@ class Gallery:
                 report.embedded, report.replaced = store.add_vectors(
                     extractor_id, extractor.name, key, new_vectors, replace_other_versions=not report.problems)
                 self.ensure_cohort(extractor_id, extractor)
-                self.calibrate_extractor(extractor_id, target_far)
+                self._refit(extractor_id, target_far)
             store.write_index(extractor_id)
         for old_key in report.replaced:
             self.notify(f"dropped vectors of {old_key}: every sample now has a {key} vector")
@@ -346,7 +347,8 @@ class Gallery:
         return result
 
     def _refit(self, extractor_id: int, target_far: float | None) -> calibration.CalibrationResult:
-        """Fit the whitening and the calibration on the vectors as they are in the open transaction."""
+        """Fit the whitening and the calibration on the vectors as they are in the open transaction, and store
+        both with the revision they were fitted at."""
         store = self.store
         revision = store.revision(extractor_id)
         _, gens, matrix = store.vectors(extractor_id)
@@ -393,7 +395,7 @@ class Gallery:
             raise EmptyGallery(f"gallery {self.root} is empty; nothing to calibrate")
         with store.lock.held():
             with store.writing():
-                results = {key: self.calibrate_extractor(eid, target_far) for eid, key in rows}
+                results = {key: self._refit(eid, target_far) for eid, key in rows}
             self._write_indexes(eid for eid, _ in rows)
         return results
 

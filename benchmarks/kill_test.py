@@ -167,15 +167,16 @@ def trials(operation: str, template: Path, work: Path, command_of, args, rng: ra
         state.update(operation=operation, point=point, delay=round(delay, 3),
                      clock="after taking the lock" if after_lock else "after start", outcome=outcome)
         state["failure"] = judge(state, old, new)
-        if not args.no_rerun:
-            run(command_of(gallery))  # the killed command again, to completion
+        if not args.no_rerun:  # the killed command again, to completion (a remove that was done fails)
+            subprocess.run(command_of(gallery), capture_output=True, env=child_env())
             rerun = gallery_state(gallery, query)
             state["rerun_victim_samples"] = rerun["victim_samples"]
             if state["failure"] is None and (rerun["victim_samples"] != new or not rerun["consistent_first"]):
                 state["failure"] = (f"running it again left {rerun['victim_samples']} victim samples; "
                                     + "; ".join(rerun["first_check"]))
         kind = "new" if state["victim_samples"] == new else "old"
-        stale = "" if state["consistent_first"] else f", stale then refitted by a reader ({len(state['first_check'])} findings)"
+        stale = ("" if state["consistent_first"]
+                 else f", stale then refitted by a reader ({len(state['first_check'])} findings)")
         say(f"{operation} #{point}: {outcome} {delay:.3f} s {state['clock']}: {kind} state{stale}"
             + (f"  FAILED: {state['failure']}" if state["failure"] else ""))
         results.append(state)

@@ -89,7 +89,8 @@ def test_rows_pointing_nowhere_are_found(gallery):
     sql(gallery, "INSERT INTO vectors (sample_id, extractor_id, data) SELECT 999, extractor_id, data FROM vectors "
                  "LIMIT 1", foreign_keys=False)
     result = check_cli(gallery)
-    assert result.exit_code == 1 and "problem: database: 1 rows of vectors point at rows that do not exist" in result.output
+    assert result.exit_code == 1
+    assert "problem: database: 1 rows of vectors point at rows that do not exist" in result.output
 
 
 def test_a_damaged_database_is_one_finding(gallery):
@@ -116,4 +117,5 @@ def test_an_earlier_schema_is_migrated_by_repair(gallery):
 
 def test_no_gallery_there(tmp_path):
     result = check_cli(tmp_path / "nowhere")
-    assert result.exit_code == 1 and result.output.strip() == f"Error: no gallery at {tmp_path / 'nowhere'}: the folder does not exist"
+    assert result.exit_code == 1
+    assert result.output.strip() == f"Error: no gallery at {tmp_path / 'nowhere'}: the folder does not exist"

@@ -62,8 +62,10 @@ class CheckReport:
         return any(f.repair for f in self.findings)
 
     def summary(self) -> str:
-        contents = (f"{self.generators} generators, {self.samples} samples, "
-                    f"extractors: {', '.join(self.extractors) or 'none'}") if self.contents_read else "contents not read"
+        contents = "contents not read"
+        if self.contents_read:
+            contents = (f"{self.generators} generators, {self.samples} samples, "
+                        f"extractors: {', '.join(self.extractors) or 'none'}")
         if self.consistent:
             return f"gallery {self.gallery}: consistent ({contents})"
         problems = [f for f in self.findings if f.severity == "problem"]
@@ -167,8 +169,8 @@ def _content_findings(connection: sqlite3.Connection, reads: GalleryReads, repor
             "SELECT count(*) FROM samples s WHERE NOT EXISTS "
             "(SELECT 1 FROM vectors v WHERE v.sample_id = s.id AND v.extractor_id = ?)", (extractor_id,)).fetchone()
         if missing:
-            report.findings.append(Finding(key, f"{missing} of {report.samples} samples have no vector; run "
-                                                f"`attrib gallery reembed --extractor {name}` (with its --option values)"))
+            report.findings.append(Finding(key, f"{missing} of {report.samples} samples have no vector; run `attrib "
+                                                f"gallery reembed --extractor {name}` (with its --option values)"))
         malformed, = connection.execute("SELECT count(*) FROM vectors WHERE extractor_id = ? AND length(data) != ?",
                                         (extractor_id, 4 * dim)).fetchone()
         if malformed:

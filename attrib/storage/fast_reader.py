@@ -134,7 +134,8 @@ class FastReader:
 
     def vectors(self, extractor_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = self.con.execute("SELECT v.id, s.generator_id, v.data FROM vectors v JOIN samples s "
-                                "ON s.id = v.sample_id WHERE v.extractor_id = ? ORDER BY v.id", (extractor_id,)).fetchall()
+                                "ON s.id = v.sample_id WHERE v.extractor_id = ? ORDER BY v.id",
+                                (extractor_id,)).fetchall()
         return stack_rows(rows, self._dim(extractor_id))
 
     def _dim(self, extractor_id: int) -> int:

@@ -339,9 +339,11 @@ class SQLiteStore:
 
     def fit_revisions(self, extractor_id: int) -> tuple[int | None, int | None]:
         with self.reading() as session:
-            whitening = session.scalar(select(db.WhiteningRow.revision).where(db.WhiteningRow.extractor_id == extractor_id))
+            whitening = session.scalar(select(db.WhiteningRow.revision)
+                                       .where(db.WhiteningRow.extractor_id == extractor_id))
+            revisions = db.Calibration.revision
             calibrated = session.execute(
-                select(func.count(db.Calibration.id), func.min(db.Calibration.revision), func.max(db.Calibration.revision))
+                select(func.count(db.Calibration.id), func.min(revisions), func.max(revisions))
                 .where(db.Calibration.extractor_id == extractor_id)).one()
         count, low, high = calibrated
         return whitening, (low if count and low == high else None)
