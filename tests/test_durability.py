@@ -4,6 +4,7 @@ faults as one line (disk full, read-only, damaged database), gallery paths, sche
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -23,12 +24,21 @@ from gallery_helpers import bound, fill_disk, read_only_view, small_disk
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    from conftest import make_images
+
+    folder = tmp_path_factory.mktemp("template")
+    with Gallery(folder / "g") as gallery:
+        for name in ("red", "green", "blue"):
+            gallery.enroll(name, make_images(folder / "data" / name, name, 6), bound())
+    return folder / "g"
+
+
 @pytest.fixture
-def filled(tmp_path, make_set):
-    gallery = Gallery(tmp_path / "g")
-    for name in ("red", "green", "blue"):
-        gallery.enroll(name, make_set(name, 6), bound())
-    gallery.close()
+def filled(template, tmp_path):
+    """A gallery of 3 generators x 6 images (a copy of one enrolled once per module)."""
+    shutil.copytree(template, tmp_path / "g")
     return tmp_path / "g"
 
 
@@ -156,7 +166,7 @@ def test_reads_during_index_rewrites_always_see_a_whole_generation(filled):
         "from attrib.storage.sqlite import SQLiteStore\n"
         "root = Path(sys.argv[1]); store = SQLiteStore(root); state = store.index_state(1)\n"
         "ids, gens, matrix = store.vectors(1); vectors = store.whitening(1).apply(matrix)\n"
-        "for i in range(80):\n"
+        "for i in range(40):\n"
         "    state.key = ('IDMap2,Flat', 'IDMap2,HNSW32')[i % 2]\n"
         "    index = faiss_cache.build_index(ids, vectors, state.dim, state.key)\n"
         "    faiss_cache.write_index(index, faiss_cache.index_path(root, 1), state, ids, gens)\n"), str(filled)])

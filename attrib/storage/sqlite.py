@@ -241,19 +241,13 @@ class SQLiteStore:
                 gen.family = family or gen.family
                 gen.note = note or gen.note
             session.flush()
-            for image, vector in zip(images, matrix):
-                sample = db.Sample(
-                    generator_id=gen.id,
-                    sha256=image.sha256,
-                    path=str(image.path.resolve()),
-                    size_bytes=image.size_bytes,
-                    format=image.format,
-                    width=image.width,
-                    height=image.height,
-                )
-                session.add(sample)
-                session.flush()
-                session.add(db.Vector(sample_id=sample.id, extractor_id=row.id, data=vector.tobytes()))
+            samples = [db.Sample(generator_id=gen.id, sha256=image.sha256, path=str(image.path.resolve()),
+                                 size_bytes=image.size_bytes, format=image.format, width=image.width,
+                                 height=image.height) for image in images]
+            session.add_all(samples)
+            session.flush()  # one batched INSERT that returns the sample ids
+            session.add_all([db.Vector(sample_id=sample.id, extractor_id=row.id, data=vector.tobytes())
+                             for sample, vector in zip(samples, matrix)])
             session.add(db.Audit(action="enroll", detail=json.dumps(
                 {"generator": generator, "added": len(images), "extractor": extractor.identity.key})))
             stored.extractor_id = row.id
