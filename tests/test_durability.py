@@ -302,3 +302,33 @@ def test_a_schema_4_gallery_opens_and_only_an_incomplete_fit_is_redone(filled, m
     assert answers(filled, query, notes) == expected
     assert any("refitted" in n for n in notes) != fitted_on_all
     assert check(filled).consistent
+
+
+@pytest.mark.parametrize("fault,kind,words", [
+    (OSError(28, "No space left on device", "/g/index/1.json"), DiskFull, "free space, then run `attrib gallery check"),
+    (OSError(13, "Permission denied", "/g/gallery.lock"), GalleryError, "cannot be written (Permission denied: /g/"),
+    (OSError(30, "Read-only file system"), GalleryError, "cannot be written (Read-only file system)"),
+    (sqlite3.OperationalError("database or disk is full"), DiskFull, "free space"),
+    (sqlite3.OperationalError("attempt to write a readonly database"), GalleryError, "cannot be written"),
+    (sqlite3.DatabaseError("file is not a database"), DamagedGallery, "restore it from a backup"),
+    (sqlite3.DatabaseError("database disk image is malformed"), DamagedGallery, "restore it from a backup"),
+    (sqlite3.IntegrityError("UNIQUE constraint failed: samples.sha256"), GalleryError, "run the command again"),
+])
+def test_storage_faults_become_one_line_gallery_errors(tmp_path, fault, kind, words):
+    from attrib.storage.faults import faults
+
+    with pytest.raises(kind, match=f"gallery.* {tmp_path}") as raised, faults(tmp_path, "writing"):
+        raise fault
+    assert words in str(raised.value) and "\n" not in str(raised.value)
+    with pytest.raises(ValueError), faults(tmp_path):  # anything else is not hidden
+        raise ValueError("a bug")
+
+
+def test_the_cli_reports_a_damaged_gallery_in_one_line(filled, make_set, colormean):
+    (filled / "gallery.db").write_bytes(b"\1" * 4096)
+    for path in filled.glob("gallery.db-*"):
+        path.unlink()
+    for args in (["identify", "-e", "colormean"], ["enroll", "-e", "colormean", "-g", "x"]):
+        result = CliRunner().invoke(cli, ["--gallery", str(filled), *args, str(make_set("red", 1)[0])])
+        assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+        assert result.output.startswith(f"Error: gallery database {filled / 'gallery.db'} is damaged")

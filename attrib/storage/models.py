@@ -37,7 +37,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
-from ..errors import DamagedGallery, GalleryError
+from ..errors import DamagedGallery, GalleryError, ReadOnlyGallery
 from .fast_reader import cannot_open_here, database_uri
 from .faults import storage_error
 from .schema import SCHEMA_VERSION
@@ -298,8 +298,15 @@ def open_database(path: Path, lock=None):
             with engine.connect() as connection:
                 current = _version(connection, path)
         if current != SCHEMA_VERSION:
-            with lock.held() if lock is not None else nullcontext():
-                _migrate(engine, path)
+            try:
+                with lock.held() if lock is not None else nullcontext():
+                    _migrate(engine, path)
+            except ReadOnlyGallery as exc:
+                if not current:
+                    raise
+                raise ReadOnlyGallery(f"gallery {path.parent} was written by an earlier attrib (schema {current}) "
+                                      f"and is migrated to schema {SCHEMA_VERSION} once, which needs write access: "
+                                      f"{exc}") from None
     except GalleryError:
         engine.dispose()
         raise
