@@ -56,3 +56,19 @@ class EvidenceError(AttribError):
 
 class MetadataError(EvidenceError):
     """A file's metadata cannot be parsed at all (not an image Pillow can open, or damaged)."""
+
+
+class DiskFull(GalleryError):
+    """The disk holding the gallery ran out of space during a write."""
+
+
+class ReadOnlyGallery(GalleryError):
+    """The gallery folder or its database cannot be written."""
+
+
+class DamagedGallery(GalleryError):
+    """The gallery's database is damaged, truncated, or missing beside files of an existing gallery."""
+
+
+class StaleGallery(GalleryError):
+    """The stored calibration or whitening predates the samples and cannot be refitted here."""

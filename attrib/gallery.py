@@ -5,6 +5,10 @@ Composes the parts: images are read by :mod:`attrib.images`, embedded by a bound
 scored by :mod:`attrib.scoring`. Identification reads through the fast read-only path when
 the index on disk can be trusted, and opens the SQLite store (which migrates and rebuilds,
 saying so) only when it cannot.
+
+Writes hold the gallery's writer lock (:mod:`attrib.storage.locking`) and are one database
+transaction each: storing samples, refitting the whitening and recalibrating commit together
+or not at all; the index files follow, and are rebuilt from the database whenever they lag.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import AttribError, EnrollmentConflict, GalleryError, UnknownGenerator
+from .errors import (AttribError, DiskFull, EnrollmentConflict, GalleryError, ReadOnlyGallery, StaleGallery,
+                     UnknownGenerator)
 from .extractors.contract import BoundExtractor
 from .images import BATCH, LoadedImage, load_batches, load_images
 from .scoring import calibration, open_set
@@ -24,7 +29,9 @@ from .scoring.decision import IdentificationResult, Verification, decide, rank, 
 from .scoring.fusion import fit_fusion
 from .scoring.open_set import DecisionModel
 from .scoring.whitening import fit_whitening, held_out_score_matrix
-from .storage.base import GalleryReads, IndexView, load_index_view
+from .storage.base import GalleryReads, IndexView, fit_problems, load_index_view, memory_view
+from .storage.check import CheckReport, inspect_gallery
+from .storage.check import repair as repair_gallery
 from .storage.fast_reader import FastReader
 
 Progress = Callable[[int], None]
@@ -67,11 +74,14 @@ class ReembedReport:
 
 class Gallery:
     """A gallery folder. ``read_only`` defers opening the database read-write (and creating the
-    folder) until something must be written or repaired."""
+    folder) until something must be written or repaired. Writers wait up to ``lock_timeout``
+    seconds for each other (default: $ATTRIB_LOCK_TIMEOUT, else 300), then raise GalleryBusy."""
 
-    def __init__(self, root: str | Path, notify: Callable[[str], None] | None = None, read_only: bool = False):
+    def __init__(self, root: str | Path, notify: Callable[[str], None] | None = None, read_only: bool = False,
+                 lock_timeout: float | None = None):
         self.root = Path(root).expanduser()
         self.notify = notify or (lambda message: None)
+        self.lock_timeout = lock_timeout
         self._store = None
         self._reader: FastReader | None = None
         if not read_only:
@@ -83,7 +93,8 @@ class Gallery:
         if self._store is None:
             from .storage.sqlite import SQLiteStore
 
-            self._store = SQLiteStore(self.root, notify=lambda message: self.notify(message))
+            self._store = SQLiteStore(self.root, notify=lambda message: self.notify(message),
+                                      lock_timeout=self.lock_timeout)
         return self._store
 
     def reads(self) -> GalleryReads:
@@ -127,7 +138,9 @@ class Gallery:
         return load_extractor(name, options, self.extractor_names())
 
     def open_index(self, extractor: BoundExtractor) -> IndexView:
-        """The loaded index for ``extractor``; rebuilt from the database (and said so) when stale."""
+        """The loaded index for ``extractor``. When the whitening or calibration predates the vectors
+        they are refitted, and a stale index is rebuilt, under the writer lock (and said so); a gallery
+        that cannot be written searches its stored vectors instead, or refuses stale fits in one line."""
         if self._store is None:
             try:
                 reader = self.reads()
@@ -136,7 +149,44 @@ class Gallery:
                 view = None
             if view is not None:
                 return view
-        return self.store.open_index(extractor)
+        try:
+            return self._repaired_view(extractor)
+        except (ReadOnlyGallery, DiskFull) as exc:
+            return self._read_only_view(extractor, exc)
+
+    def _repaired_view(self, extractor: BoundExtractor) -> IndexView:
+        store = self.store
+        view = load_index_view(store, extractor.identity.key)
+        if view is not None:
+            return view
+        extractor_id = store.require_extractor(extractor)
+        with store.lock.held():
+            problems = fit_problems(store, extractor_id)
+            if problems:
+                self.calibrate_extractor(extractor_id)
+                self.notify(f"{problems[0]}; refitted and recalibrated it")
+            return store.open_index(extractor)
+
+    def _read_only_view(self, extractor: BoundExtractor, exc: ReadOnlyGallery | DiskFull) -> IndexView:
+        """For a gallery this process cannot write now: the stored vectors searched in memory when only the
+        index files are stale; a one-line error when the fits are."""
+        reader = self._reader or FastReader.open(self.root)
+        if reader is None:
+            raise exc
+        self._reader = reader
+        key = extractor.identity.key
+        why = "no space is left on its disk" if isinstance(exc, DiskFull) else "it is read-only here"
+        extractor_id = reader.extractor_id(key)
+        problems = fit_problems(reader, extractor_id) if extractor_id is not None else []
+        if problems:
+            raise StaleGallery(f"{problems[0]}, and gallery {self.root} cannot be refitted: {why}; "
+                               "run `attrib calibrate` where it can be written")
+        view = memory_view(reader, key)
+        if view is None:
+            raise exc
+        self.notify(f"the index files of {key} are out of date and cannot be rewritten ({why}); searched the "
+                    "stored vectors instead; `attrib gallery check --repair` rewrites them")
+        return view
 
     # -- enrollment -----------------------------------------------------
 
@@ -184,21 +234,55 @@ class Gallery:
             if progress:
                 progress(1)
         flush()
-        if not kept:
-            return report
-        extractor_id = self.store.add_samples(generator, kept, np.concatenate(vectors), extractor,
-                                              family=family, note=note)
-        self.ensure_cohort(extractor_id, extractor)
-        report.added = [str(image.path) for image in kept]
-        report.calibration = self.calibrate_extractor(extractor_id, target_far).message
+        return self._store_enrolled(report, kept, vectors, extractor, family, note, target_far)
+
+    def _store_enrolled(self, report: EnrollReport, images: list, vectors: list[np.ndarray],
+                        extractor: BoundExtractor, family: str | None, note: str | None,
+                        target_far: float | None) -> EnrollReport:
+        """Store embedded images and recalibrate in one transaction under the writer lock, then write the
+        index. Files another process enrolled meanwhile are reported like those enrolled before; a stale
+        calibration is refitted even when nothing new is stored."""
+        store = self.store
+        with store.lock.held():
+            with store.writing():
+                matrix = np.concatenate(vectors) if vectors else np.zeros((0, extractor.dim), np.float32)
+                stored = store.add_samples(report.generator, images, matrix, extractor, family=family, note=note)
+                for position in stored.duplicates:
+                    report.skipped.append((str(images[position].path),
+                                           f"already enrolled under {report.generator!r}"))
+                for position, owner in stored.conflicts:
+                    path = images[position].path
+                    report.failed.append((str(path), str(EnrollmentConflict(
+                        f"{path}: already enrolled under generator {owner!r}, refused for {report.generator!r}; "
+                        f"remove it from {owner!r} first if it was mislabelled"))))
+                report.added = [str(images[position].path) for position in stored.added]
+                extractor_id = stored.extractor_id
+                stale = fit_problems(store, extractor_id) if extractor_id is not None else []
+                if not (report.added or stale):
+                    return report
+                if stale and not report.added:
+                    self.notify(f"{stale[0]}; recalibrating")
+                self.ensure_cohort(extractor_id, extractor)
+                report.calibration = self._refit(extractor_id, target_far).message
+            store.write_index(extractor_id)
         return report
 
     def remove(self, generator: str, target_far: float | None = None) -> int:
-        """Remove a generator with its samples and vectors, then recalibrate; return the samples removed."""
-        count = self.store.remove_generator(generator)
-        for extractor_id in self.store.extractor_ids():
-            self.calibrate_extractor(extractor_id, target_far)
+        """Remove a generator with its samples and vectors and recalibrate, in one transaction; return the
+        samples removed."""
+        store = self.store
+        with store.lock.held():
+            with store.writing():
+                count = store.remove_generator(generator)
+                extractor_ids = store.extractor_ids()
+                for extractor_id in extractor_ids:
+                    self._refit(extractor_id, target_far)
+            self._write_indexes(extractor_ids)
         return count
+
+    def _write_indexes(self, extractor_ids: Iterable[int], force: bool = False) -> None:
+        for extractor_id in extractor_ids:
+            self.store.write_index(extractor_id, force=force)
 
     def reembed(self, extractor: BoundExtractor, progress: Progress | None = None,
                 target_far: float | None = None) -> ReembedReport:
@@ -233,13 +317,16 @@ class Gallery:
                     progress(1)
             if pixels:
                 new_vectors.extend(zip(batch_ids, extractor.embed(pixels)))
-        report.replaced = self.store.add_vectors(extractor_id, extractor.name, key, new_vectors,
-                                                 replace_other_versions=not report.problems)
-        report.embedded = len(new_vectors)
+        store = self.store
+        with store.lock.held():
+            with store.writing():
+                report.embedded, report.replaced = store.add_vectors(
+                    extractor_id, extractor.name, key, new_vectors, replace_other_versions=not report.problems)
+                self.ensure_cohort(extractor_id, extractor)
+                self._refit(extractor_id, target_far)
+            store.write_index(extractor_id)
         for old_key in report.replaced:
             self.notify(f"dropped vectors of {old_key}: every sample now has a {key} vector")
-        self.ensure_cohort(extractor_id, extractor)
-        self.calibrate_extractor(extractor_id, target_far)
         return report
 
     # -- calibration ----------------------------------------------------
@@ -252,11 +339,23 @@ class Gallery:
         extractor was last calibrated at (else the default).
         """
         store = self.store
+        with store.lock.held():
+            with store.writing():
+                result = self._refit(extractor_id, target_far)
+            if not store.in_transaction:  # else the index follows the outer transaction's commit
+                store.write_index(extractor_id)
+        return result
+
+    def _refit(self, extractor_id: int, target_far: float | None) -> calibration.CalibrationResult:
+        """Fit the whitening and the calibration on the vectors as they are in the open transaction, and store
+        both with the revision they were fitted at."""
+        store = self.store
+        revision = store.revision(extractor_id)
         _, gens, matrix = store.vectors(extractor_id)
         whitening = fit_whitening(matrix, gens)
         if target_far is None:
             target_far = store.calibrated_far(extractor_id)
-        store.save_whitening(extractor_id, whitening, len(gens))
+        store.save_whitening(extractor_id, whitening, len(gens), revision)
         cohort = store.cohort(extractor_id, cohort_version())
         if cohort is None or len(gens) == 0:
             result = calibration.calibrate(matrix, gens, target_far=target_far,
@@ -266,8 +365,7 @@ class Gallery:
             held_out, order = held_out_score_matrix(whitening)(matrix.astype(np.float64), gens)
             scores = open_set.cohort_scores(whitening.apply(cohort), whitening.apply(matrix), gens, order)
             result = open_set.calibrate(held_out, gens, order, scores, target_far)
-        store.save_calibration(extractor_id, result, target_far)
-        store.write_index(extractor_id)
+        store.save_calibration(extractor_id, result, target_far, revision)
         return result
 
     def ensure_cohort(self, extractor_id: int, extractor: BoundExtractor) -> None:
@@ -289,18 +387,38 @@ class Gallery:
         """Recalibrate every extractor at ``target_far``; results by extractor identity key."""
         if not 0 < target_far < 1:
             raise AttribError(f"--target-far must be between 0 and 1 (e.g. 0.01), got {target_far}")
-        rows = self.store.extractors()
+        store = self.store
+        rows = store.extractors()
         if not rows:
             from .errors import EmptyGallery
 
             raise EmptyGallery(f"gallery {self.root} is empty; nothing to calibrate")
-        return {key: self.calibrate_extractor(eid, target_far) for eid, key in rows}
+        with store.lock.held():
+            with store.writing():
+                results = {key: self._refit(eid, target_far) for eid, key in rows}
+            self._write_indexes(eid for eid, _ in rows)
+        return results
 
     def rebuild_indexes(self) -> list[str]:
         """Rebuild every FAISS index from the database; return the extractor keys."""
-        for extractor_id in self.store.extractor_ids():
-            self.store.write_index(extractor_id, force=True)
+        with self.store.lock.held():
+            self._write_indexes(self.store.extractor_ids(), force=True)
         return self.store.extractor_keys()
+
+    def check(self, repair: bool = False) -> CheckReport:
+        """Verify the gallery (:mod:`attrib.storage.check`); with ``repair``, migrate an earlier schema and
+        rebuild what the durable vectors allow (whitening and calibration, index files, leftover files)
+        under the writer lock, then verify again; the report lists what was repaired."""
+        report = inspect_gallery(self.root, self._store)
+        if not (repair and report.repairable):
+            return report
+        store = self.store  # opening the store migrates an earlier schema
+        done = ["migrated the database to the current schema"] if report.needs_migration else []
+        with store.lock.held():
+            done += repair_gallery(store, inspect_gallery(self.root, store), self.calibrate_extractor)
+        report = inspect_gallery(self.root, store)
+        report.repaired = done
+        return report
 
     # -- identification and verification ---------------------------------
 
@@ -439,6 +557,8 @@ def validate_name(name: str) -> str:
 def open_gallery(location: str | Path, notify: Callable[[str], None] | None = None,
                  read_only: bool = False) -> Gallery:
     """Open (creating when not ``read_only``) the gallery at ``location``: a folder."""
+    if not str(location).strip():
+        raise GalleryError("the gallery path is empty; give a folder (--gallery DIR or ATTRIB_GALLERY)")
     if "://" in str(location):
         raise GalleryError(f"gallery {location}: database URLs are not supported yet; give a folder")
     return Gallery(location, notify=notify, read_only=read_only)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attrib.storage.faiss_cache import (IndexState, build_index, choose_index_key, read_index, read_labels, search,
-                                        write_index)
+from attrib.storage.faiss_cache import (IndexState, build_index, choose_index_key, generation_files, labels_digest,
+                                        read_cache, search, stray_files, write_index)
 
 
 @pytest.mark.parametrize(
@@ -49,14 +49,30 @@ def test_build_search_with_database_ids(tmp_path, key):
     assert list(found[:, 0]) == list(ids[:5])
     assert np.allclose(scores[:, 0], 1.0, atol=1e-5)
     state = IndexState(200, 1199, int(ids.sum()), 16, key)
-    path = tmp_path / "idx" / "1.faiss"
+    path = tmp_path / "idx" / "1.json"
     write_index(index, path, state, ids, ids % 7)
-    # no temp files left
-    assert sorted(p.name for p in path.parent.iterdir()) == ["1.faiss", "1.json", "1.labels.npy"]
-    loaded, loaded_state = read_index(path)
-    assert loaded.ntotal == 200 and loaded_state.matches(state)
-    labels = read_labels(path, 200)
-    assert np.array_equal(labels, np.stack([ids, ids % 7])) and read_labels(path, 199) is None
+    # a sidecar naming one index file and one labels file; no temp files left
+    names = sorted(p.name for p in path.parent.iterdir())
+    assert len(names) == 3 and names[-1] == "1.json" and names[0].endswith(".faiss") and names[1].endswith(".labels.npy")
+    assert generation_files(path) == set(path.parent.iterdir()) and stray_files(path.parent, [path]) == []
+    cached = read_cache(path)
+    assert cached.index.ntotal == 200 and cached.state.matches(state)
+    assert cached.state.labels == labels_digest(ids, ids % 7)
+    assert np.array_equal(cached.labels, np.stack([ids, ids % 7]))
+
+
+def test_a_new_generation_replaces_the_previous_one(tmp_path):
+    vectors = unit(20, 4)
+    path = tmp_path / "3.json"
+    write_index(build_index(np.arange(20), vectors, 4), path, IndexState(20, 19, 190, 4), np.arange(20), np.zeros(20, np.int64))
+    first = generation_files(path)
+    (tmp_path / "3.faiss").write_bytes(b"index of an earlier format")
+    (tmp_path / "3-0123.faiss.x1.tmp").write_bytes(b"left by a killed writer")
+    assert len(stray_files(tmp_path, [path])) == 2
+    labels = np.ones(20, np.int64)
+    write_index(build_index(np.arange(20), vectors, 4), path, IndexState(20, 19, 190, 4), np.arange(20), labels)
+    assert generation_files(path) != first and set(tmp_path.iterdir()) == generation_files(path)
+    assert np.array_equal(read_cache(path).labels[1], labels)
 
 
 def test_ivf_is_trained_and_small_sets_fall_back_to_flat():
@@ -68,11 +84,26 @@ def test_ivf_is_trained_and_small_sets_fall_back_to_flat():
 
 
 def test_damaged_or_inconsistent_files_read_as_none(tmp_path):
-    path = tmp_path / "2.faiss"
-    assert read_index(path) is None
-    index = build_index(np.arange(5), unit(5, 4), 4)
-    write_index(index, path, IndexState(5, 4, 10, 4), np.arange(5), np.zeros(5, np.int64))
-    path.write_bytes(b"garbage")
-    assert read_index(path) is None
-    write_index(index, path, IndexState(6, 5, 15, 4), np.arange(5), np.zeros(5, np.int64))  # sidecar disagrees with the file
-    assert read_index(path) is None
+    path = tmp_path / "2.json"
+    assert read_cache(path) is None
+    ids = np.arange(5)
+
+    def write(state=None):
+        write_index(build_index(ids, unit(5, 4), 4), path, state or IndexState(5, 4, 10, 4), ids, ids % 3)
+        return generation_files(path) - {path}
+
+    index_file, labels_file = sorted(write(), key=lambda p: p.suffix == ".npy")
+    assert read_cache(path) is not None
+    index_file.write_bytes(b"garbage")
+    assert read_cache(path) is None
+    index_file, labels_file = sorted(write(), key=lambda p: p.suffix == ".npy")
+    for damage in (b"", b"random bytes \x00\x01"):
+        labels_file.write_bytes(damage)
+        assert read_cache(path) is None
+    index_file, labels_file = sorted(write(), key=lambda p: p.suffix == ".npy")
+    np.save(labels_file, np.stack([ids, np.roll(ids % 3, 1)]))  # generators permuted: the digest differs
+    assert read_cache(path) is None
+    write(IndexState(6, 5, 15, 4))  # sidecar disagrees with the files
+    assert read_cache(path) is None
+    path.write_text("{not json")
+    assert read_cache(path) is None

@@ -28,15 +28,19 @@ from .common import AttribGroup, default_gallery
     "--gallery",
     "gallery",
     envvar="ATTRIB_GALLERY",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),
     default=None,
     help="Gallery folder (default: $ATTRIB_GALLERY or a per-user data folder).",
 )
 @click.pass_context
-def cli(ctx: click.Context, gallery: Path | None) -> None:
+def cli(ctx: click.Context, gallery: str | None) -> None:
     """Tell which generator made an image, or say it is unknown."""
     ctx.ensure_object(dict)
-    ctx.obj["gallery"] = gallery or default_gallery()
+    if gallery is not None and not gallery.strip():
+        from ..gallery import open_gallery
+
+        open_gallery(gallery)  # refuses an empty path in one line, before any command can use it
+    ctx.obj["gallery"] = default_gallery() if gallery is None else Path(gallery)
 
 
 for _command in (*attribution.COMMANDS, gallery.gallery, *evaluation.COMMANDS, *evidence.COMMANDS, plugins.plugins):

@@ -1,4 +1,4 @@
-"""``attrib gallery ...``: list, show, remove, audit, rebuild-index, reembed."""
+"""``attrib gallery ...``: list, show, remove, audit, check, rebuild-index, reembed."""
 
 from __future__ import annotations
 
@@ -92,6 +92,25 @@ def gallery_audit(ctx, limit, action, as_json):
             click.echo(f"{entry['at']}  {entry['action']:9s}  {text}")
     if not entries and not as_json:
         click.echo(f"no audit entries in {ctx.obj['gallery']}")
+
+
+@gallery.command("check")
+@click.option("--repair", is_flag=True,
+              help="Rebuild what the stored vectors allow: index files, whitening, calibration; remove leftovers.")
+@click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
+@click.pass_context
+def gallery_check(ctx, repair, as_json):
+    """Verify the gallery: database integrity, a vector for every sample, current whitening and
+    thresholds, index files that match the database. Exit status 1 when inconsistent."""
+    with open_gallery(ctx, read_only=True) as g:
+        report = g.check(repair=repair)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        for line in report.lines():
+            click.echo(line)
+    if not report.consistent:
+        ctx.exit(1)
 
 
 @gallery.command("rebuild-index")

@@ -2,15 +2,21 @@
 
 Two implementations: :class:`attrib.storage.sqlite.SQLiteStore` (SQLAlchemy, reads and
 writes, migrates, rebuilds) and :class:`attrib.storage.fast_reader.FastReader` (plain sqlite3,
-read-only, for a quick ``attrib identify``). Whether an index file can be trusted is decided
-in one place, :func:`load_index_view`, from what either implementation reads.
+read-only, for a quick ``attrib identify``). Whether the stored fits and an index generation
+can be trusted is decided in one place, :func:`load_index_view` (with :func:`fit_problems` and
+:func:`index_problems`), from what either implementation reads.
+
+Freshness: every vector insert or delete bumps its extractor's ``revision`` in the same
+transaction (database triggers, schema 5); the whitening and the calibration record the
+revision they were fitted at, and are stale when it differs. An index generation is current
+when its ids and labels digest, dimension and whitening match the database.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import ContextManager, Protocol
 
 import numpy as np
 
@@ -70,14 +76,32 @@ class GalleryReads(Protocol):
 
     root: Path
 
+    def snapshot(self) -> ContextManager[None]:
+        """Reads inside the block see one state of the database (a read transaction)."""
+
     def extractor_id(self, key: str) -> int | None:
         """The id of extractor identity ``key``; None when the gallery has no such extractor."""
+
+    def extractor_key(self, extractor_id: int) -> str:
+        """The identity key of one extractor."""
 
     def extractor_names(self) -> set[str]:
         """Names of the extractors the gallery holds vectors for."""
 
+    def revision(self, extractor_id: int) -> int:
+        """How many times one extractor's vectors changed (bumped with every vector insert or delete)."""
+
+    def fit_revisions(self, extractor_id: int) -> tuple[int | None, int | None]:
+        """The revisions the whitening and the calibration were fitted at (None: not recorded)."""
+
+    def labels(self, extractor_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(vector ids, generator ids) of one extractor, by vector id."""
+
+    def vectors(self, extractor_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(vector ids, generator ids, float32 matrix) of one extractor, by vector id."""
+
     def index_state(self, extractor_id: int) -> faiss_cache.IndexState:
-        """What the index of one extractor must reflect: its vectors (count, ids) and the whitening."""
+        """What the index of one extractor must reflect: its vectors (ids, labels) and the whitening."""
 
     def whitening(self, extractor_id: int) -> Whitening:
         """The whitening fitted on one extractor's vectors (identity before any fit)."""
@@ -111,17 +135,14 @@ class GalleryReads(Protocol):
 class GalleryStore(GalleryReads, Protocol):
     """Everything scoring and the gallery write: the SQLite store implements all of it."""
 
-    def vectors(self, extractor_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(vector ids, generator ids, float32 matrix) of one extractor, by vector id."""
+    def save_whitening(self, extractor_id: int, whitening: Whitening, n_fitted: int, revision: int) -> None:
+        """Store the whitening fitted on ``n_fitted`` of one extractor's vectors at ``revision``."""
 
-    def save_whitening(self, extractor_id: int, whitening: Whitening, n_fitted: int) -> None:
-        """Store the whitening fitted on ``n_fitted`` of one extractor's vectors."""
-
-    def save_calibration(self, extractor_id: int, result, target_far: float) -> None:
-        """Replace one extractor's thresholds by a calibration result, and audit it."""
+    def save_calibration(self, extractor_id: int, result, target_far: float, revision: int) -> None:
+        """Replace one extractor's thresholds by a calibration result fitted at ``revision``, and audit it."""
 
     def write_index(self, extractor_id: int, force: bool = False) -> bool:
-        """Rebuild one extractor's index file from durable vectors if stale; True if rebuilt."""
+        """Rebuild one extractor's index generation from durable vectors if stale; True if rebuilt."""
 
     def audit(self, action: str, detail: dict) -> None:
         """Append an entry to the audit trail."""
@@ -130,33 +151,86 @@ class GalleryStore(GalleryReads, Protocol):
         """Store the impostor cohort embedded by one extractor."""
 
 
-def load_index_view(store: GalleryReads, key: str) -> IndexView | None:
-    """The index view of extractor identity ``key`` when the index on disk matches the database
-    exactly; None when there is no such extractor, no vector, or the cache cannot be trusted."""
-    extractor_id = store.extractor_id(key)
-    if extractor_id is None:
-        return None
+def fit_problems(store: GalleryReads, extractor_id: int) -> list[str]:
+    """Why one extractor's whitening or calibration cannot be trusted: fitted at another revision of its
+    vectors, or without a record of it (empty when both are current)."""
+    revision = store.revision(extractor_id)
+    key = store.extractor_key(extractor_id)
+    problems = []
+    for what, fitted in zip(("whitening", "calibration"), store.fit_revisions(extractor_id)):
+        if fitted is None:
+            problems.append(f"the {what} of {key} does not record which vectors it was fitted on")
+        elif fitted != revision:
+            problems.append(f"the {what} of {key} was fitted at revision {fitted} of its vectors, "
+                            f"which are now at revision {revision}")
+    if problems and not len(store.labels(extractor_id)[0]):
+        return []  # nothing to fit: an extractor without vectors
+    return problems
+
+
+def index_problems(store: GalleryReads, extractor_id: int) -> tuple[list[str], faiss_cache.CachedIndex | None]:
+    """Why one extractor's index generation cannot be trusted (empty when it matches the database),
+    with the generation read back."""
     state = store.index_state(extractor_id)
-    if not state.count:
-        return None
     path = faiss_cache.index_path(store.root, extractor_id)
-    loaded = faiss_cache.read_index(path)
-    if loaded is None or not loaded[1].matches(state):
-        return None
-    labels = faiss_cache.read_labels(path, state.count)
-    if labels is None:
-        return None
+    cached = faiss_cache.read_cache(path)
+    if cached is None:
+        return [f"index files are {faiss_cache.why_unreadable(path)}"], None
+    differences = cached.state.differences(state)
+    return ([f"index is out of date with the database ({'; '.join(differences)})"] if differences else []), cached
+
+
+def load_index_view(store: GalleryReads, key: str) -> IndexView | None:
+    """The index view of extractor identity ``key`` when the whitening and calibration are current and the
+    index generation on disk matches the database exactly; None when there is no such extractor, no
+    vector, or anything is stale."""
+    with store.snapshot():
+        extractor_id = store.extractor_id(key)
+        if extractor_id is None or fit_problems(store, extractor_id):
+            return None
+        problems, cached = index_problems(store, extractor_id)
+        if problems or not cached.state.count:
+            return None
+        return _view(store, extractor_id, key, cached.index, cached.labels[0], cached.labels[1])
+
+
+def memory_view(store: GalleryReads, key: str) -> IndexView | None:
+    """The index view of ``key`` built in memory from the stored vectors (for a gallery that cannot be
+    written, whose index files are stale); None when there is no such extractor or no vector."""
+    with store.snapshot():
+        extractor_id = store.extractor_id(key)
+        if extractor_id is None:
+            return None
+        ids, gens, matrix = store.vectors(extractor_id)
+        if not len(ids):
+            return None
+        whitening = store.whitening(extractor_id)
+        index = faiss_cache.build_index(ids, whitening.apply(matrix), whitening.out_dim(matrix.shape[1]))
+        return _view(store, extractor_id, key, index, ids, gens)
+
+
+def _view(store: GalleryReads, extractor_id: int, key: str, index, ids: np.ndarray, gens: np.ndarray) -> IndexView:
     calibration = store.calibration(extractor_id)
     return IndexView(
-        extractor_id, key, loaded[0], labels[0], labels[1], store.generator_names(),
+        extractor_id, key, index, ids, gens, store.generator_names(),
         calibration.thresholds or {None: DEFAULT_THRESHOLD}, store.whitening(extractor_id),
         separation=calibration.separation, target_far=calibration.target_far, model=calibration.model,
         families=store.generator_families(),
     )
 
 
-def expected_state(count: int, max_id: int | None, id_sum: int | None, dim: int,
-                   whitening: Whitening) -> faiss_cache.IndexState:
-    """The index state that durable vectors and a fitted whitening call for."""
-    return faiss_cache.IndexState(int(count), int(max_id or 0), int(id_sum or 0), whitening.out_dim(dim),
-                                  whitening=whitening.digest)
+def state_of(ids: np.ndarray, generators: np.ndarray, dim: int, whitening: Whitening) -> faiss_cache.IndexState:
+    """The index state that durable vectors (ids and their generators) and a fitted whitening call for."""
+    ids = np.asarray(ids, np.int64)
+    return faiss_cache.IndexState(len(ids), int(ids.max()) if len(ids) else 0, int(ids.sum()),
+                                  whitening.out_dim(dim), whitening=whitening.digest,
+                                  labels=faiss_cache.labels_digest(ids, generators))
+
+
+def stack_rows(rows, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(first column, second column, float32 matrix of the third) from (id, generator id, blob) rows."""
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    gens = np.array([r[1] for r in rows], dtype=np.int64)
+    matrix = (np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dim)
+              if rows else np.zeros((0, dim), dtype=np.float32))
+    return ids, gens, matrix

@@ -11,20 +11,46 @@ which migrates, rebuilds and explains.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
 from ..scoring.whitening import Whitening
 from . import faiss_cache
-from .base import CalibrationState, expected_state
+from .base import CalibrationState, stack_rows, state_of
 from .schema import SCHEMA_VERSION
 
 
+def database_uri(root: Path) -> str:
+    """The gallery database as an SQLite ``file:`` URI (without parameters); the path is percent-encoded,
+    so '?', '#' and '%' in folder names are read as themselves."""
+    return "file:" + quote(str((Path(root) / "gallery.db").absolute()), safe="/")
+
+
 def connect_read_only(root: Path) -> sqlite3.Connection:
-    """A read-only sqlite3 connection to the gallery's database (raises sqlite3.Error)."""
-    return sqlite3.connect(f"file:{Path(root) / 'gallery.db'}?mode=ro", uri=True)
+    """A read-only sqlite3 connection to the gallery's database (raises sqlite3.Error).
+
+    In a folder nobody can write, SQLite cannot create the WAL index it needs to read a WAL database;
+    since nothing can change the database there either, it is then opened as immutable.
+    """
+    connection = sqlite3.connect(f"{database_uri(root)}?mode=ro", uri=True)
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return connection
+    except sqlite3.OperationalError as exc:
+        connection.close()
+        if not cannot_open_here(exc, root):
+            raise
+    return sqlite3.connect(f"{database_uri(root)}?mode=ro&immutable=1", uri=True)
+
+
+def cannot_open_here(exc: Exception, root: Path) -> bool:
+    """``exc`` is SQLite failing to open the database of a gallery folder that cannot be written."""
+    return "unable to open database file" in str(exc) and not os.access(root, os.W_OK)
 
 
 class FastReader:
@@ -33,6 +59,21 @@ class FastReader:
     def __init__(self, root: Path, connection: sqlite3.Connection):
         self.root = Path(root)
         self.con = connection
+        self.con.isolation_level = None  # transactions only where snapshot() opens one
+        self._depth = 0
+
+    @contextmanager
+    def snapshot(self):
+        """Reads inside the block see one committed state of the database."""
+        if self._depth == 0:
+            self.con.execute("BEGIN")
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self.con.execute("COMMIT")
 
     @classmethod
     def open(cls, root: str | Path) -> "FastReader | None":
@@ -70,6 +111,33 @@ class FastReader:
     def extractor_names(self) -> set[str]:
         return {name for (name,) in self.con.execute("SELECT name FROM extractors")}
 
+    def extractor_key(self, extractor_id: int) -> str:
+        (key,) = self.con.execute("SELECT key FROM extractors WHERE id = ?", (extractor_id,)).fetchone()
+        return key
+
+    def revision(self, extractor_id: int) -> int:
+        (revision,) = self.con.execute("SELECT revision FROM extractors WHERE id = ?", (extractor_id,)).fetchone()
+        return int(revision)
+
+    def fit_revisions(self, extractor_id: int) -> tuple[int | None, int | None]:
+        whitening = self.con.execute("SELECT revision FROM backends WHERE extractor_id = ?", (extractor_id,)).fetchone()
+        count, low, high = self.con.execute(
+            "SELECT count(id), min(revision), max(revision) FROM calibrations WHERE extractor_id = ?", (extractor_id,)
+        ).fetchone()
+        return (whitening[0] if whitening else None), (low if count and low == high else None)
+
+    def labels(self, extractor_id: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.con.execute("SELECT v.id, s.generator_id FROM vectors v JOIN samples s ON s.id = v.sample_id "
+                                "WHERE v.extractor_id = ? ORDER BY v.id", (extractor_id,)).fetchall()
+        pairs = np.array(rows, dtype=np.int64).reshape(-1, 2)
+        return pairs[:, 0].copy(), pairs[:, 1].copy()
+
+    def vectors(self, extractor_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows = self.con.execute("SELECT v.id, s.generator_id, v.data FROM vectors v JOIN samples s "
+                                "ON s.id = v.sample_id WHERE v.extractor_id = ? ORDER BY v.id",
+                                (extractor_id,)).fetchall()
+        return stack_rows(rows, self._dim(extractor_id))
+
     def _dim(self, extractor_id: int) -> int:
         (dim,) = self.con.execute("SELECT dim FROM extractors WHERE id = ?", (extractor_id,)).fetchone()
         return int(dim)
@@ -79,10 +147,8 @@ class FastReader:
         return Whitening.from_bytes(params[0] if params else None)
 
     def index_state(self, extractor_id: int) -> faiss_cache.IndexState:
-        count, max_id, id_sum = self.con.execute(
-            "SELECT count(id), max(id), sum(id) FROM vectors WHERE extractor_id = ?", (extractor_id,)
-        ).fetchone()
-        return expected_state(count, max_id, id_sum, self._dim(extractor_id), self.whitening(extractor_id))
+        ids, gens = self.labels(extractor_id)
+        return state_of(ids, gens, self._dim(extractor_id), self.whitening(extractor_id))
 
     def calibration(self, extractor_id: int) -> CalibrationState:
         rows = self.con.execute(
@@ -138,8 +204,7 @@ class FastReader:
             self.con.executemany("INSERT INTO wanted VALUES (?)", ((int(i),) for i in sample_ids))
             rows = self.con.execute(query + " AND v.sample_id IN (SELECT id FROM wanted)", (extractor_id,)).fetchall()
         rows.sort(key=lambda r: r[0])
-        matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dim)
-        return np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64), matrix
+        return stack_rows(rows, dim)
 
 
 def read_view(root: str | Path, key: str):

@@ -1,3 +1,3 @@
 """The gallery schema version, importable without SQLAlchemy."""
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5

@@ -1,43 +1,71 @@
 """The SQLite implementation of the storage interface, through SQLAlchemy 2.x.
 
 A gallery is a folder holding ``gallery.db`` (the durable truth: generators, samples,
-vectors, fitted whitening, thresholds, audit) and ``index/`` (FAISS files, a cache rebuilt
-from the database whenever they disagree). See gallery/README.md for the format.
+vectors, fitted whitening, thresholds, audit), ``index/`` (FAISS files, a cache rebuilt
+from the database whenever they disagree) and ``gallery.lock`` (the writer lock,
+:mod:`.locking`). See gallery/README.md for the format.
+
+Every write holds the writer lock and runs in one transaction; :meth:`SQLiteStore.writing`
+blocks nest, so a caller can make several steps (store samples, refit, recalibrate) one
+transaction that is committed whole or not at all. Storage faults become one-line errors
+(:mod:`.faults`).
 """
 
 from __future__ import annotations
 
 import json
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import EmptyGallery, ExtractorMismatch, GalleryBusy, GalleryError, UnknownGenerator
+from ..errors import EmptyGallery, ExtractorMismatch, GalleryError, UnknownGenerator
 from ..scoring.calibration import DEFAULT_TARGET_FAR, CalibrationResult
 from ..scoring.whitening import Whitening
 from . import faiss_cache
 from . import models as db
-from .base import CalibrationState, IndexView, expected_state, load_index_view
+from .base import CalibrationState, IndexView, index_problems, load_index_view, stack_rows, state_of
+from .faults import faults
+from .locking import GalleryLock
+
+IN_CHUNK = 500  # values per SQL IN (...) list
+
+
+@dataclass
+class StoredSamples:
+    """What :meth:`SQLiteStore.add_samples` stored, by position in its ``images``: added, already
+    enrolled under the same generator, enrolled under another (position, owner)."""
+
+    extractor_id: int | None
+    added: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+    conflicts: list[tuple[int, str]] = field(default_factory=list)
 
 
 class SQLiteStore:
-    """Open (creating if needed) the gallery folder ``root``."""
+    """Open (creating if needed) the gallery folder ``root``; writers wait up to ``lock_timeout`` seconds
+    for each other (default: $ATTRIB_LOCK_TIMEOUT, else 300)."""
 
-    def __init__(self, root: str | Path, notify: Callable[[str], None] | None = None):
+    def __init__(self, root: str | Path, notify: Callable[[str], None] | None = None,
+                 lock_timeout: float | None = None):
         self.root = Path(root).expanduser()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise GalleryError(f"gallery path {self.root} is not a folder") from None
         except OSError as exc:
             raise GalleryError(f"cannot create gallery folder {self.root}: {exc.strerror or exc}") from None
         if not self.root.is_dir():
             raise GalleryError(f"gallery path {self.root} is not a folder")
         self.notify = notify or (lambda message: None)
-        self.engine = db.open_database(self.root / "gallery.db")
+        self.lock = GalleryLock(self.root, lambda message: self.notify(message), lock_timeout)
+        self._session: Session | None = None  # the open transaction (or snapshot) every method then uses
+        self._read_only = False
+        self.engine = db.open_database(self.root / "gallery.db", self.lock)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
 
     def close(self) -> None:
@@ -45,25 +73,46 @@ class SQLiteStore:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        with self._busy(), self.Session() as session:
+        """A session that reads one snapshot (the open transaction's, inside :meth:`writing`)."""
+        if self._session is not None:
+            yield self._session
+            return
+        with faults(self.root, "reading the gallery"), self.Session() as session:
             yield session
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
-        """One transaction: committed when the block ends, rolled back on any error."""
-        with self._busy(), self.Session.begin() as session:
-            yield session
+        """One transaction under the writer lock: committed when the outermost block ends, rolled back
+        (with everything nested in it) on any error."""
+        if self._session is not None:
+            if self._read_only:
+                raise RuntimeError("a write inside SQLiteStore.snapshot()")
+            yield self._session
+            return
+        with self.lock.held(), faults(self.root, "writing to the gallery database (nothing was changed)"):
+            with self.Session.begin() as session:
+                self._session = session
+                try:
+                    yield session
+                finally:
+                    self._session = None
 
     @contextmanager
-    def _busy(self):
-        try:
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside the block share one session, so they see one state of the database."""
+        if self._session is not None:
             yield
-        except OperationalError as exc:
-            if "database is locked" in str(exc):
-                raise GalleryBusy(
-                    f"gallery {self.root} is busy: another attrib process is writing to it; retry when it finishes"
-                ) from None
-            raise
+            return
+        with self.reading() as session:
+            self._session, self._read_only = session, True
+            try:
+                yield
+            finally:
+                self._session, self._read_only = None, False
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._session is not None and not self._read_only
 
     # -- extractors -----------------------------------------------------
 
@@ -149,16 +198,40 @@ class SQLiteStore:
         with self.reading() as session:
             return int(session.scalar(select(func.count(db.Generator.id))))
 
-    def owners(self) -> dict[str, str]:
-        """The generator name every enrolled sha256 belongs to."""
+    def owners(self, sha256s: Sequence[str] | None = None) -> dict[str, str]:
+        """The generator name every enrolled sha256 (of ``sha256s`` when given) belongs to."""
+        query = select(db.Sample.sha256, db.Generator.name).join(db.Generator)
         with self.reading() as session:
-            return dict(session.execute(select(db.Sample.sha256, db.Generator.name).join(db.Generator)).all())
+            if sha256s is None:
+                return dict(session.execute(query).all())
+            found = {}
+            for start in range(0, len(sha256s), IN_CHUNK):
+                chunk = list(sha256s[start: start + IN_CHUNK])
+                found.update(session.execute(query.where(db.Sample.sha256.in_(chunk))).all())
+            return found
 
     def add_samples(self, generator: str, images: Sequence, matrix: np.ndarray, extractor,
-                    family: str | None = None, note: str | None = None) -> int:
+                    family: str | None = None, note: str | None = None) -> StoredSamples:
         """Store decoded ``images`` (path, sha256, size, format, width, height) and their vectors under
-        ``generator`` in one transaction; return the extractor's id."""
+        ``generator`` in one transaction. Who owns each sha256 is checked again inside it (under the writer
+        lock), so files another process enrolled meanwhile are reported, never stored twice."""
         with self.writing() as session:
+            owners = self.owners([image.sha256 for image in images])
+            stored = StoredSamples(None)
+            for position, image in enumerate(images):
+                owner = owners.get(image.sha256)
+                if owner is None:
+                    stored.added.append(position)
+                elif owner == generator:
+                    stored.duplicates.append(position)
+                else:
+                    stored.conflicts.append((position, owner))
+            if not stored.added:
+                row = self.extractor_row(session, extractor, create=False)
+                stored.extractor_id = row.id if row is not None else None
+                return stored
+            images = [images[i] for i in stored.added]
+            matrix = matrix[stored.added]
             row = self.extractor_row(session, extractor, create=True)
             gen = session.scalar(select(db.Generator).where(db.Generator.name == generator))
             if gen is None:
@@ -168,22 +241,17 @@ class SQLiteStore:
                 gen.family = family or gen.family
                 gen.note = note or gen.note
             session.flush()
-            for image, vector in zip(images, matrix):
-                sample = db.Sample(
-                    generator_id=gen.id,
-                    sha256=image.sha256,
-                    path=str(image.path.resolve()),
-                    size_bytes=image.size_bytes,
-                    format=image.format,
-                    width=image.width,
-                    height=image.height,
-                )
-                session.add(sample)
-                session.flush()
-                session.add(db.Vector(sample_id=sample.id, extractor_id=row.id, data=vector.tobytes()))
+            samples = [db.Sample(generator_id=gen.id, sha256=image.sha256, path=str(image.path.resolve()),
+                                 size_bytes=image.size_bytes, format=image.format, width=image.width,
+                                 height=image.height) for image in images]
+            session.add_all(samples)
+            session.flush()  # one batched INSERT that returns the sample ids
+            session.add_all([db.Vector(sample_id=sample.id, extractor_id=row.id, data=vector.tobytes())
+                             for sample, vector in zip(samples, matrix)])
             session.add(db.Audit(action="enroll", detail=json.dumps(
                 {"generator": generator, "added": len(images), "extractor": extractor.identity.key})))
-            return row.id
+            stored.extractor_id = row.id
+            return stored
 
     def remove_generator(self, generator: str) -> int:
         """Remove a generator with its samples and vectors; return the number of samples removed."""
@@ -214,11 +282,16 @@ class SQLiteStore:
         return extractor_id, todo, len(samples) - len(todo)
 
     def add_vectors(self, extractor_id: int, name: str, key: str, vectors: list[tuple[int, np.ndarray]],
-                    replace_other_versions: bool) -> list[str]:
-        """Store re-embedded vectors; with ``replace_other_versions`` drop the vectors of other versions
-        (or options) of extractor ``name``. Returns the identity keys dropped."""
+                    replace_other_versions: bool) -> tuple[int, list[str]]:
+        """Store re-embedded vectors of samples that still exist and still lack one (another process may
+        have removed them or embedded them meanwhile); with ``replace_other_versions`` drop the vectors of
+        other versions (or options) of extractor ``name``. Returns how many were stored and the identity
+        keys dropped."""
         replaced = []
         with self.writing() as session:
+            present = set(session.scalars(select(db.Sample.id)))
+            present -= set(session.scalars(select(db.Vector.sample_id).where(db.Vector.extractor_id == extractor_id)))
+            vectors = [(sample_id, vector) for sample_id, vector in vectors if sample_id in present]
             for sample_id, vector in vectors:
                 session.add(db.Vector(sample_id=sample_id, extractor_id=extractor_id, data=vector.tobytes()))
             if replace_other_versions:
@@ -230,7 +303,7 @@ class SQLiteStore:
                     session.execute(delete(db.Vector).where(db.Vector.extractor_id == old.id))
                     session.delete(old)
             session.add(db.Audit(action="reembed", detail=json.dumps({"extractor": key, "embedded": len(vectors)})))
-        return replaced
+        return len(vectors), replaced
 
     # -- durable vectors and the index cache ----------------------------
 
@@ -244,7 +317,30 @@ class SQLiteStore:
                 .where(db.Vector.extractor_id == extractor_id)
                 .order_by(db.Vector.id)
             ).all()
-        return _stack(rows, row.dim)
+        return stack_rows(rows, row.dim)
+
+    def labels(self, extractor_id: int) -> tuple[np.ndarray, np.ndarray]:
+        with self.reading() as session:
+            rows = session.execute(
+                select(db.Vector.id, db.Sample.generator_id).join(db.Sample, db.Sample.id == db.Vector.sample_id)
+                .where(db.Vector.extractor_id == extractor_id).order_by(db.Vector.id)
+            ).all()
+        return np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64)
+
+    def revision(self, extractor_id: int) -> int:
+        with self.reading() as session:
+            return int(session.scalar(select(db.ExtractorRow.revision).where(db.ExtractorRow.id == extractor_id)))
+
+    def fit_revisions(self, extractor_id: int) -> tuple[int | None, int | None]:
+        with self.reading() as session:
+            whitening = session.scalar(select(db.WhiteningRow.revision)
+                                       .where(db.WhiteningRow.extractor_id == extractor_id))
+            revisions = db.Calibration.revision
+            calibrated = session.execute(
+                select(func.count(db.Calibration.id), func.min(revisions), func.max(revisions))
+                .where(db.Calibration.extractor_id == extractor_id)).one()
+        count, low, high = calibrated
+        return whitening, (low if count and low == high else None)
 
     def sample_ids(self, extractor_id: int) -> np.ndarray:
         with self.reading() as session:
@@ -262,48 +358,43 @@ class SQLiteStore:
         with self.reading() as session:
             dim = session.get(db.ExtractorRow, extractor_id).dim
             rows = session.execute(query).all()
-        return _stack(rows, dim)
+        return stack_rows(rows, dim)
 
     def whitening(self, extractor_id: int) -> Whitening:
         with self.reading() as session:
             stored = session.get(db.WhiteningRow, extractor_id)
             return Whitening.from_bytes(stored.params if stored else None)
 
-    def save_whitening(self, extractor_id: int, whitening: Whitening, n_fitted: int) -> None:
+    def save_whitening(self, extractor_id: int, whitening: Whitening, n_fitted: int, revision: int) -> None:
         with self.writing() as session:
             session.merge(db.WhiteningRow(extractor_id=extractor_id, kind=whitening.kind,
-                                          params=whitening.to_bytes(), n_fitted=n_fitted))
+                                          params=whitening.to_bytes(), n_fitted=n_fitted, revision=revision))
 
     def index_state(self, extractor_id: int) -> faiss_cache.IndexState:
         with self.reading() as session:
-            row = session.get(db.ExtractorRow, extractor_id)
-            count, max_id, id_sum = session.execute(
-                select(func.count(db.Vector.id), func.max(db.Vector.id), func.sum(db.Vector.id)).where(
-                    db.Vector.extractor_id == extractor_id
-                )
-            ).one()
-            dim = row.dim
-        return expected_state(count, max_id, id_sum, dim, self.whitening(extractor_id))
+            dim = session.get(db.ExtractorRow, extractor_id).dim
+            ids, gens = self.labels(extractor_id)
+            return state_of(ids, gens, dim, self.whitening(extractor_id))
 
     def write_index(self, extractor_id: int, force: bool = False) -> bool:
-        """Rebuild the index file from durable vectors if it is missing or stale; True if rebuilt."""
-        state = self.index_state(extractor_id)
-        path = faiss_cache.index_path(self.root, extractor_id)
-        loaded = None if force else faiss_cache.read_index(path)
-        if loaded is not None and loaded[1].matches(state):
-            return False
-        ids, gens, matrix = self.vectors(extractor_id)
-        built = faiss_cache.build_index(ids, self.whitening(extractor_id).apply(matrix), state.dim)
-        state.key = faiss_cache.choose_index_key(len(ids), state.dim)
-        faiss_cache.write_index(built, path, state, ids, gens)
-        return True
+        """Under the writer lock, rebuild the index generation from durable vectors if it is missing or
+        stale (always with ``force``); True if rebuilt."""
+        with self.lock.held(), faults(self.root, "writing the index files (the database is up to date; "
+                                                 "the index is rebuilt from it)"):
+            state = self.index_state(extractor_id)
+            cached = None if force else faiss_cache.read_cache(faiss_cache.index_path(self.root, extractor_id))
+            if cached is not None and cached.state.matches(state):
+                return False
+            ids, gens, matrix = self.vectors(extractor_id)
+            built = faiss_cache.build_index(ids, self.whitening(extractor_id).apply(matrix), state.dim)
+            state.key = faiss_cache.choose_index_key(len(ids), state.dim)
+            faiss_cache.write_index(built, faiss_cache.index_path(self.root, extractor_id), state, ids, gens)
+            return True
 
-    def open_index(self, extractor) -> IndexView:
-        """Load the index for ``extractor``, rebuilding it (and saying so) if it disagrees with the database."""
+    def require_extractor(self, extractor) -> int:
+        """The id of ``extractor``'s identity; raises, saying what to do, when the gallery has no sample
+        embedded with it."""
         key = extractor.identity.key
-        view = load_index_view(self, key)
-        if view is not None:
-            return view
         with self.reading() as session:
             row = self.extractor_row(session, extractor, create=False)
             if row is None:
@@ -317,21 +408,31 @@ class SQLiteStore:
                     f"gallery {self.root} has no enrolled generators; enroll some with "
                     "`attrib enroll --generator NAME IMAGES...`"
                 )
-            extractor_id = row.id
-        state = self.index_state(extractor_id)
-        if state.count == 0:
-            raise EmptyGallery(
-                f"gallery {self.root} has no samples for {key}; enroll some with "
-                "`attrib enroll --generator NAME IMAGES...`"
-            )
-        path = faiss_cache.index_path(self.root, extractor_id)
-        why = "missing" if faiss_cache.read_index(path) is None else "out of date with the database"
-        self.notify(f"index for {key} was {why}; rebuilt it from {state.count} stored vectors")
-        self.write_index(extractor_id, force=True)
+            return row.id
+
+    def open_index(self, extractor) -> IndexView:
+        """Load the index for ``extractor``, rebuilding it under the writer lock (and saying so) if it
+        disagrees with the database."""
+        key = extractor.identity.key
         view = load_index_view(self, key)
+        if view is not None:
+            return view
+        extractor_id = self.require_extractor(extractor)
+        with self.lock.held():
+            state = self.index_state(extractor_id)
+            if state.count == 0:
+                raise EmptyGallery(
+                    f"gallery {self.root} has no samples for {key}; enroll some with "
+                    "`attrib enroll --generator NAME IMAGES...`"
+                )
+            problems, _ = index_problems(self, extractor_id)
+            if problems:
+                self.write_index(extractor_id, force=True)
+                self.notify(f"{problems[0]} for {key}; rebuilt it from {state.count} stored vectors")
+            view = load_index_view(self, key)
         if view is None:
-            raise GalleryError(f"index for {key} could not be rebuilt; check that {self.root} is writable")
-        view.rebuilt = True
+            raise GalleryError(f"index for {key} could not be rebuilt; run `attrib gallery check` on {self.root}")
+        view.rebuilt = bool(problems)
         return view
 
     # -- calibration ----------------------------------------------------
@@ -382,7 +483,8 @@ class SQLiteStore:
             )
         return previous if previous is not None else DEFAULT_TARGET_FAR
 
-    def save_calibration(self, extractor_id: int, result: CalibrationResult, target_far: float) -> None:
+    def save_calibration(self, extractor_id: int, result: CalibrationResult, target_far: float,
+                         revision: int) -> None:
         with self.writing() as session:
             session.execute(delete(db.Calibration).where(db.Calibration.extractor_id == extractor_id))
             for t in result.thresholds:
@@ -398,6 +500,7 @@ class SQLiteStore:
                         n_impostor=t.n_impostor,
                         tar=t.tar,
                         separation=separation,
+                        revision=revision,
                     )
                 )
             if result.model is not None:
@@ -489,11 +592,3 @@ class SQLiteStore:
             for r in reversed(rows)
         ]
 
-
-def _stack(rows, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(first column, second column, float32 matrix of the third) from (id, generator id, blob) rows."""
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    gens = np.array([r[1] for r in rows], dtype=np.int64)
-    matrix = (np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), dim)
-              if rows else np.zeros((0, dim), dtype=np.float32))
-    return ids, gens, matrix
