@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import AttribError, EnrollmentConflict, GalleryError, UnknownGenerator
 from .extractors.contract import BoundExtractor
-from .images import BATCH, LoadedImage, load_batches, load_images
+from .images import BATCH, ImageRecord, LoadedImage, display_path, load_batches, load_images
 from .scoring import calibration, open_set
 from .scoring.decision import IdentificationResult, Verification, decide, rank, score_queries
 from .scoring.fusion import fit_fusion
@@ -154,42 +154,36 @@ class Gallery:
         generator = validate_name(generator)
         report = EnrollReport(generator)
         existing = self.store.owners()
-        pending: list[LoadedImage] = []
         vectors: list[np.ndarray] = []
-        kept: list[LoadedImage] = []
+        kept: list[ImageRecord] = []  # what storage needs, without pixels: memory stays flat however many
         seen: set[str] = set()
-
-        def flush() -> None:
-            if pending:
-                vectors.append(extractor.embed([image.pixels for image in pending]))
-                kept.extend(pending)
-                pending.clear()
-
-        for path, image in load_images(paths):
-            if not isinstance(image, LoadedImage):
-                report.failed.append((str(path), str(image)))
-            else:
-                owner = existing.get(image.sha256)
-                if owner == generator or image.sha256 in seen:
-                    report.skipped.append((str(path), f"already enrolled under {generator!r}"))
+        for chunk in load_batches(paths):
+            new = []
+            for item in chunk:
+                if progress:
+                    progress(1)
+                if not isinstance(item, LoadedImage):
+                    report.failed.append((display_path(item[0]), item[1]))
+                    continue
+                shown, owner = display_path(item.path), existing.get(item.sha256)
+                if owner == generator or item.sha256 in seen:
+                    report.skipped.append((shown, f"already enrolled under {generator!r}"))
                 elif owner is not None:
-                    report.failed.append((str(path), str(EnrollmentConflict(
-                        f"{path}: already enrolled under generator {owner!r}, refused for {generator!r}; "
+                    report.failed.append((shown, str(EnrollmentConflict(
+                        f"{shown}: already enrolled under generator {owner!r}, refused for {generator!r}; "
                         f"remove it from {owner!r} first if it was mislabelled"))))
                 else:
-                    seen.add(image.sha256)
-                    pending.append(image)
-                    if len(pending) >= BATCH:
-                        flush()
-            if progress:
-                progress(1)
-        flush()
+                    seen.add(item.sha256)
+                    new.append(item)
+                    report.added.append(shown)
+            if new:
+                vectors.append(extractor.embed([item.pixels for item in new]))
+                kept.extend(item.record() for item in new)
         if not kept:
             return report
         extractor_id = self.store.add_samples(generator, kept, np.concatenate(vectors), extractor,
                                               family=family, note=note)
         self.ensure_cohort(extractor_id, extractor)
-        report.added = [str(image.path) for image in kept]
         report.calibration = self.calibrate_extractor(extractor_id, target_far).message
         return report
 
