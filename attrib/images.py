@@ -15,7 +15,6 @@ pixels alive at once from one :func:`load_images` are bounded (:data:`PIXELS_AHE
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import functools
 import hashlib
@@ -258,6 +257,8 @@ def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's ``malloc_trim``, or None where there is none."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes
+
     try:
         return ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
@@ -296,7 +297,9 @@ def to_rgb(image: Image.Image) -> np.ndarray:
         image = Image.alpha_composite(background, rgba)
     if image.mode != "RGB":
         image = image.convert("RGB")
-    out = np.empty((image.height, image.width, 3), np.uint8)
+    if image.width * image.height <= BAND_PIXELS:
+        return np.asarray(image)
+    out = np.empty((image.height, image.width, 3), np.uint8)  # Pillow's tobytes would hold two whole copies
     for top, band in _bands(image, np.uint8):
         out[top: top + len(band)] = band
     return out
