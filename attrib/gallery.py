@@ -23,7 +23,7 @@ import numpy as np
 from .errors import (AttribError, DiskFull, EnrollmentConflict, GalleryError, ReadOnlyGallery, StaleGallery,
                      UnknownGenerator)
 from .extractors.contract import BoundExtractor
-from .images import BATCH, LoadedImage, load_batches, load_images
+from .images import BATCH, ImageRecord, LoadedImage, display_path, load_batches, load_images
 from .scoring import calibration, open_set
 from .scoring.decision import IdentificationResult, Verification, decide, rank, score_queries
 from .scoring.fusion import fit_fusion
@@ -204,41 +204,35 @@ class Gallery:
         generator = validate_name(generator)
         report = EnrollReport(generator)
         existing = self.store.owners()
-        pending: list[LoadedImage] = []
         vectors: list[np.ndarray] = []
-        kept: list[LoadedImage] = []
+        kept: list[ImageRecord] = []  # what storage needs, without pixels: memory stays flat however many
+        shown_paths: list[str] = []  # each kept file's path as given, for the report
         seen: set[str] = set()
-
-        def flush() -> None:
-            if pending:
-                vectors.append(extractor.embed([image.pixels for image in pending]))
-                kept.extend(pending)
-                pending.clear()
-
-        for path, image in load_images(paths):
-            if not isinstance(image, LoadedImage):
-                report.failed.append((str(path), str(image)))
-            else:
-                owner = existing.get(image.sha256)
-                if owner == generator or image.sha256 in seen:
-                    report.skipped.append((str(path), f"already enrolled under {generator!r}"))
+        for chunk in load_batches(paths):
+            new = []
+            for item in chunk:
+                if progress:
+                    progress(1)
+                if not isinstance(item, LoadedImage):
+                    report.failed.append((display_path(item[0]), item[1]))
+                    continue
+                shown, owner = display_path(item.path), existing.get(item.sha256)
+                if owner == generator or item.sha256 in seen:
+                    report.skipped.append((shown, f"already enrolled under {generator!r}"))
                 elif owner is not None:
-                    report.failed.append((str(path), str(EnrollmentConflict(
-                        f"{path}: already enrolled under generator {owner!r}, refused for {generator!r}; "
-                        f"remove it from {owner!r} first if it was mislabelled"))))
+                    report.failed.append((shown, conflict_message(shown, owner, generator)))
                 else:
-                    seen.add(image.sha256)
-                    pending.append(image)
-                    if len(pending) >= BATCH:
-                        flush()
-            if progress:
-                progress(1)
-        flush()
-        return self._store_enrolled(report, kept, vectors, extractor, family, note, target_far)
+                    seen.add(item.sha256)
+                    new.append(item)
+            if new:
+                vectors.append(extractor.embed([item.pixels for item in new]))
+                kept.extend(item.record() for item in new)
+                shown_paths.extend(display_path(item.path) for item in new)
+        return self._store_enrolled(report, kept, shown_paths, vectors, extractor, family, note, target_far)
 
-    def _store_enrolled(self, report: EnrollReport, images: list, vectors: list[np.ndarray],
-                        extractor: BoundExtractor, family: str | None, note: str | None,
-                        target_far: float | None) -> EnrollReport:
+    def _store_enrolled(self, report: EnrollReport, images: list[ImageRecord], shown: list[str],
+                        vectors: list[np.ndarray], extractor: BoundExtractor, family: str | None,
+                        note: str | None, target_far: float | None) -> EnrollReport:
         """Store embedded images and recalibrate in one transaction under the writer lock, then write the
         index. Files another process enrolled meanwhile are reported like those enrolled before; a stale
         calibration is refitted even when nothing new is stored."""
@@ -248,14 +242,10 @@ class Gallery:
                 matrix = np.concatenate(vectors) if vectors else np.zeros((0, extractor.dim), np.float32)
                 stored = store.add_samples(report.generator, images, matrix, extractor, family=family, note=note)
                 for position in stored.duplicates:
-                    report.skipped.append((str(images[position].path),
-                                           f"already enrolled under {report.generator!r}"))
+                    report.skipped.append((shown[position], f"already enrolled under {report.generator!r}"))
                 for position, owner in stored.conflicts:
-                    path = images[position].path
-                    report.failed.append((str(path), str(EnrollmentConflict(
-                        f"{path}: already enrolled under generator {owner!r}, refused for {report.generator!r}; "
-                        f"remove it from {owner!r} first if it was mislabelled"))))
-                report.added = [str(images[position].path) for position in stored.added]
+                    report.failed.append((shown[position], conflict_message(shown[position], owner, report.generator)))
+                report.added = [shown[position] for position in stored.added]
                 extractor_id = stored.extractor_id
                 stale = fit_problems(store, extractor_id) if extractor_id is not None else []
                 if not (report.added or stale):
@@ -543,6 +533,12 @@ def cohort_version() -> str:
 def _embed_chunk(extractor: BoundExtractor, chunk) -> np.ndarray:
     images = [item.pixels for item in chunk if isinstance(item, LoadedImage)]
     return extractor.embed(images) if images else np.zeros((0, extractor.dim), np.float32)
+
+
+def conflict_message(path: str, owner: str, generator: str) -> str:
+    return str(EnrollmentConflict(
+        f"{path}: already enrolled under generator {owner!r}, refused for {generator!r}; "
+        f"remove it from {owner!r} first if it was mislabelled"))
 
 
 def validate_name(name: str) -> str:

@@ -1,18 +1,25 @@
-"""Speed benchmark: decode vs extract per image, and the wall time of one `attrib identify`.
+"""Speed and memory benchmark: decode vs extract per image, the wall time of one `attrib identify`,
+and the peak memory of `attrib identify` and `attrib enroll` on many files.
 
-    python benchmarks/bench.py [--folder DIR] [--extractor residual] [--gallery-size 1000]
+    python benchmarks/bench.py [--folder DIR] [--extractor residual] [--gallery-size 1000] [--no-memory]
 
 Without --folder it measures zoo images at 256, 512 and 1024 px (written once to
 benchmarks/.cache), then how many images a second the loader reads, hashes and decodes on
 one thread and on its default threads ($ATTRIB_WORKERS, else one per CPU). Targets on a
 2-core machine: extract <= 2x decode, and a single `attrib identify one.png` against a
-1,000-image gallery under 1 s wall.
+1,000-image gallery under 1 s wall. Memory: the peak RSS of each command in its own process
+(``os.wait4``), for `identify --json` over 25 and 100 JPEGs of 4 KB whose headers say 8000x7999
+(under the 64-Mpx cap, so each is decoded in full) and for `enroll` of 100 and 400 images of
+1024x768; target <= 600 MB, flat in the number of files.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import statistics
+import struct
 import subprocess
 import sys
 import time
@@ -112,12 +119,76 @@ def decision_costs(gallery_size: int, extractor_name: str) -> tuple[float, float
     return calibration_s, (time.perf_counter() - t0) / len(queries) * 1000, len(gids)
 
 
+def large_header_jpegs(n: int, width: int = 8000, height: int = 7999) -> Path:
+    """A folder of ``n`` tiny JPEGs (a 64x64 image) whose frame header says ``width`` x ``height``."""
+    from PIL import Image
+
+    folder = CACHE / f"large-header-{n}"
+    if len(list(folder.glob("*.jpg"))) == n:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        buffer = io.BytesIO()
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
+        data = bytearray(buffer.getvalue())
+        sof = data.index(b"\xff\xc0")  # baseline frame header: length (2), precision (1), height, width
+        struct.pack_into(">HH", data, sof + 5, height, width)
+        (folder / f"{i:04d}.jpg").write_bytes(data)
+    return folder
+
+
+def enroll_images(n: int, width: int = 1024, height: int = 768) -> Path:
+    """A folder of ``n`` different smooth JPEGs of ``width`` x ``height`` (cheap to write, full size to decode)."""
+    from PIL import Image
+
+    folder = CACHE / f"enroll-{n}"
+    if len(list(folder.glob("*.jpg"))) == n:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    ramp = np.add.outer(np.arange(height), np.arange(width)) % 256
+    for i in range(n):
+        rng = np.random.default_rng(i)
+        pixels = np.stack([ramp, ramp[::-1], (ramp + 40 * i) % 256], axis=2) + rng.integers(0, 8, (height, width, 3))
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(folder / f"{i:04d}.jpg", quality=90)
+    return folder
+
+
+def peak_rss_mb(args: list[str]) -> float:
+    """Peak resident memory of ``attrib ARGS`` run in its own process, in MB (output discarded)."""
+    exe = str(Path(sys.executable).parent / "attrib")
+    quiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0) for fd in (1, 2)]
+    pid = os.posix_spawn(exe, [exe, *args], dict(os.environ), file_actions=quiet)
+    _, _status, usage = os.wait4(pid, 0)
+    return usage.ru_maxrss / 1024  # kB on Linux
+
+
+def memory_figures(extractor_name: str) -> list[str]:
+    """Peak RSS of enroll (100 and 400 images) and identify (25 and 100 large-header files), each in a fresh gallery."""
+    import tempfile
+
+    lines = []
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+        small = enroll_images(100)
+        peaks = {n: peak_rss_mb(["--gallery", f"{tmp}/g{n}", "enroll", "-e", extractor_name, "-g", "bench",
+                                 str(enroll_images(n))]) for n in (100, 400)}
+        lines.append(f"peak RSS of `attrib enroll` of 100 / 400 images of 1024x768: "
+                     f"{peaks[100]:.0f} / {peaks[400]:.0f} MB")
+        one = peak_rss_mb(["--gallery", f"{tmp}/g100", "identify", "--json", "-e", extractor_name,
+                           str(next(small.glob("*.jpg")))])
+        peaks = {n: peak_rss_mb(["--gallery", f"{tmp}/g100", "identify", "--json", "-e", extractor_name,
+                                 str(large_header_jpegs(n))]) for n in (25, 100)}
+        lines.append(f"peak RSS of `attrib identify --json` over 25 / 100 JPEGs of 4 KB whose headers say "
+                     f"8000x7999: {peaks[25]:.0f} / {peaks[100]:.0f} MB (one small image: {one:.0f} MB)")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", type=Path, help="Folder of images to time (default: zoo images).")
     parser.add_argument("--extractor", default="residual")
     parser.add_argument("--gallery-size", type=int, default=1000)
     parser.add_argument("--limit", type=int, default=40, help="Images per folder to time.")
+    parser.add_argument("--no-memory", action="store_true", help="Skip the peak-memory figures (a few minutes).")
     args = parser.parse_args()
 
     import attrib
@@ -147,6 +218,9 @@ def main() -> None:
     calibration_s, decision_ms, generators = decision_costs(args.gallery_size, args.extractor)
     print(f"open-set decision per query ({generators} generators; the cohort is scored at calibration, never per "
           f"query): {decision_ms:.3f} ms; calibration against the cohort: {calibration_s:.2f} s")
+    if not args.no_memory:
+        for line in memory_figures(args.extractor):
+            print(line)
 
 
 if __name__ == "__main__":

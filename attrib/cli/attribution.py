@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
 from ..scoring import DEFAULT_TARGET_FAR
@@ -74,9 +76,15 @@ def identify(ctx, extractor, options, top_k, explain, as_json, paths):
 
 
 def report_each(results, as_json: bool, human) -> int:
-    """Print each result as JSON or through ``human``; errors as one line on stderr. Returns the errors."""
+    """Print each result as JSON or through ``human``; errors as one line on stderr. Returns the errors.
+
+    Paths are shown as :func:`attrib.images.display_path` writes them, so a file name that is not
+    UTF-8 still gives valid UTF-8 lines."""
+    from ..images import display_path
+
     failed = 0
     for result in results:
+        result = dataclasses.replace(result, path=display_path(result.path))
         failed += result.error is not None
         if as_json:
             emit_json(result.to_json())

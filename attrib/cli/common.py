@@ -4,6 +4,7 @@ bars, the extractor options and opening the gallery."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -96,11 +97,16 @@ def open_gallery(ctx: click.Context, read_only: bool = False):
 
 
 def collect_paths(paths: tuple[str, ...]) -> list[Path]:
-    from ..images import iter_image_files
+    """Every image file in ``paths`` (files and folders). A path that is missing or unusable stays in
+    the list, so that the command answers it with one error line and goes on with the others; only
+    when none of ``paths`` exists, or the folders hold no image file, is there nothing to do."""
+    from ..images import display_path, iter_image_files
 
+    shown = ", ".join(display_path(p) for p in paths)
+    if not any(os.path.lexists(p) for p in paths):
+        raise AttribError(f"no such file or folder: {shown}")
     found = list(iter_image_files(paths))
     if not found:
-        raise AttribError(
-            f"no image files found in {', '.join(paths)} (looked for .png .jpg .jpeg .webp .gif .bmp .tif .tiff)"
-        )
+        raise AttribError(f"no image files found in {shown} "
+                          "(looked for .png .jpg .jpeg .webp .gif .bmp .tif .tiff)")
     return found
