@@ -51,6 +51,7 @@ def inspect(paths, as_json, c2pa_trust):
     """
     from ..evidence import evidence_readers, load_trust_list, names_for, read_evidence
     from ..evidence.read import METADATA_KIND
+    from ..images import display_path, read_file
 
     files = collect_paths(paths)
     readers = evidence_readers()
@@ -60,15 +61,16 @@ def inspect(paths, as_json, c2pa_trust):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow's "corrupt EXIF" and the like: the items say it
         for path in files:
-            try:
-                items = read_evidence(path, readers=readers, c2pa_trust=c2pa_trust)
+            try:  # read as the image loader reads: regular files only, size capped
+                items = read_evidence(path, data=read_file(path), readers=readers, c2pa_trust=c2pa_trust)
             except AttribError as exc:
                 failed = True
-                emit_json({"path": str(path), "error": str(exc)}) if as_json else echo_err(f"{path}: {exc}")
+                message = str(exc) if str(exc).startswith(display_path(path)) else f"{display_path(path)}: {exc}"
+                emit_json({"path": display_path(path), "error": message}) if as_json else echo_err(message)
                 continue
             failed |= any(item.kind == METADATA_KIND for item in items)  # not an image Pillow can open
             if as_json:
-                emit_json({"path": str(path), "evidence": [item.to_dict() for item in items]})
+                emit_json({"path": display_path(path), "evidence": [item.to_dict() for item in items]})
             else:
                 _human(path, items)
     if failed:
