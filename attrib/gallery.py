@@ -413,8 +413,13 @@ class Gallery:
     # -- identification and verification ---------------------------------
 
     def identify(self, paths: Iterable[Path], extractor: BoundExtractor | Sequence[BoundExtractor],
-                 top_k: int = 3) -> Iterator[IdentificationResult]:
+                 top_k: int = 3, evidence: bool = True, c2pa_trust: str | Path | None = None,
+                 trust_metadata: bool = False) -> Iterator[IdentificationResult]:
         """Yield one IdentificationResult per input path, in order (see :mod:`attrib.scoring.decision`).
+
+        Each result also lists what the file says about its origin (:mod:`attrib.evidence`; C2PA
+        signatures checked against ``c2pa_trust``) and whether that agrees with the forensic answer;
+        the evidence decides only with ``trust_metadata`` and a signature from a trusted signer.
 
         With several extractors the scores are fused (:mod:`attrib.scoring.fusion`): each
         generator's score is a weighted mean over extractors of (score - that extractor's global
@@ -435,7 +440,8 @@ class Gallery:
         uncalibrated = [] if stored_model else [
             "confidence is not calibrated: this gallery has no impostor cohort yet; run `attrib gallery reembed "
             f"--extractor {extractors[0].name}` once to add it"]
-        for chunk in load_batches(paths):
+        inspect, enrolled = _inspector(evidence, c2pa_trust), list(names.values())
+        for chunk in load_batches(paths, inspect=inspect):
             per_extractor = []
             for bound, view in zip(extractors, views):
                 matrix = _embed_chunk(bound, chunk)
@@ -459,9 +465,10 @@ class Gallery:
                         candidate.per_extractor = {e.identity.key: q.scores[gid]
                                                    for e, q in zip(extractors, queries) if gid in q.scores}
                 candidates = [c for _, c in ranked]
-                yield IdentificationResult(path=str(item.path), sha256=item.sha256, candidates=candidates[:top_k],
-                                           flags=self._flags(reads, item) + uncalibrated, extractor=key,
-                                           **decide(candidates, model))
+                result = IdentificationResult(path=str(item.path), sha256=item.sha256, candidates=candidates[:top_k],
+                                              flags=self._flags(reads, item) + uncalibrated, extractor=key,
+                                              **decide(candidates, model))
+                yield _with_evidence(result, item.evidence, enrolled, trust_metadata) if inspect else result
 
     @staticmethod
     def _flags(reads: GalleryReads, item: LoadedImage) -> list[str]:
@@ -474,8 +481,10 @@ class Gallery:
             flags.append(f"recompressed ({item.compression}): attribution is less reliable")
         return flags
 
-    def verify(self, generator: str, paths: Iterable[Path], extractor: BoundExtractor) -> Iterator[Verification]:
-        """Yield one Verification per input path: is it from ``generator``?"""
+    def verify(self, generator: str, paths: Iterable[Path], extractor: BoundExtractor, evidence: bool = True,
+               c2pa_trust: str | Path | None = None) -> Iterator[Verification]:
+        """Yield one Verification per input path: is it from ``generator``? With what the file says
+        (see :meth:`identify`), which never changes the match."""
         view = self.open_index(extractor)
         by_name = {name: gid for gid, name in view.generator_names.items()}
         if generator not in by_name:
@@ -491,14 +500,15 @@ class Gallery:
             )
         threshold = view.threshold(gid)
         model = DecisionModel.from_dict(view.model)
-        for chunk in load_batches(paths):
+        inspect = _inspector(evidence, c2pa_trust)
+        for chunk in load_batches(paths, inspect=inspect):
             vectors = iter(_embed_chunk(extractor, chunk))
             for item in chunk:
                 if not isinstance(item, LoadedImage):
                     yield Verification(path=str(item[0]), generator=generator, error=item[1])
                     continue
                 score = calibration.aggregate(own @ view.whitening.apply(next(vectors)[None])[0])
-                yield Verification(
+                result = Verification(
                     path=str(item.path),
                     generator=generator,
                     sha256=item.sha256,
@@ -508,6 +518,7 @@ class Gallery:
                     confidence=model.p_known(score - threshold, gid),
                     extractor=extractor.identity.key,
                 )
+                yield _with_evidence(result, item.evidence, by_name) if inspect else result
 
     # -- listing --------------------------------------------------------
 
@@ -522,6 +533,23 @@ class Gallery:
 
     def audit_log(self, limit: int | None = None, action: str | None = None) -> list[dict]:
         return self.store.audit_log(limit, action)
+
+
+def _inspector(evidence: bool, c2pa_trust: str | Path | None):
+    """The per-file evidence reader for :func:`attrib.images.load_batches` (None: evidence not read)."""
+    if not evidence:
+        return None
+    from .evidence.read import file_inspector
+
+    return file_inspector(c2pa_trust)
+
+
+def _with_evidence(result, items, enrolled, trust_metadata: bool = False):
+    from .evidence import combine
+
+    if isinstance(result, Verification):
+        return combine.apply_to_verification(result, items, enrolled)
+    return combine.apply_to_identification(result, items, enrolled, trust_metadata)
 
 
 def cohort_version() -> str:

@@ -49,6 +49,7 @@ _OPEN_FLAGS = os.O_RDONLY | sum(getattr(os, name, 0) for name in ("O_NONBLOCK", 
 _READ_CHUNK = 1 << 20
 
 Reserve = Callable[[int], None]
+Inspect = Callable[[Path, bytes], list]
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class LoadedImage:
     format: str
     size_bytes: int
     compression: str | None = None  # lossy coding the file itself shows ("JPEG quality ~80", "lossy WebP")
+    evidence: list = field(default_factory=list)  # what ``inspect(path, bytes)`` found (see load_image)
     width: int = field(init=False)
     height: int = field(init=False)
 
@@ -191,11 +193,14 @@ def _os_problem(path: str | os.PathLike, exc: OSError) -> str:
 # -- decoding ---------------------------------------------------------------
 
 
-def load_image(path: str | os.PathLike, min_side: int = MIN_SIDE, *, reserve: Reserve | None = None) -> LoadedImage:
+def load_image(path: str | os.PathLike, min_side: int = MIN_SIDE, *, reserve: Reserve | None = None,
+               inspect: Inspect | None = None) -> LoadedImage:
     """Read, hash and decode one image file; raise ImageError with a one-line reason.
 
     ``reserve(pixels)`` is called once the header is read and before any pixel is decoded (see
-    :func:`load_images`).
+    :func:`load_images`). ``inspect(path, data)`` sees the file's bytes once decoding succeeded
+    (on the same thread) and its answer is kept as ``evidence``: provenance readers use it so
+    that the file is read once.
     """
     path = Path(path)
     data = read_file(path)
@@ -204,7 +209,7 @@ def load_image(path: str | os.PathLike, min_side: int = MIN_SIDE, *, reserve: Re
     digest = hashlib.sha256(data).hexdigest()
     pixels, fmt = decode_bytes(data, display_path(path), min_side, reserve=reserve)
     return LoadedImage(path=path, pixels=pixels, sha256=digest, format=fmt, size_bytes=len(data),
-                       compression=lossy_coding(data))
+                       compression=lossy_coding(data), evidence=inspect(path, data) if inspect else [])
 
 
 def decode_bytes(data: bytes, label: str, min_side: int = MIN_SIDE, *, reserve: Reserve | None = None
@@ -436,14 +441,15 @@ class PixelBudget:
             self._changed.notify_all()
 
 
-def _load_or_error(path: str | os.PathLike) -> tuple[Path, LoadedImage | AttribError]:
+def _load_or_error(path: str | os.PathLike, inspect: Inspect | None = None) -> tuple[Path, LoadedImage | AttribError]:
     try:
-        return Path(path), load_image(path)
+        return Path(path), load_image(path, inspect=inspect)
     except AttribError as exc:
         return Path(path), exc
 
 
-def _load_in_turn(path: str | os.PathLike, budget: PixelBudget, turn: int) -> tuple[Path, LoadedImage | AttribError]:
+def _load_in_turn(path: str | os.PathLike, budget: PixelBudget, turn: int,
+                  inspect: Inspect | None = None) -> tuple[Path, LoadedImage | AttribError]:
     """Load one file on a worker thread, taking its pixels from ``budget`` in its turn."""
     taken = 0
 
@@ -454,7 +460,7 @@ def _load_in_turn(path: str | os.PathLike, budget: PixelBudget, turn: int) -> tu
 
     loaded = None
     try:
-        loaded = load_image(path, reserve=reserve)
+        loaded = load_image(path, reserve=reserve, inspect=inspect)
         return Path(path), loaded
     except AttribError as exc:
         return Path(path), exc
@@ -468,7 +474,7 @@ def _load_in_turn(path: str | os.PathLike, budget: PixelBudget, turn: int) -> tu
 
 
 def load_images(
-    paths: Iterable[str | os.PathLike], workers: int | None = None
+    paths: Iterable[str | os.PathLike], workers: int | None = None, inspect: Inspect | None = None
 ) -> Iterator[tuple[Path, LoadedImage | AttribError]]:
     """(path, decoded image or the error that path raised) for each path, in input order.
 
@@ -480,7 +486,7 @@ def load_images(
     """
     workers = decode_workers() if workers is None else max(1, int(workers))
     if workers == 1:
-        yield from map(_load_or_error, paths)
+        yield from (_load_or_error(path, inspect) for path in paths)
         return
     from concurrent.futures import ThreadPoolExecutor
 
@@ -489,7 +495,7 @@ def load_images(
     ahead: deque = deque()
     try:
         for turn, path in enumerate(paths):
-            ahead.append((turn, pool.submit(_load_in_turn, path, budget, turn)))
+            ahead.append((turn, pool.submit(_load_in_turn, path, budget, turn, inspect)))
             if len(ahead) >= 2 * BATCH:
                 yield _wait_for(budget, *ahead.popleft())
         while ahead:
@@ -504,7 +510,7 @@ def _wait_for(budget: PixelBudget, turn: int, future):
     return future.result()
 
 
-def load_batches(paths: Iterable[str | os.PathLike], batch: int = BATCH
+def load_batches(paths: Iterable[str | os.PathLike], batch: int = BATCH, inspect: Inspect | None = None
                  ) -> Iterator[list[LoadedImage | tuple[Path, str]]]:
     """Decoded images (or (path, error message) pairs) in groups of ``batch`` or of about
     :data:`BATCH_PIXELS` pixels, whichever is fewer, keeping input order.
@@ -514,7 +520,7 @@ def load_batches(paths: Iterable[str | os.PathLike], batch: int = BATCH
     """
     chunk: list[LoadedImage | tuple[Path, str]] = []
     pixels = 0
-    for path, loaded in load_images(paths):
+    for path, loaded in load_images(paths, inspect=inspect):
         if isinstance(loaded, LoadedImage):
             chunk.append(loaded)
             pixels += loaded.width * loaded.height

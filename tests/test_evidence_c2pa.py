@@ -187,3 +187,47 @@ def test_c2pa_is_imported_only_for_files_with_a_manifest_store(signed_png, tmp_p
     run = [subprocess.run([sys.executable, "-c", probe, str(tmp_path / name)], capture_output=True, text=True,
                           check=True).stdout.strip() for name in ("plain.png", "signed.png")]
     assert run == ["False", "True"]
+
+
+def test_identify_and_verify_show_the_evidence_and_decide_by_it_only_when_trusted(pki, signed_png, tmp_path):
+    from click.testing import CliRunner
+
+    from attrib.cli import cli
+    from evidence_files import pixels
+
+    runner = CliRunner()
+    gallery = ["--gallery", str(tmp_path / "g")]
+    samples = []
+    for i in range(6):
+        samples.append(tmp_path / f"s{i}.png")
+        samples[-1].write_bytes(encode("PNG", pixels(seed=100 + i)))
+    assert runner.invoke(cli, [*gallery, "enroll", "-g", "dall-e-3", *map(str, samples)]).exit_code == 0
+    (tmp_path / "signed.png").write_bytes(signed_png)
+    (tmp_path / "plain.png").write_bytes(encode("PNG", pixels(seed=7)))
+    queries = [str(tmp_path / "signed.png"), str(tmp_path / "plain.png")]
+
+    def identify(*extra):
+        result = runner.invoke(cli, [*gallery, "identify", "--json", *extra, *queries])
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in result.output.splitlines()]
+
+    signed, plain = identify()
+    assert plain["evidence"] == [] and plain["provenance"]["summary"] is None
+    assert signed["evidence"][0]["verified"] == "untrusted" and signed["decided_by"] == "forensic"
+    assert signed["provenance"]["agreement"]["enrolled_as"] == "dall-e-3"
+    # an untrusted signature never decides, even when asked to
+    signed_untrusted, _ = identify("--trust-metadata")
+    assert signed_untrusted["decision"] == signed["decision"] and signed_untrusted["provenance"]["note"]
+    # a signer on the trust list decides when asked, and the forensic answer is kept
+    trusted, plain_trusted = identify("--trust-metadata", "--c2pa-trust", str(pki["root"]))
+    assert (trusted["decision"], trusted["generator"], trusted["decided_by"]) == ("dall-e-3", "dall-e-3", "c2pa")
+    assert trusted["provenance"]["forensic_decision"] == signed["decision"]
+    assert "decided by the file's c2pa evidence" in trusted["reason"]
+    assert plain_trusted["decision"] == plain["decision"] and plain_trusted["decided_by"] == "forensic"
+    # the human line says what the file says; verify lists it too, without changing the match
+    human = runner.invoke(cli, [*gallery, "identify", queries[0]])
+    assert "| file says: DALL·E 3 (C2PA, signature valid" in human.output
+    verified = runner.invoke(cli, [*gallery, "verify", "-g", "dall-e-3", "--json", *queries])
+    rows = [json.loads(line) for line in verified.output.splitlines()]
+    assert rows[0]["evidence"][0]["kind"] == "c2pa" and rows[1]["evidence"] == []
+    assert rows[0]["provenance"]["agreement"]["generator"] == "dall-e-3"

@@ -7,7 +7,8 @@ import dataclasses
 import click
 
 from ..scoring import DEFAULT_TARGET_FAR
-from .common import collect_paths, echo_err, emit_json, extractor_options, open_gallery, progress_bar
+from .common import (c2pa_trust_option, collect_paths, echo_err, emit_json, extractor_options, open_gallery,
+                     progress_bar)
 
 
 @click.command()
@@ -58,9 +59,13 @@ def enroll(ctx, generator, family, note, extractor, options, as_json, paths):
 @click.option("--explain", is_flag=True,
               help="Also list each candidate's nearest enrolled samples and the query's flags (always in --json).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per input file.")
+@c2pa_trust_option
+@click.option("--trust-metadata", is_flag=True,
+              help="Let evidence with a signature from a trusted signer (see --c2pa-trust) decide; the JSON "
+                   "says so in decided_by and keeps the forensic answer in provenance.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.pass_context
-def identify(ctx, extractor, options, top_k, explain, as_json, paths):
+def identify(ctx, extractor, options, top_k, explain, as_json, c2pa_trust, trust_metadata, paths):
     """Name the generator (or family) of each image in PATHS, or say `unknown` or `ambiguous`, and why."""
     files = collect_paths(paths)
     def human(result) -> None:
@@ -70,7 +75,8 @@ def identify(ctx, extractor, options, top_k, explain, as_json, paths):
 
     with open_gallery(ctx, read_only=True) as gallery:
         bound = gallery.load_extractor(extractor, options)
-        failed = report_each(gallery.identify(files, bound, top_k=top_k), as_json, human)
+        results = gallery.identify(files, bound, top_k=top_k, c2pa_trust=c2pa_trust, trust_metadata=trust_metadata)
+        failed = report_each(results, as_json, human)
     if failed:
         ctx.exit(1)
 
@@ -98,7 +104,20 @@ def report_each(results, as_json: bool, human) -> int:
 def identification_line(result) -> str:
     """``path: <decision and why> [confidence c] (top: a 0.912 / 0.880, ...)``."""
     cands = ", ".join(f"{c.generator} {c.score:.3f}/{c.threshold:.3f}" for c in result.candidates)
-    return f"{result.path}: {result.reason} [confidence {result.confidence:.2f}] (score/threshold: {cands})"
+    confidence = "" if result.confidence is None else f" [confidence {result.confidence:.2f}]"
+    return (f"{result.path}: {result.reason}{confidence} (score/threshold: {cands})"
+            + evidence_suffix(result))
+
+
+def evidence_suffix(result) -> str:
+    """`` | file says: DALL·E 3 (C2PA, ...); agrees`` when the file says something about its origin."""
+    summary = result.provenance.get("summary")
+    if not summary:
+        return ""
+    agrees = (result.provenance.get("agreement") or {}).get("agrees")
+    verdict = "" if agrees is None else ("; agrees with the forensic answer" if agrees
+                                         else "; differs from the forensic answer")
+    return f" | {summary}{verdict}"
 
 
 def explanation_lines(result) -> list[str]:
@@ -119,9 +138,10 @@ def explanation_lines(result) -> list[str]:
 @click.option("--generator", "-g", required=True, help="The enrolled generator to verify against.")
 @extractor_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per input file.")
+@c2pa_trust_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.pass_context
-def verify(ctx, generator, extractor, options, as_json, paths):
+def verify(ctx, generator, extractor, options, as_json, c2pa_trust, paths):
     """Say whether each image in PATHS was made by GENERATOR."""
     from ..extractors.resolve import bind_extractor
 
@@ -129,11 +149,11 @@ def verify(ctx, generator, extractor, options, as_json, paths):
     def human(result) -> None:
         verdict = "match" if result.match else "no match"
         click.echo(f"{result.path}: {verdict} for {generator} (score {result.score:.3f}, "
-                   f"threshold {result.threshold:.3f}, confidence {result.confidence:.2f})")
+                   f"threshold {result.threshold:.3f}, confidence {result.confidence:.2f})" + evidence_suffix(result))
 
     with open_gallery(ctx, read_only=True) as gallery:
         bound = bind_extractor(extractor, options, gallery.extractor_names())
-        failed = report_each(gallery.verify(generator, files, bound), as_json, human)
+        failed = report_each(gallery.verify(generator, files, bound, c2pa_trust=c2pa_trust), as_json, human)
     if failed:
         ctx.exit(1)
 

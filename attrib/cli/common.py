@@ -89,6 +89,12 @@ def extractor_options(func):
     return func
 
 
+c2pa_trust_option = click.option(
+    "--c2pa-trust", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="PEM file of C2PA trust anchors (default: $ATTRIB_C2PA_TRUST); without one, a valid signature is "
+         "reported as not verified against a trust list.")
+
+
 def open_gallery(ctx: click.Context, read_only: bool = False):
     """The gallery of this invocation; ``read_only`` keeps SQLAlchemy unloaded unless something needs repair."""
     from ..gallery import open_gallery as open_library_gallery

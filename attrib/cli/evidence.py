@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..errors import AttribError
-from .common import collect_paths, echo_err, emit_json
+from .common import c2pa_trust_option, collect_paths, echo_err, emit_json
 
 
 def item_line(item) -> str:
@@ -41,9 +41,7 @@ def _human(path: Path, items) -> None:
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file: path and evidence (or error).")
-@click.option("--c2pa-trust", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="PEM file of C2PA trust anchors (default: $ATTRIB_C2PA_TRUST); without one, a valid "
-                   "signature is reported as not verified against a trust list.")
+@c2pa_trust_option
 def inspect(paths, as_json, c2pa_trust):
     """Show what files say about where they came from; no gallery needed.
 

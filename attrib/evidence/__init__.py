@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 _LAZY = {
     "agreement": "combine", "decide_with_evidence": "combine", "rank": "combine", "strongest": "combine",
-    "summary_line": "combine", "KINDS": "item", "VERIFIED": "item", "Evidence": "item",
+    "summary_line": "combine", "provenance": "combine", "apply_to_identification": "combine",
+    "apply_to_verification": "combine", "file_inspector": "read", "KINDS": "item", "VERIFIED": "item", "Evidence": "item",
     "GeneratorNames": "names", "generator_names": "names", "name_key": "names",
     "evidence_readers": "read", "load_trust_list": "read", "names_for": "read", "read_evidence": "read",
     "run_reader": "read", "EvidenceSource": "source",
@@ -29,10 +30,11 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .combine import agreement, decide_with_evidence, rank, strongest, summary_line
+    from .combine import (agreement, apply_to_identification, apply_to_verification, decide_with_evidence,
+                          provenance, rank, strongest, summary_line)
     from .item import KINDS, VERIFIED, Evidence
     from .names import GeneratorNames, generator_names, name_key
-    from .read import evidence_readers, load_trust_list, names_for, read_evidence, run_reader
+    from .read import evidence_readers, file_inspector, load_trust_list, names_for, read_evidence, run_reader
     from .source import EvidenceSource
 
 

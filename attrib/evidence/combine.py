@@ -151,3 +151,38 @@ def decide_with_evidence(forensic_decision: str, evidence: Iterable[Evidence], e
     elif any(e.names_something for e in evidence):
         result["note"] = "no verified evidence names a generator; unsigned claims never decide"
     return result
+
+
+def provenance(evidence: Iterable[Evidence], forensic_decision: str, decided_generator: str | None,
+               enrolled: Iterable[str], trust_metadata: bool = False) -> dict:
+    """What a result reports about the file's own claims: ``summary`` (:func:`summary_line`),
+    ``agreement`` (:func:`agreement`) and the keys of :func:`decide_with_evidence`."""
+    evidence, enrolled = list(evidence), list(enrolled)
+    return {"summary": summary_line(evidence), "agreement": agreement(evidence, decided_generator, enrolled),
+            **decide_with_evidence(forensic_decision, evidence, enrolled, trust_metadata)}
+
+
+def apply_to_identification(result, evidence: Iterable[Evidence], enrolled: Iterable[str],
+                            trust_metadata: bool = False):
+    """Attach evidence to an :class:`attrib.scoring.decision.IdentificationResult`; when
+    ``trust_metadata`` and verified evidence names a generator, it decides, and the reason keeps the
+    forensic answer (the confidence, a property of the forensic model, becomes None)."""
+    evidence = list(evidence)
+    info = provenance(evidence, result.decision, result.generator, enrolled, trust_metadata)
+    result.evidence = [item.to_dict() for item in evidence]
+    result.provenance = info
+    if info["decided_by"] != "forensic":
+        result.reason = (f"{info['decision']}: decided by the file's {info['decided_by']} evidence "
+                         f"({info['summary']}); forensic answer: {result.reason}")
+        result.decision = result.generator = info["decision"]
+        result.decision_level, result.family, result.confidence = "generator", None, None
+    return result
+
+
+def apply_to_verification(result, evidence: Iterable[Evidence], enrolled: Iterable[str]):
+    """Attach evidence to an :class:`attrib.scoring.decision.Verification` (never changes the match)."""
+    evidence = list(evidence)
+    result.evidence = [item.to_dict() for item in evidence]
+    result.provenance = provenance(evidence, "match" if result.match else "no match",
+                                   result.generator if result.match else None, enrolled)
+    return result

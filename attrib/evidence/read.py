@@ -115,3 +115,16 @@ def read_evidence(
                 errors.add(item.error)
             items.append(item)
     return items
+
+
+def file_inspector(c2pa_trust: str | os.PathLike | None = None, readers: Iterable[Any] | None = None):
+    """``inspect(path, data) -> [Evidence]`` for :func:`attrib.images.load_images`: the readers, the
+    names file and the trust list are set up (and checked, raising EvidenceError) once, here."""
+    readers = evidence_readers() if readers is None else list(readers)
+    names_for(readers)
+    load_trust_list(c2pa_trust)
+
+    def inspect(path: Path, data: bytes) -> list[Evidence]:
+        return read_evidence(path, data=data, readers=readers, c2pa_trust=c2pa_trust)
+
+    return inspect

@@ -18,7 +18,7 @@ EXACT_SEARCH_LIMIT = 4096
 UNKNOWN = "unknown"
 
 
-SCHEMA = 2  # of the JSON objects identify and verify print
+SCHEMA = 3  # of the JSON objects identify and verify print (3: evidence, provenance, decided_by)
 GENERATOR, FAMILY, AMBIGUOUS, UNKNOWN = "generator", "family", "ambiguous", "unknown"
 
 
@@ -74,6 +74,8 @@ class IdentificationResult:
     flags: list[str] = field(default_factory=list)
     extractor: str | None = None
     error: str | None = None
+    evidence: list[dict] = field(default_factory=list)  # what the file says (attrib.evidence), always listed
+    provenance: dict = field(default_factory=dict)  # summary, agreement, decided_by, forensic_decision, note
 
     @property
     def nearest(self) -> Candidate | None:
@@ -93,7 +95,7 @@ class IdentificationResult:
 
     def to_json(self, top_k: int | None = None) -> dict:
         if self.error is not None:
-            return {"schema": SCHEMA, "path": self.path, "error": self.error}
+            return {"schema": SCHEMA, "path": self.path, "error": self.error, "evidence": self.evidence}
         nearest = self.nearest
         shown = self.candidates[:top_k] if top_k else self.candidates
         return {
@@ -108,10 +110,13 @@ class IdentificationResult:
             "score": round(nearest.score, 6),
             "threshold": round(nearest.threshold, 6),
             "margin": round(nearest.margin, 6),
-            "confidence": round(self.confidence, 4),
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
             "reason": self.reason,
+            "decided_by": self.provenance.get("decided_by", "forensic"),
             "candidates": [c.to_json(explain=False) for c in shown],
             "extractor": self.extractor,
+            "evidence": self.evidence,
+            "provenance": self.provenance,
             "explain": {"candidates": [c.to_json(explain=True) for c in shown], "flags": self.flags},
         }
 
@@ -129,10 +134,13 @@ class Verification:
     confidence: float | None = None  # P(genuine | margin), as for identification candidates
     extractor: str | None = None
     error: str | None = None
+    evidence: list[dict] = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         if self.error is not None:
-            return {"schema": SCHEMA, "path": self.path, "generator": self.generator, "error": self.error}
+            return {"schema": SCHEMA, "path": self.path, "generator": self.generator, "error": self.error,
+                    "evidence": self.evidence}
         return {
             "schema": SCHEMA,
             "path": self.path,
@@ -144,6 +152,8 @@ class Verification:
             "match": self.match,
             "confidence": round(self.confidence, 4),
             "extractor": self.extractor,
+            "evidence": self.evidence,
+            "provenance": self.provenance,
         }
 
 
