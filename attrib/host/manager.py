@@ -21,8 +21,8 @@ DEFAULT_PLUGINS = ("attrib.extractors.residual", "attrib.evidence.builtin")
 
 
 @dataclass(frozen=True)
-class ExtractorSpec:
-    """A registered extractor class and the plugin that provided it."""
+class PluginSpec:
+    """A class a plugin registered through a hook, and the plugin that provided it."""
 
     factory: Any
     plugin: str
@@ -32,17 +32,22 @@ class ExtractorSpec:
         return str(self.factory.name)
 
     @property
+    def description(self) -> str:
+        doc = getattr(self.factory, "description", None) or (self.factory.__doc__ or "")
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+@dataclass(frozen=True)
+class ExtractorSpec(PluginSpec):
+    """A registered extractor class and the plugin that provided it."""
+
+    @property
     def version(self) -> str:
         return str(self.factory.version)
 
     @property
     def dim(self) -> int | None:
         return getattr(self.factory, "dim", None)
-
-    @property
-    def description(self) -> str:
-        doc = getattr(self.factory, "description", None) or (self.factory.__doc__ or "")
-        return doc.strip().splitlines()[0] if doc.strip() else ""
 
     @property
     def option_help(self) -> dict[str, str]:
@@ -104,20 +109,8 @@ def load_plugins() -> pluggy.PluginManager:
 
 
 @dataclass(frozen=True)
-class EvidenceReaderSpec:
+class EvidenceReaderSpec(PluginSpec):
     """A registered evidence reader class and the plugin that provided it."""
-
-    factory: Any
-    plugin: str
-
-    @property
-    def name(self) -> str:
-        return str(self.factory.name)
-
-    @property
-    def description(self) -> str:
-        doc = getattr(self.factory, "description", None) or (self.factory.__doc__ or "")
-        return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
 @dataclass
