@@ -14,11 +14,13 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[zoo,eval]'
 	touch $@
 
-$(VENV)/.dev: pyproject.toml plugins/attrib-example/pyproject.toml plugins/attrib-clip/pyproject.toml plugins/attrib-effnet/pyproject.toml | $(BIN)/python
+$(VENV)/.dev: pyproject.toml plugins/attrib-example/pyproject.toml plugins/attrib-clip/pyproject.toml plugins/attrib-effnet/pyproject.toml \
+    plugins/attrib-watermark/pyproject.toml | $(BIN)/python
 	@free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); [ "$$free" -ge 7 ] || \
 	  echo "warning: $$free GiB free here; $(TORCH) needs about 6 GiB in $(VENV)" >&2
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e '.[dev]' -e plugins/attrib-example -e plugins/attrib-clip -e plugins/attrib-effnet
+	$(BIN)/pip install --quiet -e '.[dev]' -e plugins/attrib-example -e plugins/attrib-clip -e plugins/attrib-effnet \
+	  -e plugins/attrib-watermark
 	touch $@ $(VENV)/.core
 
 demo: $(VENV)/.core
