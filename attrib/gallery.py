@@ -441,6 +441,8 @@ class Gallery:
             "confidence is not calibrated: this gallery has no impostor cohort yet; run `attrib gallery reembed "
             f"--extractor {extractors[0].name}` once to add it"]
         inspect, enrolled = _inspector(evidence, c2pa_trust), list(names.values())
+        if inspect:
+            from .evidence.combine import apply_to_identification
         for chunk in load_batches(paths, inspect=inspect):
             per_extractor = []
             for bound, view in zip(extractors, views):
@@ -468,7 +470,7 @@ class Gallery:
                 result = IdentificationResult(path=str(item.path), sha256=item.sha256, candidates=candidates[:top_k],
                                               flags=self._flags(reads, item) + uncalibrated, extractor=key,
                                               **decide(candidates, model))
-                yield _with_evidence(result, item.evidence, enrolled, trust_metadata) if inspect else result
+                yield apply_to_identification(result, item.evidence, enrolled, trust_metadata) if inspect else result
 
     @staticmethod
     def _flags(reads: GalleryReads, item: LoadedImage) -> list[str]:
@@ -501,6 +503,8 @@ class Gallery:
         threshold = view.threshold(gid)
         model = DecisionModel.from_dict(view.model)
         inspect = _inspector(evidence, c2pa_trust)
+        if inspect:
+            from .evidence.combine import apply_to_verification
         for chunk in load_batches(paths, inspect=inspect):
             vectors = iter(_embed_chunk(extractor, chunk))
             for item in chunk:
@@ -518,7 +522,7 @@ class Gallery:
                     confidence=model.p_known(score - threshold, gid),
                     extractor=extractor.identity.key,
                 )
-                yield _with_evidence(result, item.evidence, by_name) if inspect else result
+                yield apply_to_verification(result, item.evidence, by_name) if inspect else result
 
     # -- listing --------------------------------------------------------
 
@@ -542,14 +546,6 @@ def _inspector(evidence: bool, c2pa_trust: str | Path | None):
     from .evidence.read import file_inspector
 
     return file_inspector(c2pa_trust)
-
-
-def _with_evidence(result, items, enrolled, trust_metadata: bool = False):
-    from .evidence import combine
-
-    if isinstance(result, Verification):
-        return combine.apply_to_verification(result, items, enrolled)
-    return combine.apply_to_identification(result, items, enrolled, trust_metadata)
 
 
 def cohort_version() -> str:

@@ -47,24 +47,20 @@ def inspect(paths, as_json, c2pa_trust):
 
     Exit status 1 when a file cannot be read or is not an image whose metadata can be parsed.
     """
-    from ..evidence import evidence_readers, load_trust_list, names_for, read_evidence
-    from ..evidence.read import METADATA_KIND
+    from ..evidence.read import METADATA_KIND, file_inspector
     from ..images import display_path, read_file
 
     files = collect_paths(paths)
-    readers = evidence_readers()
-    names_for(readers)  # a bad names file or trust list is one line before any file
-    load_trust_list(c2pa_trust)
+    read_evidence = file_inspector(c2pa_trust)  # a bad names file or trust list is one line before any file
     failed = False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow's "corrupt EXIF" and the like: the items say it
         for path in files:
             try:  # read as the image loader reads: regular files only, size capped
-                items = read_evidence(path, data=read_file(path), readers=readers, c2pa_trust=c2pa_trust)
-            except AttribError as exc:
+                items = read_evidence(path, read_file(path))
+            except AttribError as exc:  # the loader's one line, which names the file
                 failed = True
-                message = str(exc) if str(exc).startswith(display_path(path)) else f"{display_path(path)}: {exc}"
-                emit_json({"path": display_path(path), "error": message}) if as_json else echo_err(message)
+                emit_json({"path": display_path(path), "error": str(exc)}) if as_json else echo_err(str(exc))
                 continue
             failed |= any(item.kind == METADATA_KIND for item in items)  # not an image Pillow can open
             if as_json:
