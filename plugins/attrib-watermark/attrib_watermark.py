@@ -6,7 +6,10 @@ embedded by diffusers' SDXL pipelines), ``StableDiffusionV1`` (the v1 scripts) a
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -21,7 +24,7 @@ MAX_WRONG_BITS = 0.1  # share of decoded bits that may differ from a known paylo
 @dataclass(frozen=True)
 class Payload:
     name: str
-    kind: str  # invisible-watermark's decoder type: "bits" or "bytes"
+    kind: str  # how the payload is written: "bits" or "bytes" (of text)
     bits: tuple[int, ...]
     claim: str
 
@@ -47,13 +50,24 @@ def _bgr(source) -> np.ndarray:
     return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
-def decode_bits(bgr: np.ndarray, payload: Payload) -> list[int]:
-    from imwatermark import WatermarkDecoder
+@functools.cache
+def _max_dct():
+    """invisible-watermark's DWT-DCT module alone: its package ``__init__`` also imports the RivaGAN
+    method, which imports torch (seconds per process) for a decoder this reader never uses."""
+    spec = importlib.util.find_spec("imwatermark")  # finds the package without importing it
+    if spec is None or spec.origin is None:
+        raise EvidenceError("invisible-watermark is not installed (pip install invisible-watermark)")
+    location = Path(spec.origin).with_name("maxDct.py")
+    module_spec = importlib.util.spec_from_file_location("attrib_watermark._imwatermark_maxdct", location)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
 
-    decoded = WatermarkDecoder(payload.kind, len(payload.bits)).decode(bgr, "dwtDct")
-    if payload.kind == "bytes":
-        return [int(b) for byte in decoded for b in f"{byte:08b}"][: len(payload.bits)]
-    return [int(b) for b in decoded]
+
+def decode_bits(bgr: np.ndarray, payload: Payload) -> list[int]:
+    """The payload's length of bits as the DWT-DCT method reads them (what invisible-watermark's
+    ``WatermarkDecoder(...).decode(bgr, "dwtDct")`` computes before packing them)."""
+    return [int(b) for b in _max_dct().EmbedMaxDct(watermarks=[], wmLen=len(payload.bits)).decode(bgr)]
 
 
 class InvisibleWatermarkReader:
