@@ -51,3 +51,16 @@ def test_unmarked_images_give_nothing():
 
 def test_conformance():
     print(check_evidence_reader(InvisibleWatermarkReader, examples={"sdxl": marked(KNOWN[0])}))
+
+
+def test_reading_a_watermark_never_imports_torch(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "q.png").write_bytes(png(textured(256)))
+    probe = ("import sys; from attrib_watermark import InvisibleWatermarkReader as R; "
+             "from attrib.evidence import read_evidence; "
+             f"read_evidence({str(tmp_path / 'q.png')!r}, readers=[R()]); "
+             "print('torch' in sys.modules, 'cv2' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]  # the decoder ran (OpenCV) without invisible-watermark's torch method
