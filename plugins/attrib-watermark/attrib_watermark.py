@@ -1,7 +1,9 @@
 """Evidence reader for the invisible watermarks that Stable Diffusion's reference code embeds
 (DWT-DCT, through ``invisible-watermark``, which brings OpenCV): SDXL's 48-bit message (also
 embedded by diffusers' SDXL pipelines), ``StableDiffusionV1`` (the v1 scripts) and ``SDV2``
-(the v2 scripts). It decodes the pixels, so it costs about as much as decoding the image again.
+(the v2 scripts). The DWT-DCT decoder runs in Python over every 4x4 block, three times (one per
+payload): about 0.16 s for a 512 px image and 0.6 s for a 1024 px one on one core, so images over
+:data:`MAX_PIXELS` (larger than any reference output) are not examined.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from attrib.errors import EvidenceError
 from attrib.evidence import Evidence
 
 MIN_SIDE = 256  # DWT-DCT reads 4x4 blocks of the second DWT level: smaller images carry too few
+MAX_PIXELS = 2048 * 2048  # larger images are not examined: the decoder's cost grows with the pixels
 MAX_WRONG_BITS = 0.1  # share of decoded bits that may differ from a known payload (chance: 0.5)
 
 
@@ -78,7 +81,7 @@ class InvisibleWatermarkReader:
 
     def read(self, source) -> list[Evidence]:
         width, height = source.image.size
-        if min(width, height) < MIN_SIDE:
+        if min(width, height) < MIN_SIDE or width * height > MAX_PIXELS:
             return []
         bgr = _bgr(source)
         for payload in KNOWN:

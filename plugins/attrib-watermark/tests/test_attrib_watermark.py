@@ -64,3 +64,12 @@ def test_reading_a_watermark_never_imports_torch(tmp_path):
              "print('torch' in sys.modules, 'cv2' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "True"]  # the decoder ran (OpenCV) without invisible-watermark's torch method
+
+
+def test_images_over_the_pixel_cap_are_not_examined(monkeypatch):
+    import attrib_watermark
+
+    data = marked(KNOWN[0])
+    assert read_evidence(data=data, readers=[InvisibleWatermarkReader()])  # 512 px: found
+    monkeypatch.setattr(attrib_watermark, "MAX_PIXELS", 511 * 511)
+    assert read_evidence(data=data, readers=[InvisibleWatermarkReader()]) == []
