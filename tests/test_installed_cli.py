@@ -86,3 +86,32 @@ def test_start_up_never_imports_heavy_modules(tmp_path, args):
         [sys.executable, "-c", PROBE.format(heavy=HEAVY), *args], capture_output=True, text=True, timeout=300
     )
     assert "HEAVY=\n" in result.stderr or result.stderr.rstrip().endswith("HEAVY="), result.stderr
+
+
+def test_plugins_are_found_through_the_attrib_group_alone(monkeypatch):
+    import importlib.metadata
+
+    from attrib.host import manager
+
+    parsed = []
+    metadata = importlib.metadata.Distribution.metadata
+
+    def counting(dist):
+        parsed.append(dist)
+        return metadata.fget(dist)
+
+    monkeypatch.setattr(importlib.metadata.Distribution, "metadata", property(counting))
+    monkeypatch.setenv("ATTRIB_LOAD_PLUGINS", "attrib_example")
+    found = manager._entry_points()
+    read = list(parsed)  # distributions whose metadata start-up parsed
+    monkeypatch.undo()
+    assert [(ep.name, dist.name) for ep, dist in found] == [("example", "attrib-example")]
+    plugin_dists = {ep.dist.name for ep in importlib.metadata.entry_points(group="attrib")}
+    assert len(plugin_dists) >= 2 and {d.name for d in read} <= plugin_dists
+
+
+def test_help_without_plugins_imports_no_numpy():
+    probe = PROBE.replace("{heavy!r}", repr(("numpy", "faiss", *HEAVY)))
+    result = subprocess.run([sys.executable, "-c", probe, "--help"], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "ATTRIB_LOAD_PLUGINS": ""})
+    assert result.stderr.rstrip().endswith("HEAVY="), result.stderr

@@ -68,15 +68,18 @@ _dists: dict[str, importlib.metadata.Distribution] = {}
 
 
 def _entry_points() -> list[tuple[importlib.metadata.EntryPoint, importlib.metadata.Distribution]]:
-    """Entry points of group ``attrib``, limited to the ATTRIB_LOAD_PLUGINS distributions if set."""
+    """Entry points of group ``attrib``, limited to the ATTRIB_LOAD_PLUGINS distributions if set.
+
+    Only the ``attrib`` group is looked up: the metadata of other installed distributions is never parsed.
+    """
     allowed = os.environ.get("ATTRIB_LOAD_PLUGINS")
-    wanted = None if allowed is None else {n.strip().lower() for n in allowed.split(",") if n.strip()}
+    wanted = None if allowed is None else {n.strip().lower().replace("_", "-") for n in allowed.split(",") if n.strip()}
     found = []
-    for dist in importlib.metadata.distributions():
-        name = (dist.metadata["Name"] or "").lower()
-        if wanted is not None and name not in wanted and name.replace("_", "-") not in wanted:
+    for ep in importlib.metadata.entry_points(group="attrib"):
+        dist = ep.dist
+        if wanted is not None and (dist is None or (dist.name or "").lower().replace("_", "-") not in wanted):
             continue
-        found += [(ep, dist) for ep in dist.entry_points if ep.group == "attrib"]
+        found.append((ep, dist))
     return found
 
 
@@ -98,8 +101,8 @@ def load_plugins() -> pluggy.PluginManager:
                 module = ep.load()
                 pm.register(module, name=ep.name)
             except Exception as exc:  # a broken plugin must not take the CLI down
-                print(f"attrib: plugin {ep.name!r} ({dist.metadata['Name']}) failed to load and was skipped: {exc}",
-                      file=sys.stderr)
+                source = getattr(dist, "name", None) or "unknown distribution"
+                print(f"attrib: plugin {ep.name!r} ({source}) failed to load and was skipped: {exc}", file=sys.stderr)
                 continue
             _dists[ep.name] = dist
     for name in DEFAULT_PLUGINS:

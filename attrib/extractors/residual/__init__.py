@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ...errors import BadOption
 from ...host.hookspecs import hookimpl
-from . import fingerprint
+from .identity import DIM, VERSION
+
+if TYPE_CHECKING:
+    import numpy as np
 
 COHORT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cohort.npz")
 
 
 @lru_cache(maxsize=1)
-def _shipped_cohort() -> tuple[str, str, np.ndarray] | None:
+def _shipped_cohort() -> "tuple[str, str, np.ndarray] | None":
+    import numpy as np
+
     if not os.path.exists(COHORT_PATH):
         return None
     with np.load(COHORT_PATH, allow_pickle=False) as npz:
@@ -31,8 +35,8 @@ class ResidualExtractor:
     """Forensic fingerprint of the noise residual (numpy, no network, no torch)."""
 
     name = "residual"
-    version = fingerprint.VERSION
-    dim = fingerprint.DIM
+    version = VERSION
+    dim = DIM
     description = "forensic fingerprint of the noise residual (numpy only, no network, no torch)"
     options_help: dict[str, str] = {}
     identity_options: tuple[str, ...] = ()
@@ -42,9 +46,11 @@ class ResidualExtractor:
             raise BadOption(f"the residual extractor takes no options (got {', '.join(sorted(options))})")
 
     def embed_batch(self, images):
+        from . import fingerprint  # numpy: imported when the first batch is embedded, not at registration
+
         return fingerprint.fingerprint_batch(images)
 
-    def cohort_vectors(self, version: str) -> np.ndarray | None:
+    def cohort_vectors(self, version: str) -> "np.ndarray | None":
         """The impostor cohort (attrib.synthetic.cohort) as this version embeds it, shipped beside this file."""
         shipped = _shipped_cohort()
         if shipped is None or shipped[0] != version or shipped[1] != f"{self.name}@{self.version}":

@@ -44,7 +44,7 @@ import numpy as np
 
 from ...errors import ExtractorError
 
-VERSION = "3"  # 2: statistics through the projection learned from simulated generators; 3: + gate, constant
+from .identity import DIM, VERSION  # noqa: F401  (re-exported: the extractor identity)
 
 _CROP = 128
 _BUDGET = 4 * _CROP * _CROP  # pixels per image: fixed cost
@@ -56,7 +56,6 @@ BLOCKS = (("gray", (2 * _T_GRAY + 1) ** 3), ("chroma", (2 * _T_CHROMA + 1) ** 3)
 _RAW_DIM = sum(n for _, n in BLOCKS)
 _CONST = 1.0  # value of the appended coordinate (blocks have unit RMS spread on synthetic data)
 STATS_DIM = _RAW_DIM + 1
-DIM = 65  # the learned projection's output: 2 x projection.COMPONENTS + 1
 
 _STATS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fingerprint_stats.npy")
 _STATS: np.ndarray | None = None  # [2, _RAW_DIM]: row 0 mean, row 1 per-dim scale
