@@ -21,10 +21,10 @@ def gallery_list(ctx, as_json):
         infos = g.generators()
         keys = g.extractor_keys()
     if as_json:
-        emit_json({"gallery": str(ctx.obj["gallery"]), "extractors": keys, "generators": [vars(i) for i in infos]})
+        emit_json({"gallery": str(g.root), "extractors": keys, "generators": [vars(i) for i in infos]})
         return
     if not infos:
-        click.echo(f"gallery {ctx.obj['gallery']} is empty; enroll with `attrib enroll --generator NAME IMAGES...`")
+        click.echo(f"gallery {g.root} is empty; enroll with `attrib enroll --generator NAME IMAGES...`")
         return
     from rich.table import Table
 
