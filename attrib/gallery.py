@@ -33,7 +33,7 @@ from .storage.base import GalleryReads, IndexView, fit_problems, load_index_view
 from .storage.check import CheckReport, inspect_gallery
 from .storage.check import repair as repair_gallery
 from .storage.fast_reader import FastReader
-from .storage.location import database_url, is_database_url
+from .storage.location import MaskedURL, database_url, is_database_url
 
 Progress = Callable[[int], None]
 
@@ -81,7 +81,7 @@ class Gallery:
     def __init__(self, root: str | Path, notify: Callable[[str], None] | None = None, read_only: bool = False,
                  lock_timeout: float | None = None):
         self.url = database_url(root) if is_database_url(root) else None  # a PostgreSQL gallery
-        self.root = self.url if self.url is not None else Path(root).expanduser()  # a URL shows no password
+        self.root = MaskedURL(self.url) if self.url is not None else Path(root).expanduser()
         self.notify = notify or (lambda message: None)
         self.lock_timeout = lock_timeout
         self._store = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from urllib.parse import unquote
 
 from ..errors import GalleryError
 
@@ -31,6 +32,8 @@ def database_url(location):
     from sqlalchemy.engine import URL, make_url
     from sqlalchemy.exc import ArgumentError
 
+    if isinstance(location, MaskedURL):
+        return location.url
     if isinstance(location, URL):
         location = location.render_as_string(hide_password=False)
     text = str(location).strip()
@@ -60,8 +63,8 @@ def _without_password(text: str) -> str:
 
 
 def masked(url) -> str:
-    """The URL as shown to people: the password, if any, as ***."""
-    return url.render_as_string(hide_password=True)
+    """The URL as shown to people: ``postgresql://``, the password (if any) as ***, no percent-escapes."""
+    return unquote(url.set(drivername="postgresql").render_as_string(hide_password=True))
 
 
 def cache_folder(url) -> Path:
@@ -75,3 +78,15 @@ def cache_folder(url) -> Path:
         base = user_cache_dir("attrib")
     name = url.set(password=None).render_as_string(hide_password=False)
     return Path(base).expanduser() / "galleries" / hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
+class MaskedURL(str):
+    """A database gallery's URL as shown to people (the text: :func:`masked`); ``url`` is the URL itself,
+    so the gallery can be opened again from it."""
+
+    url: object
+
+    def __new__(cls, url):
+        shown = super().__new__(cls, masked(url))
+        shown.url = url
+        return shown
