@@ -76,7 +76,7 @@ def cache_folder(url) -> Path:
         from platformdirs import user_cache_dir
 
         base = user_cache_dir("attrib")
-    name = url.set(password=None).render_as_string(hide_password=False)
+    name = url._replace(password=None).render_as_string(hide_password=False)
     return Path(base).expanduser() / "galleries" / hashlib.sha256(name.encode()).hexdigest()[:16]
 
 
