@@ -58,11 +58,11 @@ def upgrade() -> None:
                     sa.UniqueConstraint("sample_id", "extractor_id"), **auto)
     op.create_table("calibrations", _id(), _extractor_key(),
                     sa.Column("generator_id", sa.Integer(), sa.ForeignKey("generators.id", ondelete="CASCADE")),
-                    sa.Column("threshold", sa.Float(), nullable=False), sa.Column("method", sa.String(64), nullable=False),
-                    sa.Column("target_far", sa.Float(), nullable=False),
+                    sa.Column("threshold", sa.Double(), nullable=False), sa.Column("method", sa.String(64), nullable=False),
+                    sa.Column("target_far", sa.Double(), nullable=False),
                     sa.Column("n_genuine", sa.Integer(), nullable=False),
-                    sa.Column("n_impostor", sa.Integer(), nullable=False), sa.Column("tar", sa.Float()),
-                    sa.Column("separation", sa.Float()), _created(), sa.Column("revision", sa.Integer()), **auto)
+                    sa.Column("n_impostor", sa.Integer(), nullable=False), sa.Column("tar", sa.Double()),
+                    sa.Column("separation", sa.Double()), _created(), sa.Column("revision", sa.Integer()), **auto)
     op.create_table("backends", _extractor_key(primary=True), sa.Column("kind", sa.String(32), nullable=False),
                     sa.Column("params", sa.LargeBinary(), nullable=False),
                     sa.Column("n_fitted", sa.Integer(), nullable=False), _created(), sa.Column("revision", sa.Integer()))
