@@ -16,7 +16,7 @@ from attrib.errors import GalleryBusy, GalleryError
 from attrib.gallery import Gallery, open_gallery
 
 from conftest import PG_PASSWORD
-from gallery_helpers import bound, enroll_elsewhere, run_in_process
+from gallery_helpers import CohortColorMean, bound, enroll_elsewhere, run_in_process
 
 
 def outcomes(processes) -> list[dict]:
@@ -116,11 +116,13 @@ def test_concurrent_writers_on_one_database_keep_everything(postgres_url, make_s
     first, second = make_set("gray", 10, seed=1), make_set("gray", 10, seed=2)
     results = outcomes([enroll_elsewhere(postgres_url, "gray", first), enroll_elsewhere(postgres_url, "gray", second),
                         enroll_elsewhere(postgres_url, "navy", first)])
-    added = sorted(r.get("added") for r in results)
-    assert added == [0, 10, 10], results  # the same files under another name are refused, never stored twice
+    assert sorted(r.get("added") for r in results) == [0, 10, 10], results  # `first` is stored once
+    navy_first = results[2]["added"] == 10  # then gray's enroll of `first` was refused, not stored twice
+    assert [r.get("added") for r in results[:2]] == ([0, 10] if navy_first else [10, 10]), results
     with Gallery(postgres_url) as g:
         report = g.check()
-        assert report.consistent and report.samples == 24 and report.generators == 2, report.lines()
+        assert report.consistent and report.samples == 24, report.lines()
+        assert sorted(info.name for info in g.generators()) == (["gray", "navy", "red"] if navy_first else ["gray", "red"])
         extractor_id = g.store.extractor_id("colormean@1")
         assert g.store.fit_revisions(extractor_id) == (g.store.revision(extractor_id),) * 2
 
@@ -237,3 +239,30 @@ def test_a_url_of_another_kind_is_refused(tmp_path):
     with pytest.raises(GalleryError, match="names no database") as info:
         Gallery("postgresql://user:pw@host")
     assert "pw" not in str(info.value)
+
+
+def test_the_cli_takes_the_url_from_attrib_gallery(postgres_server, tmp_path, make_set, plugin, monkeypatch):
+    from click.testing import CliRunner
+
+    from attrib.cli import cli
+
+    plugin(CohortColorMean, name="test-colormean")  # brings its own small impostor cohort
+    monkeypatch.setenv("ATTRIB_CACHE_DIR", str(tmp_path / "cache"))
+    url = postgres_server.tcp_url(postgres_server.new_database())
+    monkeypatch.setenv("ATTRIB_GALLERY", url)
+
+    def run(*args):
+        result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert PG_PASSWORD not in result.output
+        return result.output
+
+    for cast in ("red", "blue"):
+        run("enroll", "-e", "colormean", "--generator", cast, *map(str, make_set(cast, 6)))
+    rows = [json.loads(line) for line in run("identify", "--json", *map(str, make_set("blue", 1, seed=5))).splitlines()
+            if line.startswith("{")]
+    assert [r["decision"] for r in rows] == ["blue"]  # the gallery's only extractor, found in the database
+    listing = json.loads(run("gallery", "list", "--json"))
+    assert listing["gallery"] == f"postgresql://attrib:***@127.0.0.1:{postgres_server.port}/" + url.rsplit("/", 1)[1]
+    assert {g["name"]: g["samples"] for g in listing["generators"]} == {"blue": 6, "red": 6}
+    assert "consistent (2 generators, 12 samples" in run("gallery", "check")
