@@ -122,7 +122,8 @@ def test_concurrent_writers_on_one_database_keep_everything(postgres_url, make_s
     with Gallery(postgres_url) as g:
         report = g.check()
         assert report.consistent and report.samples == 24, report.lines()
-        assert sorted(info.name for info in g.generators()) == (["gray", "navy", "red"] if navy_first else ["gray", "red"])
+        names = sorted(info.name for info in g.generators())
+        assert names == (["gray", "navy", "red"] if navy_first else ["gray", "red"])
         extractor_id = g.store.extractor_id("colormean@1")
         assert g.store.fit_revisions(extractor_id) == (g.store.revision(extractor_id),) * 2
 
