@@ -210,8 +210,8 @@ def test_a_bad_url_is_one_line_naming_it_and_the_fix(postgres_server, tmp_path, 
     message = str(info.value)
     assert words in message and "\n" not in message and PG_PASSWORD not in message
     assert {"refused": "pg_isready", "unknown database": "createdb", "bad password": "PGPASSWORD"}[case] in message
-    cli = subprocess.run([sys.executable, "-c", "from attrib.cli import main; main()", "--gallery", url, "gallery", "list"],
-                         capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    command = [sys.executable, "-c", "from attrib.cli import main; main()", "--gallery", url, "gallery", "list"]
+    cli = subprocess.run(command, capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
     assert cli.returncode != 0 and "Traceback" not in cli.stderr, cli.stderr
     assert len(cli.stderr.strip().splitlines()) == 1 and words in cli.stderr and PG_PASSWORD not in cli.stderr
 

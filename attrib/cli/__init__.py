@@ -43,7 +43,9 @@ def cli(ctx: click.Context, gallery: str | None) -> None:
         open_gallery(gallery)  # refuses an empty path in one line, before any command can use it
     from ..storage.location import is_database_url
 
-    ctx.obj["gallery"] = default_gallery() if gallery is None else gallery if is_database_url(gallery) else Path(gallery)
+    if gallery is None:
+        gallery = default_gallery()
+    ctx.obj["gallery"] = gallery if is_database_url(gallery) else Path(gallery)
 
 
 for _command in (*attribution.COMMANDS, gallery.gallery, *evaluation.COMMANDS, *evidence.COMMANDS, plugins.plugins):

@@ -152,9 +152,11 @@ def _state(connection, where: str) -> tuple[int, str | None]:
         row = connection.execute(select(db.Meta.value).where(db.Meta.key == "schema_version")).first()
         current = int(row[0]) if row else 0
     elif tables:
-        kind = "an SQLite file" if connection.dialect.name == "sqlite" else "a database"
-        raise GalleryError(f"{where} is {kind} but not an attrib gallery; point --gallery at another "
-                           f"{'folder' if connection.dialect.name == 'sqlite' else 'database (an empty one is set up)'}")
+        if connection.dialect.name == "sqlite":
+            raise GalleryError(f"{where} is an SQLite file but not an attrib gallery; point --gallery at another "
+                               "folder")
+        raise GalleryError(f"database {where} holds tables but not an attrib gallery; point --gallery at an empty "
+                           "database (attrib creates its tables there) or at an attrib gallery")
     else:
         current = 0
     if current > SCHEMA_VERSION:

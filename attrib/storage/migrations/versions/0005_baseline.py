@@ -20,60 +20,86 @@ depends_on = None
 SCHEMA_VERSION = "5"
 
 
+def _required(name: str, kind, **options) -> sa.Column:
+    return sa.Column(name, kind, nullable=False, **options)
+
+
 def _id() -> sa.Column:
     return sa.Column("id", sa.Integer(), primary_key=True)
 
 
 def _created() -> sa.Column:
-    return sa.Column("created_at", sa.DateTime(), nullable=False)
+    return _required("created_at", sa.DateTime())
 
 
-def _extractor_key(primary: bool = False) -> sa.Column:
-    return sa.Column("extractor_id", sa.Integer(), sa.ForeignKey("extractors.id", ondelete="CASCADE"),
-                     nullable=False, primary_key=primary, index=not primary)
+def _refers(name: str, target: str, primary: bool = False, nullable: bool = False) -> sa.Column:
+    return sa.Column(name, sa.Integer(), sa.ForeignKey(target, ondelete="CASCADE"), nullable=nullable,
+                     primary_key=primary, index=not (primary or nullable))
 
 
 def upgrade() -> None:
     auto = {"sqlite_autoincrement": True}
-    op.create_table("meta", sa.Column("key", sa.String(64), primary_key=True),
-                    sa.Column("value", sa.Text(), nullable=False))
-    op.create_table("generators", _id(), sa.Column("name", sa.String(200), nullable=False, unique=True),
-                    sa.Column("family", sa.String(200)), sa.Column("note", sa.Text()), _created(), **auto)
+    op.create_table("meta", sa.Column("key", sa.String(64), primary_key=True), _required("value", sa.Text()))
+    op.create_table("generators", _id(),
+                    _required("name", sa.String(200), unique=True),
+                    sa.Column("family", sa.String(200)),
+                    sa.Column("note", sa.Text()),
+                    _created(), **auto)
     op.create_table("samples", _id(),
-                    sa.Column("generator_id", sa.Integer(), sa.ForeignKey("generators.id", ondelete="CASCADE"),
-                              nullable=False, index=True),
-                    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
-                    sa.Column("path", sa.Text(), nullable=False), sa.Column("size_bytes", sa.Integer(), nullable=False),
-                    sa.Column("format", sa.String(32), nullable=False), sa.Column("width", sa.Integer(), nullable=False),
-                    sa.Column("height", sa.Integer(), nullable=False), _created(), **auto)
-    op.create_table("extractors", _id(), sa.Column("key", sa.Text(), nullable=False, unique=True),
-                    sa.Column("name", sa.String(200), nullable=False, index=True),
-                    sa.Column("version", sa.String(64), nullable=False),
-                    sa.Column("options_json", sa.Text(), nullable=False), sa.Column("dim", sa.Integer(), nullable=False),
-                    _created(), sa.Column("revision", sa.Integer(), nullable=False, server_default="0"), **auto)
+                    _refers("generator_id", "generators.id"),
+                    _required("sha256", sa.String(64), unique=True),
+                    _required("path", sa.Text()),
+                    _required("size_bytes", sa.Integer()),
+                    _required("format", sa.String(32)),
+                    _required("width", sa.Integer()),
+                    _required("height", sa.Integer()),
+                    _created(), **auto)
+    op.create_table("extractors", _id(),
+                    _required("key", sa.Text(), unique=True),
+                    _required("name", sa.String(200), index=True),
+                    _required("version", sa.String(64)),
+                    _required("options_json", sa.Text()),
+                    _required("dim", sa.Integer()),
+                    _created(),
+                    _required("revision", sa.Integer(), server_default="0"), **auto)
     op.create_table("vectors", _id(),
-                    sa.Column("sample_id", sa.Integer(), sa.ForeignKey("samples.id", ondelete="CASCADE"),
-                              nullable=False, index=True),
-                    _extractor_key(), sa.Column("data", sa.LargeBinary(), nullable=False),
+                    _refers("sample_id", "samples.id"),
+                    _refers("extractor_id", "extractors.id"),
+                    _required("data", sa.LargeBinary()),
                     sa.UniqueConstraint("sample_id", "extractor_id"), **auto)
-    op.create_table("calibrations", _id(), _extractor_key(),
-                    sa.Column("generator_id", sa.Integer(), sa.ForeignKey("generators.id", ondelete="CASCADE")),
-                    sa.Column("threshold", sa.Double(), nullable=False), sa.Column("method", sa.String(64), nullable=False),
-                    sa.Column("target_far", sa.Double(), nullable=False),
-                    sa.Column("n_genuine", sa.Integer(), nullable=False),
-                    sa.Column("n_impostor", sa.Integer(), nullable=False), sa.Column("tar", sa.Double()),
-                    sa.Column("separation", sa.Double()), _created(), sa.Column("revision", sa.Integer()), **auto)
-    op.create_table("backends", _extractor_key(primary=True), sa.Column("kind", sa.String(32), nullable=False),
-                    sa.Column("params", sa.LargeBinary(), nullable=False),
-                    sa.Column("n_fitted", sa.Integer(), nullable=False), _created(), sa.Column("revision", sa.Integer()))
-    op.create_table("cohorts", _extractor_key(primary=True), sa.Column("version", sa.String(32), nullable=False),
-                    sa.Column("count", sa.Integer(), nullable=False), sa.Column("data", sa.LargeBinary(), nullable=False),
+    op.create_table("calibrations", _id(),
+                    _refers("extractor_id", "extractors.id"),
+                    _refers("generator_id", "generators.id", nullable=True),  # NULL: the global threshold
+                    _required("threshold", sa.Double()),
+                    _required("method", sa.String(64)),
+                    _required("target_far", sa.Double()),
+                    _required("n_genuine", sa.Integer()),
+                    _required("n_impostor", sa.Integer()),
+                    sa.Column("tar", sa.Double()),
+                    sa.Column("separation", sa.Double()),
+                    _created(),
+                    sa.Column("revision", sa.Integer()), **auto)
+    op.create_table("backends",
+                    _refers("extractor_id", "extractors.id", primary=True),
+                    _required("kind", sa.String(32)),
+                    _required("params", sa.LargeBinary()),
+                    _required("n_fitted", sa.Integer()),
+                    _created(),
+                    sa.Column("revision", sa.Integer()))
+    op.create_table("cohorts",
+                    _refers("extractor_id", "extractors.id", primary=True),
+                    _required("version", sa.String(32)),
+                    _required("count", sa.Integer()),
+                    _required("data", sa.LargeBinary()),
                     _created())
-    op.create_table("decision_models", _extractor_key(primary=True), sa.Column("params", sa.Text(), nullable=False),
+    op.create_table("decision_models",
+                    _refers("extractor_id", "extractors.id", primary=True),
+                    _required("params", sa.Text()),
                     _created())
-    op.create_table("audit", _id(), sa.Column("at", sa.DateTime(), nullable=False),
-                    sa.Column("action", sa.String(64), nullable=False), sa.Column("detail", sa.Text(), nullable=False),
-                    **auto)
+    op.create_table("audit", _id(),
+                    _required("at", sa.DateTime()),
+                    _required("action", sa.String(64)),
+                    _required("detail", sa.Text()), **auto)
     for statement in revision_triggers(op.get_context().dialect.name):
         op.execute(statement)
     op.bulk_insert(sa.table("meta", sa.column("key"), sa.column("value")),
