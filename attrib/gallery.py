@@ -33,6 +33,7 @@ from .storage.base import GalleryReads, IndexView, fit_problems, load_index_view
 from .storage.check import CheckReport, inspect_gallery
 from .storage.check import repair as repair_gallery
 from .storage.fast_reader import FastReader
+from .storage.location import MaskedURL, database_url, is_database_url
 
 Progress = Callable[[int], None]
 
@@ -79,18 +80,25 @@ class Gallery:
 
     def __init__(self, root: str | Path, notify: Callable[[str], None] | None = None, read_only: bool = False,
                  lock_timeout: float | None = None):
-        self.root = Path(root).expanduser()
+        self.url = database_url(root) if is_database_url(root) else None  # a PostgreSQL gallery
+        self.root = MaskedURL(self.url) if self.url is not None else Path(root).expanduser()
         self.notify = notify or (lambda message: None)
         self.lock_timeout = lock_timeout
         self._store = None
         self._reader: FastReader | None = None
-        if not read_only:
+        if not read_only or self.url is not None:  # a database has no fast read-only path
             self.store  # noqa: B018 - open (and create) now, so a bad folder fails first
 
     @property
     def store(self):
-        """The SQLite store (SQLAlchemy), opened on first use."""
+        """The SQLite store (SQLAlchemy), or the PostgreSQL one, opened on first use."""
         if self._store is None:
+            if self.url is not None:
+                from .storage.postgres import PostgresStore
+
+                self._store = PostgresStore(self.url, notify=lambda message: self.notify(message),
+                                            lock_timeout=self.lock_timeout)
+                return self._store
             from .storage.sqlite import SQLiteStore
 
             self._store = SQLiteStore(self.root, notify=lambda message: self.notify(message),
@@ -576,9 +584,9 @@ def validate_name(name: str) -> str:
 
 def open_gallery(location: str | Path, notify: Callable[[str], None] | None = None,
                  read_only: bool = False) -> Gallery:
-    """Open (creating when not ``read_only``) the gallery at ``location``: a folder."""
+    """Open (creating when not ``read_only``) the gallery at ``location``: a folder, or a PostgreSQL URL
+    (``postgresql://USER@HOST/DATABASE``) whose database every machine shares."""
     if not str(location).strip():
-        raise GalleryError("the gallery path is empty; give a folder (--gallery DIR or ATTRIB_GALLERY)")
-    if "://" in str(location):
-        raise GalleryError(f"gallery {location}: database URLs are not supported yet; give a folder")
+        raise GalleryError("the gallery path is empty; give a folder or a postgresql:// URL "
+                           "(--gallery DIR or ATTRIB_GALLERY)")
     return Gallery(location, notify=notify, read_only=read_only)

@@ -107,3 +107,130 @@ def make_set(tmp_path):
         return make_images(tmp_path / "data" / f"{generator}-{seed}", generator, n, seed=seed, **kw)
 
     return make
+
+
+# -- a throwaway PostgreSQL server for the storage tests ----------------------------------------------
+
+PG_PASSWORD = "s3cret-pw"  # of the role the tests connect as; must never show in a message
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PostgresServer:
+    """A PostgreSQL server of Debian's binaries in a temporary folder: a unix socket in that folder and
+    127.0.0.1 on a free port; role ``attrib`` (password PG_PASSWORD over TCP, trusted on the socket)."""
+
+    def __init__(self, bindir, folder):
+        self.bindir, self.folder, self.port = bindir, folder, _free_port()
+        self.data = folder / "data"
+        self._databases = 0
+
+    def _run(self, *command):
+        import os
+        import subprocess
+
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        return subprocess.run([*prefix, *map(str, command)], check=True, capture_output=True, text=True, timeout=120)
+
+    def start(self):
+        self._run(self.bindir / "initdb", "-D", self.data, "-U", "postgres", "--auth-local=trust",
+                  "--auth-host=scram-sha-256", "--no-sync", "-E", "UTF8")
+        self._run(self.bindir / "pg_ctl", "-D", self.data, "-l", self.folder / "server.log", "-w", "-o",
+                  f"-k {self.folder} -p {self.port} -c listen_addresses=127.0.0.1 -F", "start")
+        self.admin(f"CREATE ROLE attrib LOGIN CREATEDB PASSWORD '{PG_PASSWORD}'")
+
+    def stop(self):
+        self._run(self.bindir / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+
+    def admin(self, statement: str):
+        import psycopg
+
+        with psycopg.connect(host=str(self.folder), port=self.port, user="postgres", dbname="postgres",
+                             autocommit=True) as connection:
+            connection.execute(statement)
+
+    def new_database(self) -> str:
+        self._databases += 1
+        name = f"gallery_{self._databases}"
+        self.admin(f"CREATE DATABASE {name} OWNER attrib")
+        return name
+
+    def socket_url(self, database: str) -> str:
+        return f"postgresql://attrib@/{database}?host={self.folder}&port={self.port}"
+
+    def tcp_url(self, database: str, password: str = PG_PASSWORD) -> str:
+        return f"postgresql://attrib:{password}@127.0.0.1:{self.port}/{database}"
+
+
+def _postgres_bindir():
+    import glob
+    import os
+    import pwd
+    from pathlib import Path
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    if not found:
+        return None, ("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin/initdb): install them with "
+                      "`apt-get install postgresql` to run the PostgreSQL tests")
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return None, "running as root without a postgres user to run initdb as: `apt-get install postgresql`"
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return None, "psycopg is not installed: pip install 'psycopg[binary]' (the dev extra has it)"
+    return Path(found[-1]).parent, ""
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One PostgreSQL server for the test session, stopped (and its folder removed) at the end."""
+    import os
+    import pwd
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    bindir, why = _postgres_bindir()
+    if bindir is None:
+        pytest.skip(why)
+    folder = Path(tempfile.mkdtemp(prefix="attrib-pg-", dir="/tmp"))
+    if os.geteuid() == 0:
+        os.chown(folder, pwd.getpwnam("postgres").pw_uid, -1)
+    server = PostgresServer(bindir, folder)
+    try:
+        server.start()
+    except Exception as exc:
+        log = folder / "server.log"
+        shutil.rmtree(folder, ignore_errors=True)
+        detail = getattr(exc, "stderr", "") or (log.read_text() if log.exists() else "")
+        pytest.fail(f"could not start the test PostgreSQL server: {exc} {detail}")
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server, tmp_path, monkeypatch):
+    """The URL of a new, empty database of its own (over the server's unix socket); index files go to a
+    cache folder of this test (ATTRIB_CACHE_DIR)."""
+    monkeypatch.setenv("ATTRIB_CACHE_DIR", str(tmp_path / "cache"))
+    return postgres_server.socket_url(postgres_server.new_database())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def gallery_location(request, tmp_path):
+    """Where a gallery of this test lives, once for each backend: a folder, or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "g")
+    return request.getfixturevalue("postgres_url")

@@ -30,7 +30,8 @@ from .common import AttribGroup, default_gallery
     envvar="ATTRIB_GALLERY",
     type=click.Path(file_okay=False),
     default=None,
-    help="Gallery folder (default: $ATTRIB_GALLERY or a per-user data folder).",
+    help="Gallery folder, or PostgreSQL URL postgresql://USER@HOST/DATABASE shared by several machines "
+    "(default: $ATTRIB_GALLERY or a per-user data folder).",
 )
 @click.pass_context
 def cli(ctx: click.Context, gallery: str | None) -> None:
@@ -40,7 +41,11 @@ def cli(ctx: click.Context, gallery: str | None) -> None:
         from ..gallery import open_gallery
 
         open_gallery(gallery)  # refuses an empty path in one line, before any command can use it
-    ctx.obj["gallery"] = default_gallery() if gallery is None else Path(gallery)
+    from ..storage.location import is_database_url
+
+    if gallery is None:
+        gallery = default_gallery()
+    ctx.obj["gallery"] = gallery if is_database_url(gallery) else Path(gallery)
 
 
 for _command in (*attribution.COMMANDS, gallery.gallery, *evaluation.COMMANDS, *evidence.COMMANDS, plugins.plugins):

@@ -21,14 +21,14 @@ def gallery_list(ctx, as_json):
         infos = g.generators()
         keys = g.extractor_keys()
     if as_json:
-        emit_json({"gallery": str(ctx.obj["gallery"]), "extractors": keys, "generators": [vars(i) for i in infos]})
+        emit_json({"gallery": str(g.root), "extractors": keys, "generators": [vars(i) for i in infos]})
         return
     if not infos:
-        click.echo(f"gallery {ctx.obj['gallery']} is empty; enroll with `attrib enroll --generator NAME IMAGES...`")
+        click.echo(f"gallery {g.root} is empty; enroll with `attrib enroll --generator NAME IMAGES...`")
         return
     from rich.table import Table
 
-    table = Table(title=f"gallery {ctx.obj['gallery']}")
+    table = Table(title=f"gallery {g.root}")
     for column in ("generator", "family", "samples", "threshold", "enrolled"):
         table.add_column(column)
     for i in infos:
@@ -91,7 +91,7 @@ def gallery_audit(ctx, limit, action, as_json):
             text = " ".join(f"{k}={v}" for k, v in detail.items()) if isinstance(detail, dict) else str(detail)
             click.echo(f"{entry['at']}  {entry['action']:9s}  {text}")
     if not entries and not as_json:
-        click.echo(f"no audit entries in {ctx.obj['gallery']}")
+        click.echo(f"no audit entries in {g.root}")
 
 
 @gallery.command("check")

@@ -1,7 +1,8 @@
 """``attrib gallery check``: is the gallery on disk consistent, and what can be rebuilt.
 
-Verifies the database (SQLite's integrity and foreign-key checks, the schema version, a vector
-of the right size for every sample and extractor), that each extractor's whitening and
+Verifies the database (for a gallery folder, SQLite's integrity and foreign-key checks and the
+schema version; for a PostgreSQL gallery the server keeps both), a vector of the right size for
+every sample and extractor, that each extractor's whitening and
 calibration were fitted on its current vectors (:func:`attrib.storage.base.fit_problems`),
 and that its index generation matches the database (:func:`attrib.storage.base.index_problems`).
 Reads only; :func:`repair` rebuilds what the durable vectors allow.
@@ -84,7 +85,10 @@ class CheckReport:
 
 
 def inspect_gallery(root: str | Path, store: GalleryReads | None = None) -> CheckReport:
-    """Check the gallery folder ``root``, reading through ``store`` when given (else read-only sqlite3)."""
+    """Check the gallery folder ``root``, reading through ``store`` when given (else read-only sqlite3);
+    a PostgreSQL gallery is checked through its ``store``."""
+    if store is not None and getattr(store, "dialect", "sqlite") != "sqlite":
+        return _inspect_database(store)
     root = Path(root)
     report = CheckReport(str(root))
     database = root / "gallery.db"
@@ -115,11 +119,22 @@ def inspect_gallery(root: str | Path, store: GalleryReads | None = None) -> Chec
             return report
         reads = store if store is not None else FastReader(root, connection)
         with reads.snapshot():
-            _content_findings(connection, reads, report)
+            _content_findings(lambda sql, params=(): connection.execute(sql, params).fetchall(), reads, report)
     except sqlite3.DatabaseError as exc:
         report.findings.append(_unreadable(database, exc))
     finally:
         connection.close()
+    return report
+
+
+def _inspect_database(store) -> CheckReport:
+    """Check a gallery whose database is a server's (which keeps its own integrity): its contents and
+    this machine's index files."""
+    from sqlalchemy import text
+
+    report = CheckReport(store.name)
+    with store.snapshot(), store.reading() as session:
+        _content_findings(lambda sql, params=(): session.execute(text(sql), dict(params)).all(), store, report)
     return report
 
 
@@ -157,22 +172,22 @@ def _database_findings(connection: sqlite3.Connection, report: CheckReport) -> i
     return version
 
 
-def _content_findings(connection: sqlite3.Connection, reads: GalleryReads, report: CheckReport) -> None:
-    """Per extractor: vectors present and well formed, fits current, index generation current; stray files."""
+def _content_findings(query: Callable[..., list], reads: GalleryReads, report: CheckReport) -> None:
+    """Per extractor: vectors present and well formed, fits current, index generation current; stray files.
+    ``query(sql, params)`` returns the rows of an SQL statement with ``:name`` parameters."""
     report.contents_read = True
-    report.generators, = connection.execute("SELECT count(*) FROM generators").fetchone()
-    report.samples, = connection.execute("SELECT count(*) FROM samples").fetchone()
-    extractors = connection.execute("SELECT id, key, name, dim FROM extractors ORDER BY id").fetchall()
+    report.generators, = query("SELECT count(*) FROM generators")[0]
+    report.samples, = query("SELECT count(*) FROM samples")[0]
+    extractors = query("SELECT id, key, name, dim FROM extractors ORDER BY id")
     report.extractors = [key for _, key, _, _ in extractors]
     for extractor_id, key, name, dim in extractors:
-        missing, = connection.execute(
-            "SELECT count(*) FROM samples s WHERE NOT EXISTS "
-            "(SELECT 1 FROM vectors v WHERE v.sample_id = s.id AND v.extractor_id = ?)", (extractor_id,)).fetchone()
+        missing, = query("SELECT count(*) FROM samples s WHERE NOT EXISTS (SELECT 1 FROM vectors v "
+                         "WHERE v.sample_id = s.id AND v.extractor_id = :extractor)", {"extractor": extractor_id})[0]
         if missing:
             report.findings.append(Finding(key, f"{missing} of {report.samples} samples have no vector; run `attrib "
                                                 f"gallery reembed --extractor {name}` (with its --option values)"))
-        malformed, = connection.execute("SELECT count(*) FROM vectors WHERE extractor_id = ? AND length(data) != ?",
-                                        (extractor_id, 4 * dim)).fetchone()
+        malformed, = query("SELECT count(*) FROM vectors WHERE extractor_id = :extractor AND length(data) != :size",
+                           {"extractor": extractor_id, "size": 4 * dim})[0]
         if malformed:
             report.findings.append(Finding(key, f"{malformed} stored vectors are not {dim} float32 values; "
                                                 "remove and re-enroll their generators"))

@@ -1,10 +1,12 @@
 """The writer lock: one process at a time changes a gallery.
 
-A lock file (``gallery.lock`` in the gallery folder) held with ``fcntl.flock`` around every
-change: storing samples or vectors, removing, calibrating, writing index files. Writers wait
-for it (saying so once through ``notify``) up to a timeout, then give up with
-:class:`attrib.errors.GalleryBusy`. The lock is re-entrant within one process, and the kernel
-releases it when its holder dies, so a killed writer never leaves the gallery locked.
+Held around every change: storing samples or vectors, removing, calibrating, writing index
+files. Writers wait for it (saying so once through ``notify``) up to a timeout, then give up with
+:class:`attrib.errors.GalleryBusy`. The lock is re-entrant within one process. For a gallery
+folder it is a lock file (``gallery.lock``) held with ``fcntl.flock``, which the kernel releases
+when its holder dies; for a PostgreSQL gallery, an advisory lock held on a connection of its own
+(:class:`attrib.storage.postgres.AdvisoryLock`), which the server releases when that connection
+ends. Either way a killed writer never leaves the gallery locked.
 """
 
 from __future__ import annotations
@@ -36,17 +38,19 @@ def lock_timeout(timeout: float | None = None) -> float:
         return DEFAULT_TIMEOUT
 
 
-class GalleryLock:
-    """The writer lock of the gallery folder ``root`` (re-entrant; see the module docstring)."""
+class WriterLock:
+    """A re-entrant writer lock that waits up to ``timeout`` seconds (saying so once through ``notify``),
+    then raises GalleryBusy naming the gallery ``name``. Subclasses say how to try and release it."""
 
-    def __init__(self, root: Path, notify: Callable[[str], None] | None = None, timeout: float | None = None):
-        self.root = Path(root)
-        self.path = self.root / LOCK_NAME
+    poll = POLL
+
+    def __init__(self, name: str, notify: Callable[[str], None] | None = None, timeout: float | None = None):
+        self.name = name
         self.notify = notify or (lambda message: None)
         self.timeout = lock_timeout(timeout)
         self._guard = threading.RLock()
         self._depth = 0
-        self._fd: int | None = None
+        self._handle = None
 
     @property
     def held_here(self) -> bool:
@@ -57,35 +61,71 @@ class GalleryLock:
         """Hold the lock for the block (waiting for another writer if needed)."""
         with self._guard:
             if self._depth == 0:
-                self._fd = self._acquire()
+                self._handle = self._acquire()
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
                 if self._depth == 0:
-                    fd, self._fd = self._fd, None
-                    os.close(fd)  # closing the file releases the flock
+                    handle, self._handle = self._handle, None
+                    self._release(handle)
 
-    def _acquire(self) -> int:
-        with faults(self.root, "taking the gallery's write lock"):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+    def _acquire(self):
+        handle = self._open()
         deadline = time.monotonic() + self.timeout
         waiting = False
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return fd
-            except BlockingIOError:
-                pass
+                if self._try(handle):
+                    return handle
+            except BaseException:
+                self._release(handle)
+                raise
             if time.monotonic() >= deadline:
-                os.close(fd)
+                self._release(handle)
                 raise GalleryBusy(
-                    f"gallery {self.root} is busy: another attrib process has been writing to it for over "
+                    f"gallery {self.name} is busy: another attrib process has been writing to it for over "
                     f"{self.timeout:g} s; retry when it finishes (ATTRIB_LOCK_TIMEOUT=SECONDS waits longer)"
                 )
             if not waiting:
                 waiting = True
-                self.notify(f"gallery {self.root} is busy: another attrib process is writing to it; "
+                self.notify(f"gallery {self.name} is busy: another attrib process is writing to it; "
                             f"waiting up to {self.timeout:g} s")
-            time.sleep(POLL)
+            time.sleep(self.poll)
+
+    def _open(self):
+        """What the lock is taken on (a file descriptor, a database connection)."""
+        raise NotImplementedError
+
+    def _try(self, handle) -> bool:
+        """Take the lock without waiting; False when another process holds it."""
+        raise NotImplementedError
+
+    def _release(self, handle) -> None:
+        """Release the lock (if taken) and close ``handle``."""
+        raise NotImplementedError
+
+
+class GalleryLock(WriterLock):
+    """The writer lock of the gallery folder ``root``: ``flock`` on ``gallery.lock`` (see the module
+    docstring)."""
+
+    def __init__(self, root: Path, notify: Callable[[str], None] | None = None, timeout: float | None = None):
+        self.root = Path(root)
+        self.path = self.root / LOCK_NAME
+        super().__init__(str(self.root), notify, timeout)
+
+    def _open(self) -> int:
+        with faults(self.root, "taking the gallery's write lock"):
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+
+    def _try(self, fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def _release(self, fd: int) -> None:
+        os.close(fd)  # closing the file releases the flock

@@ -1,46 +1,30 @@
-"""The gallery's tables (SQLAlchemy 2.x models) and their migrations.
+"""The gallery's tables (SQLAlchemy 2.x models) and the migrations of SQLite galleries written
+before Alembic (schemas 1 to 5).
 
 Tables: generators, samples (one per file, keyed by sha256), extractors (name,
 version and the options that change embeddings), vectors (one float32 blob per
 sample and extractor: the durable copy that FAISS indexes are rebuilt from),
-calibrations, audit, and meta (the schema version). Migrations are applied
-on open, in one transaction, under the gallery's writer lock.
+calibrations, audit, and meta (the schema version). A new gallery is created by the Alembic
+baseline (:mod:`attrib.storage.migrations`); an SQLite gallery at schema 1-4 is brought to
+schema 5 by :data:`MIGRATIONS`, then stamped at that baseline (:mod:`attrib.storage.database`).
 
 Schema 5 adds revisions: ``extractors.revision`` is bumped by triggers in the same transaction
-as every insert, change or delete of one of its vectors (and when a sample changes generator);
-``backends.revision`` and ``calibrations.revision`` record the revision the whitening and the
-thresholds were fitted at (:func:`attrib.storage.base.fit_problems`).
+as every insert, change or delete of one of its vectors (and when a sample changes generator,
+:mod:`attrib.storage.revisions`); ``backends.revision`` and ``calibrations.revision`` record the
+revision the whitening and the thresholds were fitted at (:func:`attrib.storage.base.fit_problems`).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from contextlib import nullcontext
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
-from sqlalchemy import (
-    ForeignKey,
-    LargeBinary,
-    String,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    event,
-    inspect,
-    select,
-    text,
-)
-from sqlalchemy.engine import URL
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint, inspect, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
-from ..errors import DamagedGallery, GalleryError, ReadOnlyGallery
-from .fast_reader import cannot_open_here, database_uri
-from .faults import storage_error
-from .schema import SCHEMA_VERSION
+from .revisions import sqlite_triggers
+from .schema import SCHEMA_VERSION  # noqa: F401 - part of this module's interface
 
 
 def utcnow() -> datetime:
@@ -94,7 +78,7 @@ class ExtractorRow(Base):
     options_json: Mapped[str] = mapped_column(Text, default="{}")
     dim: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # schema 5: bumped by triggers with every change to this extractor's vectors (REVISION_TRIGGERS)
+    # schema 5: bumped by triggers with every change to this extractor's vectors (.revisions)
     revision: Mapped[int] = mapped_column(default=0, server_default="0")
 
     @property
@@ -202,19 +186,6 @@ def _migrate_to_4(connection) -> None:
     DecisionModelRow.__table__.create(connection, checkfirst=True)
 
 
-REVISION_TRIGGERS = (
-    """CREATE TRIGGER IF NOT EXISTS vectors_added AFTER INSERT ON vectors BEGIN
-         UPDATE extractors SET revision = revision + 1 WHERE id = NEW.extractor_id; END""",
-    """CREATE TRIGGER IF NOT EXISTS vectors_removed AFTER DELETE ON vectors BEGIN
-         UPDATE extractors SET revision = revision + 1 WHERE id = OLD.extractor_id; END""",
-    """CREATE TRIGGER IF NOT EXISTS vectors_changed AFTER UPDATE OF data, sample_id, extractor_id ON vectors BEGIN
-         UPDATE extractors SET revision = revision + 1 WHERE id IN (OLD.extractor_id, NEW.extractor_id); END""",
-    """CREATE TRIGGER IF NOT EXISTS samples_relabelled AFTER UPDATE OF generator_id ON samples BEGIN
-         UPDATE extractors SET revision = revision + 1
-         WHERE id IN (SELECT extractor_id FROM vectors WHERE sample_id = NEW.id); END""",
-)
-
-
 def _add_column(connection, table: str, column: str, ddl: str) -> None:
     if column not in {c["name"] for c in inspect(connection).get_columns(table)}:
         connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
@@ -227,7 +198,7 @@ def _migrate_to_5(connection) -> None:
     _add_column(connection, "extractors", "revision", "INTEGER NOT NULL DEFAULT 0")
     _add_column(connection, "backends", "revision", "INTEGER")
     _add_column(connection, "calibrations", "revision", "INTEGER")
-    for trigger in REVISION_TRIGGERS:
+    for trigger in sqlite_triggers():
         connection.exec_driver_sql(trigger)
     connection.execute(text(
         "UPDATE backends SET revision = 0 WHERE revision IS NULL AND n_fitted = "
@@ -243,124 +214,6 @@ def _migrate_to_5(connection) -> None:
 
 # version reached -> function applied to a connection at the previous version
 MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4, 5: _migrate_to_5}
-
-
-def _configure_connection(dbapi_connection, _record) -> None:
-    """Foreign keys on, the WAL journal, and transactions begun by SQLAlchemy's own BEGIN (``_begin``), so
-    reads see one snapshot and migrations (DDL) are transactional (SQLAlchemy's pysqlite recipe)."""
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.OperationalError as exc:  # a database that cannot be written is still read
-        if "readonly" not in str(exc):
-            raise
-    finally:
-        cursor.close()
-
-
-def _begin(connection) -> None:
-    connection.exec_driver_sql("BEGIN")
-
-
-def connect(path: Path, immutable: bool = False):
-    """An engine on the SQLite file ``path`` (any characters in the path), not yet connected;
-    ``immutable``: read-only, for a database in a folder that cannot be written (see fast_reader)."""
-    url = URL.create(drivername="sqlite", database=str(path))
-    if immutable:
-        url = URL.create(drivername="sqlite", database=database_uri(path.parent),
-                         query={"mode": "ro", "immutable": "1", "uri": "true"})
-    engine = create_engine(url, connect_args={"timeout": 30})
-    event.listen(engine, "connect", _configure_connection)
-    event.listen(engine, "begin", _begin)
-    return engine
-
-
-def open_database(path: Path, lock=None):
-    """Create or open the SQLite file, apply pending migrations (holding ``lock``, the gallery's writer
-    lock, while migrating), return the engine. Refuses to start a new gallery where index files of an
-    existing one lie beside a missing, empty or table-less database."""
-    if not path.exists():
-        refuse_new_over_old(path, "missing")
-    elif path.stat().st_size == 0:
-        refuse_new_over_old(path, "empty (0 bytes)")
-    engine = connect(path)
-    try:
-        try:
-            with engine.connect() as connection:
-                current = _version(connection, path)
-        except OperationalError as exc:
-            if not cannot_open_here(exc, path.parent):
-                raise
-            engine.dispose()
-            engine = connect(path, immutable=True)
-            with engine.connect() as connection:
-                current = _version(connection, path)
-        if current != SCHEMA_VERSION:
-            try:
-                with lock.held() if lock is not None else nullcontext():
-                    _migrate(engine, path)
-            except ReadOnlyGallery as exc:
-                if not current:
-                    raise
-                raise ReadOnlyGallery(f"gallery {path.parent} was written by an earlier attrib (schema {current}) "
-                                      f"and is migrated to schema {SCHEMA_VERSION} once, which needs write access: "
-                                      f"{exc}") from None
-    except GalleryError:
-        engine.dispose()
-        raise
-    except Exception as exc:
-        engine.dispose()
-        error = storage_error(exc, path.parent, "opening the gallery")
-        if error is not None:
-            raise error from None
-        raise GalleryError(f"cannot open gallery database {path}: {exc}") from exc
-    return engine
-
-
-def refuse_new_over_old(path: Path, state: str) -> None:
-    """Raise when the database is in ``state`` (missing, empty) and the folder holds index files, which
-    only an existing gallery writes."""
-    index = path.parent / "index"
-    leftovers = list(index.iterdir()) if index.is_dir() else []
-    if leftovers:
-        raise DamagedGallery(
-            f"gallery database {path} is {state} but {index} holds {len(leftovers)} files of an existing "
-            "gallery; refusing to start a new gallery over them: restore gallery.db from a backup, or move "
-            "the folder away to start afresh"
-        )
-
-
-def _version(connection, path: Path) -> int:
-    """The schema version (0 for a new database); raises for a newer or a foreign database."""
-    tables = set(inspect(connection).get_table_names())
-    if "meta" in tables:
-        row = connection.execute(select(Meta.value).where(Meta.key == "schema_version")).first()
-        current = int(row[0]) if row else 0
-    elif tables:
-        raise GalleryError(f"{path} is an SQLite file but not an attrib gallery; point --gallery at another folder")
-    else:
-        current = 0
-    if current > SCHEMA_VERSION:
-        raise GalleryError(
-            f"gallery {path} has schema version {current}, newer than this attrib supports "
-            f"({SCHEMA_VERSION}); upgrade attrib"
-        )
-    return current
-
-
-def _migrate(engine, path: Path) -> None:
-    """Apply every pending migration in one transaction (the version is read again inside it)."""
-    with engine.begin() as connection:
-        current = _version(connection, path)
-        if current == 0:
-            refuse_new_over_old(path, "without gallery tables")
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            MIGRATIONS[version](connection)
-            with Session(bind=connection) as session:
-                session.merge(Meta(key="schema_version", value=str(version)))
-                session.flush()
 
 
 def schema_version(session: Session) -> int:

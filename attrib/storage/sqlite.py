@@ -1,6 +1,8 @@
-"""The SQLite implementation of the storage interface, through SQLAlchemy 2.x.
+"""The SQLAlchemy 2.x implementation of the storage interface, on SQLite (this module) and PostgreSQL
+(:class:`attrib.storage.postgres.PostgresStore`, a subclass that changes only where the database,
+the writer lock and the index files are).
 
-A gallery is a folder holding ``gallery.db`` (the durable truth: generators, samples,
+A gallery folder holds ``gallery.db`` (the durable truth: generators, samples,
 vectors, fitted whitening, thresholds, audit), ``index/`` (FAISS files, a cache rebuilt
 from the database whenever they disagree) and ``gallery.lock`` (the writer lock,
 :mod:`.locking`). See gallery/README.md for the format.
@@ -26,10 +28,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..errors import EmptyGallery, ExtractorMismatch, GalleryError, UnknownGenerator
 from ..scoring.calibration import DEFAULT_TARGET_FAR, CalibrationResult
 from ..scoring.whitening import Whitening
-from . import faiss_cache
+from . import database, faiss_cache
 from . import models as db
 from .base import CalibrationState, IndexView, index_problems, load_index_view, stack_rows, state_of
 from .faults import faults
+from .listing import ListingMixin
 from .locking import GalleryLock
 
 IN_CHUNK = 500  # values per SQL IN (...) list
@@ -46,7 +49,7 @@ class StoredSamples:
     conflicts: list[tuple[int, str]] = field(default_factory=list)
 
 
-class SQLiteStore:
+class SQLiteStore(ListingMixin):
     """Open (creating if needed) the gallery folder ``root``; writers wait up to ``lock_timeout`` seconds
     for each other (default: $ATTRIB_LOCK_TIMEOUT, else 300)."""
 
@@ -61,15 +64,22 @@ class SQLiteStore:
             raise GalleryError(f"cannot create gallery folder {self.root}: {exc.strerror or exc}") from None
         if not self.root.is_dir():
             raise GalleryError(f"gallery path {self.root} is not a folder")
+        self.name = str(self.root)  # how messages name the gallery
         self.notify = notify or (lambda message: None)
         self.lock = GalleryLock(self.root, lambda message: self.notify(message), lock_timeout)
         self._session: Session | None = None  # the open transaction (or snapshot) every method then uses
         self._read_only = False
-        self.engine = db.open_database(self.root / "gallery.db", self.lock)
+        self.engine = database.open_database(self.root / "gallery.db", self.lock)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
+
+    dialect = "sqlite"
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def storage_faults(self, doing: str):
+        """A context that turns storage faults met while ``doing`` something into one-line errors."""
+        return faults(self.root, doing)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -77,7 +87,7 @@ class SQLiteStore:
         if self._session is not None:
             yield self._session
             return
-        with faults(self.root, "reading the gallery"), self.Session() as session:
+        with self.storage_faults("reading the gallery"), self.Session() as session:
             yield session
 
     @contextmanager
@@ -89,7 +99,7 @@ class SQLiteStore:
                 raise RuntimeError("a write inside SQLiteStore.snapshot()")
             yield self._session
             return
-        with self.lock.held(), faults(self.root, "writing to the gallery database (nothing was changed)"):
+        with self.lock.held(), self.storage_faults("writing to the gallery database (nothing was changed)"):
             with self.Session.begin() as session:
                 self._session = session
                 try:
@@ -379,8 +389,8 @@ class SQLiteStore:
     def write_index(self, extractor_id: int, force: bool = False) -> bool:
         """Under the writer lock, rebuild the index generation from durable vectors if it is missing or
         stale (always with ``force``); True if rebuilt."""
-        with self.lock.held(), faults(self.root, "writing the index files (the database is up to date; "
-                                                 "the index is rebuilt from it)"):
+        with self.lock.held(), self.storage_faults("writing the index files (the database is up to date; "
+                                                     "the index is rebuilt from it)"):
             state = self.index_state(extractor_id)
             cached = None if force else faiss_cache.read_cache(faiss_cache.index_path(self.root, extractor_id))
             if cached is not None and cached.state.matches(state):
@@ -405,7 +415,7 @@ class SQLiteStore:
                         f"`attrib gallery reembed --extractor {extractor.name}` or pick another --extractor"
                     )
                 raise EmptyGallery(
-                    f"gallery {self.root} has no enrolled generators; enroll some with "
+                    f"gallery {self.name} has no enrolled generators; enroll some with "
                     "`attrib enroll --generator NAME IMAGES...`"
                 )
             return row.id
@@ -422,7 +432,7 @@ class SQLiteStore:
             state = self.index_state(extractor_id)
             if state.count == 0:
                 raise EmptyGallery(
-                    f"gallery {self.root} has no samples for {key}; enroll some with "
+                    f"gallery {self.name} has no samples for {key}; enroll some with "
                     "`attrib enroll --generator NAME IMAGES...`"
                 )
             problems, _ = index_problems(self, extractor_id)
@@ -431,7 +441,7 @@ class SQLiteStore:
                 self.notify(f"{problems[0]} for {key}; rebuilt it from {state.count} stored vectors")
             view = load_index_view(self, key)
         if view is None:
-            raise GalleryError(f"index for {key} could not be rebuilt; run `attrib gallery check` on {self.root}")
+            raise GalleryError(f"index for {key} could not be rebuilt; run `attrib gallery check` on {self.name}")
         view.rebuilt = bool(problems)
         return view
 
@@ -511,84 +521,3 @@ class SQLiteStore:
             detail = {"extractor": key, "extractor_id": extractor_id, "target_far": target_far,
                       "message": result.message}
             session.add(db.Audit(action="calibrate", detail=json.dumps(detail)))
-
-    # -- listing and audit ----------------------------------------------
-
-    def generator_rows(self) -> list[dict]:
-        """Every generator with its sample count and (latest extractor's) threshold, by name."""
-        with self.reading() as session:
-            rows = session.execute(
-                select(db.Generator, func.count(db.Sample.id))
-                .outerjoin(db.Sample)
-                .group_by(db.Generator.id)
-                .order_by(db.Generator.name)
-            ).all()
-            cal = {
-                c.generator_id: c
-                for c in session.scalars(select(db.Calibration).order_by(db.Calibration.extractor_id.desc()))
-            }
-        out = []
-        for gen, count in rows:
-            c = cal.get(gen.id)
-            out.append({"name": gen.name, "family": gen.family, "note": gen.note, "samples": int(count),
-                        "threshold": c.threshold if c else None, "threshold_method": c.method if c else None,
-                        "created_at": gen.created_at.isoformat(timespec="seconds")})
-        return out
-
-    def generator_detail(self, name: str) -> dict:
-        with self.reading() as session:
-            gen = self._generator(session, name)
-            samples = [
-                {
-                    "id": s.id,
-                    "sha256": s.sha256,
-                    "path": s.path,
-                    "format": s.format,
-                    "width": s.width,
-                    "height": s.height,
-                    "size_bytes": s.size_bytes,
-                    "enrolled_at": s.created_at.isoformat(timespec="seconds"),
-                }
-                for s in gen.samples
-            ]
-            calibration = [
-                {
-                    "extractor": session.get(db.ExtractorRow, c.extractor_id).key,
-                    "threshold": c.threshold,
-                    "method": c.method,
-                    "target_far": c.target_far,
-                    "n_genuine": c.n_genuine,
-                    "n_impostor": c.n_impostor,
-                    "tar": c.tar,
-                }
-                for c in session.scalars(select(db.Calibration).where(db.Calibration.generator_id == gen.id))
-            ]
-            return {
-                "name": gen.name,
-                "family": gen.family,
-                "note": gen.note,
-                "created_at": gen.created_at.isoformat(timespec="seconds"),
-                "samples": samples,
-                "calibration": calibration,
-            }
-
-    def audit(self, action: str, detail: dict) -> None:
-        with self.writing() as session:
-            session.add(db.Audit(action=action, detail=json.dumps(detail)))
-
-    def audit_log(self, limit: int | None = None, action: str | None = None) -> list[dict]:
-        """The audit trail, oldest first: the last ``limit`` entries (all when None),
-        optionally of one ``action`` (enroll, remove, calibrate, reembed)."""
-        query = select(db.Audit).order_by(db.Audit.id.desc())
-        if action:
-            query = query.where(db.Audit.action == action)
-        if limit is not None:
-            query = query.limit(limit)
-        with self.reading() as session:
-            rows = list(session.scalars(query))
-        return [
-            {"id": r.id, "at": r.at.isoformat(timespec="seconds") + "Z", "action": r.action,
-             "detail": json.loads(r.detail)}
-            for r in reversed(rows)
-        ]
-

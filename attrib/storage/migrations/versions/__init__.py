@@ -1,0 +1,1 @@
+"""Alembic revisions of the gallery schema, oldest first (see :mod:`attrib.storage.migrations`)."""
