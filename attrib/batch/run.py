@@ -116,13 +116,13 @@ def run_batch(items: Iterable[Item], to_record: Callable[[Item], dict], write: C
         with DeferredInterrupt() as interrupts, _closed(iter(items)) as stream:
             for item in stream:
                 record = to_record(item)
-                with interrupts.held():
-                    write(item, record)
                 outcome = record_outcome(record)
-                if outcome is None:
-                    summary.failed += 1
-                else:
-                    summary.outcomes[outcome] += 1
+                with interrupts.held():  # a record written is a record counted
+                    write(item, record)
+                    if outcome is None:
+                        summary.failed += 1
+                    else:
+                        summary.outcomes[outcome] += 1
                 advance(1)
     except KeyboardInterrupt:
         summary.interrupted = True
