@@ -86,14 +86,14 @@ def main() -> None:
 
         def library(attempt):
             from attrib.batch.output import OutputFile
-            from attrib.batch.records import IDENTIFY_COLUMNS, RecordFormat
+            from attrib.batch.records import IDENTIFY_COLUMNS, RecordFormat, result_record
             from attrib.batch.run import run_batch
 
             out = OutputFile(root / f"lib{attempt}.jsonl", RecordFormat("jsonl", IDENTIFY_COLUMNS))
             try:
                 with Gallery(gallery_dir, read_only=True) as gallery:
                     results = gallery.identify(queries, gallery.load_extractor(args.extractor))
-                    summary = run_batch(results, lambda r: r.to_json(), lambda _item, record: out.write(record))
+                    summary = run_batch(results, result_record, lambda _item, record: out.write(record))
             finally:
                 out.close()
             assert summary.images == args.images and not summary.failed, summary.line("identify")

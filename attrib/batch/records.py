@@ -28,6 +28,15 @@ VERIFY_COLUMNS = ("path", "sha256", "generator", "match", "confidence", "score",
 FORMATS = ("jsonl", "csv")
 
 
+def result_record(result) -> dict:
+    """The record of an IdentificationResult or Verification, its path made printable first
+    (:func:`attrib.images.display_path`), so a file name that is not UTF-8 still gives valid UTF-8."""
+    from ..images import display_path
+
+    result.path = display_path(result.path)
+    return result.to_json()
+
+
 def record_outcome(record: dict) -> str | None:
     """What a record decided, for counting: the decision (identify), ``match`` / ``no match``
     (verify), or None for an error record."""

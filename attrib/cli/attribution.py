@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..batch.records import IDENTIFY_COLUMNS, VERIFY_COLUMNS
+from ..batch.records import IDENTIFY_COLUMNS, VERIFY_COLUMNS, result_record
 from ..scoring import DEFAULT_TARGET_FAR
-from .batch import BatchRun, batch_options, refuse_output_as_option, shown_record
+from .batch import BatchRun, batch_options, refuse_output_as_option
 from .common import c2pa_trust_option, collect_paths, emit_json, extractor_options, open_gallery, progress_bar
 
 
@@ -63,15 +63,32 @@ def enroll(ctx, generator, family, note, extractor, options, as_json, paths):
               help="Let evidence with a signature from a trusted signer (see --c2pa-trust) decide; the JSON "
                    "says so in decided_by and keeps the forensic answer in provenance.")
 @batch_options
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Run on Ray (pip install 'attrib[ray]'): alone, a Ray started here; `auto` or HOST:PORT, a "
+                   "cluster. Records (JSON lines unless --format csv) in input order; paths and --gallery must "
+                   "be reachable from every node.")
 @click.pass_context
 def identify(ctx, extractor, options, top_k, explain, as_json, c2pa_trust, trust_metadata, paths, lists, null,
-             output, fmt, resume):
+             output, fmt, resume, ray_address):
     """Name the generator (or family) of each image in PATHS, or say `unknown` or `ambiguous`, and why.
 
     PATHS are files and folders; `-` (or --files-from FILE) reads more paths, one a line."""
     refuse_output_as_option(options)
+    if ray_address is not None:
+        from ..batch.ray_runner import check_address, import_ray
+
+        check_address(ray_address)
+        import_ray()
     batch = BatchRun("identify", IDENTIFY_COLUMNS, paths=paths, lists=lists, null=null, output=output, fmt=fmt,
-                     resume=resume, as_json=as_json)
+                     resume=resume, as_json=as_json, records_only=ray_address is not None)
+    if ray_address is not None:
+        from ..batch.ray_runner import IdentifyJob, identify_on_ray
+
+        job = IdentifyJob.on_driver(ctx.obj["gallery"], extractor=extractor, options=tuple(options), top_k=top_k,
+                                    c2pa_trust=c2pa_trust, trust_metadata=trust_metadata)
+        with batch:
+            batch.run(identify_on_ray(batch.pending(), job, ray_address), lambda record: record)
+        ctx.exit(batch.exit_status)
 
     def human(result) -> None:
         click.echo(identification_line(result))
@@ -82,7 +99,7 @@ def identify(ctx, extractor, options, top_k, explain, as_json, c2pa_trust, trust
         bound = gallery.load_extractor(extractor, options)
         results = gallery.identify(batch.pending(), bound, top_k=top_k, c2pa_trust=c2pa_trust,
                                    trust_metadata=trust_metadata)
-        batch.run(results, shown_record, human)
+        batch.run(results, result_record, human)
     ctx.exit(batch.exit_status)
 
 
@@ -143,7 +160,7 @@ def verify(ctx, generator, extractor, options, as_json, c2pa_trust, paths, lists
 
     with batch, open_gallery(ctx, read_only=True) as gallery:
         bound = bind_extractor(extractor, options, gallery.extractor_names())
-        batch.run(gallery.verify(generator, batch.pending(), bound, c2pa_trust=c2pa_trust), shown_record, human)
+        batch.run(gallery.verify(generator, batch.pending(), bound, c2pa_trust=c2pa_trust), result_record, human)
     ctx.exit(batch.exit_status)
 
 

@@ -49,14 +49,14 @@ class BatchRun:
     then :meth:`run` answers every path; leaving the block prints the summary."""
 
     def __init__(self, label: str, columns: tuple[str, ...], *, paths, lists, null, output, fmt, resume,
-                 as_json: bool = False) -> None:
+                 as_json: bool = False, records_only: bool = False) -> None:
         if resume and not output:
             raise click.UsageError("--resume needs --output FILE (it skips the paths already answered there)")
         if as_json and fmt == "csv":
             raise click.UsageError("--json prints JSON lines: drop --json to write CSV with --format csv")
         self.label, self.summary = label, Summary()
         self.source = PathSource(tuple(paths), tuple(lists), null)
-        self.records = output is not None or as_json or fmt is not None
+        self.records = records_only or output is not None or as_json or fmt is not None
         self.format = RecordFormat(format_for(output, fmt), columns)
         self.to_file = output is not None
         if self.to_file:
@@ -83,9 +83,10 @@ class BatchRun:
         """The paths still to answer, in order (streamed)."""
         return skip_done(self.source, self.writer.done if self.to_file else set(), self.summary, self.advance)
 
-    def run(self, items: Iterable, to_record: Callable[[object], dict], human: Callable[[object], None]) -> Summary:
+    def run(self, items: Iterable, to_record: Callable[[object], dict],
+            human: Callable[[object], None] | None = None) -> Summary:
         """Write each item (a result, or a record when ``to_record`` is the identity) as a record,
-        or through ``human`` when no record format was asked for."""
+        or through ``human`` when no record format was asked for (see ``records_only``)."""
         if self.records:
             def write(item, record):
                 self.writer.write(record)
@@ -101,11 +102,3 @@ class BatchRun:
     def exit_status(self) -> int:
         return self.summary.exit_status
 
-
-def shown_record(result) -> dict:
-    """A result's record, its path made printable first (:func:`attrib.images.display_path`), so a
-    file name that is not UTF-8 still gives valid UTF-8 records and lines."""
-    from ..images import display_path
-
-    result.path = display_path(result.path)
-    return result.to_json()
