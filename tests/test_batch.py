@@ -231,6 +231,7 @@ def test_verify_writes_records_and_resumes(setup, tmp_path):
     (["--output", "{out}.csv"], "path,decision\na.png,red\n", "its CSV header (path,decision) is not this command's"),
     (["--output", "{out}", "--resume"], '{"path": "a.png"}\nnot json\n', "line 2 is not a JSON record"),
     (["--files-from", "{out}.missing"], None, "--files-from"),
+    (["--output", os.devnull, "--resume"], None, "--resume needs a regular file"),
     (["-o", "{out}"], None, "to append records to a file use --output"),
 ])
 def test_unusable_options_and_outputs_are_one_line(setup, tmp_path, args, content, words):

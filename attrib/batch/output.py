@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator
 
@@ -38,7 +39,6 @@ class StreamWriter:
 
     def __init__(self, fmt: RecordFormat, emit: Callable[[str], None]) -> None:
         self.fmt, self._emit, self._started = fmt, emit, False
-        self.done: set[str] = set()
 
     def write(self, record: dict) -> None:
         if not self._started:
@@ -75,9 +75,7 @@ class OutputFile:
             raise BatchOutputError(f"--output {self.label}: cannot be written ({exc.strerror}); "
                                    "give a file in a folder you can write to") from None
         try:
-            self._lock()
-            with open(location, "rb") as f:
-                self.existing = read_existing(f, fmt, self.label, resume)
+            self.existing = self._read_back(location, resume)
             if self.existing.torn_bytes:
                 os.ftruncate(self._fd, os.fstat(self._fd).st_size - self.existing.torn_bytes)
                 notify(f"{self.label}: dropped a last record cut off by an interrupted run "
@@ -87,6 +85,15 @@ class OutputFile:
         except BaseException:
             os.close(self._fd)
             raise
+
+    def _read_back(self, location, resume: bool) -> Existing:
+        if not stat.S_ISREG(os.fstat(self._fd).st_mode):  # e.g. /dev/stdout: nothing to read back or lock
+            if resume:
+                raise BatchOutputError(f"--output {self.label}: --resume needs a regular file to read back")
+            return Existing()
+        self._lock()
+        with open(location, "rb") as f:
+            return read_existing(f, self.fmt, self.label, resume)
 
     @property
     def done(self) -> set[str]:
