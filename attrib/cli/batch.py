@@ -76,8 +76,16 @@ class BatchRun:
             self._progress.__exit__(*exc)
         finally:
             self.writer.close()
-        if exc[0] is None and (self.to_file or self.summary.interrupted or self.summary.images + self.summary.skipped > 1):
+        if exc[0] is None and self._tells_summary():
             echo_err(self.summary.line(self.label))
+
+    def _tells_summary(self) -> bool:
+        """Always with --output or after Ctrl-C; with answers on stdout, only to a person (stderr a
+        terminal) and for more than one path, so that a script merging stderr into the records it
+        parses (`2>&1`) gets records only."""
+        if self.to_file or self.summary.interrupted:
+            return True
+        return sys.stderr.isatty() and self.summary.images + self.summary.skipped > 1
 
     def pending(self) -> Iterator:
         """The paths still to answer, in order (streamed)."""
