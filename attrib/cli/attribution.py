@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import click
 
+from ..batch.records import IDENTIFY_COLUMNS, VERIFY_COLUMNS, result_record
 from ..scoring import DEFAULT_TARGET_FAR
-from .common import (c2pa_trust_option, collect_paths, echo_err, emit_json, extractor_options, open_gallery,
-                     progress_bar)
+from .batch import BatchRun, batch_options, refuse_output_as_option
+from .common import c2pa_trust_option, collect_paths, emit_json, extractor_options, open_gallery, progress_bar
 
 
 @click.command()
@@ -63,42 +62,45 @@ def enroll(ctx, generator, family, note, extractor, options, as_json, paths):
 @click.option("--trust-metadata", is_flag=True,
               help="Let evidence with a signature from a trusted signer (see --c2pa-trust) decide; the JSON "
                    "says so in decided_by and keeps the forensic answer in provenance.")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@batch_options
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Run on Ray (pip install 'attrib[ray]'): alone, a Ray started here; `auto` or HOST:PORT, a "
+                   "cluster. Records (JSON lines unless --format csv) in input order; paths and --gallery must "
+                   "be reachable from every node.")
 @click.pass_context
-def identify(ctx, extractor, options, top_k, explain, as_json, c2pa_trust, trust_metadata, paths):
-    """Name the generator (or family) of each image in PATHS, or say `unknown` or `ambiguous`, and why."""
-    files = collect_paths(paths)
+def identify(ctx, extractor, options, top_k, explain, as_json, c2pa_trust, trust_metadata, paths, lists, null,
+             output, fmt, resume, ray_address):
+    """Name the generator (or family) of each image in PATHS, or say `unknown` or `ambiguous`, and why.
+
+    PATHS are files and folders; `-` (or --files-from FILE) reads more paths, one a line."""
+    refuse_output_as_option(options)
+    if ray_address is not None:
+        from ..batch.ray_runner import check_address, import_ray
+
+        check_address(ray_address)
+        import_ray()
+    batch = BatchRun("identify", IDENTIFY_COLUMNS, paths=paths, lists=lists, null=null, output=output, fmt=fmt,
+                     resume=resume, as_json=as_json, records_only=ray_address is not None)
+    if ray_address is not None:
+        from ..batch.ray_runner import IdentifyJob, identify_on_ray
+
+        job = IdentifyJob.on_driver(ctx.obj["gallery"], extractor=extractor, options=tuple(options), top_k=top_k,
+                                    c2pa_trust=c2pa_trust, trust_metadata=trust_metadata)
+        with batch:
+            batch.run(identify_on_ray(batch.pending(), job, ray_address), lambda record: record)
+        ctx.exit(batch.exit_status)
+
     def human(result) -> None:
         click.echo(identification_line(result))
         for line in explanation_lines(result) if explain else ():
             click.echo(f"    {line}")
 
-    with open_gallery(ctx, read_only=True) as gallery:
+    with batch, open_gallery(ctx, read_only=True) as gallery:
         bound = gallery.load_extractor(extractor, options)
-        results = gallery.identify(files, bound, top_k=top_k, c2pa_trust=c2pa_trust, trust_metadata=trust_metadata)
-        failed = report_each(results, as_json, human)
-    if failed:
-        ctx.exit(1)
-
-
-def report_each(results, as_json: bool, human) -> int:
-    """Print each result as JSON or through ``human``; errors as one line on stderr. Returns the errors.
-
-    Paths are shown as :func:`attrib.images.display_path` writes them, so a file name that is not
-    UTF-8 still gives valid UTF-8 lines."""
-    from ..images import display_path
-
-    failed = 0
-    for result in results:
-        result = dataclasses.replace(result, path=display_path(result.path))
-        failed += result.error is not None
-        if as_json:
-            emit_json(result.to_json())
-        elif result.error:
-            echo_err(f"error: {result.error}")
-        else:
-            human(result)
-    return failed
+        results = gallery.identify(batch.pending(), bound, top_k=top_k, c2pa_trust=c2pa_trust,
+                                   trust_metadata=trust_metadata)
+        batch.run(results, result_record, human)
+    ctx.exit(batch.exit_status)
 
 
 def identification_line(result) -> str:
@@ -139,23 +141,27 @@ def explanation_lines(result) -> list[str]:
 @extractor_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per input file.")
 @c2pa_trust_option
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@batch_options
 @click.pass_context
-def verify(ctx, generator, extractor, options, as_json, c2pa_trust, paths):
-    """Say whether each image in PATHS was made by GENERATOR."""
+def verify(ctx, generator, extractor, options, as_json, c2pa_trust, paths, lists, null, output, fmt, resume):
+    """Say whether each image in PATHS was made by GENERATOR.
+
+    PATHS are files and folders; `-` (or --files-from FILE) reads more paths, one a line."""
     from ..extractors.resolve import bind_extractor
 
-    files = collect_paths(paths)
+    refuse_output_as_option(options)
+    batch = BatchRun("verify", VERIFY_COLUMNS, paths=paths, lists=lists, null=null, output=output, fmt=fmt,
+                     resume=resume, as_json=as_json)
+
     def human(result) -> None:
         verdict = "match" if result.match else "no match"
         click.echo(f"{result.path}: {verdict} for {generator} (score {result.score:.3f}, "
                    f"threshold {result.threshold:.3f}, confidence {result.confidence:.2f})" + evidence_suffix(result))
 
-    with open_gallery(ctx, read_only=True) as gallery:
+    with batch, open_gallery(ctx, read_only=True) as gallery:
         bound = bind_extractor(extractor, options, gallery.extractor_names())
-        failed = report_each(gallery.verify(generator, files, bound, c2pa_trust=c2pa_trust), as_json, human)
-    if failed:
-        ctx.exit(1)
+        batch.run(gallery.verify(generator, batch.pending(), bound, c2pa_trust=c2pa_trust), result_record, human)
+    ctx.exit(batch.exit_status)
 
 
 @click.command()

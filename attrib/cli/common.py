@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -65,6 +66,40 @@ def progress_bar(total: int, label: str, enabled: bool = True):
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=total)
+        yield lambda n=1: bar.advance(task, n)
+
+
+@contextmanager
+def batch_progress(label: str, enabled: bool = True, count=None):
+    """A progress bar on stderr, when it is a terminal, with the images done, their rate, the time
+    so far and, once ``count()`` (run on a thread of its own) says how many there are, the bar and
+    the time left; a no-op callback otherwise."""
+    if not (enabled and sys.stderr.isatty()):
+        yield lambda n=1: None
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(f"{task.speed:.1f} images/s" if task.speed else "")
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Rate(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def set_total() -> None:
+            try:
+                total = count()
+            except (OSError, ValueError):  # a list or folder the run itself will report on
+                return
+            if total is not None:
+                bar.update(task, total=total)
+
+        if count is not None:
+            threading.Thread(target=set_total, name="attrib-count", daemon=True).start()
         yield lambda n=1: bar.advance(task, n)
 
 
