@@ -10,7 +10,7 @@ from PIL import Image  # noqa: E402
 
 from attrib.evidence import read_evidence  # noqa: E402
 from attrib.testing import check_evidence_reader  # noqa: E402
-from attrib_watermark import KNOWN, InvisibleWatermarkReader  # noqa: E402
+from attrib_watermark import KNOWN, InvisibleWatermarkReader, decode_bits  # noqa: E402
 
 
 def textured(size=512, seed=0):
@@ -73,3 +73,19 @@ def test_images_over_the_pixel_cap_are_not_examined(monkeypatch):
     assert read_evidence(data=data, readers=[InvisibleWatermarkReader()])  # 512 px: found
     monkeypatch.setattr(attrib_watermark, "MAX_PIXELS", 511 * 511)
     assert read_evidence(data=data, readers=[InvisibleWatermarkReader()]) == []
+
+
+@pytest.mark.parametrize("size", [(256, 256), (512, 384), (301, 517)])
+def test_decoder_reads_the_bits_invisible_watermark_reads(size):
+    from imwatermark.maxDct import EmbedMaxDct
+
+    rng = np.random.default_rng(size[0])
+    images = [rng.integers(0, 256, (*size, 3), dtype=np.uint8), textured(max(size))[: size[0], : size[1]]]
+    encoder = WatermarkEncoder()
+    encoder.set_watermark("bits", list(KNOWN[0].bits))
+    images.append(encoder.encode(np.ascontiguousarray(images[1]), "dwtDct"))
+    for bgr in images:
+        bgr = np.ascontiguousarray(bgr)
+        for payload in KNOWN:
+            expected = EmbedMaxDct(watermarks=[], wmLen=len(payload.bits)).decode(bgr)
+            assert decode_bits(bgr, payload) == [int(b) for b in expected]
