@@ -251,11 +251,14 @@ class Gallery:
 
     def enroll_embedded(self, generator: str, records: Sequence[ImageRecord], vectors: np.ndarray,
                         extractor: BoundExtractor, family: str | None = None, note: str | None = None,
-                        target_far: float | None = None, chunk: int = EMBEDDED_CHUNK) -> EnrollReport:
+                        target_far: float | None = None, chunk: int = EMBEDDED_CHUNK,
+                        bring_up_to_date: bool = True) -> EnrollReport:
         """Store precomputed ``vectors`` (one per record of ``records``: path, sha256, format, size_bytes,
         width, height; see :class:`attrib.images.ImageRecord`; paths stored as given) under ``generator``,
         ``chunk`` per transaction, then bring the fits and the index up to date, as :meth:`enroll` does.
-        The vectors must come from ``extractor`` (L2-normalised, of its dimension)."""
+        The vectors must come from ``extractor`` (L2-normalised, of its dimension). Without
+        ``bring_up_to_date`` the fits and the index are left stale (a bulk load of many generators then
+        calls :meth:`calibrate` once)."""
         generator = validate_name(generator)
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[1] != extractor.dim or len(vectors) != len(records):
@@ -264,10 +267,10 @@ class Gallery:
         report = EnrollReport(generator)
         chunks = ((list(records[start: start + chunk]), [str(r.path) for r in records[start: start + chunk]],
                    vectors[start: start + chunk]) for start in range(0, len(records), chunk))
-        return self._enroll_chunks(report, chunks, extractor, family, note, target_far)
+        return self._enroll_chunks(report, chunks, extractor, family, note, target_far, bring_up_to_date)
 
     def _enroll_chunks(self, report: EnrollReport, chunks, extractor: BoundExtractor, family: str | None,
-                       note: str | None, target_far: float | None) -> EnrollReport:
+                       note: str | None, target_far: float | None, bring_up_to_date: bool = True) -> EnrollReport:
         """Commit each chunk (records, shown paths, vectors) in its own transaction under the writer lock, then
         bring the fits and index up to date. Files another process enrolled meanwhile are reported like those
         enrolled before; stale fits are brought up to date even when nothing new is stored."""
@@ -287,7 +290,7 @@ class Gallery:
             extractor_id = stored.extractor_id or extractor_id
         if extractor_id is None:
             extractor_id = store.extractor_id(extractor.identity.key)
-        if extractor_id is None:
+        if extractor_id is None or not bring_up_to_date:
             return report
         with store.lock.held():
             stale = fit_problems(store, extractor_id)

@@ -101,11 +101,12 @@ def _incremental(store, extractor_id: int, cohort: np.ndarray | None, target_far
         bulk.save_generator_thresholds(store, extractor_id, thresholds, model, target_far, revision, message)
         done.recalibrated, done.message = touched, message
     if len(ids) or fields["revision"] != revision:
-        faiss_cache.append_delta(path, ids, gens, whitening.apply(matrix), revision)
-        done.appended = len(ids)
-        fields = faiss_cache.read_sidecar(path)
-        if fields is not None and faiss_cache.needs_fold(fields):
-            done.folded = faiss_cache.fold(path)
+        with index_faults(store):
+            faiss_cache.append_delta(path, ids, gens, whitening.apply(matrix), revision)
+            done.appended = len(ids)
+            fields = faiss_cache.read_sidecar(path)
+            if fields is not None and faiss_cache.needs_fold(fields):
+                done.folded = faiss_cache.fold(path)
     return done
 
 
@@ -151,4 +152,12 @@ def write_base(store, extractor_id: int, ids: np.ndarray, gens: np.ndarray, whit
     index = faiss_cache.build_index(ids, whitened, dim, key)
     state = faiss_cache.IndexState(len(ids), int(ids.max()) if len(ids) else 0, int(ids.sum()), dim, key,
                                    whitening=whitening, revision=revision)
-    faiss_cache.write_index(index, faiss_cache.index_path(store.root, extractor_id), state, ids, gens)
+    with index_faults(store):
+        faiss_cache.write_index(index, faiss_cache.index_path(store.root, extractor_id), state, ids, gens)
+
+
+def index_faults(store):
+    """Storage faults while writing index files, as one-line errors that say the database is intact."""
+    from .storage.faults import faults
+
+    return faults(store.root, "writing the index files (the database is up to date; the index is rebuilt from it)")

@@ -108,10 +108,10 @@ def fit_whitening(vectors: np.ndarray, labels: np.ndarray, shrink: float = SHRIN
         vectors, labels = vectors[keep], labels[keep]
     x = vectors.astype(np.float64)
     d = x.shape[1]
-    centred = np.empty_like(x)
-    for g in np.unique(labels):
-        rows = labels == g
-        centred[rows] = x[rows] - x[rows].mean(axis=0)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    sums = np.zeros((len(counts), d))
+    np.add.at(sums, inverse, x)
+    centred = x - (sums / counts[:, None])[inverse]
     within = centred.T @ centred / len(x)
     within = (1 - shrink) * within + shrink * (np.trace(within) / d) * np.eye(d)
     eigenvalues, eigenvectors = np.linalg.eigh(within)
