@@ -23,32 +23,22 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from . import refit
-from .errors import (AttribError, DiskFull, EnrollmentConflict, GalleryError, ReadOnlyGallery, StaleGallery,
-                     UnknownGenerator)
+from .enrollment import EnrollReport, conflict_message, embedded_chunks, validate_name
+from .errors import AttribError, DiskFull, GalleryError, ReadOnlyGallery, StaleGallery, UnknownGenerator
 from .extractors.contract import BoundExtractor
-from .images import BATCH, ImageRecord, LoadedImage, display_path, load_batches, load_images
+from .images import BATCH, ImageRecord, LoadedImage, load_batches, load_images
 from .scoring import calibration
 from .scoring.decision import IdentificationResult, Verification, decide, rank, score_queries
 from .scoring.fusion import fit_fusion
 from .scoring.open_set import DecisionModel
 from .storage.base import GalleryReads, IndexView, fit_problems, index_problems, load_index_view, memory_view
-from .storage.check import CheckReport, inspect_gallery
+from .scoring.whitening import staleness
+from .storage.check import CheckReport, Finding, inspect_gallery
 from .storage.check import repair as repair_gallery
 from .storage.fast_reader import FastReader
 
 Progress = Callable[[int], None]
 EMBEDDED_CHUNK = 10_000  # precomputed vectors stored per transaction by Gallery.enroll_embedded
-
-
-@dataclass
-class EnrollReport:
-    """What one enroll did: files added, skipped (already enrolled) and failed, and the calibration."""
-
-    generator: str
-    added: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    calibration: str = ""
 
 
 @dataclass
@@ -216,38 +206,8 @@ class Gallery:
         keeps every chunk it committed; running it again skips those (by sha256) and stores the rest."""
         generator = validate_name(generator)
         report = EnrollReport(generator)
-        return self._enroll_chunks(report, self._embedded_chunks(report, paths, extractor, progress), extractor,
-                                   family, note, target_far)
-
-    def _embedded_chunks(self, report: EnrollReport, paths: Iterable[Path], extractor: BoundExtractor,
-                         progress: Progress | None) -> Iterator[tuple[list[ImageRecord], list[str], np.ndarray]]:
-        """Per decoded batch: the records, shown paths and vectors of the images not enrolled yet; what is
-        enrolled already (under this generator, or earlier in this run) or under another, or unreadable, goes
-        into ``report``."""
-        seen: set[str] = set()
-        for chunk in load_batches(paths):
-            loaded = []
-            for item in chunk:
-                if progress:
-                    progress(1)
-                if isinstance(item, LoadedImage):
-                    loaded.append(item)
-                else:
-                    report.failed.append((display_path(item[0]), item[1]))
-            owners = self.store.owners([item.sha256 for item in loaded]) if loaded else {}
-            new = []
-            for item in loaded:
-                shown, owner = display_path(item.path), owners.get(item.sha256)
-                if owner == report.generator or item.sha256 in seen:
-                    report.skipped.append((shown, f"already enrolled under {report.generator!r}"))
-                elif owner is not None:
-                    report.failed.append((shown, conflict_message(shown, owner, report.generator)))
-                else:
-                    seen.add(item.sha256)
-                    new.append(item)
-            if new:
-                yield ([item.record() for item in new], [display_path(item.path) for item in new],
-                       extractor.embed([item.pixels for item in new]))
+        chunks = embedded_chunks(report, paths, extractor, self.store.owners, progress)
+        return self._enroll_chunks(report, chunks, extractor, family, note, target_far)
 
     def enroll_embedded(self, generator: str, records: Sequence[ImageRecord], vectors: np.ndarray,
                         extractor: BoundExtractor, family: str | None = None, note: str | None = None,
@@ -416,13 +376,29 @@ class Gallery:
         under the writer lock, then verify again; the report lists what was repaired."""
         report = inspect_gallery(self.root, self._store)
         if not (repair and report.repairable):
-            return report
+            return self._with_staleness(report)
         store = self.store  # opening the store migrates an earlier schema
         done = ["migrated the database to the current schema"] if report.needs_migration else []
         with store.lock.held():
             done += repair_gallery(store, inspect_gallery(self.root, store), self.calibrate_extractor)
         report = inspect_gallery(self.root, store)
         report.repaired = done
+        return self._with_staleness(report)
+
+    def _with_staleness(self, report: CheckReport) -> CheckReport:
+        """Add a note per extractor whose whitening predates changes still within the refit share (how
+        stale it is; `attrib calibrate` refits it)."""
+        if not report.contents_read or not report.consistent or not report.extractors:
+            return report
+        reads = self.reads()
+        for key in report.extractors:
+            extractor_id = reads.extractor_id(key)
+            whitened, _ = reads.fit_revisions(extractor_id)
+            changes = reads.revision(extractor_id) - (whitened or 0)
+            if whitened is not None and changes > 0:
+                report.findings.append(Finding(key, f"whitening {staleness(reads.whitening(extractor_id), changes)}"
+                                                    "; within the refit share, `attrib calibrate` refits it",
+                                               severity="note"))
         return report
 
     # -- identification and verification ---------------------------------
@@ -572,21 +548,6 @@ def cohort_version() -> str:
 def _embed_chunk(extractor: BoundExtractor, chunk) -> np.ndarray:
     images = [item.pixels for item in chunk if isinstance(item, LoadedImage)]
     return extractor.embed(images) if images else np.zeros((0, extractor.dim), np.float32)
-
-
-def conflict_message(path: str, owner: str, generator: str) -> str:
-    return str(EnrollmentConflict(
-        f"{path}: already enrolled under generator {owner!r}, refused for {generator!r}; "
-        f"remove it from {owner!r} first if it was mislabelled"))
-
-
-def validate_name(name: str) -> str:
-    cleaned = name.strip()
-    if not cleaned or len(cleaned) > 200 or any(ch in cleaned for ch in "\n\r\t+"):
-        raise AttribError(
-            f"generator name {name!r} is not usable: use 1-200 characters without '+', tabs or newlines"
-        )
-    return cleaned
 
 
 def open_gallery(location: str | Path, notify: Callable[[str], None] | None = None,
