@@ -253,11 +253,12 @@ class Gallery:
         if extractor_id is None or not bring_up_to_date:
             return report
         with store.lock.held():
-            stale = fit_problems(store, extractor_id)
-            if not (report.added or stale or index_problems(store, extractor_id, full=False)[0]):
-                return report
-            if stale and not report.added:
-                self.notify(f"{stale[0]}; recalibrating")
+            if not report.added:
+                stale = fit_problems(store, extractor_id)
+                if not (stale or index_problems(store, extractor_id, full=False)[0]):
+                    return report
+                if stale:
+                    self.notify(f"{stale[0]}; recalibrating")
             self.ensure_cohort(extractor_id, extractor)
             done = self._bring_up_to_date(extractor_id, target_far)
             report.calibration = done.message

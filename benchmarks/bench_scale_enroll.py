@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -69,16 +68,20 @@ def build(root: Path, n: int, generators: int, extractor) -> float:
     return time.perf_counter() - start
 
 
+RUN_MEASURED = ("import json, resource, subprocess, sys, time\n"
+                "start = time.perf_counter()\n"
+                "status = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+                "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+                "print(json.dumps([time.perf_counter() - start, peak, status]))")
+
+
 def timed(command: list[str]) -> tuple[float, float, int]:
-    """Run ``command``: (wall seconds, peak RSS in MB, exit status)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode:
-        sys.stderr.write(process.stderr.read().decode(errors="replace"))
-    return wall, usage.ru_maxrss / 1024, process.returncode
+    """Run ``command``: (wall seconds, peak RSS in MB, exit status). A small Python process starts it and
+    reads its peak RSS (a child forked from this process would count this process's memory too)."""
+    result = subprocess.run([sys.executable, "-c", RUN_MEASURED, *command], capture_output=True, text=True,
+                            check=True)
+    wall, peak_kb, status = json.loads(result.stdout)
+    return wall, peak_kb / 1024, status
 
 
 def attrib(gallery: Path, *args: str) -> list[str]:
