@@ -107,11 +107,6 @@ def generator_samples(store, extractor_id: int, generator_ids: Sequence[int], ca
     return out
 
 
-def vector_count(store, extractor_id: int) -> int:
-    with store.reading() as session:
-        return int(session.scalar(select(func.count(db.Vector.id)).where(db.Vector.extractor_id == extractor_id)))
-
-
 def save_generator_thresholds(store, extractor_id: int, thresholds: list, model: dict | None, target_far: float,
                               revision: int, message: str) -> None:
     """Replace the thresholds of the generators in ``thresholds`` (:class:`attrib.scoring.calibration.Threshold`),
