@@ -6,9 +6,11 @@ scored by :mod:`attrib.scoring`. Identification reads through the fast read-only
 the index on disk can be trusted, and opens the SQLite store (which migrates and rebuilds,
 saying so) only when it cannot.
 
-Writes hold the gallery's writer lock (:mod:`attrib.storage.locking`) and are one database
-transaction each: storing samples, refitting the whitening and recalibrating commit together
-or not at all; the index files follow, and are rebuilt from the database whenever they lag.
+Writes hold the gallery's writer lock (:mod:`attrib.storage.locking`). Enrollment commits
+images in chunks, one transaction each (samples with their vectors), so an interrupted enroll
+keeps whole chunks and a re-run completes it; then the whitening, the calibration and the index
+are brought up to date at a cost set by what changed (:mod:`attrib.refit`). The index files
+follow the database and are extended or rebuilt from it whenever they lag.
 """
 
 from __future__ import annotations
@@ -20,33 +22,24 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import (AttribError, DiskFull, EnrollmentConflict, GalleryError, ReadOnlyGallery, StaleGallery,
-                     UnknownGenerator)
+from . import refit
+from .enrollment import EnrollReport, conflict_message, embedded_chunks, validate_name
+from .errors import AttribError, DiskFull, GalleryError, ReadOnlyGallery, StaleGallery, UnknownGenerator
 from .extractors.contract import BoundExtractor
-from .images import BATCH, ImageRecord, LoadedImage, display_path, load_batches, load_images
-from .scoring import calibration, open_set
+from .images import BATCH, ImageRecord, LoadedImage, load_batches, load_images
+from .scoring import calibration
 from .scoring.decision import IdentificationResult, Verification, decide, rank, score_queries
 from .scoring.fusion import fit_fusion
 from .scoring.open_set import DecisionModel
-from .scoring.whitening import fit_whitening, held_out_score_matrix
-from .storage.base import GalleryReads, IndexView, fit_problems, load_index_view, memory_view
-from .storage.check import CheckReport, inspect_gallery
+from .storage.base import GalleryReads, IndexView, fit_problems, index_problems, load_index_view, memory_view
+from .scoring.whitening import staleness
+from .storage.check import CheckReport, Finding, inspect_gallery
 from .storage.check import repair as repair_gallery
 from .storage.fast_reader import FastReader
 from .storage.location import MaskedURL, database_url, is_database_url
 
 Progress = Callable[[int], None]
-
-
-@dataclass
-class EnrollReport:
-    """What one enroll did: files added, skipped (already enrolled) and failed, and the calibration."""
-
-    generator: str
-    added: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    calibration: str = ""
+EMBEDDED_CHUNK = 10_000  # precomputed vectors stored per transaction by Gallery.enroll_embedded
 
 
 @dataclass
@@ -170,9 +163,16 @@ class Gallery:
         extractor_id = store.require_extractor(extractor)
         with store.lock.held():
             problems = fit_problems(store, extractor_id)
-            if problems:
-                self.calibrate_extractor(extractor_id)
-                self.notify(f"{problems[0]}; refitted and recalibrated it")
+            stale_index, _ = index_problems(store, extractor_id, full=False)
+            if problems or stale_index:
+                done = self._bring_up_to_date(extractor_id)
+                if problems:
+                    self.notify(f"{problems[0]}; refitted and recalibrated it" if done.refitted
+                                else f"{problems[0]}; recalibrated {len(done.recalibrated)} generator(s)")
+                elif stale_index:
+                    self.notify(f"{stale_index[0]} for {extractor.identity.key}; " + (
+                        f"rebuilt it from {done.indexed} stored vectors" if done.indexed
+                        else f"added {done.appended} stored vectors to it"))
             return store.open_index(extractor)
 
     def _read_only_view(self, extractor: BoundExtractor, exc: ReadOnlyGallery | DiskFull) -> IndexView:
@@ -208,79 +208,85 @@ class Gallery:
         progress: Progress | None = None,
         target_far: float | None = None,
     ) -> EnrollReport:
-        """Embed and store images under ``generator``; nothing is stored if the extractor fails."""
+        """Embed and store images under ``generator``, then bring the fits and the index up to date.
+
+        Images are committed in chunks (:data:`attrib.images.BATCH` at a time), so an interrupted enroll
+        keeps every chunk it committed; running it again skips those (by sha256) and stores the rest."""
         generator = validate_name(generator)
         report = EnrollReport(generator)
-        existing = self.store.owners()
-        vectors: list[np.ndarray] = []
-        kept: list[ImageRecord] = []  # what storage needs, without pixels: memory stays flat however many
-        shown_paths: list[str] = []  # each kept file's path as given, for the report
-        seen: set[str] = set()
-        for chunk in load_batches(paths):
-            new = []
-            for item in chunk:
-                if progress:
-                    progress(1)
-                if not isinstance(item, LoadedImage):
-                    report.failed.append((display_path(item[0]), item[1]))
-                    continue
-                shown, owner = display_path(item.path), existing.get(item.sha256)
-                if owner == generator or item.sha256 in seen:
-                    report.skipped.append((shown, f"already enrolled under {generator!r}"))
-                elif owner is not None:
-                    report.failed.append((shown, conflict_message(shown, owner, generator)))
-                else:
-                    seen.add(item.sha256)
-                    new.append(item)
-            if new:
-                vectors.append(extractor.embed([item.pixels for item in new]))
-                kept.extend(item.record() for item in new)
-                shown_paths.extend(display_path(item.path) for item in new)
-        return self._store_enrolled(report, kept, shown_paths, vectors, extractor, family, note, target_far)
+        chunks = embedded_chunks(report, paths, extractor, self.store.owners, progress)
+        return self._enroll_chunks(report, chunks, extractor, family, note, target_far)
 
-    def _store_enrolled(self, report: EnrollReport, images: list[ImageRecord], shown: list[str],
-                        vectors: list[np.ndarray], extractor: BoundExtractor, family: str | None,
-                        note: str | None, target_far: float | None) -> EnrollReport:
-        """Store embedded images and recalibrate in one transaction under the writer lock, then write the
-        index. Files another process enrolled meanwhile are reported like those enrolled before; a stale
-        calibration is refitted even when nothing new is stored."""
+    def enroll_embedded(self, generator: str, records: Sequence[ImageRecord], vectors: np.ndarray,
+                        extractor: BoundExtractor, family: str | None = None, note: str | None = None,
+                        target_far: float | None = None, chunk: int = EMBEDDED_CHUNK,
+                        bring_up_to_date: bool = True) -> EnrollReport:
+        """Store precomputed ``vectors`` (one per record of ``records``: path, sha256, format, size_bytes,
+        width, height; see :class:`attrib.images.ImageRecord`; paths stored as given) under ``generator``,
+        ``chunk`` per transaction, then bring the fits and the index up to date, as :meth:`enroll` does.
+        The vectors must come from ``extractor`` (L2-normalised, of its dimension). Without
+        ``bring_up_to_date`` the fits and the index are left stale (a bulk load of many generators then
+        calls :meth:`calibrate` once)."""
+        generator = validate_name(generator)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[1] != extractor.dim or len(vectors) != len(records):
+            raise AttribError(f"enroll_embedded needs one {extractor.dim}-d vector per record; got "
+                              f"{vectors.shape} for {len(records)} records")
+        report = EnrollReport(generator)
+        chunks = ((list(records[start: start + chunk]), [str(r.path) for r in records[start: start + chunk]],
+                   vectors[start: start + chunk]) for start in range(0, len(records), chunk))
+        return self._enroll_chunks(report, chunks, extractor, family, note, target_far, bring_up_to_date)
+
+    def _enroll_chunks(self, report: EnrollReport, chunks, extractor: BoundExtractor, family: str | None,
+                       note: str | None, target_far: float | None, bring_up_to_date: bool = True) -> EnrollReport:
+        """Commit each chunk (records, shown paths, vectors) in its own transaction under the writer lock, then
+        bring the fits and index up to date. Files another process enrolled meanwhile are reported like those
+        enrolled before; stale fits are brought up to date even when nothing new is stored."""
+        from .storage import bulk
+
         store = self.store
+        extractor_id = None
+        for records, shown, matrix in chunks:
+            with store.lock.held():
+                stored = bulk.store_chunk(store, report.generator, records, matrix, extractor, family=family,
+                                          note=note)
+            for position in stored.duplicates:
+                report.skipped.append((shown[position], f"already enrolled under {report.generator!r}"))
+            for position, owner in stored.conflicts:
+                report.failed.append((shown[position], conflict_message(shown[position], owner, report.generator)))
+            report.added.extend(shown[position] for position in stored.added)
+            extractor_id = stored.extractor_id or extractor_id
+        if extractor_id is None:
+            extractor_id = store.extractor_id(extractor.identity.key)
+        if extractor_id is None or not bring_up_to_date:
+            return report
         with store.lock.held():
-            with store.writing():
-                matrix = np.concatenate(vectors) if vectors else np.zeros((0, extractor.dim), np.float32)
-                stored = store.add_samples(report.generator, images, matrix, extractor, family=family, note=note)
-                for position in stored.duplicates:
-                    report.skipped.append((shown[position], f"already enrolled under {report.generator!r}"))
-                for position, owner in stored.conflicts:
-                    report.failed.append((shown[position], conflict_message(shown[position], owner, report.generator)))
-                report.added = [shown[position] for position in stored.added]
-                extractor_id = stored.extractor_id
-                stale = fit_problems(store, extractor_id) if extractor_id is not None else []
-                if not (report.added or stale):
+            if not report.added:
+                stale = fit_problems(store, extractor_id)
+                if not (stale or index_problems(store, extractor_id, full=False)[0]):
                     return report
-                if stale and not report.added:
+                if stale:
                     self.notify(f"{stale[0]}; recalibrating")
-                self.ensure_cohort(extractor_id, extractor)
-                report.calibration = self._refit(extractor_id, target_far).message
-            store.write_index(extractor_id)
+            self.ensure_cohort(extractor_id, extractor)
+            done = self._bring_up_to_date(extractor_id, target_far)
+            report.calibration = done.message
         return report
 
+    def _bring_up_to_date(self, extractor_id: int, target_far: float | None = None, force: bool = False
+                          ) -> refit.Upkeep:
+        """:func:`attrib.refit.bring_up_to_date` with this gallery's cohort (the caller holds the writer lock)."""
+        return refit.bring_up_to_date(self.store, extractor_id, self.store.cohort(extractor_id, cohort_version()),
+                                      target_far, force)
+
     def remove(self, generator: str, target_far: float | None = None) -> int:
-        """Remove a generator with its samples and vectors and recalibrate, in one transaction; return the
-        samples removed."""
+        """Remove a generator with its samples and vectors, then refit and recalibrate; return the samples
+        removed."""
         store = self.store
         with store.lock.held():
-            with store.writing():
-                count = store.remove_generator(generator)
-                extractor_ids = store.extractor_ids()
-                for extractor_id in extractor_ids:
-                    self._refit(extractor_id, target_far)
-            self._write_indexes(extractor_ids)
+            count = store.remove_generator(generator)
+            for extractor_id in store.extractor_ids():
+                self._bring_up_to_date(extractor_id, target_far)
         return count
-
-    def _write_indexes(self, extractor_ids: Iterable[int], force: bool = False) -> None:
-        for extractor_id in extractor_ids:
-            self.store.write_index(extractor_id, force=force)
 
     def reembed(self, extractor: BoundExtractor, progress: Progress | None = None,
                 target_far: float | None = None) -> ReembedReport:
@@ -317,12 +323,10 @@ class Gallery:
                 new_vectors.extend(zip(batch_ids, extractor.embed(pixels)))
         store = self.store
         with store.lock.held():
-            with store.writing():
-                report.embedded, report.replaced = store.add_vectors(
-                    extractor_id, extractor.name, key, new_vectors, replace_other_versions=not report.problems)
-                self.ensure_cohort(extractor_id, extractor)
-                self._refit(extractor_id, target_far)
-            store.write_index(extractor_id)
+            report.embedded, report.replaced = store.add_vectors(
+                extractor_id, extractor.name, key, new_vectors, replace_other_versions=not report.problems)
+            self.ensure_cohort(extractor_id, extractor)
+            self._bring_up_to_date(extractor_id, target_far, force=True)
         for old_key in report.replaced:
             self.notify(f"dropped vectors of {old_key}: every sample now has a {key} vector")
         return report
@@ -330,41 +334,15 @@ class Gallery:
     # -- calibration ----------------------------------------------------
 
     def calibrate_extractor(self, extractor_id: int, target_far: float | None = None) -> calibration.CalibrationResult:
-        """Refit the whitening, recompute thresholds and the decision model, bring the index up to date.
+        """Refit the whitening on a bounded sample of the vectors, recompute thresholds and the decision model,
+        and rebuild the index (with the index type for the gallery's size).
 
         Thresholds are set on the impostor cohort stored for the extractor (:mod:`attrib.scoring.open_set`);
         a gallery without one falls back to its own impostors. ``target_far`` defaults to the one this
         extractor was last calibrated at (else the default).
         """
-        store = self.store
-        with store.lock.held():
-            with store.writing():
-                result = self._refit(extractor_id, target_far)
-            if not store.in_transaction:  # else the index follows the outer transaction's commit
-                store.write_index(extractor_id)
-        return result
-
-    def _refit(self, extractor_id: int, target_far: float | None) -> calibration.CalibrationResult:
-        """Fit the whitening and the calibration on the vectors as they are in the open transaction, and store
-        both with the revision they were fitted at."""
-        store = self.store
-        revision = store.revision(extractor_id)
-        _, gens, matrix = store.vectors(extractor_id)
-        whitening = fit_whitening(matrix, gens)
-        if target_far is None:
-            target_far = store.calibrated_far(extractor_id)
-        store.save_whitening(extractor_id, whitening, len(gens), revision)
-        cohort = store.cohort(extractor_id, cohort_version())
-        if cohort is None or len(gens) == 0:
-            result = calibration.calibrate(matrix, gens, target_far=target_far,
-                                           score_matrix=held_out_score_matrix(whitening))
-        else:
-            matrix, gens = calibration.subsample(matrix, gens)
-            held_out, order = held_out_score_matrix(whitening)(matrix.astype(np.float64), gens)
-            scores = open_set.cohort_scores(whitening.apply(cohort), whitening.apply(matrix), gens, order)
-            result = open_set.calibrate(held_out, gens, order, scores, target_far)
-        store.save_calibration(extractor_id, result, target_far, revision)
-        return result
+        with self.store.lock.held():
+            return self._bring_up_to_date(extractor_id, target_far, force=True).calibration
 
     def ensure_cohort(self, extractor_id: int, extractor: BoundExtractor) -> None:
         """Store the impostor cohort embedded by ``extractor`` unless the gallery has it (once per extractor)."""
@@ -392,15 +370,13 @@ class Gallery:
 
             raise EmptyGallery(f"gallery {self.root} is empty; nothing to calibrate")
         with store.lock.held():
-            with store.writing():
-                results = {key: self._refit(eid, target_far) for eid, key in rows}
-            self._write_indexes(eid for eid, _ in rows)
-        return results
+            return {key: self._bring_up_to_date(eid, target_far, force=True).calibration for eid, key in rows}
 
     def rebuild_indexes(self) -> list[str]:
         """Rebuild every FAISS index from the database; return the extractor keys."""
         with self.store.lock.held():
-            self._write_indexes(self.store.extractor_ids(), force=True)
+            for extractor_id in self.store.extractor_ids():
+                refit.rebuild_index(self.store, extractor_id)
         return self.store.extractor_keys()
 
     def check(self, repair: bool = False) -> CheckReport:
@@ -409,13 +385,29 @@ class Gallery:
         under the writer lock, then verify again; the report lists what was repaired."""
         report = inspect_gallery(self.root, self._store)
         if not (repair and report.repairable):
-            return report
+            return self._with_staleness(report)
         store = self.store  # opening the store migrates an earlier schema
         done = ["migrated the database to the current schema"] if report.needs_migration else []
         with store.lock.held():
             done += repair_gallery(store, inspect_gallery(self.root, store), self.calibrate_extractor)
         report = inspect_gallery(self.root, store)
         report.repaired = done
+        return self._with_staleness(report)
+
+    def _with_staleness(self, report: CheckReport) -> CheckReport:
+        """Add a note per extractor whose whitening predates changes still within the refit share (how
+        stale it is; `attrib calibrate` refits it)."""
+        if not report.contents_read or not report.consistent or not report.extractors:
+            return report
+        reads = self.reads()
+        for key in report.extractors:
+            extractor_id = reads.extractor_id(key)
+            whitened, _ = reads.fit_revisions(extractor_id)
+            changes = reads.revision(extractor_id) - (whitened or 0)
+            if whitened is not None and changes > 0:
+                report.findings.append(Finding(key, f"whitening {staleness(reads.whitening(extractor_id), changes)}"
+                                                    "; within the refit share, `attrib calibrate` refits it",
+                                               severity="note"))
         return report
 
     # -- identification and verification ---------------------------------
@@ -565,21 +557,6 @@ def cohort_version() -> str:
 def _embed_chunk(extractor: BoundExtractor, chunk) -> np.ndarray:
     images = [item.pixels for item in chunk if isinstance(item, LoadedImage)]
     return extractor.embed(images) if images else np.zeros((0, extractor.dim), np.float32)
-
-
-def conflict_message(path: str, owner: str, generator: str) -> str:
-    return str(EnrollmentConflict(
-        f"{path}: already enrolled under generator {owner!r}, refused for {generator!r}; "
-        f"remove it from {owner!r} first if it was mislabelled"))
-
-
-def validate_name(name: str) -> str:
-    cleaned = name.strip()
-    if not cleaned or len(cleaned) > 200 or any(ch in cleaned for ch in "\n\r\t+"):
-        raise AttribError(
-            f"generator name {name!r} is not usable: use 1-200 characters without '+', tabs or newlines"
-        )
-    return cleaned
 
 
 def open_gallery(location: str | Path, notify: Callable[[str], None] | None = None,

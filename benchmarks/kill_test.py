@@ -10,12 +10,13 @@ the whole run (start-up, decoding and embedding included), half uniform over the
 victim holds the gallery's writer lock (storing, calibrating, writing the index), which an
 uninterrupted run is timed for first (the lock is watched in /proc/locks).
 
-After each kill the gallery must be fully old (without the victim generator) or fully new
-(with every one of its images), and `attrib gallery check` must call it consistent, or report
-only what the next reader refits by itself: then an identify runs, and the check must pass.
-Finally the killed command is run again to completion, and the result checked once more
-(``--no-rerun`` skips that). ``--in-lock-only`` draws every kill time from the lock window.
-Prints one line per trial and a summary; exit status 1 when any trial failed.
+Enrollment commits its images in chunks, so after each kill of an enroll the gallery holds the
+victim with between none and all of its images (for a remove: all or none), every sample with
+its vector, and `attrib gallery check` must call it consistent, or report only what the next
+reader refits by itself: then an identify runs, and the check must pass. Finally the killed
+command is run again to completion, and must leave the new state (every image enrolled, checked
+consistent; ``--no-rerun`` skips that). ``--in-lock-only`` draws every kill time from the lock
+window(s). Prints one line per trial and a summary; exit status 1 when any trial failed.
 """
 
 from __future__ import annotations
@@ -143,10 +144,12 @@ def gallery_state(gallery: Path, query: Path) -> dict:
     }
 
 
-def judge(state: dict, old: int, new: int) -> str | None:
-    """Why a trial failed, or None."""
-    if state["victim_samples"] not in (old, new):
-        return f"victim has {state['victim_samples']} samples: neither the old ({old}) nor the new ({new}) state"
+def judge(state: dict, old: int, new: int, partial: bool) -> str | None:
+    """Why a trial failed, or None. ``partial``: any count between ``old`` and ``new`` is a valid state
+    (an enroll killed between chunk commits)."""
+    count = state["victim_samples"]
+    if not (min(old, new) <= count <= max(old, new) if partial else count in (old, new)):
+        return f"victim has {count} samples: not a state between the old ({old}) and the new ({new})"
     if not state["consistent_after_reader"]:
         return "inconsistent even after a reader: " + "; ".join(state["after_reader"])
     if not state["thresholds"]:
@@ -166,7 +169,7 @@ def trials(operation: str, template: Path, work: Path, command_of, args, rng: ra
         state = gallery_state(gallery, query)
         state.update(operation=operation, point=point, delay=round(delay, 3),
                      clock="after taking the lock" if after_lock else "after start", outcome=outcome)
-        state["failure"] = judge(state, old, new)
+        state["failure"] = judge(state, old, new, partial=operation == "enroll")
         if not args.no_rerun:  # the killed command again, to completion (a remove that was done fails)
             subprocess.run(command_of(gallery), capture_output=True, env=child_env())
             rerun = gallery_state(gallery, query)
@@ -174,7 +177,7 @@ def trials(operation: str, template: Path, work: Path, command_of, args, rng: ra
             if state["failure"] is None and (rerun["victim_samples"] != new or not rerun["consistent_first"]):
                 state["failure"] = (f"running it again left {rerun['victim_samples']} victim samples; "
                                     + "; ".join(rerun["first_check"]))
-        kind = "new" if state["victim_samples"] == new else "old"
+        kind = {new: "new", old: "old"}.get(state["victim_samples"], f"partial ({state['victim_samples']} of {new})")
         stale = ("" if state["consistent_first"]
                  else f", stale then refitted by a reader ({len(state['first_check'])} findings)")
         say(f"{operation} #{point}: {outcome} {delay:.3f} s {state['clock']}: {kind} state{stale}"
@@ -228,13 +231,15 @@ def main(argv: list[str] | None = None) -> int:
         "trials": len(results), "failed": len(failed),
         "killed": sum(r["outcome"] == "killed" for r in results),
         "old_state": sum(r["victim_samples"] == (0 if r["operation"] == "enroll" else args.images) for r in results),
+        "partial_state": sum(0 < r["victim_samples"] < args.images for r in results),
         "stale_then_refitted": sum(not r["consistent_first"] for r in results),
     }
     if args.json:
         print(json.dumps({"summary": summary, "trials": results}))
     else:
         print(f"{summary['trials']} trials ({summary['killed']} killed before finishing): {summary['failed']} failed; "
-              f"{summary['old_state']} left the old state, {summary['trials'] - summary['old_state']} the new one; "
+              f"{summary['old_state']} left the old state, {summary['partial_state']} a partial one (whole chunks), "
+              f"{summary['trials'] - summary['old_state'] - summary['partial_state']} the new one; "
               f"{summary['stale_then_refitted']} reported stale and were refitted by the next reader")
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)

@@ -56,8 +56,9 @@ def labels_file(root: Path) -> Path:
     return next((root / "index").glob("*.labels.npy"))
 
 
-def test_kill_9_at_random_points_of_enroll_and_remove_leaves_old_or_new_state(tmp_path):
-    """A small run of benchmarks/kill_test.py: kills while the victim holds the writer lock."""
+def test_kill_9_at_random_points_of_enroll_and_remove_leaves_whole_chunks_and_a_rerun_completes(tmp_path):
+    """A small run of benchmarks/kill_test.py: kills while the victim holds the writer lock; an enroll leaves
+    whole chunks (every sample with its vector), a remove the old or the new state."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "kill_test.py"), "--points", "2", "--images", "100",
          "--in-lock-only", "--no-rerun", "--json", "--workdir", str(tmp_path / "work")],
@@ -88,19 +89,26 @@ def test_a_crash_after_the_commit_leaves_a_stale_index_the_next_reader_rebuilds(
     assert answers(filled, query) == stale and stale[0]["nearest"] == "gray"
 
 
-def test_a_crash_inside_the_transaction_stores_nothing(filled, make_set, monkeypatch):
+def test_a_crash_while_calibrating_keeps_the_committed_chunks_and_a_rerun_completes(filled, make_set, monkeypatch):
     from attrib.scoring import open_set
 
-    before = answers(filled, make_set("green", 2, seed=5))
+    query = make_set("green", 2, seed=5)
+    before = answers(filled, query)
+    images = make_set("gray", 6)
     with monkeypatch.context() as patch:
         patch.setattr(open_set, "calibrate", lambda *a, **k: (_ for _ in ()).throw(SystemExit("killed")))
         with pytest.raises(SystemExit), Gallery(filled) as g:
-            g.enroll("gray", make_set("gray", 6), bound())
+            g.enroll("gray", images, bound())
     report = check(filled)
-    assert report.consistent and report.samples == 18 and report.generators == 3
-    assert answers(filled, make_set("green", 2, seed=5)) == before
+    assert report.samples == 24 and report.generators == 4  # the chunk was committed, with its vectors
+    assert not any("no vector" in f.problem for f in report.findings)
+    assert {f.repair for f in report.findings} == {"refit the whitening and recalibrate",
+                                                   "rebuild it from the stored vectors"}
     with Gallery(filled) as g:
-        assert len(g.enroll("gray", make_set("gray", 6), bound()).added) == 6
+        again = g.enroll("gray", images, bound())
+        assert again.added == [] and len(again.skipped) == 6 and again.calibration
+    assert check(filled).consistent
+    assert [r["nearest"] for r in answers(filled, query)] == [r["nearest"] for r in before]
 
 
 def test_samples_stored_without_their_calibration_are_refitted_by_the_next_enroll(filled, make_set):

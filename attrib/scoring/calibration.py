@@ -104,12 +104,37 @@ class CalibrationResult:
         return any(t.method in ("loo-far", COHORT_FAR) for t in self.thresholds)
 
 
+def stratified(labels: np.ndarray, total: int, per_generator: int | None = None, seed: int = 0) -> np.ndarray:
+    """Sorted positions of at most ``total`` of ``labels``, at most ``per_generator`` of each generator
+    (by default an even share of ``total``, with what small generators leave over given to the others),
+    a fixed random choice within each generator."""
+    labels = np.asarray(labels)
+    if len(labels) <= total and per_generator is None:
+        return np.arange(len(labels))
+    generators, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    cap = np.minimum(counts, per_generator if per_generator is not None else counts.max())
+    if cap.sum() > total:  # the largest per-generator quota that keeps the total within ``total``
+        low, high = 0, int(cap.max())
+        while low < high:
+            mid = (low + high + 1) // 2
+            low, high = (mid, high) if np.minimum(cap, mid).sum() <= total else (low, mid - 1)
+        cap = np.minimum(cap, max(low, 1))
+    order = np.random.default_rng(seed).permutation(len(labels))
+    ordered = inverse[order]
+    rank = np.empty(len(labels), np.int64)  # each position's rank among its generator's in the random order
+    sort = np.argsort(ordered, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(ordered, minlength=len(generators)))[:-1]])
+    rank[sort] = np.arange(len(labels)) - starts[ordered[sort]]
+    return np.sort(order[rank < cap[ordered]])
+
+
 def subsample(vectors: np.ndarray, labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """At most MAX_CALIBRATION_SAMPLES of (vectors, labels), a fixed random subset, in order."""
+    """At most MAX_CALIBRATION_SAMPLES of (vectors, labels), stratified by generator (see :func:`stratified`),
+    in order."""
     labels = np.asarray(labels)
     if len(vectors) <= MAX_CALIBRATION_SAMPLES:
         return vectors, labels
-    keep = np.sort(np.random.default_rng(seed).choice(len(vectors), MAX_CALIBRATION_SAMPLES, replace=False))
+    keep = stratified(labels, MAX_CALIBRATION_SAMPLES, seed=seed)
     return vectors[keep], labels[keep]
 
 

@@ -1,4 +1,4 @@
-"""The whitening fitted on the gallery itself, refitted after every change.
+"""The whitening fitted on the gallery itself, refitted when the gallery changed enough to matter.
 
 Extractor embeddings share a large common component and correlated
 dimensions, so raw cosine similarity wastes most of its range. The whitening
@@ -17,6 +17,13 @@ learns, from the enrolled vectors alone (no training data, no weights):
 Queries and enrolled vectors go through the same transform; the FAISS index
 stores transformed vectors. With fewer than two generators of two samples
 each, the whitening is the identity.
+
+The fit reads a bounded sample stratified by generator (:func:`fit_sample`), so its cost is
+capped however large the gallery. A whitening records what it was fitted on (vectors and
+generators of the gallery at the time); :func:`refit_reason` says when the gallery has changed
+enough since to refit it (and rebuild the index, which stores whitened vectors): small galleries
+after every change, large ones once the changes exceed :data:`REFIT_SHARE` of the vectors or of
+the generators fitted on.
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ import numpy as np
 
 SHRINK = 0.1
 MAX_FIT_SAMPLES = 20_000
+FIT_PER_GENERATOR = 200  # vectors of one generator in the sample the whitening is fitted on
+REFIT_EVERY_CHANGE_BELOW = 20_000  # galleries smaller than this are refitted after every change
+REFIT_SHARE = 0.1  # larger ones once changes exceed this share of the vectors (or generators) fitted on
 
 
 @dataclass
@@ -37,6 +47,8 @@ class Whitening:
     mean: np.ndarray | None = None
     matrix: np.ndarray | None = None
     constant: float = 0.0
+    fitted_count: int = 0  # vectors the gallery held when fitted (0: not recorded)
+    fitted_generators: int = 0  # generators it held then
 
     def out_dim(self, dim: int) -> int:
         return dim + 1 if self.kind == "whiten" else dim
@@ -55,11 +67,12 @@ class Whitening:
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
+        fitted = {"fitted": np.array([self.fitted_count, self.fitted_generators], dtype=np.int64)}
         if self.kind == "identity":
-            np.savez(buffer, kind=np.array("identity"))
+            np.savez(buffer, kind=np.array("identity"), **(fitted if self.fitted_count else {}))
         else:
             np.savez(buffer, kind=np.array("whiten"), mean=self.mean, matrix=self.matrix,
-                     constant=np.array(self.constant, dtype=np.float32))
+                     constant=np.array(self.constant, dtype=np.float32), **(fitted if self.fitted_count else {}))
         return buffer.getvalue()
 
     @classmethod
@@ -67,9 +80,14 @@ class Whitening:
         if not data:
             return IDENTITY
         with np.load(io.BytesIO(data)) as npz:
+            count, generators = (int(v) for v in npz["fitted"]) if "fitted" in npz.files else (0, 0)
             if str(npz["kind"]) == "identity":
-                return IDENTITY
-            return cls("whiten", npz["mean"], npz["matrix"], float(npz["constant"]))
+                return cls("identity", fitted_count=count, fitted_generators=generators) if count else IDENTITY
+            return cls("whiten", npz["mean"], npz["matrix"], float(npz["constant"]), count, generators)
+
+    def fitted_on(self, count: int, generators: int) -> "Whitening":
+        """This whitening, recording that it was fitted on a gallery of ``count`` vectors of ``generators``."""
+        return Whitening(self.kind, self.mean, self.matrix, self.constant, int(count), int(generators))
 
     @property
     def digest(self) -> str:
@@ -90,10 +108,10 @@ def fit_whitening(vectors: np.ndarray, labels: np.ndarray, shrink: float = SHRIN
         vectors, labels = vectors[keep], labels[keep]
     x = vectors.astype(np.float64)
     d = x.shape[1]
-    centred = np.empty_like(x)
-    for g in np.unique(labels):
-        rows = labels == g
-        centred[rows] = x[rows] - x[rows].mean(axis=0)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    sums = np.zeros((len(counts), d))
+    np.add.at(sums, inverse, x)
+    centred = x - (sums / counts[:, None])[inverse]
     within = centred.T @ centred / len(x)
     within = (1 - shrink) * within + shrink * (np.trace(within) / d) * np.eye(d)
     eigenvalues, eigenvectors = np.linalg.eigh(within)
@@ -102,6 +120,38 @@ def fit_whitening(vectors: np.ndarray, labels: np.ndarray, shrink: float = SHRIN
     whitened = (x - mean) @ matrix
     constant = float(np.sqrt(np.mean(np.sum(whitened**2, axis=1))))
     return Whitening("whiten", mean.astype(np.float32), matrix.astype(np.float32), constant)
+
+
+def fit_sample(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Positions of the vectors to fit on: at most FIT_PER_GENERATOR of each generator, MAX_FIT_SAMPLES in all."""
+    from .calibration import stratified
+
+    return stratified(labels, MAX_FIT_SAMPLES, FIT_PER_GENERATOR, seed)
+
+
+def refit_reason(whitening: Whitening, changes: int, generators: int) -> str | None:
+    """Why ``whitening`` must be refitted after ``changes`` vector inserts and deletes since its fit, with
+    ``generators`` enrolled now ("" for a small gallery, which is refitted after any change); None while
+    it may stay."""
+    if changes <= 0:
+        return None
+    fitted = whitening.fitted_count
+    if fitted < REFIT_EVERY_CHANGE_BELOW:
+        return ""
+    if changes > REFIT_SHARE * fitted:
+        return f"{changes} vectors changed since, over {REFIT_SHARE:.0%} of the {fitted} it was fitted on"
+    if generators - whitening.fitted_generators > REFIT_SHARE * whitening.fitted_generators:
+        return (f"{generators} generators are enrolled, {generators - whitening.fitted_generators} more than "
+                "it was fitted on")
+    return None
+
+
+def staleness(whitening: Whitening, changes: int) -> str:
+    """How far the gallery moved since ``whitening`` was fitted, in words."""
+    fitted = f"fitted on {whitening.fitted_count} vectors of {whitening.fitted_generators} generators"
+    if not whitening.fitted_count:
+        fitted = "fitted on a gallery of unrecorded size"
+    return f"{fitted}; {changes} vector changes since"
 
 
 def held_out_score_matrix(whitening: Whitening):

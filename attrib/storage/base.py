@@ -8,8 +8,10 @@ can be trusted is decided in one place, :func:`load_index_view` (with :func:`fit
 
 Freshness: every vector insert or delete bumps its extractor's ``revision`` in the same
 transaction (database triggers, schema 5); the whitening and the calibration record the
-revision they were fitted at, and are stale when it differs. An index generation is current
-when its ids and labels digest, dimension and whitening match the database.
+revision they were fitted at. The calibration is stale when it differs, the whitening once the
+gallery changed enough since (:func:`attrib.scoring.whitening.refit_reason`). An index
+generation is current when it records the database's revision and whitening (a reader's check),
+or when its ids, labels, dimension and whitening match the database (the full check).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import ContextManager, Protocol
 import numpy as np
 
 from ..scoring.calibration import DEFAULT_THRESHOLD
-from ..scoring.whitening import Whitening
+from ..scoring.whitening import Whitening, refit_reason
 from . import faiss_cache
 
 
@@ -152,43 +154,62 @@ class GalleryStore(GalleryReads, Protocol):
 
 
 def fit_problems(store: GalleryReads, extractor_id: int) -> list[str]:
-    """Why one extractor's whitening or calibration cannot be trusted: fitted at another revision of its
-    vectors, or without a record of it (empty when both are current)."""
+    """Why one extractor's whitening or calibration cannot be trusted: the calibration fitted at another
+    revision of its vectors, the whitening fitted on a gallery that changed too much since
+    (:func:`attrib.scoring.whitening.refit_reason`), or either without a record of it (empty when both
+    are current)."""
     revision = store.revision(extractor_id)
     key = store.extractor_key(extractor_id)
     problems = []
-    for what, fitted in zip(("whitening", "calibration"), store.fit_revisions(extractor_id)):
-        if fitted is None:
-            problems.append(f"the {what} of {key} does not record which vectors it was fitted on")
-        elif fitted != revision:
-            problems.append(f"the {what} of {key} was fitted at revision {fitted} of its vectors, "
-                            f"which are now at revision {revision}")
+    whitened, calibrated = store.fit_revisions(extractor_id)
+    if whitened is None:
+        problems.append(f"the whitening of {key} does not record which vectors it was fitted on")
+    elif whitened != revision:
+        why = refit_reason(store.whitening(extractor_id), revision - whitened, len(store.generator_names()))
+        if why is not None:
+            problems.append(f"the whitening of {key} was fitted at revision {whitened} of its vectors, "
+                            f"which are now at revision {revision}" + (f" ({why})" if why else ""))
+    if calibrated is None:
+        problems.append(f"the calibration of {key} does not record which vectors it was fitted on")
+    elif calibrated != revision:
+        problems.append(f"the calibration of {key} was fitted at revision {calibrated} of its vectors, "
+                        f"which are now at revision {revision}")
     if problems and not len(store.labels(extractor_id)[0]):
         return []  # nothing to fit: an extractor without vectors
     return problems
 
 
-def index_problems(store: GalleryReads, extractor_id: int) -> tuple[list[str], faiss_cache.CachedIndex | None]:
+def index_problems(store: GalleryReads, extractor_id: int, full: bool = True
+                   ) -> tuple[list[str], faiss_cache.CachedIndex | None]:
     """Why one extractor's index generation cannot be trusted (empty when it matches the database),
-    with the generation read back."""
-    state = store.index_state(extractor_id)
+    with the generation read back. ``full``: compare every vector id and label with the database;
+    else (a reader's check) the revision and whitening its sidecar records, falling back to the full
+    comparison for a generation that does not record its revision. Not ``full``, the base index is
+    memory-mapped (search only)."""
     path = faiss_cache.index_path(store.root, extractor_id)
-    cached = faiss_cache.read_cache(path)
+    cached = faiss_cache.read_cache(path, mmap=not full)
     if cached is None:
         return [f"index files are {faiss_cache.why_unreadable(path)}"], None
-    differences = cached.state.differences(state)
+    if not full and cached.state.revision is not None:
+        revision, whitening = store.revision(extractor_id), store.whitening(extractor_id).digest
+        if cached.state.revision == revision and cached.state.whitening == whitening:
+            return [], cached
+        differences = [f"revision {cached.state.revision} instead of {revision}"] * (cached.state.revision != revision)
+        differences += ["built with another whitening"] * (cached.state.whitening != whitening)
+        return [f"index is out of date with the database ({'; '.join(differences)})"], cached
+    differences = faiss_cache.differences_from(cached, store.index_state(extractor_id))
     return ([f"index is out of date with the database ({'; '.join(differences)})"] if differences else []), cached
 
 
 def load_index_view(store: GalleryReads, key: str) -> IndexView | None:
     """The index view of extractor identity ``key`` when the whitening and calibration are current and the
-    index generation on disk matches the database exactly; None when there is no such extractor, no
-    vector, or anything is stale."""
+    index generation on disk matches the database (:func:`index_problems`, a reader's check); None when
+    there is no such extractor, no vector, or anything is stale."""
     with store.snapshot():
         extractor_id = store.extractor_id(key)
         if extractor_id is None or fit_problems(store, extractor_id):
             return None
-        problems, cached = index_problems(store, extractor_id)
+        problems, cached = index_problems(store, extractor_id, full=False)
         if problems or not cached.state.count:
             return None
         return _view(store, extractor_id, key, cached.index, cached.labels[0], cached.labels[1])

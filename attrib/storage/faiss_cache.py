@@ -1,14 +1,20 @@
 """FAISS indexes: a rebuildable cache of the durable vectors in the database.
 
-Each extractor identity has one index generation: an index file and a labels file (vector id
-and generator id of every vector, aligned with the index) whose names carry a token of their
-content (``index/<extractor id>-<token>.faiss`` and ``.labels.npy``), and a JSON sidecar
-(``index/<extractor id>.json``) naming them and recording the database state they were built
-from, with a digest of the ids and labels. Every file is written to a temporary name, synced
-and moved into place with ``os.replace``; the sidecar goes last, so a reader sees either the
-previous generation or the new one, never a mix, and the previous generation's files are
-removed after. A reader trusts a generation only when its files agree with the sidecar and
-the sidecar with the database (:func:`attrib.storage.base.load_index_view`).
+Each extractor identity has one index generation: a *base* (an index file and a labels file,
+the vector id and generator id of every vector, aligned with the index) and zero or more
+*deltas* appended since (``.delta.npz``: ids, generator ids and whitened vectors of vectors
+enrolled later), all named by a token of their content, and a JSON sidecar
+(``index/<extractor id>.json``) naming them and recording the database state they reflect:
+count, largest id and id sum, the extractor's revision, the whitening's digest and a digest of
+the labels chained over the base and every delta. An enroll appends one delta (it writes
+O(new) bytes); when the deltas grow past a share of the base they are folded into a new base.
+
+Every file is written to a temporary name, synced and moved into place with ``os.replace``;
+the sidecar goes last, so a reader sees either the previous generation or the new one, never a
+mix, and files no sidecar names any more are removed after. A reader trusts a generation only
+when its files agree with the sidecar and the sidecar with the database
+(:func:`attrib.storage.base.load_index_view`). Readers that only search memory-map the base
+(:func:`read_cache` with ``mmap``) and search the deltas exactly beside it (:class:`LayeredIndex`).
 """
 
 from __future__ import annotations
@@ -63,7 +69,8 @@ class IndexState:
     dim: int
     key: str = ""
     whitening: str = "identity"  # the fitted whitening's digest
-    labels: str = ""  # digest of the vector ids and generator ids (labels_digest)
+    labels: str = ""  # digest of the vector ids and generator ids (labels_digest, chained over deltas)
+    revision: int | None = None  # the extractor's revision the generation reflects (None: not recorded)
 
     def matches(self, other: "IndexState") -> bool:
         """Same vectors with the same generators, same dimension, same whitening (the index key may differ)."""
@@ -82,6 +89,15 @@ class IndexState:
         if self.whitening != other.whitening:
             found.append("built with another whitening")
         return found
+
+
+def differences_from(cached: "CachedIndex", state: IndexState) -> list[str]:
+    """What differs between a generation read back (every id and label, over base and deltas) and
+    ``state``, the database's (:meth:`IndexState.differences`)."""
+    ids, generators = cached.labels
+    found = IndexState(len(ids), int(ids.max()) if len(ids) else 0, int(ids.sum()), cached.state.dim,
+                       whitening=cached.state.whitening, labels=labels_digest(ids, generators))
+    return found.differences(state)
 
 
 def labels_digest(ids: np.ndarray, generators: np.ndarray) -> str:
@@ -110,14 +126,62 @@ def index_path(root: Path, extractor_id: int) -> Path:
     return Path(root) / "index" / f"{extractor_id}.json"
 
 
+FOLD_SHARE = 0.25  # deltas are folded into a new base once they hold more than this share of it ...
+FOLD_MIN = 5_000  # ... and more than this many vectors
+MAX_DELTAS = 64  # ... or once there are this many delta files
+MMAP_FLAG = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP)  # zero-copy where FAISS supports it
+
+
+class LayeredIndex:
+    """A base FAISS index and the vectors appended since it was written (searched exactly beside it).
+
+    The base may be memory-mapped and is never changed; anything else is asked of the base.
+    """
+
+    def __init__(self, base: faiss.Index, ids: np.ndarray, vectors: np.ndarray):
+        self.base = base
+        self.delta_ids = np.asarray(ids, np.int64)
+        self.delta_vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.base.ntotal) + len(self.delta_ids)
+
+    @property
+    def d(self) -> int:
+        return int(self.base.d)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        parts_s, parts_i = [], []
+        if self.base.ntotal:
+            scores, ids = self.base.search(queries, min(k, int(self.base.ntotal)))
+            parts_s.append(scores)
+            parts_i.append(ids)
+        if len(self.delta_ids):
+            sims = queries @ self.delta_vectors.T
+            top = min(k, sims.shape[1])
+            best = np.argpartition(-sims, top - 1, axis=1)[:, :top]
+            parts_s.append(np.take_along_axis(sims, best, axis=1))
+            parts_i.append(self.delta_ids[best])
+        scores, ids = np.concatenate(parts_s, axis=1), np.concatenate(parts_i, axis=1)
+        scores = np.where(ids >= 0, scores, -np.inf)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(scores, order, axis=1).astype(np.float32), np.take_along_axis(ids, order, axis=1)
+
+    def __getattr__(self, name):
+        return getattr(self.base, name)
+
+
 @dataclass
 class CachedIndex:
-    """One index generation as read back: the index, its labels ([2, n] vector ids, generator ids), its state."""
+    """One index generation as read back: the index (a :class:`LayeredIndex` when it has deltas), its
+    labels ([2, n] vector ids, generator ids, by id), its state, and the files it was read from."""
 
     index: faiss.Index
     labels: np.ndarray
     state: IndexState
-    files: tuple[Path, Path]  # the index file and the labels file
+    files: tuple[Path, ...]  # the index file, the labels file, then the delta files
 
 
 def _write_synced(path: Path, data: bytes) -> None:
@@ -142,8 +206,14 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def chain_digest(previous: str, delta: str) -> str:
+    """The labels digest of a generation after appending a delta whose own labels digest is ``delta``."""
+    return hashlib.sha256(f"{previous}|{delta}".encode()).hexdigest()[:24]
+
+
 def write_index(index: faiss.Index, path: Path, state: IndexState, ids: np.ndarray, generators: np.ndarray) -> None:
-    """Write a new generation (labels, index, then the sidecar ``path`` naming them) and remove older ones.
+    """Write a new base generation without deltas (labels, index, then the sidecar ``path`` naming them)
+    and remove older files.
 
     Sets ``state.labels`` to the digest of ``ids`` and ``generators``.
     """
@@ -154,15 +224,88 @@ def write_index(index: faiss.Index, path: Path, state: IndexState, ids: np.ndarr
     folder.mkdir(parents=True, exist_ok=True)
     stem = path.stem
     index_file, labels_file = folder / f"{stem}-{token}.faiss", folder / f"{stem}-{token}.labels.npy"
-    buffer = _npy_bytes(labels)
-    _write_synced(labels_file, buffer)
+    _write_synced(labels_file, _npy_bytes(labels))
     _write_synced(index_file, faiss.serialize_index(index).tobytes())
-    sidecar = {**asdict(state), "index_file": index_file.name, "labels_file": labels_file.name}
+    sidecar = {**asdict(state), "index_file": index_file.name, "labels_file": labels_file.name,
+               "base_count": len(labels[0]), "base_labels": state.labels, "deltas": []}
     _write_synced(path, json.dumps(sidecar).encode())
     _sync_folder(folder)
     for stale in _files_of(path):
         if stale not in (path, index_file, labels_file):
             stale.unlink(missing_ok=True)
+
+
+def read_sidecar(path: Path) -> dict | None:
+    """The fields of sidecar ``path`` (None when missing, damaged or of an earlier format)."""
+    try:
+        return _parse_sidecar(path.read_text())
+    except OSError:
+        return None
+
+
+def _parse_sidecar(text: str) -> dict | None:
+    try:
+        fields = json.loads(text)
+        IndexState(**{k: v for k, v in fields.items() if k in IndexState.__dataclass_fields__})
+        if not all(name in fields for name in ("index_file", "labels_file", "base_count", "deltas")):
+            return None
+        return fields
+    except Exception:  # missing, damaged or of an earlier format: rebuilt, never trusted
+        return None
+
+
+def sidecar_state(fields: dict) -> IndexState:
+    return IndexState(**{k: v for k, v in fields.items() if k in IndexState.__dataclass_fields__})
+
+
+def append_delta(path: Path, ids: np.ndarray, generators: np.ndarray, vectors: np.ndarray, revision: int) -> bool:
+    """Append vectors enrolled after the generation of sidecar ``path`` (ids above its largest, whitened
+    like it) as one delta file, then the sidecar naming it; False (nothing written) when there is no
+    readable generation or the ids do not come after it."""
+    fields = read_sidecar(path)
+    ids = np.asarray(ids, np.int64)
+    if fields is None or (len(ids) and int(ids.min()) <= fields["max_id"] and fields["count"]):
+        return False
+    if len(ids) and (vectors.ndim != 2 or vectors.shape[1] != fields["dim"]):
+        return False
+    state = sidecar_state(fields)
+    deltas = list(fields["deltas"])
+    if len(ids):
+        generators = np.asarray(generators, np.int64)
+        digest = labels_digest(ids, generators)
+        state.labels = chain_digest(state.labels, digest)
+        delta_file = path.parent / f"{path.stem}-{state.labels[:16]}.delta.npz"
+        buffer = io.BytesIO()
+        np.savez(buffer, ids=ids, generators=generators, vectors=np.ascontiguousarray(vectors, np.float32))
+        _write_synced(delta_file, buffer.getvalue())
+        deltas.append({"file": delta_file.name, "count": len(ids), "labels": digest})
+        state.count, state.max_id, state.id_sum = state.count + len(ids), int(ids.max()), state.id_sum + int(ids.sum())
+    state.revision = revision
+    sidecar = {**fields, **asdict(state), "deltas": deltas}
+    _write_synced(path, json.dumps(sidecar).encode())
+    _sync_folder(path.parent)
+    return True
+
+
+def needs_fold(fields: dict) -> bool:
+    """Whether the deltas of a generation (its sidecar ``fields``) should be folded into a new base."""
+    appended = sum(d["count"] for d in fields["deltas"])
+    return len(fields["deltas"]) >= MAX_DELTAS or (appended > FOLD_MIN and appended > FOLD_SHARE * fields["base_count"])
+
+
+def fold(path: Path) -> bool:
+    """Fold the deltas of the generation at ``path`` into a new base (the base index read into memory, the
+    delta vectors added to it with ``add_with_ids``); False when it cannot be read."""
+    cached = read_cache(path)
+    if cached is None:
+        return False
+    index = cached.index
+    if isinstance(index, LayeredIndex):
+        index.base.add_with_ids(index.delta_vectors, index.delta_ids)
+        index = index.base
+    state = cached.state
+    write_index(index, path, state, cached.labels[0], cached.labels[1])
+    return True
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -179,11 +322,11 @@ def _files_of(path: Path) -> list[Path]:
 
 def generation_files(path: Path) -> set[Path]:
     """The sidecar ``path`` and the files it names (empty when it cannot be read)."""
-    try:
-        fields = json.loads(path.read_text())
-        return {path, path.parent / fields["index_file"], path.parent / fields["labels_file"]}
-    except Exception:  # a damaged sidecar names nothing
+    fields = read_sidecar(path)
+    if fields is None:
         return set()
+    return {path, path.parent / fields["index_file"], path.parent / fields["labels_file"],
+            *(path.parent / d["file"] for d in fields["deltas"])}
 
 
 def stray_files(folder: Path, sidecars: list[Path]) -> list[Path]:
@@ -202,9 +345,10 @@ def remove_files(files: list[Path]) -> None:
 READ_TRIES = 100  # sidecars a reader follows while writers keep replacing generations
 
 
-def read_cache(path: Path) -> CachedIndex | None:
+def read_cache(path: Path, mmap: bool = False) -> CachedIndex | None:
     """The index generation named by sidecar ``path`` when its files exist and agree with it, else None.
 
+    ``mmap``: memory-map the base index where FAISS can (for searching only: it must not be changed).
     A writer may replace the generation (and remove the previous one) while it is read: a file found
     missing sends the reader back to the sidecar, as long as the sidecar has changed since.
     """
@@ -212,26 +356,69 @@ def read_cache(path: Path) -> CachedIndex | None:
     for _ in range(READ_TRIES):
         try:
             text = path.read_text()
-            fields = json.loads(text)
-            state = IndexState(**{k: v for k, v in fields.items() if k in IndexState.__dataclass_fields__})
-            files = (path.parent / fields["index_file"], path.parent / fields["labels_file"])
-        except Exception:  # missing, damaged or of an earlier format: rebuilt, never trusted
+        except Exception:
             return None
-        if text == seen:
-            return None  # the sidecar names a file that is gone: an incomplete generation
+        fields = _parse_sidecar(text) if text != seen else None
+        if fields is None:
+            return None  # damaged, or the sidecar names a file that is gone: an incomplete generation
         seen = text
         try:
-            data = files[0].read_bytes()
-            labels = np.load(files[1], allow_pickle=False)
+            return _read_generation(path.parent, fields, mmap)
         except FileNotFoundError:
             continue  # replaced by a writer since the sidecar was read
-        except Exception:  # a damaged cache is rebuilt, never trusted
-            return None
-        index = _deserialize(data)
-        if index is None or not _agrees(index, labels, state):
-            return None
-        return CachedIndex(index, labels, state, files)
     return None
+
+
+def _read_generation(folder: Path, fields: dict, mmap: bool) -> CachedIndex | None:
+    state = sidecar_state(fields)
+    files = (folder / fields["index_file"], folder / fields["labels_file"],
+             *(folder / d["file"] for d in fields["deltas"]))
+    try:
+        labels = np.load(files[1], allow_pickle=False)
+        deltas = [_read_delta(file) for file in files[2:]]
+        if mmap:
+            if not files[0].exists():
+                raise FileNotFoundError(files[0])
+            index = faiss.read_index(str(files[0]), MMAP_FLAG)
+        else:
+            index = _deserialize(files[0].read_bytes())
+    except FileNotFoundError:
+        raise
+    except Exception:  # a damaged cache is rebuilt, never trusted
+        return None
+    if index is None or any(d is None for d in deltas):
+        return None
+    base_state = IndexState(fields["base_count"], 0, 0, state.dim, labels=fields.get("base_labels", ""))
+    if not _agrees(index, labels, base_state):
+        return None
+    digest = base_state.labels
+    for delta, described in zip(deltas, fields["deltas"]):
+        ids, generators, vectors = delta
+        if len(ids) != described["count"] or labels_digest(ids, generators) != described["labels"]:
+            return None
+        if vectors.shape != (len(ids), state.dim):
+            return None
+        digest = chain_digest(digest, described["labels"])
+    if digest != state.labels:
+        return None
+    if deltas:
+        labels = np.concatenate([labels] + [np.stack([d[0], d[1]]) for d in deltas], axis=1)
+        index = LayeredIndex(index, labels[0][fields["base_count"]:],
+                             np.concatenate([d[2] for d in deltas]) if deltas else None)
+    if labels.shape[1] != state.count or (state.count and (int(labels[0].max()) != state.max_id
+                                                           or int(labels[0].sum()) != state.id_sum)):
+        return None
+    return CachedIndex(index, labels, state, files)
+
+
+def _read_delta(file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    with np.load(file, allow_pickle=False) as npz:
+        ids, generators, vectors = npz["ids"], npz["generators"], npz["vectors"]
+    if ids.dtype.kind != "i" or generators.dtype.kind != "i" or vectors.dtype != np.float32 or vectors.ndim != 2:
+        return None
+    if ids.shape != generators.shape or ids.ndim != 1:
+        return None
+    return ids.astype(np.int64), generators.astype(np.int64), vectors
 
 
 def why_unreadable(path: Path) -> str:
@@ -254,7 +441,7 @@ def _deserialize(data: bytes) -> faiss.Index | None:
 
 
 def _agrees(index: faiss.Index, labels: np.ndarray, state: IndexState) -> bool:
-    """The index and labels are what the sidecar says: sizes, dimension, digest, and the index's own ids."""
+    """The base index and labels are what the sidecar says: sizes, dimension, digest, and the index's own ids."""
     if not (isinstance(labels, np.ndarray) and labels.ndim == 2 and labels.shape == (2, state.count)):
         return False
     if labels.dtype.kind != "i" or index.ntotal != state.count or index.d != state.dim:
@@ -275,8 +462,17 @@ def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray,
 
 def reconstruct(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
     """Stored vectors for database ids (IDMap2 indexes keep them; IVF needs its direct map)."""
+    ids = np.asarray(ids, np.int64)
     if len(ids) == 0:
         return np.zeros((0, index.d), dtype=np.float32)
+    if isinstance(index, LayeredIndex):
+        out = np.zeros((len(ids), index.d), np.float32)
+        position = np.searchsorted(index.delta_ids, ids)
+        in_delta = (position < len(index.delta_ids)) & (index.delta_ids[np.minimum(position, len(index.delta_ids) - 1)]
+                                                       == ids) if len(index.delta_ids) else np.zeros(len(ids), bool)
+        out[in_delta] = index.delta_vectors[position[in_delta]]
+        out[~in_delta] = reconstruct(index.base, ids[~in_delta])
+        return out
     if not isinstance(index, faiss.IndexIDMap2):
         faiss.extract_index_ivf(index).make_direct_map()
     return np.stack([index.reconstruct(int(i)) for i in ids]).astype(np.float32)

@@ -1,0 +1,129 @@
+"""Bulk storage for chunked enrollment and bounded refits: functions taking the SQL store.
+
+Everything here goes through SQLAlchemy Core on the store's session (:meth:`SQLiteStore.writing`
+or :meth:`~SQLiteStore.reading`), so it runs on any database SQLAlchemy speaks. Reads are
+bounded by what changed (vectors after an id) or by a cap (a sample of a few generators), never
+a scan of the whole gallery.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+import numpy as np
+from sqlalchemy import delete, func, insert, select, update
+
+from . import models as db
+from .base import stack_rows
+
+
+def store_chunk(store, generator: str, records: Sequence, matrix: np.ndarray, extractor,
+                family: str | None = None, note: str | None = None):
+    """Store one chunk of embedded images (``records``: path, sha256, format, size_bytes, width, height,
+    e.g. :class:`attrib.images.ImageRecord`; paths are stored as given) with their vectors under
+    ``generator``, in one transaction under the writer lock (the caller's, when it holds one).
+
+    Who owns each sha256 is checked inside the transaction, so files stored meanwhile by another process
+    (or by an earlier, interrupted run) are reported, never stored twice. Returns
+    :class:`attrib.storage.sqlite.StoredSamples` (positions in ``records``).
+    """
+    from .sqlite import StoredSamples
+
+    matrix = np.asarray(matrix, dtype=np.float32)
+    if len(records) != len(matrix):
+        raise ValueError(f"{len(records)} records but {len(matrix)} vectors")
+    with store.writing() as session:
+        owners = store.owners([record.sha256 for record in records])
+        stored = StoredSamples(None)
+        seen: set[str] = set()
+        for position, record in enumerate(records):
+            owner = owners.get(record.sha256)
+            if owner is None and record.sha256 not in seen:
+                seen.add(record.sha256)
+                stored.added.append(position)
+            elif owner is None or owner == generator:
+                stored.duplicates.append(position)
+            else:
+                stored.conflicts.append((position, owner))
+        row = store.extractor_row(session, extractor, create=bool(stored.added))
+        stored.extractor_id = row.id if row is not None else None
+        if not stored.added:
+            return stored
+        generator_id = _generator_id(session, generator, family, note)
+        sample_rows = [{"generator_id": generator_id, "sha256": records[i].sha256, "path": str(records[i].path),
+                        "size_bytes": int(records[i].size_bytes), "format": records[i].format,
+                        "width": int(records[i].width), "height": int(records[i].height),
+                        "created_at": db.utcnow()} for i in stored.added]
+        returned = session.execute(insert(db.Sample).returning(db.Sample.id, sort_by_parameter_order=True),
+                                   sample_rows).all()
+        session.execute(insert(db.Vector), [
+            {"sample_id": sample_id, "extractor_id": row.id, "data": matrix[position].tobytes()}
+            for (sample_id,), position in zip(returned, stored.added)])
+        session.add(db.Audit(action="enroll", detail=json.dumps(
+            {"generator": generator, "added": len(stored.added), "extractor": extractor.identity.key})))
+        return stored
+
+
+def _generator_id(session, name: str, family: str | None, note: str | None) -> int:
+    generator = session.scalar(select(db.Generator).where(db.Generator.name == name))
+    if generator is None:
+        generator = db.Generator(name=name, family=family, note=note)
+        session.add(generator)
+    else:
+        generator.family = family or generator.family
+        generator.note = note or generator.note
+    session.flush()
+    return generator.id
+
+
+def vectors_after(store, extractor_id: int, after_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(vector ids, generator ids, float32 matrix) of one extractor's vectors with ids above ``after_id``,
+    by id: what was stored since an index generation whose largest id is ``after_id``."""
+    with store.reading() as session:
+        dim = session.get(db.ExtractorRow, extractor_id).dim
+        rows = session.execute(
+            select(db.Vector.id, db.Sample.generator_id, db.Vector.data)
+            .join(db.Sample, db.Sample.id == db.Vector.sample_id)
+            .where(db.Vector.extractor_id == extractor_id, db.Vector.id > int(after_id))
+            .order_by(db.Vector.id)).all()
+    return stack_rows(rows, dim)
+
+
+def generator_samples(store, extractor_id: int, generator_ids: Sequence[int], cap: int) -> dict[int, np.ndarray]:
+    """Per generator: at most ``cap`` of its vectors for one extractor (a random choice when it has more)."""
+    out = {}
+    with store.reading() as session:
+        dim = session.get(db.ExtractorRow, extractor_id).dim
+        for generator_id in generator_ids:
+            query = (select(db.Vector.data).join(db.Sample, db.Sample.id == db.Vector.sample_id)
+                     .where(db.Vector.extractor_id == extractor_id, db.Sample.generator_id == int(generator_id)))
+            count = session.scalar(select(func.count()).select_from(query.subquery()))
+            if count > cap:
+                query = query.order_by(func.random()).limit(cap)
+            blobs = session.scalars(query).all()
+            out[int(generator_id)] = (np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim)
+                                      if blobs else np.zeros((0, dim), np.float32))
+    return out
+
+
+def save_generator_thresholds(store, extractor_id: int, thresholds: list, model: dict | None, target_far: float,
+                              revision: int, message: str) -> None:
+    """Replace the thresholds of the generators in ``thresholds`` (:class:`attrib.scoring.calibration.Threshold`),
+    keep the others, store ``model``, and record that the calibration is current at ``revision``; audited."""
+    with store.writing() as session:
+        touched = [t.generator_id for t in thresholds]
+        session.execute(delete(db.Calibration).where(db.Calibration.extractor_id == extractor_id,
+                                                     db.Calibration.generator_id.in_(touched)))
+        session.execute(insert(db.Calibration), [
+            {"extractor_id": extractor_id, "generator_id": t.generator_id, "threshold": t.threshold,
+             "method": t.method, "target_far": target_far, "n_genuine": t.n_genuine, "n_impostor": t.n_impostor,
+             "tar": t.tar, "separation": None, "revision": revision, "created_at": db.utcnow()}
+            for t in thresholds])
+        session.execute(update(db.Calibration).where(db.Calibration.extractor_id == extractor_id)
+                        .values(revision=revision))
+        if model is not None:
+            session.merge(db.DecisionModelRow(extractor_id=extractor_id, params=json.dumps(model)))
+        key = session.get(db.ExtractorRow, extractor_id).key
+        session.add(db.Audit(action="calibrate", detail=json.dumps(
+            {"extractor": key, "extractor_id": extractor_id, "target_far": target_far, "message": message})))

@@ -1,0 +1,212 @@
+"""Enrollment whose cost follows the change: chunked commits that a re-run completes, the bulk API,
+index deltas appended and folded, bounded and staleness-aware refits, memory-mapped reads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from attrib.gallery import Gallery
+from attrib.images import BATCH, ImageRecord
+from attrib.scoring import whitening as whitening_module
+from attrib.scoring.calibration import stratified
+from attrib.storage import faiss_cache
+
+from gallery_helpers import bound, run_in_process
+
+
+def check(root: Path):
+    with Gallery(root, read_only=True) as g:
+        return g.check()
+
+
+def answers(root: Path, queries) -> list[dict]:
+    with Gallery(root, read_only=True) as g:
+        return [r.to_json() for r in g.identify(queries, bound())]
+
+
+def sidecar(root: Path) -> dict:
+    return json.loads((root / "index" / "1.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    from conftest import make_images
+
+    folder = tmp_path_factory.mktemp("scale")
+    with Gallery(folder / "g") as gallery:
+        for name in ("red", "green", "blue"):
+            gallery.enroll(name, make_images(folder / "data" / name, name, 8), bound())
+    return folder / "g"
+
+
+@pytest.fixture
+def filled(template, tmp_path):
+    shutil.copytree(template, tmp_path / "g")
+    return tmp_path / "g"
+
+
+@pytest.fixture
+def large(monkeypatch):
+    """Galleries this small count as large: refitted only when changes exceed the share, deltas kept."""
+    monkeypatch.setattr(whitening_module, "REFIT_EVERY_CHANGE_BELOW", 10)
+    monkeypatch.setattr(whitening_module, "REFIT_SHARE", 0.5)
+    monkeypatch.setattr(faiss_cache, "FOLD_MIN", 0)
+    monkeypatch.setattr(faiss_cache, "FOLD_SHARE", 10.0)
+
+
+KILLED_AFTER_FIRST_CHUNK = """
+import os, signal
+from pathlib import Path
+from gallery_helpers import bound
+from attrib.gallery import Gallery
+from attrib.storage import bulk
+store_chunk = bulk.store_chunk
+def store_then_die(*args, **kwargs):
+    stored = store_chunk(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+bulk.store_chunk = store_then_die
+gallery, generator, *paths = sys.argv[1:]
+with Gallery(gallery) as g:
+    g.enroll(generator, [Path(p) for p in paths], bound())
+"""
+
+
+def test_an_enroll_killed_after_its_first_chunk_keeps_it_and_a_rerun_completes(filled, make_set):
+    images = make_set("gray", BATCH + 5)
+    victim = run_in_process(KILLED_AFTER_FIRST_CHUNK, str(filled), "gray", *map(str, images))
+    victim.wait(timeout=300)
+    assert victim.returncode == -9, victim.stderr.read()
+    with Gallery(filled, read_only=True) as g:
+        counts = {info.name: info.samples for info in g.generators()}
+    assert counts["gray"] == BATCH  # the whole first chunk, nothing of the second
+    report = check(filled)
+    assert not any("no vector" in f.problem for f in report.findings)
+    assert all(f.repair for f in report.findings)  # only stale fits and index, which are rebuilt
+    with Gallery(filled) as g:
+        again = g.enroll("gray", images, bound())
+    assert len(again.added) == 5 and len(again.skipped) == BATCH and not again.failed
+    assert check(filled).consistent
+    assert {r["nearest"] for r in answers(filled, make_set("gray", 2, seed=4))} == {"gray"}
+
+
+def test_a_new_generator_is_calibrated_and_indexed_incrementally(filled, make_set, large):
+    base = sidecar(filled)
+    with Gallery(filled) as g:
+        before = g.store.whitening(1).digest
+        report = g.enroll("gray", make_set("gray", 6), bound())
+        assert len(report.added) == 6 and "recalibrated 1 generator" in report.calibration
+        assert g.store.whitening(1).digest == before  # 6 changes on 24 fitted: within the share (50 %)
+        assert {info.name: info.threshold is not None for info in g.generators()}["gray"]
+    after = sidecar(filled)
+    assert after["index_file"] == base["index_file"] and len(after["deltas"]) == 1
+    assert after["deltas"][0]["count"] == 6 and after["count"] == base["count"] + 6
+    assert check(filled).consistent  # the full check: every id and label against the database
+    assert [r["nearest"] for r in answers(filled, make_set("gray", 3, seed=8))] == ["gray"] * 3
+
+
+def test_changes_past_the_share_refit_the_whitening_and_rebuild_the_index(filled, make_set, large):
+    with Gallery(filled) as g:
+        before = g.store.whitening(1).digest
+        g.enroll("gray", make_set("gray", 14), bound())  # 14 changes on 24 fitted: over 50 %
+        assert g.store.whitening(1).digest != before
+        assert g.store.whitening(1).fitted_count == 38
+    assert sidecar(filled)["deltas"] == [] and check(filled).consistent
+
+
+def test_a_stale_index_is_extended_by_the_next_reader(filled, make_set, large, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(faiss_cache, "append_delta", lambda *a, **k: (_ for _ in ()).throw(SystemExit("killed")))
+        with pytest.raises(SystemExit), Gallery(filled) as g:
+            g.enroll("gray", make_set("gray", 2), bound())
+    assert any("index is out of date" in f.problem for f in check(filled).findings)
+    notes = []
+    with Gallery(filled, read_only=True, notify=notes.append) as g:
+        assert [r.to_json()["nearest"] for r in g.identify(make_set("gray", 2, seed=3), bound())] == ["gray"] * 2
+    assert any("added 2 stored vectors to it" in n for n in notes)
+    assert len(sidecar(filled)["deltas"]) == 1 and check(filled).consistent
+
+
+def test_deltas_are_folded_into_a_new_base(filled, make_set, large, monkeypatch):
+    monkeypatch.setattr(faiss_cache, "MAX_DELTAS", 2)
+    with Gallery(filled) as g:
+        g.enroll("gray", make_set("gray", 1), bound())
+        assert len(sidecar(filled)["deltas"]) == 1
+        g.enroll("gray", make_set("gray", 1, seed=1), bound())
+    folded = sidecar(filled)
+    assert folded["deltas"] == [] and folded["base_count"] == folded["count"] == 26
+    assert faiss_cache.stray_files(filled / "index", [filled / "index" / "1.json"]) == []
+    assert check(filled).consistent
+
+
+def records(n: int, prefix: str) -> list[ImageRecord]:
+    return [ImageRecord(Path(f"/synthetic/{prefix}/{i}.png"), hashlib.sha256(f"{prefix}{i}".encode()).hexdigest(),
+                        "PNG", 100, 8, 8) for i in range(n)]
+
+
+def clustered(n: int, centre: int, dim: int = 6, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    vectors = np.eye(dim, dtype=np.float32)[centre] * 3 + rng.normal(scale=0.3, size=(n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_enroll_embedded_stores_in_chunks_and_reports_exactly(tmp_path):
+    extractor = bound()
+    with Gallery(tmp_path / "g") as g:
+        for k in range(3):
+            report = g.enroll_embedded(f"gen-{k}", records(25, f"g{k}"), clustered(25, k), extractor, chunk=10,
+                                       bring_up_to_date=False)
+            assert len(report.added) == 25 and not report.skipped
+        again = g.enroll_embedded("gen-1", records(30, "g1"), clustered(30, 1), extractor, chunk=10)
+        assert len(again.added) == 5 and len(again.skipped) == 25
+        taken = g.enroll_embedded("gen-2", records(3, "g1"), clustered(3, 1), extractor)
+        assert not taken.added and len(taken.failed) == 3 and "already enrolled under generator 'gen-1'" in \
+            taken.failed[0][1]
+        assert len(g.store.audit_log(action="enroll")) == 3 * 3 + 1
+    assert check(tmp_path / "g").consistent
+
+
+def test_layered_index_search_equals_exact_search():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(10, 310)
+    layered = faiss_cache.LayeredIndex(faiss_cache.build_index(ids[:200], vectors[:200], 8, "IDMap2,Flat"),
+                                       ids[200:], vectors[200:])
+    scores, found = faiss_cache.search(layered, vectors[:7], 12)
+    exact = vectors[:7] @ vectors.T
+    assert np.array_equal(found, ids[np.argsort(-exact, axis=1, kind="stable")[:, :12]])
+    assert np.allclose(scores, np.sort(exact, axis=1)[:, ::-1][:, :12], atol=1e-5)
+    assert np.allclose(faiss_cache.reconstruct(layered, np.array([12, 250])), vectors[[2, 240]])
+
+
+def test_a_memory_mapped_generation_with_deltas_reads_back(tmp_path):
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(120, 8)).astype(np.float32)
+    ids, gens = np.arange(1, 121), np.arange(120) % 4
+    path = tmp_path / "index" / "1.json"
+    state = faiss_cache.IndexState(100, 100, int(ids[:100].sum()), 8, "IDMap2,Flat", revision=100)
+    faiss_cache.write_index(faiss_cache.build_index(ids[:100], vectors[:100], 8), path, state, ids[:100], gens[:100])
+    assert faiss_cache.append_delta(path, ids[100:], gens[100:], vectors[100:], revision=120)
+    assert not faiss_cache.append_delta(path, ids[:5], gens[:5], vectors[:5], revision=125)  # ids not after it
+    for mmap in (False, True):
+        cached = faiss_cache.read_cache(path, mmap=mmap)
+        assert cached.index.ntotal == 120 and cached.state.revision == 120
+        assert np.array_equal(cached.labels, np.stack([ids, gens]))
+    delta = next(path.parent.glob("*.delta.npz"))
+    delta.write_bytes(delta.read_bytes()[:-40])
+    assert faiss_cache.read_cache(path) is None
+
+
+def test_stratified_sample_caps_each_generator_and_the_total():
+    labels = np.repeat(np.arange(4), [1000, 3, 50, 400])
+    keep = stratified(labels, 100)
+    assert len(keep) <= 100 and np.array_equal(np.sort(keep), keep)
+    counts = np.bincount(labels[keep], minlength=4)
+    assert counts[1] == 3 and counts[0] == counts[3] and counts[2] <= counts[0]
+    assert np.bincount(labels[stratified(labels, 10_000, per_generator=20)]).tolist() == [20, 3, 20, 20]
