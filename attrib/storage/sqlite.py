@@ -398,6 +398,7 @@ class SQLiteStore(ListingMixin):
             ids, gens, matrix = self.vectors(extractor_id)
             built = faiss_cache.build_index(ids, self.whitening(extractor_id).apply(matrix), state.dim)
             state.key = faiss_cache.choose_index_key(len(ids), state.dim)
+            state.revision = self.revision(extractor_id)  # lets readers trust the files without a full read
             faiss_cache.write_index(built, faiss_cache.index_path(self.root, extractor_id), state, ids, gens)
             return True
 
