@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch/torchvision pair that imports together (open_clip needs torchvision)
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test bench evaluate clean
+.PHONY: demo test bench bench-scale evaluate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ test: $(VENV)/.dev
 bench: $(VENV)/.core
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/bench_evidence.py
+	$(BIN)/python benchmarks/bench_batch.py
+
+# Search over 10k/100k vectors, then galleries of 1k/10k/100k samples; 1M with
+# make bench-scale SEARCH_SIZES=10k,100k,1m SIZES=1k,10k,100k,1m (about 25 minutes more)
+SEARCH_SIZES ?= 10k,100k
+SIZES ?= 1k,10k,100k
+bench-scale: $(VENV)/.core
+	$(BIN)/python benchmarks/bench_scale_search.py --sizes $(SEARCH_SIZES)
+	$(BIN)/python benchmarks/bench_scale_enroll.py --sizes $(SIZES)
 
 # The dev protocol of the decision issue: make evaluate [EXTRACTOR=residual+effnet] [REPEATS=20]
 # 1) clean gallery, clean and JPEG-80 queries; 2) every image JPEG-80; 3) sd15/sdxl finetunes as one
