@@ -167,23 +167,133 @@ class QueryScores:
 
 def score_queries(view, queries: np.ndarray) -> list[QueryScores]:
     """Per-generator scores (and the hits behind them) for each query vector against a loaded
-    index (:class:`attrib.storage.base.IndexView`)."""
+    index (:class:`attrib.storage.base.IndexView`), for the whole batch at once.
+
+    A generator's score is the mean similarity of its ``TOP_M`` nearest vectors (all of them when
+    it has fewer: ``m_g`` below). An index of at most EXACT_SEARCH_LIMIT vectors is searched whole,
+    so every generator is scored. A larger one is searched for FIRST_K hits, however many
+    generators there are, and the candidate set is then made complete:
+
+    - a generator with ``m_g`` hits among the k is scored exactly (its best vectors are the hits);
+    - one with fewer scores at most ``bound = (its hits + the k-th similarity for each missing
+      one) / m_g``, and one with none at most the k-th similarity;
+    - while such a bound reaches the generator's acceptance floor (the lower of its threshold and
+      the global one, so that fusion, which ranks margins over the global threshold, loses no
+      candidate either), the query is searched again with twice the hits, up to MAX_K; a query
+      still open then has exactly those generators scored against their own vectors.
+
+    So every generator that could be accepted is scored; a generator seen with fewer than ``m_g``
+    hits is reported with its bound (below its floor), and one never seen is left out: it scores
+    at most the k-th similarity, below every exactly scored generator. Approximate search (HNSW,
+    IVF) makes "the hits" those the index finds, at the recall it was tuned to (:mod:`attrib.storage.index_tuning`).
+    """
+    x = np.ascontiguousarray(view.whitening.apply(queries), dtype=np.float32)
     ntotal = view.index.ntotal
-    n_generators = max(1, len(np.unique(view.generator_ids)))
-    k = ntotal if ntotal <= EXACT_SEARCH_LIMIT else max(256, 8 * calibration.TOP_M * n_generators)
-    sims, ids = view.search(view.whitening.apply(queries), k)
-    out = []
-    for row_sims, row_ids in zip(sims, ids):
-        valid = row_ids >= 0
-        gens = view.generators_of(row_ids[valid])
-        keep = gens >= 0
-        hit_sims, hit_ids, hit_gens = row_sims[valid][keep], row_ids[valid][keep], gens[keep]
-        hits = {}
-        for gid in np.unique(hit_gens):
-            rows = np.flatnonzero(hit_gens == gid)[: calibration.TOP_M]  # search results come best first
-            hits[int(gid)] = [(int(hit_ids[r]), float(hit_sims[r])) for r in rows]
-        out.append(QueryScores(calibration.generator_scores(hit_sims, hit_gens), hits))
+    out: list[QueryScores | None] = [None] * len(x)
+    table = _generator_table(view)
+    k = ntotal if ntotal <= EXACT_SEARCH_LIMIT else min(FIRST_K, ntotal)
+    pending = np.arange(len(x))
+    while len(pending):
+        sims, ids = view.search(x[pending], k)
+        top = calibration.top_hits(sims, view.generators_of(ids))
+        bound = _kth_similarity(sims, ids)
+        where, most = _bounds(top, bound, table)
+        still = _open(top, bound, table, where, most)
+        grow = still & (ids[:, -1] >= 0) & (k < min(MAX_K, ntotal))
+        for row in np.flatnonzero(~grow):
+            out[pending[row]] = _row_scores(view, table, top, most, row, sims, ids, bound[row],
+                                            x[pending[row]] if still[row] else None)
+        pending, k = pending[grow], min(2 * k, ntotal)
     return out
+
+
+FIRST_K = 256  # hits asked for first, whatever the number of generators
+MAX_K = 4096  # hits asked for at most; a generator still open after that is scored on its own vectors
+
+
+@dataclass
+class _GeneratorTable:
+    """Per enrolled generator of a view (sorted ids): how many vectors it has and its acceptance floor."""
+
+    gids: np.ndarray
+    m: np.ndarray  # min(TOP_M, its vector count)
+    floors: np.ndarray
+    sorted_floors: np.ndarray
+
+
+def _generator_table(view) -> _GeneratorTable:
+    cache = getattr(view, "cache", None)
+    if cache is not None and "generators" in cache:
+        return cache["generators"]
+    gids, counts = np.unique(np.asarray(view.generator_ids, dtype=np.int64), return_counts=True)
+    floors = np.array([min(view.threshold(int(g)), view.threshold(None)) for g in gids], dtype=np.float64)
+    table = _GeneratorTable(gids, np.minimum(counts, calibration.TOP_M), floors, np.sort(floors))
+    if cache is not None:
+        cache["generators"] = table
+    return table
+
+
+def _kth_similarity(sims: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Each row's last similarity found: no vector the search did not return is more similar."""
+    found = (ids >= 0).sum(axis=1)
+    return np.where(found > 0, sims[np.arange(len(sims)), np.maximum(found - 1, 0)], -np.inf)
+
+
+def _bounds(top: calibration.TopHits, bound: np.ndarray, table: _GeneratorTable) -> tuple[np.ndarray, np.ndarray]:
+    """Per group: the generator's m and the most its score can be (exact when it has m hits)."""
+    where = np.searchsorted(table.gids, top.generators)
+    m = table.m[where]
+    missing = np.where(top.counts < m, (m - top.counts) * bound[top.rows], 0.0)
+    return where, (top.sums + missing) / m
+
+
+def _open(top: calibration.TopHits, bound: np.ndarray, table: _GeneratorTable, where: np.ndarray,
+          most: np.ndarray) -> np.ndarray:
+    """Per query: is a generator seen with too few hits, or one never seen, still possibly accepted?"""
+    n = len(bound)
+    short = top.counts < table.m[where]
+    partial = np.bincount(top.rows, weights=short & (most >= table.floors[where]), minlength=n) > 0
+    reachable = np.searchsorted(table.sorted_floors, bound, side="right")
+    seen = np.bincount(top.rows, weights=table.floors[where] <= bound[top.rows], minlength=n)
+    return partial | (reachable > seen)
+
+
+def _row_scores(view, table: _GeneratorTable, top: calibration.TopHits, most: np.ndarray, row: int,
+                sims: np.ndarray, ids: np.ndarray, bound: float, query: np.ndarray | None) -> QueryScores:
+    """One query's scores and hits from its groups; with ``query``, generators still open are scored
+    on their own vectors."""
+    lo, hi = np.searchsorted(top.rows, [row, row + 1])
+    flat_sims, flat_ids = sims.ravel(), ids.ravel()
+    scores, hits = {}, {}
+    for group in range(lo, hi):
+        gid = int(top.generators[group])
+        members = top.members[top.starts[group]:top.starts[group + 1]]
+        scores[gid] = float(most[group])
+        hits[gid] = list(zip(flat_ids[members].tolist(), flat_sims[members].tolist()))
+    if query is not None:
+        reopen = [gid for gid, score in scores.items()
+                  if len(hits[gid]) < table.m[np.searchsorted(table.gids, gid)]
+                  and score >= table.floors[np.searchsorted(table.gids, gid)]]
+        unseen = [int(g) for g in table.gids[table.floors <= bound] if int(g) not in scores]
+        for gid in reopen + unseen:
+            scores[gid], hits[gid] = _exact_score(view, gid, query)
+    return QueryScores(scores, hits)
+
+
+def _exact_score(view, gid: int, query: np.ndarray) -> tuple[float, list[tuple[int, float]]]:
+    """A generator's score and best hits from all of its vectors."""
+    cache = getattr(view, "cache", None)
+    key = ("vectors", gid)
+    if cache is not None and key in cache:
+        ids, vectors = cache[key]
+    else:
+        ids = view.ids[view.generator_ids == gid]
+        vectors = view.generator_vectors(gid)
+        if cache is not None:
+            cache[key] = ids, vectors
+    sims = vectors @ query
+    best = np.argsort(-sims, kind="stable")[: calibration.TOP_M]
+    return float(sims[best].astype(np.float64).mean()), list(zip(ids[best].tolist(), sims[best].tolist()))
 
 
 def rank(scores: dict[int, float], threshold_of: Callable[[int], float], model: DecisionModel,
