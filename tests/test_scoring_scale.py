@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attrib.scoring import calibration, decision
+from attrib.scoring import calibration, candidates
 from attrib.scoring.calibration import TOP_M, aggregate, generator_scores, top_hits
-from attrib.scoring.decision import EXACT_SEARCH_LIMIT, FIRST_K, decide, rank, score_queries
+from attrib.scoring.candidates import EXACT_SEARCH_LIMIT, FIRST_K
+from attrib.scoring.decision import decide, rank, score_queries
 from attrib.scoring.open_set import DecisionModel
 from attrib.scoring.whitening import Whitening
 from attrib.storage import faiss_cache
@@ -100,11 +101,11 @@ def around(query, similarity, n, rng):
 
 
 @pytest.mark.parametrize("crowd,max_k,own,key", [
-    (1500, decision.MAX_K, decision.OWN_VECTORS, "IDMap2,Flat"),  # found by growing k
-    (1500, 512, decision.OWN_VECTORS, "IDMap2,Flat"),  # scored on its vectors read back
+    (1500, candidates.MAX_K, candidates.OWN_VECTORS, "IDMap2,Flat"),  # found by growing k
+    (1500, 512, candidates.OWN_VECTORS, "IDMap2,Flat"),  # scored on its vectors read back
     (1500, 512, 0, "IDMap2,Flat"),  # scored by a search restricted to its vectors
     (1500, 512, 0, "IVF16,Flat"),
-    (1500, 512, decision.OWN_VECTORS, "IVF16,Flat"),
+    (1500, 512, candidates.OWN_VECTORS, "IVF16,Flat"),
     (1500, 512, 0, "IDMap2,HNSW16"),
 ])
 def test_a_generator_beyond_the_first_hits_is_found_and_accepted(crowd, max_k, own, key, monkeypatch):
@@ -118,8 +119,8 @@ def test_a_generator_beyond_the_first_hits_is_found_and_accepted(crowd, max_k, o
     true = around(query, np.array([0.90, 0.88, 0.86, 0.80, 0.7]), 5, rng)
     vectors = np.concatenate([near, far, true])
     gens = np.concatenate([np.arange(crowd), np.arange(2 * crowd) % crowd, np.full(5, crowd)])
-    monkeypatch.setattr(decision, "OWN_VECTORS", own)
-    monkeypatch.setattr(decision, "MAX_K", max_k)
+    monkeypatch.setattr(candidates, "OWN_VECTORS", own)
+    monkeypatch.setattr(candidates, "MAX_K", max_k)
     view = view_of(vectors, gens, {None: 0.99, crowd: 0.8}, key=key)
     assert view.index.ntotal > EXACT_SEARCH_LIMIT
     _, first = view.search(query[None], FIRST_K)
