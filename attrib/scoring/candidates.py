@@ -162,19 +162,20 @@ def _row_scores(top: calibration.TopHits, most: np.ndarray, row: int, sims: np.n
 
 def _rescore(view, table: _GeneratorTable, gid: int, x: np.ndarray, rows: list[int], out: list[QueryScores]) -> None:
     """Score one generator for the queries ``rows`` on its own vectors: read back and compared with
-    each query when it has at most OWN_VECTORS of them, else by a search restricted to them."""
+    each query when it has at most OWN_VECTORS of them, else by a search restricted to them
+    (``view.search_among``), repeated over the whole index for a query it found too few for."""
     m = int(table.m[np.searchsorted(table.gids, gid)])
     ids = table.vector_ids(view, gid)
     if len(ids) <= OWN_VECTORS:
-        sims = x[rows] @ _own_vectors(view, gid, ids).T
+        sims = x[rows] @ _own_vectors(view, gid).T
         best = np.argsort(-sims, axis=1, kind="stable")[:, :m]
         sims, ids = np.take_along_axis(sims, best, axis=1), ids[best]
     else:
         own = ids
-        sims, ids = view.index.search(x[rows], m, params=_restricted(view, gid, own))
-        short = (ids < 0).any(axis=1)  # an approximate search that found fewer than m: search them all
+        sims, ids = view.search_among(x[rows], m, own)
+        short = (ids < 0).any(axis=1)
         if short.any():
-            sims[short], ids[short] = view.index.search(x[rows][short], m, params=_restricted(view, gid, own, True))
+            sims[short], ids[short] = view.search_among(x[rows][short], m, own, everywhere=True)
     for row, row_sims, row_ids in zip(rows, sims, ids):
         found = row_ids >= 0
         if found.any():
@@ -182,40 +183,12 @@ def _rescore(view, table: _GeneratorTable, gid: int, x: np.ndarray, rows: list[i
             out[row].hits[gid] = list(zip(row_ids[found].tolist(), row_sims[found].tolist()))
 
 
-def _own_vectors(view, gid: int, ids: np.ndarray) -> np.ndarray:
-    """One generator's searchable vectors, read back from the index once per view."""
-    from ..storage.faiss_cache import reconstruct
-
+def _own_vectors(view, gid: int) -> np.ndarray:
+    """One generator's searchable vectors (in vector id order), read back from the index once per view."""
     cache = getattr(view, "cache", None)
     if cache is not None and ("vectors", gid) in cache:
         return cache[("vectors", gid)]
-    vectors = reconstruct(view.index, ids)
+    vectors = view.generator_vectors(gid)
     if cache is not None:
         cache[("vectors", gid)] = vectors
     return vectors
-
-
-def _restricted(view, gid: int, ids: np.ndarray, everywhere: bool = False):
-    """Search parameters limited to one generator's vectors, at the index's own efSearch / nprobe
-    (``everywhere``: every IVF list, the largest efSearch tuning uses)."""
-    import faiss
-
-    from ..storage.index_tuning import MAX_EF_SEARCH, search_parameter
-
-    cache = getattr(view, "cache", None)
-    if cache is not None and ("restricted", gid, everywhere) in cache:
-        return cache[("restricted", gid, everywhere)]
-    selector = faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
-    parameter, value = search_parameter(view.index)
-    if everywhere and parameter is not None:
-        value = faiss.extract_index_ivf(view.index).nlist if parameter == "nprobe" else max(value, MAX_EF_SEARCH)
-    if parameter == "efSearch":
-        params = faiss.SearchParametersHNSW(sel=selector, efSearch=value)
-    elif parameter == "nprobe":
-        params = faiss.SearchParametersIVF(sel=selector, nprobe=value)
-    else:
-        params = faiss.SearchParameters(sel=selector)
-    params.keep_selector = selector  # the parameters only point at it
-    if cache is not None:
-        cache[("restricted", gid, everywhere)] = params
-    return params

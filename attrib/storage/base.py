@@ -22,7 +22,7 @@ import numpy as np
 
 from ..scoring.calibration import DEFAULT_THRESHOLD
 from ..scoring.whitening import Whitening
-from . import faiss_cache, faiss_gpu
+from . import faiss_cache, faiss_gpu, index_tuning
 
 
 @dataclass
@@ -66,6 +66,11 @@ class IndexView:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k similarities and vector ids of whitened queries (on a GPU copy when one is usable)."""
         return faiss_gpu.search(self.index, queries, k)
+
+    def search_among(self, queries: np.ndarray, k: int, vector_ids: np.ndarray, everywhere: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k similarities and vector ids of whitened queries among ``vector_ids`` only."""
+        return index_tuning.search_among(self.index, queries, k, vector_ids, everywhere)
 
     def generator_vectors(self, generator_id: int) -> np.ndarray:
         """The whitened (searchable) vectors of one generator, read back from the index."""

@@ -72,6 +72,23 @@ def set_search_parameter(index: faiss.Index, value: int) -> None:
         ivf.nprobe = int(min(value, ivf.nlist))
 
 
+def search_among(index: faiss.Index, queries: np.ndarray, k: int, ids: np.ndarray, everywhere: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k similarities and ids of ``queries`` among the vectors ``ids`` only (a FAISS ``IDSelector``),
+    at the index's own efSearch / nprobe; ``everywhere``: every IVF list, efSearch at least MAX_EF_SEARCH."""
+    selector = faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
+    parameter, value = search_parameter(index)
+    if everywhere and parameter is not None:
+        value = _ivf(index).nlist if parameter == "nprobe" else max(value, MAX_EF_SEARCH)
+    if parameter == "efSearch":
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=value)
+    elif parameter == "nprobe":
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=value)
+    else:
+        params = faiss.SearchParameters(sel=selector)
+    return index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
+
+
 def _hnsw(index: faiss.Index):
     inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
     return inner.hnsw if isinstance(inner, faiss.IndexHNSW) else None
