@@ -60,16 +60,20 @@ class TopHits:
         return self.sums / np.maximum(self.counts, 1)
 
 
-def top_hits(sims: np.ndarray, generators: np.ndarray, top_m: int = TOP_M) -> TopHits:
+def top_hits(sims: np.ndarray, generators: np.ndarray, top_m: int = TOP_M, best_first: bool = False) -> TopHits:
     """Group a batch of hits ([n_queries, k] similarities and generator ids, negative where there is
     no hit) by query and generator and keep the ``top_m`` most similar of each group, in one sort
-    for the whole batch (no loop over generators or queries)."""
+    for the whole batch (no loop over generators or queries). ``best_first``: each row is already
+    ordered by decreasing similarity (as searches return it), which saves sorting on it."""
     sims = np.atleast_2d(np.asarray(sims))
     generators = np.atleast_2d(np.asarray(generators, dtype=np.int64))
     k = generators.shape[1]
     flat = np.flatnonzero(generators.ravel() >= 0)
     rows, gens, values = flat // max(k, 1), generators.ravel()[flat], sims.ravel()[flat]
-    order = np.lexsort((-values, gens, rows))  # by query, then generator, then best first
+    if best_first and len(flat):  # a stable sort on (query, generator) keeps each group best first
+        order = np.argsort(rows * (int(gens.max()) + 1) + gens, kind="stable")
+    else:
+        order = np.lexsort((-values, gens, rows))  # by query, then generator, then best first
     flat, rows, gens = flat[order], rows[order], gens[order]
     first = np.ones(len(flat), dtype=bool)
     first[1:] = (rows[1:] != rows[:-1]) | (gens[1:] != gens[:-1])

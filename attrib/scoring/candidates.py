@@ -50,9 +50,10 @@ def score_queries(view, queries: np.ndarray) -> list[QueryScores]:
       to them (a FAISS ``IDSelector``, at the index's tuned efSearch / nprobe).
 
     So every generator that could be accepted or reach the top two is scored from its best
-    vectors; a generator seen with too few hits is reported with its bound (below its floor and
-    the top two), and one never seen is left out. Approximate indexes (HNSW, IVF) find "the best
-    vectors" at the recall they were tuned to (:mod:`attrib.storage.index_tuning`).
+    vectors. The others (seen with too few hits, or never seen) are left out: each is below its
+    floor and below the top two, so neither acceptance nor the decision depends on them; listing
+    them would cost time per generator. Approximate indexes (HNSW, IVF) find "the best vectors"
+    at the recall they were tuned to (:mod:`attrib.storage.index_tuning`).
     """
     x = np.ascontiguousarray(view.whitening.apply(queries), dtype=np.float32)
     ntotal = view.index.ntotal
@@ -62,19 +63,21 @@ def score_queries(view, queries: np.ndarray) -> list[QueryScores]:
     pending, reopen = np.arange(len(x)), {}
     while len(pending):
         sims, ids = view.search(x[pending], k)
-        top = calibration.top_hits(sims, view.generators_of(ids))
+        top = calibration.top_hits(sims, view.generators_of(ids), best_first=True)
         bound = _kth_similarity(sims, ids)
         where, most = _bounds(top, bound, table)
         partial, unseen = _open(top, bound, table, where, most)
         still = unseen | (np.bincount(top.rows, weights=partial, minlength=len(pending)) > 0)
         grow = still & (ids[:, -1] >= 0) & (k < min(MAX_K, ntotal))
+        rows = _Rows(top, most, where, table, sims, ids)
         for row in np.flatnonzero(~grow):
             query = int(pending[row])
-            out[query] = _row_scores(top, most, row, sims, ids)
-            lo, hi = np.searchsorted(top.rows, [row, row + 1])
-            still = [int(g) for g in top.generators[lo:hi][partial[lo:hi]]]
+            out[query] = rows.scores(row)
+            lo, hi = rows.edges[row], rows.edges[row + 1]
+            still = top.generators[lo:hi][partial[lo:hi]].tolist()
             if unseen[row]:
-                still += [int(g) for g in table.gids[table.floors <= bound[row]] if int(g) not in out[query].scores]
+                seen = set(top.generators[lo:hi].tolist())
+                still += [g for g in table.gids[table.floors <= bound[row]].tolist() if g not in seen]
             for gid in still:
                 reopen.setdefault(gid, []).append(query)
         pending, k = pending[grow], min(2 * k, ntotal)
@@ -146,18 +149,24 @@ def _open(top: calibration.TopHits, bound: np.ndarray, table: _GeneratorTable, w
     return partial, reachable > seen
 
 
-def _row_scores(top: calibration.TopHits, most: np.ndarray, row: int, sims: np.ndarray,
-                ids: np.ndarray) -> QueryScores:
-    """One query's scores (exact, or the bound of a generator seen with too few hits) and hits."""
-    lo, hi = np.searchsorted(top.rows, [row, row + 1])
-    flat_sims, flat_ids = sims.ravel(), ids.ravel()
-    scores, hits = {}, {}
-    for group in range(lo, hi):
-        gid = int(top.generators[group])
-        members = top.members[top.starts[group]:top.starts[group + 1]]
-        scores[gid] = float(most[group])
-        hits[gid] = list(zip(flat_ids[members].tolist(), flat_sims[members].tolist()))
-    return QueryScores(scores, hits)
+class _Rows:
+    """One search round's exactly scored groups as Python lists, cut by query."""
+
+    def __init__(self, top: calibration.TopHits, most: np.ndarray, where: np.ndarray, table: _GeneratorTable,
+                 sims: np.ndarray, ids: np.ndarray):
+        self.edges = np.searchsorted(top.rows, np.arange(len(sims) + 1)).tolist()  # all groups, by query
+        exact = np.flatnonzero(top.counts >= table.m[where])
+        self.exact_edges = np.searchsorted(top.rows[exact], np.arange(len(sims) + 1)).tolist()
+        self.generators, self.scores_of = top.generators[exact].tolist(), most[exact].tolist()
+        self.lo, self.hi = top.starts[exact].tolist(), top.starts[exact + 1].tolist()
+        self.hit_ids, self.hit_sims = ids.ravel()[top.members].tolist(), sims.ravel()[top.members].tolist()
+
+    def scores(self, row: int) -> QueryScores:
+        span = range(self.exact_edges[row], self.exact_edges[row + 1])
+        gens = self.generators[span.start:span.stop]
+        hits = {gid: list(zip(self.hit_ids[self.lo[i]:self.hi[i]], self.hit_sims[self.lo[i]:self.hi[i]]))
+                for gid, i in zip(gens, span)}
+        return QueryScores(dict(zip(gens, self.scores_of[span.start:span.stop])), hits)
 
 
 def _rescore(view, table: _GeneratorTable, gid: int, x: np.ndarray, rows: list[int], out: list[QueryScores]) -> None:
