@@ -74,8 +74,9 @@ def test_tuning_reaches_the_recall_an_untuned_index_misses(key, dim):
     assert tuning.queries == 1000
     assert fresh_recall(index, ids, vectors, seed=9) >= 0.98  # queries the tuning never saw
     # the smallest doubling that met the target: half of it misses on the tuning's own queries
+    set_search_parameter(index, default)
+    queries = held_out_queries(vectors, 1000, seed=0, index=index)
     set_search_parameter(index, tuning.value // 2)
-    queries = held_out_queries(vectors, 1000, seed=0)
     exact = faiss.knn(queries, vectors, 1, metric=faiss.METRIC_INNER_PRODUCT)[0][:, 0]
     assert recall_at_1(index, queries, exact, vectors, ids) < 0.99
 

@@ -74,17 +74,16 @@ def score_queries(view, queries: np.ndarray) -> list[QueryScores]:
             query = int(pending[row])
             out[query] = rows.scores(row)
             lo, hi = rows.edges[row], rows.edges[row + 1]
-            still = top.generators[lo:hi][partial[lo:hi]].tolist()
+            doubtful = top.generators[lo:hi][partial[lo:hi]].tolist()
             if unseen[row]:
                 seen = set(top.generators[lo:hi].tolist())
-                still += [g for g in table.gids[table.floors <= bound[row]].tolist() if g not in seen]
-            for gid in still:
+                doubtful += [g for g in table.gids[table.floors <= bound[row]].tolist() if g not in seen]
+            for gid in doubtful:
                 reopen.setdefault(gid, []).append(query)
         pending, k = pending[grow], min(2 * k, ntotal)
-    for gid, rows in reopen.items():
-        _rescore(view, table, gid, x, rows, out)
+    for gid, queries_of in reopen.items():
+        _rescore(view, table, gid, x, queries_of, out)
     return out
-
 
 
 @dataclass
