@@ -70,9 +70,11 @@ def score_queries(view, queries: np.ndarray) -> list[QueryScores]:
         still = unseen | (np.bincount(top.rows, weights=partial, minlength=len(pending)) > 0)
         grow = still & (ids[:, -1] >= 0) & (k < min(MAX_K, ntotal))
         rows = _Rows(top, most, where, table, sims, ids)
-        for row in np.flatnonzero(~grow):
-            query = int(pending[row])
-            out[query] = rows.scores(row)
+        queries_of = pending.tolist()
+        for row in np.flatnonzero(~grow).tolist():
+            out[queries_of[row]] = rows.scores(row)
+        for row in np.flatnonzero(~grow & still).tolist():  # scored from the hits, some generators still open
+            query = queries_of[row]
             lo, hi = rows.edges[row], rows.edges[row + 1]
             doubtful = top.generators[lo:hi][partial[lo:hi]].tolist()
             if unseen[row]:
@@ -81,8 +83,8 @@ def score_queries(view, queries: np.ndarray) -> list[QueryScores]:
             for gid in doubtful:
                 reopen.setdefault(gid, []).append(query)
         pending, k = pending[grow], min(2 * k, ntotal)
-    for gid, queries_of in reopen.items():
-        _rescore(view, table, gid, x, queries_of, out)
+    for gid, open_queries in reopen.items():
+        _rescore(view, table, gid, x, open_queries, out)
     return out
 
 
@@ -157,15 +159,17 @@ class _Rows:
         exact = np.flatnonzero(top.counts >= table.m[where])
         self.exact_edges = np.searchsorted(top.rows[exact], np.arange(len(sims) + 1)).tolist()
         self.generators, self.scores_of = top.generators[exact].tolist(), most[exact].tolist()
-        self.lo, self.hi = top.starts[exact].tolist(), top.starts[exact + 1].tolist()
-        self.hit_ids, self.hit_sims = ids.ravel()[top.members].tolist(), sims.ravel()[top.members].tolist()
+        counts = top.counts[exact]
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        members = top.members[np.repeat(top.starts[exact] - offsets[:-1], counts) + np.arange(offsets[-1])]
+        self.pairs = list(zip(ids.ravel()[members].tolist(), sims.ravel()[members].tolist()))
+        self.offsets = offsets.tolist()
 
     def scores(self, row: int) -> QueryScores:
-        span = range(self.exact_edges[row], self.exact_edges[row + 1])
-        gens = self.generators[span.start:span.stop]
-        hits = {gid: list(zip(self.hit_ids[self.lo[i]:self.hi[i]], self.hit_sims[self.lo[i]:self.hi[i]]))
-                for gid, i in zip(gens, span)}
-        return QueryScores(dict(zip(gens, self.scores_of[span.start:span.stop])), hits)
+        lo, hi = self.exact_edges[row], self.exact_edges[row + 1]
+        gens, offsets, pairs = self.generators[lo:hi], self.offsets, self.pairs
+        hits = {gid: pairs[offsets[i]:offsets[i + 1]] for gid, i in zip(gens, range(lo, hi))}
+        return QueryScores(dict(zip(gens, self.scores_of[lo:hi])), hits)
 
 
 def _rescore(view, table: _GeneratorTable, gid: int, x: np.ndarray, rows: list[int], out: list[QueryScores]) -> None:
