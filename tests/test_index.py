@@ -9,23 +9,7 @@ from attrib.storage.faiss_cache import (IndexState, build_index, choose_index_ke
                                         read_cache, search, stray_files, write_index)
 
 
-@pytest.mark.parametrize(
-    "n,dim,memory,expected",
-    [
-        (0, 64, None, "IDMap2,Flat"),
-        (1_000, 256, None, "IDMap2,Flat"),
-        (49_999, 256, None, "IDMap2,Flat"),
-        (50_000, 256, None, "IDMap2,HNSW32"),
-        (1_000_000, 256, None, "IDMap2,HNSW32"),
-        (1_000_000, 256, 2 * 1024**3, "IDMap2,HNSW32"),
-        (5_000_000, 256, None, "IVF8192,Flat"),
-        (1_000_000, 256, 512 * 1024**2, "IVF4096,PQ64"),
-        (10_000, 256, 1024**2, "IVF512,PQ64"),
-        (1_000_000, 30, 64 * 1024**2, "IVF4096,PQ2"),
-    ],
-)
-def test_choose_index_key(n, dim, memory, expected):
-    assert choose_index_key(n, dim, memory) == expected
+# choose_index_key's choices by size, dimension and memory: tests/test_index_tuning.py
 
 
 def test_choose_index_key_rejects_nonsense():

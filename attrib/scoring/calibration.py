@@ -38,14 +38,60 @@ def aggregate(similarities: np.ndarray, top_m: int = TOP_M) -> float:
     return float(part.mean())
 
 
+@dataclass
+class TopHits:
+    """Each query's hits grouped by generator, the ``top_m`` best of each group kept.
+
+    Groups are ordered by query row, then generator id; ``members[starts[i]:starts[i + 1]]`` are
+    the flat positions (``row * k + column`` in the [n_queries, k] hit arrays) of group i's kept
+    hits, best first.
+    """
+
+    rows: np.ndarray  # [groups] query row
+    generators: np.ndarray  # [groups] generator id
+    sums: np.ndarray  # [groups] sum of the kept similarities (float64)
+    counts: np.ndarray  # [groups] how many hits were kept (at most top_m)
+    members: np.ndarray
+    starts: np.ndarray  # [groups + 1]
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Mean of each group's kept similarities: the generator's score from these hits."""
+        return self.sums / np.maximum(self.counts, 1)
+
+
+def top_hits(sims: np.ndarray, generators: np.ndarray, top_m: int = TOP_M, best_first: bool = False) -> TopHits:
+    """Group a batch of hits ([n_queries, k] similarities and generator ids, negative where there is
+    no hit) by query and generator and keep the ``top_m`` most similar of each group, in one sort
+    for the whole batch (no loop over generators or queries). ``best_first``: each row is already
+    ordered by decreasing similarity (as searches return it), which saves sorting on it."""
+    sims = np.atleast_2d(np.asarray(sims))
+    generators = np.atleast_2d(np.asarray(generators, dtype=np.int64))
+    k = generators.shape[1]
+    flat = np.flatnonzero(generators.ravel() >= 0)
+    rows, gens, values = flat // max(k, 1), generators.ravel()[flat], sims.ravel()[flat]
+    if best_first and len(flat):  # a stable sort on (query, generator) keeps each group best first
+        order = np.argsort(rows * (int(gens.max()) + 1) + gens, kind="stable")
+    else:
+        order = np.lexsort((-values, gens, rows))  # by query, then generator, then best first
+    flat, rows, gens = flat[order], rows[order], gens[order]
+    first = np.ones(len(flat), dtype=bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (gens[1:] != gens[:-1])
+    heads = np.flatnonzero(first)
+    group = np.cumsum(first) - 1
+    keep = np.arange(len(flat)) - heads[group] < top_m
+    counts = np.bincount(group[keep], minlength=len(heads))
+    sums = np.bincount(group[keep], weights=sims.ravel()[flat[keep]].astype(np.float64), minlength=len(heads))
+    return TopHits(rows[heads], gens[heads], sums, counts, flat[keep], np.concatenate([[0], np.cumsum(counts)]))
+
+
 def generator_scores(
     hit_scores: np.ndarray, hit_generators: np.ndarray, top_m: int = TOP_M
 ) -> dict[int, float]:
-    """Per-generator scores from one query's hits (similarities and generator ids)."""
-    out: dict[int, float] = {}
-    for gid in np.unique(hit_generators):
-        out[int(gid)] = aggregate(hit_scores[hit_generators == gid], top_m)
-    return out
+    """Per-generator scores from one query's hits (similarities and generator ids): the mean of each
+    generator's ``top_m`` best hits (:func:`aggregate`, computed by :func:`top_hits`)."""
+    top = top_hits(np.asarray(hit_scores)[None], np.asarray(hit_generators)[None], top_m)
+    return dict(zip(top.generators.tolist(), top.scores.tolist()))
 
 
 def generator_score_matrix(

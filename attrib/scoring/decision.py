@@ -11,11 +11,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import calibration
+from .candidates import EXACT_SEARCH_LIMIT, QueryScores, score_queries  # noqa: F401 - re-exported
 from .open_set import WHICH_LEVEL, DecisionModel
-
-EXACT_SEARCH_LIMIT = 4096
-UNKNOWN = "unknown"
 
 
 SCHEMA = 3  # of the JSON objects identify and verify print (3: evidence, provenance, decided_by)
@@ -155,35 +152,6 @@ class Verification:
             "evidence": self.evidence,
             "provenance": self.provenance,
         }
-
-
-@dataclass
-class QueryScores:
-    """One query against one extractor's index: each generator's score and its nearest hits."""
-
-    scores: dict[int, float]
-    hits: dict[int, list[tuple[int, float]]]  # generator id -> [(vector id, similarity)], best first
-
-
-def score_queries(view, queries: np.ndarray) -> list[QueryScores]:
-    """Per-generator scores (and the hits behind them) for each query vector against a loaded
-    index (:class:`attrib.storage.base.IndexView`)."""
-    ntotal = view.index.ntotal
-    n_generators = max(1, len(np.unique(view.generator_ids)))
-    k = ntotal if ntotal <= EXACT_SEARCH_LIMIT else max(256, 8 * calibration.TOP_M * n_generators)
-    sims, ids = view.search(view.whitening.apply(queries), k)
-    out = []
-    for row_sims, row_ids in zip(sims, ids):
-        valid = row_ids >= 0
-        gens = view.generators_of(row_ids[valid])
-        keep = gens >= 0
-        hit_sims, hit_ids, hit_gens = row_sims[valid][keep], row_ids[valid][keep], gens[keep]
-        hits = {}
-        for gid in np.unique(hit_gens):
-            rows = np.flatnonzero(hit_gens == gid)[: calibration.TOP_M]  # search results come best first
-            hits[int(gid)] = [(int(hit_ids[r]), float(hit_sims[r])) for r in rows]
-        out.append(QueryScores(calibration.generator_scores(hit_sims, hit_gens), hits))
-    return out
 
 
 def rank(scores: dict[int, float], threshold_of: Callable[[int], float], model: DecisionModel,

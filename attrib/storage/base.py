@@ -24,7 +24,7 @@ import numpy as np
 
 from ..scoring.calibration import DEFAULT_THRESHOLD
 from ..scoring.whitening import Whitening, refit_reason
-from . import faiss_cache
+from . import faiss_cache, faiss_gpu, index_tuning
 
 
 @dataclass
@@ -54,6 +54,7 @@ class IndexView:
     target_far: float | None = None  # the FAR the thresholds were calibrated at
     model: dict | None = None  # the open-set decision model; None for a gallery calibrated without a cohort
     families: dict[int, str | None] = field(default_factory=dict)
+    cache: dict = field(default_factory=dict, repr=False, compare=False)  # what scoring derives from it, kept
 
     def generators_of(self, vector_ids: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self.ids, vector_ids)
@@ -65,8 +66,13 @@ class IndexView:
         return float(self.thresholds.get(generator_id, self.thresholds.get(None, DEFAULT_THRESHOLD)))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k similarities and vector ids of whitened queries."""
-        return faiss_cache.search(self.index, queries, k)
+        """Top-k similarities and vector ids of whitened queries (on a GPU copy when one is usable)."""
+        return faiss_gpu.search(self.index, queries, k)
+
+    def search_among(self, queries: np.ndarray, k: int, vector_ids: np.ndarray, everywhere: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k similarities and vector ids of whitened queries among ``vector_ids`` only."""
+        return index_tuning.search_among(self.index, queries, k, vector_ids, everywhere)
 
     def generator_vectors(self, generator_id: int) -> np.ndarray:
         """The whitened (searchable) vectors of one generator, read back from the index."""

@@ -31,32 +31,49 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from . import index_tuning
 
-FLAT_LIMIT = 50_000
-HNSW_LIMIT = 2_000_000
+FLAT_LIMIT = 50_000  # exact search below this many vectors
+HNSW_LIMIT = 200_000  # HNSW below this many (its build grows to minutes beyond), IVF from here on
+HNSW_LINKS = 32
+LISTS_PER_SQRT = 2  # IVF lists: about LISTS_PER_SQRT * sqrt(n), a power of two
+MIN_POINTS_PER_LIST = 39  # FAISS's k-means wants at least this many training vectors per list
+ID_BYTES = 8 + 48  # per vector: its 64-bit id and its entry in the id map / direct map (a hash table)
 
 
 def choose_index_key(n: int, dim: int, memory: int | None = None) -> str:
     """Pick a FAISS factory string for ``n`` vectors of ``dim`` floats within ``memory`` bytes.
 
-    Exact search while it is cheap; HNSW for up to a few million vectors when
-    memory allows raw vectors plus the graph; IVF with product quantisation
-    beyond, or whenever raw vectors do not fit.
+    Exact search (``IDMap2,Flat``) below FLAT_LIMIT vectors; HNSW below HNSW_LIMIT, when raw
+    vectors plus the graph fit; IVF beyond (its build takes seconds where HNSW's takes minutes
+    at a million vectors): ``IVF<lists>,Flat`` while raw vectors fit in ``memory``, else product
+    quantisation (``IVF<lists>,PQ<m>``, ``m`` bytes a vector). The search parameter of an
+    approximate index is set afterwards from a measured recall (:mod:`.index_tuning`).
     """
     if n < 0 or dim <= 0:
         raise ValueError(f"need n >= 0 and dim > 0, got n={n}, dim={dim}")
-    raw = 4 * n * dim
-    graph = n * 32 * 2 * 4
-    fits_raw = memory is None or raw * 1.1 <= memory
+    raw = n * (4 * dim + ID_BYTES)
+    graph = n * HNSW_LINKS * 2 * 4
+    fits_raw = memory is None or raw <= memory
     if n < FLAT_LIMIT and fits_raw:
         return "IDMap2,Flat"
     if n < HNSW_LIMIT and (memory is None or raw + graph <= memory):
-        return "IDMap2,HNSW32"
-    nlist = int(min(65536, max(64, 2 ** round(math.log2(4 * math.sqrt(n))))))
+        return f"IDMap2,HNSW{HNSW_LINKS}"
+    lists = 2 ** round(math.log2(max(1.0, LISTS_PER_SQRT * math.sqrt(n))))
+    lists = int(max(1, min(65536, lists, 2 ** int(math.log2(max(1, n // MIN_POINTS_PER_LIST))))))
     if fits_raw:
-        return f"IVF{nlist},Flat"
-    m = max(1, next(d for d in (64, 32, 16, 8, 4, 2, 1) if dim % d == 0 and d <= dim))
-    return f"IVF{nlist},PQ{m}"
+        return f"IVF{lists},Flat"
+    return f"IVF{lists},PQ{_pq_bytes(n, dim, memory)}"
+
+
+def _pq_bytes(n: int, dim: int, memory: int | None) -> int:
+    """Sub-quantisers of a PQ code: the largest divisor of ``dim`` up to 64 (at least two dimensions
+    each) whose codes fit in ``memory``, else the smallest."""
+    divisors = [m for m in range(max(1, min(64, dim // 2)), 0, -1) if dim % m == 0]
+    for m in divisors:
+        if memory is None or n * (m + ID_BYTES) <= memory:
+            return m
+    return divisors[-1]
 
 
 @dataclass
@@ -107,18 +124,10 @@ def labels_digest(ids: np.ndarray, generators: np.ndarray) -> str:
 
 
 def build_index(ids: np.ndarray, vectors: np.ndarray, dim: int, key: str | None = None) -> faiss.Index:
-    """Build an inner-product index over L2-normalised vectors, keyed by ``ids``."""
-    n = len(ids)
-    key = key or choose_index_key(n, dim)
-    index = faiss.index_factory(dim, key, faiss.METRIC_INNER_PRODUCT)
-    if not index.is_trained:
-        if n < 40:
-            index = faiss.index_factory(dim, "IDMap2,Flat", faiss.METRIC_INNER_PRODUCT)
-        else:
-            index.train(vectors)
-    if n:
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
-    return index
+    """Build an inner-product index over L2-normalised vectors, keyed by ``ids``, with its search
+    parameter tuned to recall@1 >= :data:`.index_tuning.TARGET_RECALL` (see
+    :func:`.index_tuning.build_tuned_index`, which also returns the measured recall)."""
+    return index_tuning.build_tuned_index(ids, vectors, dim, key)[0]
 
 
 def index_path(root: Path, extractor_id: int) -> Path:
@@ -474,5 +483,7 @@ def reconstruct(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
         out[~in_delta] = reconstruct(index.base, ids[~in_delta])
         return out
     if not isinstance(index, faiss.IndexIDMap2):
-        faiss.extract_index_ivf(index).make_direct_map()
+        ivf = faiss.extract_index_ivf(index)
+        if ivf.direct_map.type == faiss.DirectMap.NoMap:  # built with database ids: a hash-table map
+            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
     return np.stack([index.reconstruct(int(i)) for i in ids]).astype(np.float32)
