@@ -64,6 +64,29 @@ def enroll_elsewhere(gallery: Path, generator: str, paths) -> subprocess.Popen:
     return run_in_process(ENROLL, str(gallery), generator, *map(str, paths))
 
 
+def outcomes(processes) -> list[dict]:
+    """The JSON summary each finished process printed last (every one must have succeeded)."""
+    import json
+
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0 and "Traceback" not in err, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+def enrolled_gallery(folder: Path, per_generator: int) -> Path:
+    """``folder/g``: red, green and blue, ``per_generator`` images each, enrolled with :func:`bound`."""
+    from attrib.gallery import Gallery
+    from conftest import make_images
+
+    with Gallery(folder / "g") as gallery:
+        for name in ("red", "green", "blue"):
+            gallery.enroll(name, make_images(folder / "data" / name, name, per_generator), bound())
+    return folder / "g"
+
+
 def _mount(*args: str) -> bool:
     return subprocess.run(["mount", *args], capture_output=True).returncode == 0
 

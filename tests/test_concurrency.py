@@ -4,7 +4,6 @@ calibration never lands after a fresh one."""
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import signal
 import threading
@@ -14,16 +13,7 @@ import pytest
 from attrib.errors import GalleryBusy
 from attrib.gallery import Gallery
 
-from gallery_helpers import bound, enroll_elsewhere, run_in_process
-
-
-def outcomes(processes) -> list[dict]:
-    results = []
-    for process in processes:
-        out, err = process.communicate(timeout=300)
-        assert process.returncode == 0 and "Traceback" not in err, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+from gallery_helpers import bound, enroll_elsewhere, outcomes, run_in_process
 
 
 def check(root):

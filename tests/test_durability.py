@@ -19,20 +19,14 @@ from attrib.errors import DamagedGallery, DiskFull, GalleryError, StaleGallery
 from attrib.gallery import Gallery
 from attrib.storage import faiss_cache
 
-from gallery_helpers import bound, fill_disk, read_only_view, small_disk
+from gallery_helpers import bound, enrolled_gallery, fill_disk, read_only_view, small_disk
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    from conftest import make_images
-
-    folder = tmp_path_factory.mktemp("template")
-    with Gallery(folder / "g") as gallery:
-        for name in ("red", "green", "blue"):
-            gallery.enroll(name, make_images(folder / "data" / name, name, 6), bound())
-    return folder / "g"
+    return enrolled_gallery(tmp_path_factory.mktemp("template"), 6)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from attrib.scoring import whitening as whitening_module
 from attrib.scoring.calibration import stratified
 from attrib.storage import faiss_cache
 
-from gallery_helpers import bound, run_in_process
+from gallery_helpers import bound, enrolled_gallery, run_in_process
 
 
 def check(root: Path):
@@ -36,13 +36,7 @@ def sidecar(root: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    from conftest import make_images
-
-    folder = tmp_path_factory.mktemp("scale")
-    with Gallery(folder / "g") as gallery:
-        for name in ("red", "green", "blue"):
-            gallery.enroll(name, make_images(folder / "data" / name, name, 8), bound())
-    return folder / "g"
+    return enrolled_gallery(tmp_path_factory.mktemp("scale"), 8)
 
 
 @pytest.fixture

@@ -331,10 +331,13 @@ def test_enroll_keeps_no_pixels(tmp_path, monkeypatch, alive_at_decode):
     monkeypatch.setattr(images, "BATCH_PIXELS", 2 * 100 * 100)
     stored = []
     with Gallery(tmp_path / "g") as gallery:
-        add_samples = gallery.store.add_samples
-        monkeypatch.setattr(gallery.store, "add_samples", lambda g, imgs, *a, **k: stored.extend(imgs) or add_samples(
-            g, imgs, *a, **k))
+        from attrib.storage import bulk
+
+        store_chunk = bulk.store_chunk
+        monkeypatch.setattr(bulk, "store_chunk", lambda s, g, imgs, *a, **k: stored.extend(imgs) or store_chunk(
+            s, g, imgs, *a, **k))
         report = gallery.enroll("blue", many_images(tmp_path), BoundExtractor(ExtractorSpec(ShippedCohortMean, "t")))
         assert len(report.added) == 40 and gallery.generators()[0].samples == 40
+    assert len(stored) == 40
     assert all(isinstance(s, ImageRecord) and (s.width, s.height) == (100, 100) for s in stored)
     assert max(alive_at_decode) <= 3  # not all 40: the decoded images are not kept until the end

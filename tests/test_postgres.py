@@ -16,16 +16,7 @@ from attrib.errors import GalleryBusy, GalleryError
 from attrib.gallery import Gallery, open_gallery
 
 from conftest import PG_PASSWORD
-from gallery_helpers import CohortColorMean, bound, enroll_elsewhere, run_in_process
-
-
-def outcomes(processes) -> list[dict]:
-    results = []
-    for process in processes:
-        out, err = process.communicate(timeout=300)
-        assert process.returncode == 0 and "Traceback" not in err, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+from gallery_helpers import CohortColorMean, bound, enroll_elsewhere, outcomes, run_in_process
 
 
 def decisions(gallery, paths) -> list[tuple]:

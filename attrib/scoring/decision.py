@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
-
 from .candidates import EXACT_SEARCH_LIMIT, QueryScores, score_queries  # noqa: F401 - re-exported
 from .open_set import WHICH_LEVEL, DecisionModel
 

@@ -223,45 +223,13 @@ class SQLiteStore(ListingMixin):
     def add_samples(self, generator: str, images: Sequence, matrix: np.ndarray, extractor,
                     family: str | None = None, note: str | None = None) -> StoredSamples:
         """Store decoded ``images`` (path, sha256, size, format, width, height) and their vectors under
-        ``generator`` in one transaction. Who owns each sha256 is checked again inside it (under the writer
-        lock), so files another process enrolled meanwhile are reported, never stored twice."""
-        with self.writing() as session:
-            owners = self.owners([image.sha256 for image in images])
-            stored = StoredSamples(None)
-            for position, image in enumerate(images):
-                owner = owners.get(image.sha256)
-                if owner is None:
-                    stored.added.append(position)
-                elif owner == generator:
-                    stored.duplicates.append(position)
-                else:
-                    stored.conflicts.append((position, owner))
-            if not stored.added:
-                row = self.extractor_row(session, extractor, create=False)
-                stored.extractor_id = row.id if row is not None else None
-                return stored
-            images = [images[i] for i in stored.added]
-            matrix = matrix[stored.added]
-            row = self.extractor_row(session, extractor, create=True)
-            gen = session.scalar(select(db.Generator).where(db.Generator.name == generator))
-            if gen is None:
-                gen = db.Generator(name=generator, family=family, note=note)
-                session.add(gen)
-            else:
-                gen.family = family or gen.family
-                gen.note = note or gen.note
-            session.flush()
-            samples = [db.Sample(generator_id=gen.id, sha256=image.sha256, path=str(image.path.resolve()),
-                                 size_bytes=image.size_bytes, format=image.format, width=image.width,
-                                 height=image.height) for image in images]
-            session.add_all(samples)
-            session.flush()  # one batched INSERT that returns the sample ids
-            session.add_all([db.Vector(sample_id=sample.id, extractor_id=row.id, data=vector.tobytes())
-                             for sample, vector in zip(samples, matrix)])
-            session.add(db.Audit(action="enroll", detail=json.dumps(
-                {"generator": generator, "added": len(images), "extractor": extractor.identity.key})))
-            stored.extractor_id = row.id
-            return stored
+        ``generator`` in one transaction (:func:`attrib.storage.bulk.store_chunk`, with each path resolved).
+        Who owns each sha256 is checked again inside it, so files another process enrolled meanwhile are
+        reported, never stored twice."""
+        from .bulk import store_chunk
+
+        records = [image.record() if hasattr(image, "record") else image for image in images]
+        return store_chunk(self, generator, records, matrix, extractor, family=family, note=note)
 
     def remove_generator(self, generator: str) -> int:
         """Remove a generator with its samples and vectors; return the number of samples removed."""
