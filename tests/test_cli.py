@@ -257,6 +257,8 @@ def test_demo_never_touches_a_gallery_it_did_not_make(tmp_path, monkeypatch, fre
     args = ["demo", "--data", str(tmp_path / "zoo")] + (["--fresh"] if fresh else [])
     refused = run_in(cli, ["--gallery", str(user), *args])
     assert refused.exit_code == 1 and "the demo did not make" in refused.output
+    url = run_in(cli, ["--gallery", "postgresql://someone:secret@127.0.0.1:9/shared", *args])
+    assert url.exit_code == 1 and "not into a database" in url.output and "secret" not in url.output
     # $ATTRIB_GALLERY names the user's gallery: the demo goes to its own folder instead
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("ATTRIB_GALLERY", str(user))

@@ -146,12 +146,17 @@ def demo(ctx: click.Context, data: Path, fresh: bool, extractor: str) -> None:
     """
     from rich.table import Table
 
+    from ..errors import AttribError
     from ..evaluation.demo import prepare_demo_gallery, run_demo
     from ..extractors.resolve import bind_extractor
+    from ..storage.location import is_database_url
 
     console = stdout_console()
     root = ctx.find_root()
     given = root.get_parameter_source("gallery") == click.core.ParameterSource.COMMANDLINE
+    if given and is_database_url(ctx.obj["gallery"]):
+        raise AttribError("attrib demo writes only into a gallery folder it makes, not into a database; "
+                          "give a folder (`attrib --gallery DIR demo`) or none")
     gallery_dir = Path(ctx.obj["gallery"]) if given else default_gallery().with_name("demo-gallery")
     ctx.obj["gallery"] = gallery_dir
     prepare_demo_gallery(gallery_dir, fresh)
