@@ -110,8 +110,9 @@ def search_at(n: int, dim: int, generators: int, n_queries: int) -> None:
     ok = (found >= 0) & (np.einsum("ij,ij->i", vectors[np.clip(rows, 0, n - 1)], queries) >= truth[:, 0] - 1e-5)
     recall = float(ok.mean())
     print(f"\n{n:,} x {dim}-d in {generators} generators: {key}")
-    print(f"  build {build:.1f} s + tune {tune:.1f} s; {tuning.parameter} = {tuning.value}, "
-          f"tuning recall@1 {tuning.recall:.3f} on {tuning.queries} queries")
+    tuned = (f"{tuning.parameter} = {tuning.value}, tuning recall@1 {tuning.recall:.3f} on {tuning.queries} queries"
+             if tuning.parameter else "exact search, nothing to tune")
+    print(f"  build {build:.1f} s + tune {tune:.1f} s; {tuned}")
     print(f"  fresh process: load {child['load_s']:.2f} s; batched search {child['k1_ms']:.3f} ms/query (k=1), "
           f"{child['kbig_ms']:.3f} ms/query (k={FIRST_K}); recall@1 vs IndexFlatIP {recall:.4f} "
           f"on {len(queries)} new queries")
