@@ -270,3 +270,16 @@ def test_demo_never_touches_a_gallery_it_did_not_make(tmp_path, monkeypatch, fre
         run_in(cli, args, catch_exceptions=False)
     assert seen == [tmp_path / "data" / "attrib" / "demo-gallery"] and (seen[0] / "attrib-demo.marker").is_file()
     assert {p.name: p.stat().st_mtime_ns for p in user.rglob("*")} == before
+
+
+def test_ctrl_c_while_the_gallery_opens_is_one_line_and_status_130(tmp_path, monkeypatch):
+    import attrib.gallery
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(attrib.gallery, "open_gallery", interrupted)
+    image = make_images(tmp_path / "imgs", "red", 1)[0]
+    result = CliRunner().invoke(cli, ["--gallery", str(tmp_path / "g"), "identify", str(image)])
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output and "Aborted" not in result.output

@@ -23,13 +23,19 @@ def default_gallery() -> Path:
 
 
 class AttribGroup(click.Group):
-    """A click group that turns library errors into one line and exit status 1."""
+    """A click group that turns library errors into one line and exit status 1, and Ctrl-C at any point
+    into one line and exit status 130."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except AttribError as exc:
             raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            echo_err("attrib: interrupted")
+            from ..batch.run import INTERRUPTED_EXIT
+
+            raise click.exceptions.Exit(INTERRUPTED_EXIT) from None
 
 
 def echo_err(message: str) -> None:
