@@ -7,7 +7,7 @@ import click
 from ..batch.records import IDENTIFY_COLUMNS, VERIFY_COLUMNS, result_record
 from ..scoring import DEFAULT_TARGET_FAR
 from .batch import BatchRun, batch_options, refuse_output_as_option
-from .common import c2pa_trust_option, collect_paths, emit_json, extractor_options, open_gallery, progress_bar
+from .common import c2pa_trust_option, collect_paths, echo_err, emit_json, extractor_options, open_gallery, progress_bar
 
 
 @click.command()
@@ -67,13 +67,23 @@ def enroll(ctx, generator, family, note, extractor, options, as_json, paths):
               help="Run on Ray (pip install 'attrib[ray]'): alone, a Ray started here; `auto` or HOST:PORT, a "
                    "cluster. Records (JSON lines unless --format csv) in input order; paths and --gallery must "
                    "be reachable from every node.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, metavar="FILE.html",
+              help="Also write a self-contained HTML report of the images answered (see `attrib report`).")
 @click.pass_context
 def identify(ctx, extractor, options, top_k, explain, as_json, c2pa_trust, trust_metadata, paths, lists, null,
-             output, fmt, resume, ray_address):
+             output, fmt, resume, ray_address, report_path):
     """Name the generator (or family) of each image in PATHS, or say `unknown` or `ambiguous`, and why.
 
     PATHS are files and folders; `-` (or --files-from FILE) reads more paths, one a line."""
     refuse_output_as_option(options)
+    report = None
+    if report_path is not None:
+        from ..report.identify import IdentifyReport
+        from .report import check_report_path
+
+        if ray_address is not None:
+            raise click.UsageError("--report is not available with --ray; write the report with `attrib report`")
+        report_path, report = check_report_path(report_path, "--report"), IdentifyReport()
     if ray_address is not None:
         from ..batch.ray_runner import check_address, import_ray
 
@@ -99,7 +109,10 @@ def identify(ctx, extractor, options, top_k, explain, as_json, c2pa_trust, trust
         bound = gallery.load_extractor(extractor, options)
         results = gallery.identify(batch.pending(), bound, top_k=top_k, c2pa_trust=c2pa_trust,
                                    trust_metadata=trust_metadata)
-        batch.run(results, result_record, human)
+        batch.run(results if report is None else report.collect(results), result_record, human)
+        if report is not None:
+            report.write(report_path, gallery)
+            echo_err(f"report: {report_path} ({len(report.results)} images)")
     ctx.exit(batch.exit_status)
 
 

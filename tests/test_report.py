@@ -1,0 +1,130 @@
+"""``attrib report`` and ``attrib identify --report``: a self-contained page with every text escaped."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image, PngImagePlugin
+
+from attrib.cli import cli
+from attrib.report.identify import exemplar_images
+
+from conftest import make_images
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def run(tmp_path, colormean):
+    gallery = tmp_path / "gallery"
+
+    def invoke(*args, expect=0):
+        result = CliRunner().invoke(cli, ["--gallery", str(gallery), *map(str, args)], catch_exceptions=False)
+        assert result.exit_code == expect, result.output
+        return result
+
+    for name in ("red", "green", "blue"):
+        folder = tmp_path / "data" / name
+        make_images(folder, name, 6)
+        invoke("enroll", "-e", "colormean", "--generator", name, folder)
+    return invoke
+
+
+def hostile_query(folder):
+    """A red image whose file name and PNG text metadata hold a script tag."""
+    folder.mkdir(parents=True, exist_ok=True)
+    source = make_images(folder / "src", "red", 1, seed=5)[0]
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", f"a cat {HOSTILE}\nSteps: 20, Sampler: Euler, Model: {HOSTILE}")
+    path = folder / "<script>alert(1).png"
+    with Image.open(source) as im:
+        im.save(path, pnginfo=info)
+    return path
+
+
+def sections(html: str) -> int:
+    return html.count('<section class="query">')
+
+
+def test_report_shows_each_query_self_contained_and_escaped(run, tmp_path):
+    queries = [hostile_query(tmp_path / "q"), *make_images(tmp_path / "q", "blue", 1, seed=9),
+               *make_images(tmp_path / "q", "gray", 1, seed=9)]
+    out = tmp_path / "report.html"
+    result = run("report", "-e", "colormean", *queries, "-o", out)
+    assert f"report: {out} (3 images)" in result.output
+    html = out.read_text(encoding="utf-8")
+    assert sections(html) == 3
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;alert(1).png" in html  # the file name
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the metadata
+    # nothing is fetched: every image is inline and no address points anywhere
+    sources = re.findall(r'\b(?:src|href)="([^"]*)"', html)
+    assert sources and all(s.startswith("data:image/") for s in sources)
+    assert not re.search(r"https?://|file:", html.replace("http://www.w3.org/2000/svg", ""))
+    # per query: its preview, a bar per candidate, three thumbnails per candidate (files still present)
+    assert html.count('class="preview"') >= 3 and html.count("<svg") == 9
+    assert html.count('class="thumb"') == 27
+    assert re.search(r'class="decision known">red<', html) and re.search(r'class="decision known">blue<', html)
+
+
+def test_identify_report_keeps_the_records_and_shows_flags(run, tmp_path):
+    enrolled = sorted((tmp_path / "data" / "green").iterdir())[0]
+    queries = [enrolled, *make_images(tmp_path / "q", "red", 2, seed=3)]
+    plain = run("identify", "-e", "colormean", "--json", *queries).output
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(
+        cli, ["--gallery", str(tmp_path / "gallery"), "identify", "-e", "colormean", "--json", "--report", str(out),
+              *map(str, queries)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line) for line in result.stdout.splitlines()] == [json.loads(line) for line in plain.splitlines()]
+    assert f"report: {out} (3 images)" in result.stderr
+    html = out.read_text(encoding="utf-8")
+    assert sections(html) == 3
+    assert "exact copy of a sample enrolled under green" in html and 'class="flag"' in html
+
+
+def test_exemplars_moved_away_show_a_placeholder_with_their_path(run, tmp_path):
+    query = make_images(tmp_path / "q", "red", 1, seed=4)[0]
+    moved = tmp_path / "data" / "red"
+    shutil.move(moved, tmp_path / "elsewhere")
+    out = tmp_path / "r.html"
+    run("report", "-e", "colormean", "--top-k", "1", query, "-o", out)
+    html = out.read_text(encoding="utf-8")
+    assert html.count('class="thumb"') == 0 and html.count('class="placeholder"') == 3
+    assert str(moved) in html
+
+
+def test_unreadable_image_is_reported_and_exit_status_is_1(run, tmp_path):
+    good = make_images(tmp_path / "q", "red", 1)[0]
+    bad = tmp_path / "q" / "broken.png"
+    bad.write_bytes(b"not an image")
+    out = tmp_path / "r.html"
+    result = run("report", "-e", "colormean", good, bad, "-o", out, expect=1)
+    assert "1 could not be read" in result.output
+    html = out.read_text(encoding="utf-8")
+    assert sections(html) == 2 and 'class="error"' in html
+
+
+def test_report_name_must_be_html(run, tmp_path):
+    query = make_images(tmp_path / "q", "red", 1)[0]
+    result = run("report", "-e", "colormean", query, "-o", "weights=x", expect=1)
+    assert "--option KEY=VALUE" in result.output and not (tmp_path / "weights=x").exists()
+    result = run("identify", "-e", "colormean", "--report", tmp_path / "r.txt", query, expect=1)
+    assert "ending in .html" in result.output
+
+
+def test_gallery_thumbnails_are_preferred_over_files(tmp_path):
+    path = make_images(tmp_path, "red", 1)[0]
+
+    class WithThumbnails:
+        def thumbnails(self, shas):
+            return {sha: b"RIFF-webp-" + sha.encode() for sha in shas if sha == "a"}
+
+    found = exemplar_images(WithThumbnails(), {"a": str(path), "b": str(path), "c": str(tmp_path / "gone.png")})
+    assert found["a"] == (b"RIFF-webp-a", "image/webp")
+    assert found["b"][1].startswith("image/") and len(found["b"][0]) > 100
+    assert "c" not in found
