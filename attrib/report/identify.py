@@ -37,7 +37,8 @@ def exemplar_figure(exemplar: dict, images: dict[str, tuple[bytes, str]]) -> str
     shown = images.get(sha)
     picture = image_tag(*shown, alt=path, css="thumb") if shown else placeholder(path or sha[:12])
     return (f'<figure>{picture}<figcaption>{float(exemplar.get("similarity", 0)):.3f}<br>'
-            f'<span class="muted" title="{esc(sha)}">{esc(path)}</span></figcaption></figure>')
+            f'<span class="muted" title="{esc(path)} sha256 {esc(sha)}">{esc(Path(path).name)}</span>'
+            "</figcaption></figure>")
 
 
 def decision_class(result) -> str:
