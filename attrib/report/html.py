@@ -123,6 +123,9 @@ def write_page(path: Path, text: str) -> Path:
     except OSError as exc:
         raise AttribError(f"cannot write report {path}: {exc.strerror or exc}") from None
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's owner-only mode
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()
