@@ -1,4 +1,5 @@
-"""``attrib evaluate --report``: metrics.json, ROC and confusion-matrix PNGs (matplotlib)."""
+"""``attrib evaluate --report``: metrics.json, ROC (log-scale FAR, the operating point marked) and
+confusion-matrix PNGs (matplotlib), and index.html showing them all (:mod:`attrib.report.evaluation`)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def make_report_dir(out_dir: Path) -> Path:
 
 
 def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
-    """metrics.json plus roc-<condition>.png and confusion-<condition>.png per condition."""
+    """metrics.json, roc-<condition>.png and confusion-<condition>.png per condition, then index.html."""
     import json
 
     import matplotlib
@@ -39,8 +40,10 @@ def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
         fig.savefig(written[-1], dpi=120)
         plt.close(fig)
 
+    plots: dict[str, list[Path]] = {}
     for block in evaluation.data["conditions"]:
-        slug = re.sub(r"[^A-Za-z0-9.+-]+", "-", block["condition"]).strip("-") or "none"
+        slug = slug_of(block)
+        plots[block["condition"]] = [out_dir / f"roc-{slug}.png", out_dir / f"confusion-{slug}.png"]
         is_known, margin = evaluation.pooled[block["condition"]]
         fig, ax = plt.subplots(figsize=(5.5, 5))
         floor = 1e-3
@@ -70,4 +73,20 @@ def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
         ax.set_yticks(range(len(conf["rows"])), conf["rows"])
         ax.set(xlabel="decision", ylabel="true generator", title=f"confusion, {block['condition']}")
         save(fig, f"confusion-{slug}.png")
+    written.append(write_index(evaluation, out_dir, plots))
     return written
+
+
+def slug_of(block: dict) -> str:
+    return re.sub(r"[^A-Za-z0-9.+-]+", "-", block["condition"]).strip("-") or "none"
+
+
+def write_index(evaluation: Evaluation, out_dir: Path, plots: dict[str, list[Path]]) -> Path:
+    """index.html: the metrics, tables and the plots inlined (one self-contained file)."""
+    from ..report.evaluation import evaluation_page, read_plots
+    from ..report.html import write_page
+    from .protocol import FAMILY_METRICS, METRICS
+
+    names = METRICS + (FAMILY_METRICS if evaluation.data["config"].get("families") else ())
+    text = evaluation_page(evaluation.data, {c: read_plots(p) for c, p in plots.items()}, names)
+    return write_page(out_dir / "index.html", text)

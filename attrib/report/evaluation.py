@@ -1,0 +1,61 @@
+"""The ``index.html`` of ``attrib evaluate --report DIR``: per condition the metrics (the operating
+point first), the per-generator table, the ROC and confusion plots inlined, and the confusion matrix
+as a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .html import esc, image_tag, page, table
+
+
+def _stat(s: dict | None, pct: bool) -> str:
+    if not s or s.get("mean") is None:
+        return "-"
+    fmt = "{:.1%}" if pct else "{:.3f}"
+    return fmt.format(s["mean"]) + ("" if s.get("std") is None else " ± " + fmt.format(s["std"]))
+
+
+def condition_html(block: dict, metric_names, plots: list[tuple[str, bytes]]) -> str:
+    """One condition's metrics, per-generator table, plots (``(file name, PNG bytes)``) and matrix."""
+    metrics = table(["metric", "mean ± std over repeats", "s.e. of the mean"],
+                    [[text, _stat(block["metrics"].get(key), False),
+                      "-" if (block["metrics"].get(key) or {}).get("sem") is None
+                      else f"{block['metrics'][key]['sem']:.3f}"]
+                     for key, text in metric_names if key in block["metrics"]], numeric={1, 2})
+    rows = [[label, row["enrolled_per_repeat"] if row["known"] else "no (unknown)", row["queries"],
+             _stat(row["accepted"], True), _stat(row["correct_decision"], True), _stat(row["recall"], True)]
+            for label, row in block["per_generator"].items()]
+    generators = table(["generator", "enrolled per repeat", "queries", "accepted", "right decision",
+                        "closed-set top-1 / rejected"], rows, numeric={1, 2, 3, 4, 5})
+    conf = block["confusion"]
+    matrix = table(["truth \\ decision", *conf["columns"]],
+                   [[label, *counts] for label, counts in zip(conf["rows"], conf["matrix"])],
+                   numeric=set(range(1, len(conf["columns"]) + 1)))
+    pictures = "".join(f"<figure style=\"max-width:none\">{image_tag(data, 'image/png', name, 'plot')}"
+                       f"<figcaption>{esc(name)}</figcaption></figure>" for name, data in plots)
+    return (f"<section><h2>{esc(block['condition'])}</h2>"
+            f"<p class=\"muted\">{block['queries_per_repeat']:.1f} queries per repeat; {block.get('wall_s', 0):.1f} s</p>"
+            f"<h3>Metrics</h3>{metrics}<h3>Per generator</h3>{generators}"
+            f"<div class=\"grid\">{pictures}</div>"
+            f"<h3>Confusion (rows: truth, columns: decision; summed over repeats)</h3>{matrix}</section>")
+
+
+def evaluation_page(data: dict, plots: dict[str, list[tuple[str, bytes]]], metric_names) -> str:
+    """The whole page for an evaluation's JSON ``data``; ``plots`` maps a condition to its PNGs."""
+    cfg = data["config"]
+    setup = table(["setting", "value"], [
+        ["data", cfg["data_dir"]], ["known", ", ".join(cfg["known"])], ["unknown", ", ".join(cfg["unknown"]) or "-"],
+        ["extractor", cfg["extractor"]], ["shots (K)", cfg["shots"]], ["repeats", cfg["repeats"]],
+        ["seed", cfg["seed"]], ["target FAR (operating point)", cfg.get("target_far")]])
+    notes = "".join(f"<li>{esc(n)}</li>" for n in data.get("notes", []))
+    body = (f"<h1>attrib evaluate</h1>{setup}"
+            + (f"<h3>Notes</h3><ul>{notes}</ul>" if notes else "")
+            + "".join(condition_html(block, metric_names, plots.get(block["condition"], []))
+                      for block in data["conditions"])
+            + f"<p class=\"muted\">total {data.get('wall_s', 0):.1f} s</p>")
+    return page(f"attrib evaluate: {cfg['extractor']}", body)
+
+
+def read_plots(paths: list[Path]) -> list[tuple[str, bytes]]:
+    return [(Path(p).name, Path(p).read_bytes()) for p in paths]

@@ -1,0 +1,45 @@
+"""``attrib evaluate --report DIR`` writes index.html: metrics (operating point first), tables, the ROC
+and confusion plots inlined, nothing fetched."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+from click.testing import CliRunner
+
+from attrib.cli import cli
+from attrib.evaluation.protocol import METRICS
+
+from conftest import make_images
+
+
+def test_evaluate_report_index_is_self_contained(tmp_path, colormean):
+    data = tmp_path / "data"
+    for i, name in enumerate(("red", "green", "blue", "gray")):
+        make_images(data / name, name, 6, seed=i)
+    report = tmp_path / "report"
+    result = CliRunner().invoke(cli, ["evaluate", str(data), "--known", "red,green,blue", "--unknown", "gray",
+                                      "-k", "3", "-r", "1", "--max-per", "5", "-e", "colormean",
+                                      "-c", "center-crop:64", "-c", "jpeg:90", "--json", "--report", str(report)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert str(report / "index.html") in result.stderr
+    html = (report / "index.html").read_text(encoding="utf-8")
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert html.count("<h2>") == len(metrics["conditions"]) == 2
+    # the metrics in the protocol's order, the operating point first, in each condition
+    first_section = html.split("<h2>")[1]
+    positions = [first_section.index(text) for _, text in METRICS]
+    assert positions == sorted(positions)
+    # the plots are the PNG files, inlined; nothing else is referenced
+    inlined = [base64.b64decode(uri) for uri in re.findall(r'src="data:image/png;base64,([^"]+)"', html)]
+    assert inlined == [(report / name).read_bytes() for name in
+                       ("roc-center-crop-64.png", "confusion-center-crop-64.png", "roc-jpeg-90.png",
+                        "confusion-jpeg-90.png")]
+    assert not re.search(r"https?://|file:", html)
+    # the confusion matrix as a table: the counts of the JSON
+    conf = metrics["conditions"][0]["confusion"]
+    row = "".join(f'<td class="num">{n}</td>' for n in conf["matrix"][0])
+    assert f"<td>{conf['rows'][0]}</td>{row}" in html
