@@ -128,3 +128,16 @@ def test_gallery_thumbnails_are_preferred_over_files(tmp_path):
     assert found["a"] == (b"RIFF-webp-a", "image/webp")
     assert found["b"][1].startswith("image/") and len(found["b"][0]) > 100
     assert "c" not in found
+
+
+def test_gallery_show_report_is_a_grid_of_the_samples(run, tmp_path):
+    out = tmp_path / "red.html"
+    result = run("gallery", "show", "red", "--report", out)
+    assert "6 samples:" in result.output
+    html = out.read_text(encoding="utf-8")
+    assert "<h2>6 samples (6 with a picture)</h2>" in html and html.count('class="thumb"') == 6
+    shutil.move(tmp_path / "data" / "red", tmp_path / "elsewhere")
+    run("gallery", "show", "red", "--report", out)
+    html = out.read_text(encoding="utf-8")
+    assert "(0 with a picture)" in html and html.count('class="placeholder"') == 6
+    assert str(tmp_path / "data" / "red") in html

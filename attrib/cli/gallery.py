@@ -41,11 +41,19 @@ def gallery_list(ctx, as_json):
 @gallery.command("show")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, metavar="FILE.html",
+              help="Also write a self-contained HTML page with the samples as a grid of thumbnails.")
 @click.pass_context
-def gallery_show(ctx, name, as_json):
+def gallery_show(ctx, name, as_json, report_path):
     """Show one generator: its samples and thresholds."""
     with open_gallery(ctx) as g:
         detail = g.generator_detail(name)
+        if report_path is not None:
+            from ..report.gallery import write_generator_report
+            from .report import check_report_path
+
+            write_generator_report(g, name, check_report_path(report_path, "--report"))
+            click.echo(f"report: {report_path}", err=True)
     if as_json:
         emit_json(detail)
         return
