@@ -80,7 +80,8 @@ def test_identify_report_keeps_the_records_and_shows_flags(run, tmp_path):
         cli, ["--gallery", str(tmp_path / "gallery"), "identify", "-e", "colormean", "--json", "--report", str(out),
               *map(str, queries)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert [json.loads(line) for line in result.stdout.splitlines()] == [json.loads(line) for line in plain.splitlines()]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert records == [json.loads(line) for line in plain.splitlines()]
     assert f"report: {out} (3 images)" in result.stderr
     html = out.read_text(encoding="utf-8")
     assert sections(html) == 3

@@ -35,7 +35,8 @@ def condition_html(block: dict, metric_names, plots: list[tuple[str, bytes]]) ->
     pictures = "".join(f"<figure style=\"max-width:none\">{image_tag(data, 'image/png', name, 'plot')}"
                        f"<figcaption>{esc(name)}</figcaption></figure>" for name, data in plots)
     return (f"<section><h2>{esc(block['condition'])}</h2>"
-            f"<p class=\"muted\">{block['queries_per_repeat']:.1f} queries per repeat; {block.get('wall_s', 0):.1f} s</p>"
+            f"<p class=\"muted\">{block['queries_per_repeat']:.1f} queries per repeat; "
+            f"{block.get('wall_s', 0):.1f} s</p>"
             f"<h3>Metrics</h3>{metrics}<h3>Per generator</h3>{generators}"
             f"<div class=\"grid\">{pictures}</div>"
             f"<h3>Confusion (rows: truth, columns: decision; summed over repeats)</h3>{matrix}</section>")
