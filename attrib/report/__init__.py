@@ -5,4 +5,7 @@ network references (:mod:`.html` has the building blocks).
   query with its nearest enrolled exemplars;
 - :mod:`.evaluation`: the ``index.html`` of ``attrib evaluate --report``;
 - :mod:`.gallery`: ``attrib gallery show NAME --report``, a generator's enrolled samples as a grid.
+
+It imports only the standard library, Pillow (previews) and :mod:`attrib.errors`; it reads results,
+evaluation data and galleries through the objects it is given, never the CLI or storage directly.
 """
