@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -11,6 +11,7 @@ import numpy as np
 from .errors import AttribError, EnrollmentConflict
 from .extractors.contract import BoundExtractor
 from .images import ImageRecord, LoadedImage, display_path, load_batches
+from .thumbnails import make_thumbnail
 
 
 @dataclass
@@ -27,7 +28,8 @@ class EnrollReport:
 def embedded_chunks(report: EnrollReport, paths: Iterable[Path], extractor: BoundExtractor,
                     owners_of: Callable[[list[str]], dict[str, str]], progress: Callable[[int], None] | None = None
                     ) -> Iterator[tuple[list[ImageRecord], list[str], np.ndarray]]:
-    """Per decoded batch: the records, shown paths and vectors of the images not enrolled yet (who owns a
+    """Per decoded batch: the records (each with its thumbnail), shown paths and vectors of the images not
+    enrolled yet (who owns a
     sha256 is asked of ``owners_of`` per batch); what is enrolled already (under this generator, or
     earlier in this run) or under another, or unreadable, goes into ``report``."""
     seen: set[str] = set()
@@ -52,8 +54,8 @@ def embedded_chunks(report: EnrollReport, paths: Iterable[Path], extractor: Boun
                 seen.add(item.sha256)
                 new.append(item)
         if new:
-            yield ([item.record() for item in new], [display_path(item.path) for item in new],
-                   extractor.embed([item.pixels for item in new]))
+            yield ([replace(item.record(), thumbnail=make_thumbnail(item.pixels)) for item in new],
+                   [display_path(item.path) for item in new], extractor.embed([item.pixels for item in new]))
 
 
 def conflict_message(path: str, owner: str, generator: str) -> str:

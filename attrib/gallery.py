@@ -37,6 +37,7 @@ from .storage.check import CheckReport, Finding, inspect_gallery
 from .storage.check import repair as repair_gallery
 from .storage.fast_reader import FastReader
 from .storage.location import MaskedURL, database_url, is_database_url
+from .thumbnails import Thumbnail, fill_in, make_thumbnail
 
 Progress = Callable[[int], None]
 EMBEDDED_CHUNK = 10_000  # precomputed vectors stored per transaction by Gallery.enroll_embedded
@@ -64,6 +65,7 @@ class ReembedReport:
     present: int = 0
     problems: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
+    thumbnails_added: int = 0
 
 
 class Gallery:
@@ -295,7 +297,8 @@ class Gallery:
 
         Files that are missing or whose sha256 changed since enrollment are reported and left
         alone. When every sample is covered, vectors of other versions (or options) of the same
-        extractor are dropped.
+        extractor are dropped. Samples without a thumbnail (enrolled before galleries kept them) get
+        one, from the images read here or else from their files (``thumbnails_added``).
         """
         key = extractor.identity.key
         report = ReembedReport(key)
@@ -303,20 +306,25 @@ class Gallery:
         if progress and report.present:
             progress(report.present)
         new_vectors: list[tuple[int, np.ndarray]] = []
+        made: dict[int, Thumbnail] = {}
+        unread: set[int] = set()
         loaded = load_images(Path(path) for _, path, _, _ in todo)
         for start in range(0, len(todo), BATCH):
             batch_ids, pixels = [], []
             for (sample_id, path, sha256, generator), (_, image) in zip(todo[start: start + BATCH], loaded):
                 if not isinstance(image, LoadedImage):
                     report.problems.append(f"sample of {generator!r} ({sha256[:12]}): {image}")
+                    unread.add(sample_id)
                 elif image.sha256 != sha256:
                     report.problems.append(
                         f"sample of {generator!r}: {path} changed since enrollment (sha256 {image.sha256[:12]} "
                         f"!= {sha256[:12]}); remove and re-enroll it"
                     )
+                    unread.add(sample_id)
                 else:
                     batch_ids.append(sample_id)
                     pixels.append(image.pixels)
+                    made[sample_id] = make_thumbnail(image.pixels)
                 if progress:
                     progress(1)
             if pixels:
@@ -329,6 +337,8 @@ class Gallery:
             self._bring_up_to_date(extractor_id, target_far, force=True)
         for old_key in report.replaced:
             self.notify(f"dropped vectors of {old_key}: every sample now has a {key} vector")
+        report.thumbnails_added = fill_in(store, skip=unread, ready=made, problems=report.problems,
+                                          notify=self.notify)
         return report
 
     # -- calibration ----------------------------------------------------
@@ -537,6 +547,23 @@ class Gallery:
 
     def audit_log(self, limit: int | None = None, action: str | None = None) -> list[dict]:
         return self.store.audit_log(limit, action)
+
+    def thumbnails(self, sha256s: Iterable[str]) -> dict[str, bytes]:
+        """The stored previews (WebP bytes, at most 128 px on the long side) of the enrolled samples with
+        these sha256s; samples without one, and sha256s not enrolled, are absent."""
+        reads = self.reads()
+        if isinstance(reads, FastReader):
+            return reads.thumbnails(list(sha256s))
+        from .storage import thumbnails
+
+        return thumbnails.by_sha256(self.store, sha256s)
+
+    def generator_samples(self, name: str) -> list[dict]:
+        """The samples of generator ``name`` in enrollment order, each ``{"sha256", "path", "thumbnail"}``
+        (WebP bytes, or None where the gallery has none: see ``attrib gallery reembed``)."""
+        from .storage import thumbnails
+
+        return thumbnails.of_generator(self.store, name)
 
 
 def _inspector(evidence: bool, c2pa_trust: str | Path | None):
