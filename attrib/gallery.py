@@ -23,7 +23,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from . import refit
-from .enrollment import EnrollReport, conflict_message, embedded_chunks, validate_name
+from .enrollment import (EnrollReport, Thumbnail, conflict_message, embedded_chunks, fill_in, make_thumbnail,
+                         validate_name)
 from .errors import AttribError, DiskFull, GalleryError, ReadOnlyGallery, StaleGallery, UnknownGenerator
 from .extractors.contract import BoundExtractor
 from .images import BATCH, ImageRecord, LoadedImage, load_batches, load_images
@@ -37,7 +38,6 @@ from .storage.check import CheckReport, Finding, inspect_gallery
 from .storage.check import repair as repair_gallery
 from .storage.fast_reader import FastReader
 from .storage.location import MaskedURL, database_url, is_database_url
-from .thumbnails import Thumbnail, fill_in, make_thumbnail
 
 Progress = Callable[[int], None]
 EMBEDDED_CHUNK = 10_000  # precomputed vectors stored per transaction by Gallery.enroll_embedded

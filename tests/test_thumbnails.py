@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from attrib.gallery import Gallery
 from attrib.storage.schema import HEAD_REVISION, SCHEMA_VERSION
-from attrib.thumbnails import SIDE, make_thumbnail
+from attrib.enrollment import SIDE, make_thumbnail
 
 from gallery_helpers import bound
 

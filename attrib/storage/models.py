@@ -153,7 +153,7 @@ class DecisionModelRow(Base):
 
 
 class ThumbnailRow(Base):
-    """A small preview of one sample (schema 6, table ``thumbnails``; attrib/thumbnails.py), so what was
+    """A small preview of one sample (schema 6, table ``thumbnails``; attrib/enrollment.py), so what was
     enrolled can be shown after the original file moved."""
 
     __tablename__ = "thumbnails"

@@ -1,5 +1,5 @@
 """The thumbnails table (schema 6) through the SQL store (:class:`attrib.storage.sqlite.SQLiteStore` or its
-PostgreSQL subclass): the reads reports need and the writes of :func:`attrib.thumbnails.fill_in`.
+PostgreSQL subclass): the reads reports need and the writes of :func:`attrib.enrollment.fill_in`.
 Enrollment stores thumbnails with their samples (:func:`attrib.storage.bulk.store_chunk`)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ READ_CHUNK = 500  # sha256s per query
 
 
 def rows_for(sample_ids: Sequence[int], thumbnails: Sequence) -> list[dict]:
-    """Rows of the thumbnails table for ``thumbnails`` (:class:`attrib.thumbnails.Thumbnail` or None, None
+    """Rows of the thumbnails table for ``thumbnails`` (:class:`attrib.enrollment.Thumbnail` or None, None
     skipped), one per sample id."""
     return [{"sample_id": int(sample_id), "format": t.format, "width": int(t.width), "height": int(t.height),
              "data": t.data} for sample_id, t in zip(sample_ids, thumbnails) if t is not None]
@@ -52,7 +52,7 @@ def samples_without(store) -> list[tuple[int, str, str, str]]:
 
 
 def add(store, thumbnails: dict) -> int:
-    """Store ``thumbnails`` (sample id -> :class:`attrib.thumbnails.Thumbnail`) in one transaction, skipping
+    """Store ``thumbnails`` (sample id -> :class:`attrib.enrollment.Thumbnail`) in one transaction, skipping
     samples that gained one or were removed meanwhile; the caller holds the writer lock. Returns how many."""
     if not thumbnails:
         return 0
