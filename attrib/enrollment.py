@@ -99,9 +99,9 @@ def make_thumbnail(pixels: np.ndarray, side: int = SIDE) -> Thumbnail:
     from PIL import Image
 
     image = Image.fromarray(np.ascontiguousarray(pixels[..., :3]))
-    image.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    image.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=2.0)
     buffer = io.BytesIO()
-    image.save(buffer, format="WEBP", quality=QUALITY, method=4)
+    image.save(buffer, format="WEBP", quality=QUALITY, method=2)
     return Thumbnail(buffer.getvalue(), image.width, image.height)
 
 
