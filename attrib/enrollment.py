@@ -115,6 +115,7 @@ def fill_in(store, skip: set[int] = frozenset(), ready: dict[int, Thumbnail] | N
     from .storage import thumbnails as stored
 
     ready = ready or {}
+    failed: list[str] = []
     todo = [row for row in stored.samples_without(store) if row[0] not in skip]
     added = 0
     for start in range(0, len(todo), chunk):
@@ -123,19 +124,20 @@ def fill_in(store, skip: set[int] = frozenset(), ready: dict[int, Thumbnail] | N
         reread = [row for row in part if row[0] not in made]
         for (sample_id, path, sha256, generator), (_, image) in zip(reread, load_images(Path(r[1]) for r in reread)):
             if not isinstance(image, LoadedImage):
-                _note(problems, f"thumbnail of a sample of {generator!r} ({sha256[:12]}): {image}")
+                failed.append(f"thumbnail of a sample of {generator!r} ({sha256[:12]}): {image}")
             elif image.sha256 != sha256:
-                _note(problems, f"thumbnail of a sample of {generator!r}: {path} changed since enrollment "
-                                f"(sha256 {image.sha256[:12]} != {sha256[:12]})")
+                failed.append(f"thumbnail of a sample of {generator!r}: {path} changed since enrollment "
+                              f"(sha256 {image.sha256[:12]} != {sha256[:12]})")
             else:
                 made[sample_id] = make_thumbnail(image.pixels)
         with store.lock.held():
             added += stored.add(store, made)
-    if added and notify:
+    if notify and failed:
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        notify(f"added {added} thumbnails; left without one: {failed[0]}{more}")
+    elif notify and added:
         notify(f"added {added} thumbnails")
+    if problems is not None:
+        problems.extend(failed)
     return added
 
-
-def _note(problems: list[str] | None, message: str) -> None:
-    if problems is not None:
-        problems.append(message)

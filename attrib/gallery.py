@@ -66,6 +66,7 @@ class ReembedReport:
     problems: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
     thumbnails_added: int = 0
+    thumbnail_problems: list[str] = field(default_factory=list)  # samples left without one (file moved, changed)
 
 
 class Gallery:
@@ -298,7 +299,8 @@ class Gallery:
         Files that are missing or whose sha256 changed since enrollment are reported and left
         alone. When every sample is covered, vectors of other versions (or options) of the same
         extractor are dropped. Samples without a thumbnail (enrolled before galleries kept them) get
-        one, from the images read here or else from their files (``thumbnails_added``).
+        one, from the images read here or else from their files (``thumbnails_added``; files missing or
+        changed go to ``thumbnail_problems``, which, unlike ``problems``, leave the vectors complete).
         """
         key = extractor.identity.key
         report = ReembedReport(key)
@@ -337,7 +339,7 @@ class Gallery:
             self._bring_up_to_date(extractor_id, target_far, force=True)
         for old_key in report.replaced:
             self.notify(f"dropped vectors of {old_key}: every sample now has a {key} vector")
-        report.thumbnails_added = fill_in(store, skip=unread, ready=made, problems=report.problems,
+        report.thumbnails_added = fill_in(store, skip=unread, ready=made, problems=report.thumbnail_problems,
                                           notify=self.notify)
         return report
 
