@@ -23,7 +23,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from . import refit
-from .enrollment import EnrollReport, conflict_message, embedded_chunks, validate_name
+from .enrollment import (EnrollReport, Thumbnail, conflict_message, embedded_chunks, fill_in, make_thumbnail,
+                         validate_name)
 from .errors import AttribError, DiskFull, GalleryError, ReadOnlyGallery, StaleGallery, UnknownGenerator
 from .extractors.contract import BoundExtractor
 from .images import BATCH, ImageRecord, LoadedImage, load_batches, load_images
@@ -64,6 +65,8 @@ class ReembedReport:
     present: int = 0
     problems: list[str] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
+    thumbnails_added: int = 0
+    thumbnail_problems: list[str] = field(default_factory=list)  # samples left without one (file moved, changed)
 
 
 class Gallery:
@@ -295,7 +298,9 @@ class Gallery:
 
         Files that are missing or whose sha256 changed since enrollment are reported and left
         alone. When every sample is covered, vectors of other versions (or options) of the same
-        extractor are dropped.
+        extractor are dropped. Samples without a thumbnail (enrolled before galleries kept them) get
+        one, from the images read here or else from their files (``thumbnails_added``; files missing or
+        changed go to ``thumbnail_problems``, which, unlike ``problems``, leave the vectors complete).
         """
         key = extractor.identity.key
         report = ReembedReport(key)
@@ -303,20 +308,25 @@ class Gallery:
         if progress and report.present:
             progress(report.present)
         new_vectors: list[tuple[int, np.ndarray]] = []
+        made: dict[int, Thumbnail] = {}
+        unread: set[int] = set()
         loaded = load_images(Path(path) for _, path, _, _ in todo)
         for start in range(0, len(todo), BATCH):
             batch_ids, pixels = [], []
             for (sample_id, path, sha256, generator), (_, image) in zip(todo[start: start + BATCH], loaded):
                 if not isinstance(image, LoadedImage):
                     report.problems.append(f"sample of {generator!r} ({sha256[:12]}): {image}")
+                    unread.add(sample_id)
                 elif image.sha256 != sha256:
                     report.problems.append(
                         f"sample of {generator!r}: {path} changed since enrollment (sha256 {image.sha256[:12]} "
                         f"!= {sha256[:12]}); remove and re-enroll it"
                     )
+                    unread.add(sample_id)
                 else:
                     batch_ids.append(sample_id)
                     pixels.append(image.pixels)
+                    made[sample_id] = make_thumbnail(image.pixels)
                 if progress:
                     progress(1)
             if pixels:
@@ -329,6 +339,8 @@ class Gallery:
             self._bring_up_to_date(extractor_id, target_far, force=True)
         for old_key in report.replaced:
             self.notify(f"dropped vectors of {old_key}: every sample now has a {key} vector")
+        report.thumbnails_added = fill_in(store, skip=unread, ready=made, problems=report.thumbnail_problems,
+                                          notify=self.notify)
         return report
 
     # -- calibration ----------------------------------------------------
@@ -537,6 +549,23 @@ class Gallery:
 
     def audit_log(self, limit: int | None = None, action: str | None = None) -> list[dict]:
         return self.store.audit_log(limit, action)
+
+    def thumbnails(self, sha256s: Iterable[str]) -> dict[str, bytes]:
+        """The stored previews (WebP bytes, at most 128 px on the long side) of the enrolled samples with
+        these sha256s; samples without one, and sha256s not enrolled, are absent."""
+        reads = self.reads()
+        if isinstance(reads, FastReader):
+            return reads.thumbnails(list(sha256s))
+        from .storage import thumbnails
+
+        return thumbnails.by_sha256(self.store, sha256s)
+
+    def generator_samples(self, name: str) -> list[dict]:
+        """The samples of generator ``name`` in enrollment order, each ``{"sha256", "path", "thumbnail"}``
+        (WebP bytes, or None where the gallery has none: see ``attrib gallery reembed``)."""
+        from .storage import thumbnails
+
+        return thumbnails.of_generator(self.store, name)
 
 
 def _inspector(evidence: bool, c2pa_trust: str | Path | None):

@@ -62,6 +62,7 @@ class ImageRecord:
     size_bytes: int
     width: int
     height: int
+    thumbnail: object | None = field(default=None, compare=False, repr=False)  # attrib.enrollment.Thumbnail
 
 
 @dataclass

@@ -88,4 +88,4 @@ def test_schema_1_gallery_is_migrated_on_open(tmp_path):
         assert "backends" in inspect(gallery.store.engine).get_table_names()
         assert "separation" in {c["name"] for c in inspect(gallery.store.engine).get_columns("calibrations")}
         with gallery.store.Session() as session:
-            assert db.schema_version(session) == db.SCHEMA_VERSION == 5
+            assert db.schema_version(session) == db.SCHEMA_VERSION == 6

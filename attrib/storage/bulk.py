@@ -16,13 +16,15 @@ from sqlalchemy import delete, func, insert, select, update
 
 from . import models as db
 from .base import stack_rows
+from .thumbnails import rows_for
 
 
 def store_chunk(store, generator: str, records: Sequence, matrix: np.ndarray, extractor,
                 family: str | None = None, note: str | None = None):
     """Store one chunk of embedded images (``records``: path, sha256, format, size_bytes, width, height,
-    e.g. :class:`attrib.images.ImageRecord`; paths are stored as given) with their vectors under
-    ``generator``, in one transaction under the writer lock (the caller's, when it holds one).
+    e.g. :class:`attrib.images.ImageRecord`; paths are stored as given) with their vectors, and their
+    thumbnails where the records carry one (``thumbnail``), under ``generator``, in one transaction under
+    the writer lock (the caller's, when it holds one).
 
     Who owns each sha256 is checked inside the transaction, so files stored meanwhile by another process
     (or by an earlier, interrupted run) are reported, never stored twice. Returns
@@ -60,6 +62,10 @@ def store_chunk(store, generator: str, records: Sequence, matrix: np.ndarray, ex
         session.execute(insert(db.Vector), [
             {"sample_id": sample_id, "extractor_id": row.id, "data": matrix[position].tobytes()}
             for (sample_id,), position in zip(returned, stored.added)])
+        thumbnails = rows_for([sample_id for (sample_id,) in returned],
+                              [getattr(records[i], "thumbnail", None) for i in stored.added])
+        if thumbnails:
+            session.execute(insert(db.ThumbnailRow), thumbnails)
         session.add(db.Audit(action="enroll", detail=json.dumps(
             {"generator": generator, "added": len(stored.added), "extractor": extractor.identity.key})))
         return stored

@@ -5,7 +5,7 @@ Every database records its schema version in ``meta`` and its Alembic revision i
 values and nothing else (Alembic is not even imported). Otherwise the gallery's writer lock is
 taken and, in one transaction: a new database gets the Alembic baseline (schema 5); an SQLite
 gallery written before Alembic (schema 1-4) is brought to schema 5 by :data:`models.MIGRATIONS`
-and stamped at the baseline; then Alembic applies any later revision. A database of a newer
+and stamped at the baseline; then Alembic applies every later revision (schema 6: thumbnails). A database of a newer
 attrib is refused in one line.
 """
 
@@ -175,11 +175,18 @@ def _migrate(engine, where: str, path: Path | None) -> None:
             return
         if current == 0 and path is not None:
             refuse_new_over_old(path, "without gallery tables")
-        for version in range(current + 1, SCHEMA_VERSION + 1) if current else ():
+        for version in range(current + 1, max(db.MIGRATIONS) + 1) if current else ():
             db.MIGRATIONS[version](connection)
-            with Session(bind=connection) as session:
-                session.merge(db.Meta(key="schema_version", value=str(version)))
-                session.flush()
+            _set_version(connection, version)
         from .migrations import upgrade
 
-        upgrade(connection, where, stamp=bool(current) and revision is None)
+        upgrade(connection, where, stamp=current if current and revision is None else None)
+        _set_version(connection, SCHEMA_VERSION)
+
+
+def _set_version(connection, version: int) -> None:
+    """Record schema ``version`` in ``meta`` (the revisions do it too; this keeps a database whose row
+    lagged its Alembic revision in step)."""
+    with Session(bind=connection) as session:
+        session.merge(db.Meta(key="schema_version", value=str(version)))
+        session.flush()

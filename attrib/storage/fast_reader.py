@@ -175,6 +175,16 @@ class FastReader:
                                "WHERE s.sha256 = ?", (sha256,)).fetchone()
         return row[0] if row else None
 
+    def thumbnails(self, sha256s: list[str]) -> dict[str, bytes]:
+        """The stored thumbnails (encoded bytes) of the samples with these sha256s; those without one are absent."""
+        wanted = list(dict.fromkeys(sha256s))
+        out: dict[str, bytes] = {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start: start + 500]
+            out.update(self.con.execute(f"SELECT s.sha256, t.data FROM samples s JOIN thumbnails t ON t.sample_id = s.id "
+                                        f"WHERE s.sha256 IN ({','.join('?' * len(part))})", part).fetchall())
+        return out
+
     def cohort(self, extractor_id: int, version: str) -> np.ndarray | None:
         row = self.con.execute("SELECT count, data FROM cohorts WHERE extractor_id = ? AND version = ?",
                                (extractor_id, version)).fetchone()

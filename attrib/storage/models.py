@@ -4,7 +4,7 @@ before Alembic (schemas 1 to 5).
 Tables: generators, samples (one per file, keyed by sha256), extractors (name,
 version and the options that change embeddings), vectors (one float32 blob per
 sample and extractor: the durable copy that FAISS indexes are rebuilt from),
-calibrations, audit, and meta (the schema version). A new gallery is created by the Alembic
+calibrations, thumbnails (schema 6), audit, and meta (the schema version). A new gallery is created by the Alembic
 baseline (:mod:`attrib.storage.migrations`); an SQLite gallery at schema 1-4 is brought to
 schema 5 by :data:`MIGRATIONS`, then stamped at that baseline (:mod:`attrib.storage.database`).
 
@@ -150,6 +150,18 @@ class DecisionModelRow(Base):
     extractor_id: Mapped[int] = mapped_column(ForeignKey("extractors.id", ondelete="CASCADE"), primary_key=True)
     params: Mapped[str] = mapped_column(Text)  # JSON
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ThumbnailRow(Base):
+    """A small preview of one sample (schema 6, table ``thumbnails``; attrib/enrollment.py), so what was
+    enrolled can be shown after the original file moved."""
+
+    __tablename__ = "thumbnails"
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True)
+    format: Mapped[str] = mapped_column(String(16))
+    width: Mapped[int]
+    height: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Audit(Base):

@@ -38,19 +38,25 @@ def head() -> str:
     return ScriptDirectory.from_config(config()).get_current_head()
 
 
-def upgrade(connection, where: str, stamp: bool = False) -> None:
-    """Apply every revision the database on ``connection`` lacks; with ``stamp``, first record it at the
-    baseline (a gallery brought to schema 5 by the code before Alembic)."""
+def upgrade(connection, where: str, stamp: int | None = None) -> None:
+    """Apply every revision the database on ``connection`` lacks; with ``stamp`` (a schema version, 5 or
+    later), first record it at that schema's revision (a gallery without the Alembic stamp: brought to
+    schema 5 by the code before Alembic, or whose stamp was lost)."""
     from alembic import command
     from alembic.util import CommandError
 
     cfg = config(connection)
     try:
-        if stamp:
-            command.stamp(cfg, BASELINE)
+        if stamp is not None:
+            command.stamp(cfg, revision_of(stamp))
         command.upgrade(cfg, "head")
     except CommandError as exc:
         if "Can't locate revision" in str(exc):
             raise GalleryError(f"gallery {where} was migrated by a newer attrib ({exc}; this attrib knows "
                                f"schema {SCHEMA_VERSION}, revision {HEAD_REVISION}); upgrade attrib") from None
         raise
+
+
+def revision_of(schema_version: int) -> str:
+    """The revision that brings a gallery to ``schema_version`` (revisions are named by it: 0005, 0006...)."""
+    return f"{max(int(schema_version), int(BASELINE)):04d}"
