@@ -147,7 +147,7 @@ def gallery_reembed(ctx, extractor, options, as_json):
     else:
         click.echo(
             f"{report.extractor}: embedded {report.embedded}, already present {report.present}, "
-            f"problems {len(report.problems)}"
+            f"problems {len(report.problems)}, thumbnails added {report.thumbnails_added}"
         )
         for problem in report.problems:
             click.echo(f"  {problem}")
