@@ -88,11 +88,18 @@ def test_identify_report_keeps_the_records_and_shows_flags(run, tmp_path):
     assert "exact copy of a sample enrolled under green" in html and 'class="flag"' in html
 
 
-def test_exemplars_moved_away_show_a_placeholder_with_their_path(run, tmp_path):
+def test_exemplars_moved_away_show_their_stored_thumbnails_else_a_placeholder(run, tmp_path):
+    import sqlite3
+
     query = make_images(tmp_path / "q", "red", 1, seed=4)[0]
     moved = tmp_path / "data" / "red"
     shutil.move(moved, tmp_path / "elsewhere")
     out = tmp_path / "r.html"
+    run("report", "-e", "colormean", "--top-k", "1", query, "-o", out)
+    html = out.read_text(encoding="utf-8")
+    assert html.count('class="thumb"') == 3 and 'class="placeholder"' not in html  # the gallery's thumbnails
+    with sqlite3.connect(tmp_path / "gallery" / "gallery.db") as db:
+        db.execute("DELETE FROM thumbnails")
     run("report", "-e", "colormean", "--top-k", "1", query, "-o", out)
     html = out.read_text(encoding="utf-8")
     assert html.count('class="thumb"') == 0 and html.count('class="placeholder"') == 3
@@ -138,6 +145,13 @@ def test_gallery_show_report_is_a_grid_of_the_samples(run, tmp_path):
     html = out.read_text(encoding="utf-8")
     assert "<h2>6 samples (6 with a picture)</h2>" in html and html.count('class="thumb"') == 6
     shutil.move(tmp_path / "data" / "red", tmp_path / "elsewhere")
+    run("gallery", "show", "red", "--report", out)
+    html = out.read_text(encoding="utf-8")
+    assert "(6 with a picture)" in html and html.count('class="thumb"') == 6  # the stored thumbnails
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "gallery" / "gallery.db") as db:
+        db.execute("DELETE FROM thumbnails")
     run("gallery", "show", "red", "--report", out)
     html = out.read_text(encoding="utf-8")
     assert "(0 with a picture)" in html and html.count('class="placeholder"') == 6
