@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from . import attribution, evaluation, evidence, gallery, plugins
+from . import attribution, evaluation, evidence, gallery, plugins, serve
 from .common import AttribGroup, default_gallery
 
 
@@ -48,7 +48,7 @@ def cli(ctx: click.Context, gallery: str | None) -> None:
     ctx.obj["gallery"] = gallery if is_database_url(gallery) else Path(gallery)
 
 
-for _command in (*attribution.COMMANDS, gallery.gallery, *evaluation.COMMANDS, *evidence.COMMANDS, plugins.plugins):
+for _command in (*attribution.COMMANDS, gallery.gallery, *evaluation.COMMANDS, *evidence.COMMANDS, plugins.plugins, *serve.COMMANDS):
     cli.add_command(_command)
 
 
