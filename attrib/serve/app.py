@@ -6,9 +6,8 @@ other process. Endpoints are plain functions, which FastAPI runs on its thread p
 loop. Writes need the bearer token (:mod:`.settings`); reads need it only with ``auth_reads``.
 """
 
-from __future__ import annotations
-
 import hmac
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +16,7 @@ import numpy as np
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..errors import (AttribError, DiskFull, EmptyGallery, GalleryBusy, ImageError, ReadOnlyGallery,
@@ -62,7 +62,7 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.service = Service(gallery_location, settings)
+        app.state.service = await run_in_threadpool(Service, gallery_location, settings)
         yield
 
     app = FastAPI(title="attrib", version=__version__, lifespan=lifespan,
@@ -86,8 +86,15 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
         if settings.auth_reads:
             token_given(credentials)
 
+    starting = threading.Lock()
+
     def service(request: Request) -> Service:
-        return request.app.state.service
+        """The worker's Service; built here when the app's start-up did not run (e.g. mounted in another app)."""
+        state = request.app.state
+        with starting:
+            if getattr(state, "service", None) is None:
+                state.service = Service(gallery_location, settings)
+        return state.service
 
     @app.exception_handler(AttribError)
     def library_error(request: Request, exc: AttribError) -> JSONResponse:
