@@ -232,3 +232,27 @@ def test_the_openapi_schema_fuzzed_gives_no_server_error(own_gallery):
                 case.call_and_validate(headers=headers, checks=[not_a_server_error])
 
             fuzz()
+
+
+def test_a_bad_setting_is_one_line_before_any_server_starts(served, monkeypatch):
+    monkeypatch.setenv("ATTRIB_MAX_REQUEST_BYTES", "lots")
+    result = CliRunner().invoke(cli, ["--gallery", str(served[0]), "serve"])
+    assert result.exit_code == 1
+    assert result.output.strip() == ("Error: ATTRIB_MAX_REQUEST_BYTES='lots' must be a positive whole number "
+                                     "(default 67108864)")
+
+
+def test_the_cli_imports_no_web_framework_until_serve_runs():
+    probe = ("import sys, attrib.cli; "
+             "print(sorted(m for m in ('fastapi', 'uvicorn', 'starlette', 'attrib.serve') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_without_the_extra_serve_says_what_to_install(served, monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if uvicorn were not installed
+    result = CliRunner().invoke(cli, ["--gallery", str(served[0]), "serve"])
+    assert result.exit_code == 1
+    assert result.output.strip() == ("Error: attrib serve needs its extra (uvicorn is missing): "
+                                     "pip install 'attrib[serve]'")
