@@ -22,30 +22,35 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_batch import ATTRIB, write_images  # noqa: E402
 
 CLIENT = r"""
-import json, sys, threading, time
-import httpx
-url, image, clients, total = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-data = open(image, "rb").read()
+import http.client, json, sys, threading, time
+from urllib.parse import urlsplit
+url, image, clients, total = urlsplit(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+boundary = "attrib-bench-boundary"
+body = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="query.png"\r\n'
+        f'Content-Type: image/png\r\n\r\n').encode() + open(image, "rb").read() + f"\r\n--{boundary}--\r\n".encode()
+headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 latencies, errors, lock = [], [], threading.Lock()
 left = iter(range(total))
 def client():
-    with httpx.Client(timeout=120) as http:
-        while True:
-            with lock:
-                if next(left, None) is None:
-                    return
-            start = time.perf_counter()
-            answer = http.post(url, files=[("files", ("query.png", data, "image/png"))])
-            elapsed = time.perf_counter() - start
-            with lock:
-                (latencies if answer.status_code == 200 else errors).append(elapsed if answer.status_code == 200
-                                                                            else answer.status_code)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=120)  # one kept-alive connection
+    while True:
+        with lock:
+            if next(left, None) is None:
+                return
+        start = time.perf_counter()
+        connection.request("POST", url.path, body=body, headers=headers)
+        answer = connection.getresponse()
+        answer.read()
+        elapsed = time.perf_counter() - start
+        with lock:
+            (latencies if answer.status == 200 else errors).append(elapsed if answer.status == 200 else answer.status)
 start = time.perf_counter()
 threads = [threading.Thread(target=client) for _ in range(clients)]
 [t.start() for t in threads]
@@ -61,16 +66,15 @@ def free_port() -> int:
 
 
 def wait_for_health(base: str, server: subprocess.Popen, timeout: float = 300) -> None:
-    import httpx
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit(f"attrib serve exited: {server.stderr.read()}")
         try:
-            if httpx.get(f"{base}/v1/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
+            with urllib.request.urlopen(f"{base}/v1/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
             pass
         time.sleep(0.2)
     raise SystemExit("attrib serve did not answer /v1/health")
