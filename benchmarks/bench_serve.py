@@ -69,7 +69,7 @@ def wait_for_health(base: str, server: subprocess.Popen, timeout: float = 300) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"attrib serve exited: {server.stderr.read()}")
+            raise SystemExit(f"attrib serve exited with status {server.returncode}")
         try:
             with urllib.request.urlopen(f"{base}/v1/health", timeout=2) as answer:
                 if answer.status == 200:
@@ -110,8 +110,9 @@ def main() -> None:
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
+        log = open(root / "server.log", "w+")
         server = subprocess.Popen([*ATTRIB, "--gallery", str(gallery_dir), "serve", "--port", str(port),
-                                   "-e", args.extractor], stderr=subprocess.PIPE, text=True)
+                                   "-e", args.extractor], stderr=log, text=True)
         try:
             wait_for_health(base, server)
             load = subprocess.run([sys.executable, "-c", CLIENT, f"{base}/v1/identify", str(image),
@@ -119,10 +120,13 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=60)
+            log.seek(0)
+            said = log.read()
+            log.close()
         figures = json.loads(load.stdout)
         latencies = figures["latencies"]
         if figures["errors"] or not latencies:
-            raise SystemExit(f"requests failed: {figures['errors'][:5]}")
+            raise SystemExit(f"requests failed: {figures['errors'][:5]}; the server said:\n{said[-3000:]}")
         rate = len(latencies) / figures["wall"]
         p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
 

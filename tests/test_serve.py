@@ -256,3 +256,12 @@ def test_without_the_extra_serve_says_what_to_install(served, monkeypatch):
     assert result.exit_code == 1
     assert result.output.strip() == ("Error: attrib serve needs its extra (uvicorn is missing): "
                                      "pip install 'attrib[serve]'")
+
+
+def test_an_empty_gallery_serves_and_says_so(served, tmp_path):
+    with client(tmp_path / "new", extractor="colormean", token=TOKEN) as http:
+        assert http.get("/v1/health").status_code == 200
+        assert http.get("/v1/generators").json() == {"generators": []}
+        answer = http.post("/v1/identify", files=upload(served[1][0]))
+        assert answer.status_code == 409, answer.text
+        assert "attrib enroll" in answer.json()["detail"]

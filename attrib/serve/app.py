@@ -44,7 +44,11 @@ class Service:
         self.settings = settings
         with open_gallery(location, read_only=True) as gallery:
             self.identifier = gallery.load_extractor(settings.extractor)
-        self.extractor = self.identifier[0] if isinstance(self.identifier, list) else self.identifier
+            self.extractor = self.identifier[0] if isinstance(self.identifier, list) else self.identifier
+            try:  # a stale index or fit is brought up to date now, once, rather than by concurrent requests
+                gallery.open_index(self.extractor)
+            except AttribError:  # e.g. an empty gallery: each request says so itself
+                pass
         for bound in self.identifier if isinstance(self.identifier, list) else [self.identifier]:
             bound.embed([np.zeros((64, 64, 3), np.uint8)])  # loads the model now, not on the first request
 
