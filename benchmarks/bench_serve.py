@@ -1,9 +1,9 @@
 """Load on `attrib serve`: concurrent identify requests of one 512 px image against the CLI's batch rate.
 
-    python benchmarks/bench_serve.py [--clients 8] [--requests 200] [--size 512] [--extractor residual]
+    python benchmarks/bench_serve.py [--clients 8] [--requests 200] [--size 512] [--extractor residual] [--workers 1]
 
 Builds a small gallery (3 generators x 10 images of --size px, the default `residual` extractor) in a
-temporary folder, starts `attrib serve` on 127.0.0.1 (one worker), and from a second process sends
+temporary folder, starts `attrib serve` on 127.0.0.1 (--workers, default 1), and from a second process sends
 --requests identify requests of one --size px PNG, from --clients threads at once (each waits for its
 answer before sending the next). Prints requests/s and p50/p99 latency, the ratio p99/p50 (target
 <= 3), and the server's images/s against `attrib identify --output out.jsonl DIR` on the same image
@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--extractor", default="residual")
+    parser.add_argument("--workers", type=int, default=1, help="attrib serve --workers")
     args = parser.parse_args()
     os.environ["ATTRIB_LOAD_PLUGINS"] = ""
 
@@ -112,7 +113,7 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         log = open(root / "server.log", "w+")
         server = subprocess.Popen([*ATTRIB, "--gallery", str(gallery_dir), "serve", "--port", str(port),
-                                   "-e", args.extractor], stderr=log, text=True)
+                                   "--workers", str(args.workers), "-e", args.extractor], stderr=log, text=True)
         try:
             wait_for_health(base, server)
             load = subprocess.run([sys.executable, "-c", CLIENT, f"{base}/v1/identify", str(image),
@@ -140,7 +141,8 @@ def main() -> None:
                         str(repeated)], check=True, stderr=subprocess.DEVNULL)
         cli = args.requests / (time.perf_counter() - start)
 
-        print(f"attrib serve, {args.clients} clients, {len(latencies)} identify requests of one {args.size} px image:")
+        print(f"attrib serve --workers {args.workers}, {args.clients} clients, {len(latencies)} identify requests "
+              f"of one {args.size} px image:")
         print(f"  {rate:8.1f} requests/s   p50 {p50 * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms   "
               f"p99/p50 {p99 / p50:.2f} (target <= 3)")
         print(f"attrib identify --output out.jsonl DIR ({args.requests} copies, start-up included): {cli:8.1f} images/s")
