@@ -145,7 +145,8 @@ def main() -> None:
               f"of one {args.size} px image:")
         print(f"  {rate:8.1f} requests/s   p50 {p50 * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms   "
               f"p99/p50 {p99 / p50:.2f} (target <= 3)")
-        print(f"attrib identify --output out.jsonl DIR ({args.requests} copies, start-up included): {cli:8.1f} images/s")
+        print(f"attrib identify --output out.jsonl DIR ({args.requests} copies, start-up included): "
+              f"{cli:8.1f} images/s")
         print(f"  CLI / server: {cli / rate:.2f}x (target: the server within 1.5x, i.e. <= 1.50)")
 
 

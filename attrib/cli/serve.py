@@ -33,7 +33,8 @@ def serve(ctx, host, port, workers, auth_reads, extractor):
         import python_multipart  # noqa: F401
         import uvicorn
     except ImportError as exc:
-        raise AttribError(f"attrib serve needs its extra ({exc.name} is missing): pip install 'attrib[serve]'") from None
+        raise AttribError(f"attrib serve needs its extra ({exc.name} is missing): "
+                          "pip install 'attrib[serve]'") from None
     from ..serve.settings import AUTH_READS_ENV, EXTRACTOR_ENV, GALLERY_ENV, ServeSettings
 
     os.environ[GALLERY_ENV] = str(ctx.obj["gallery"])  # the workers build the app from the environment
