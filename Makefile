@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.core: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[zoo,eval]'
+	$(BIN)/pip install --quiet -e '.[zoo,eval,serve]'
 	touch $@
 
 $(VENV)/.dev: pyproject.toml plugins/attrib-example/pyproject.toml plugins/attrib-clip/pyproject.toml plugins/attrib-effnet/pyproject.toml \
@@ -33,6 +33,7 @@ bench: $(VENV)/.core
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/bench_evidence.py
 	$(BIN)/python benchmarks/bench_batch.py
+	$(BIN)/python benchmarks/bench_serve.py
 
 # Search over 10k/100k vectors, then galleries of 1k/10k/100k samples; 1M with
 # make bench-scale SEARCH_SIZES=10k,100k,1m SIZES=1k,10k,100k,1m (about 25 minutes more)

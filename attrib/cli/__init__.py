@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from . import attribution, evaluation, evidence, gallery, plugins, report
+from . import attribution, evaluation, evidence, gallery, plugins, report, serve
 from .common import AttribGroup, default_gallery
 
 
@@ -49,7 +49,7 @@ def cli(ctx: click.Context, gallery: str | None) -> None:
 
 
 for _command in (*attribution.COMMANDS, gallery.gallery, *evaluation.COMMANDS, *evidence.COMMANDS, plugins.plugins,
-                 *report.COMMANDS):
+                 *report.COMMANDS, *serve.COMMANDS):
     cli.add_command(_command)
 
 

@@ -1,0 +1,51 @@
+"""``attrib serve``: the HTTP API (:mod:`attrib.serve`), run by uvicorn; needs ``attrib[serve]``."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ..errors import AttribError
+
+APP_FACTORY = "attrib.serve.app:app_from_environment"
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface; put TLS in front of it).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes; each loads the extractor once.")
+@click.option("--auth-reads", is_flag=True, default=None,
+              help="Reads (identify, verify, lists) need the token too (default: $ATTRIB_AUTH_READS, else open).")
+@click.option("--extractor", "-e", envvar="ATTRIB_EXTRACTOR", default=None,
+              help="Feature extractor; default: $ATTRIB_EXTRACTOR, else the gallery's only one, else the default.")
+@click.pass_context
+def serve(ctx, host, port, workers, auth_reads, extractor):
+    """Serve the gallery over HTTP: POST /v1/identify, /v1/verify, /v1/enroll; OpenAPI at /docs.
+
+    Writes (enroll, DELETE /v1/generators/NAME) need `Authorization: Bearer $ATTRIB_TOKEN`; with no
+    ATTRIB_TOKEN set they are refused. ATTRIB_MAX_REQUEST_BYTES (default 64 MiB) and
+    ATTRIB_MAX_IMAGE_PIXELS bound what one request may send."""
+    try:
+        import fastapi  # noqa: F401
+        import python_multipart  # noqa: F401
+        import uvicorn
+    except ImportError as exc:
+        raise AttribError(f"attrib serve needs its extra ({exc.name} is missing): "
+                          "pip install 'attrib[serve]'") from None
+    from ..serve.settings import AUTH_READS_ENV, EXTRACTOR_ENV, GALLERY_ENV, ServeSettings
+
+    os.environ[GALLERY_ENV] = str(ctx.obj["gallery"])  # the workers build the app from the environment
+    if auth_reads:
+        os.environ[AUTH_READS_ENV] = "1"
+    if extractor:
+        os.environ[EXTRACTOR_ENV] = extractor
+    settings = ServeSettings.from_environment()  # a bad setting fails here, in one line, before any worker starts
+    if settings.token is None:
+        click.echo("note: ATTRIB_TOKEN is not set, so enroll and remove are refused; reads are open", err=True)
+    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="warning")
+
+
+COMMANDS = (serve,)

@@ -1,0 +1,18 @@
+"""``attrib serve``: the library over HTTP (FastAPI; the optional extra ``attrib[serve]``).
+
+:mod:`.settings` reads the settings (token, limits, gallery) from the environment, :mod:`.uploads`
+turns multipart uploads into files the loader reads and relabels the answers with the uploaded
+names, :mod:`.limits` enforces the request size and pixel limits, :mod:`.app` builds the app
+(:func:`create_app`). Nothing here is imported by ``attrib.cli`` until ``attrib serve`` runs.
+"""
+
+from .settings import ServeSettings
+
+__all__ = ["ServeSettings", "create_app"]
+
+
+def create_app(gallery_location, settings: ServeSettings | None = None):
+    """The FastAPI app serving the gallery at ``gallery_location`` (see :func:`attrib.serve.app.create_app`)."""
+    from .app import create_app as build
+
+    return build(gallery_location, settings)

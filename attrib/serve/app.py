@@ -1,0 +1,220 @@
+"""The FastAPI app: identify, verify, enroll and remove over HTTP, answering with the CLI's JSON objects.
+
+The extractor is bound (and warmed) once per worker, at start-up; each request opens the gallery
+afresh (read-only for reads), so it sees every write committed before it, by this worker or any
+other process. Endpoints are plain functions, which FastAPI runs on its thread pool, off the event
+loop. Writes need the bearer token (:mod:`.settings`); reads need it only with ``auth_reads``.
+"""
+
+import hmac
+import threading
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from .. import __version__
+from ..errors import (AttribError, DiskFull, EmptyGallery, GalleryBusy, ImageError, ReadOnlyGallery,
+                      UnknownGenerator)
+from ..gallery import open_gallery
+from .limits import BodyLimit, pixel_problem
+from .settings import TOKEN_ENV, ServeSettings
+from .uploads import Upload, relabel, upload_name, written
+
+_STATUS = ((ImageError, 422), (UnknownGenerator, 404), (EmptyGallery, 409), (GalleryBusy, 503),
+           (ReadOnlyGallery, 507), (DiskFull, 507))
+
+
+def error_status(exc: AttribError) -> int:
+    """The HTTP status of a library error: 422 bad image, 404 unknown generator, 409 empty gallery,
+    503 busy, 507 cannot write; 400 otherwise."""
+    return next((status for kind, status in _STATUS if isinstance(exc, kind)), 400)
+
+
+class Service:
+    """What one worker holds: the gallery's location, the settings and the bound extractors."""
+
+    def __init__(self, location: str | Path, settings: ServeSettings) -> None:
+        self.location = location
+        self.settings = settings
+        with open_gallery(location, read_only=True) as gallery:
+            self.identifier = gallery.load_extractor(settings.extractor)
+            self.extractor = self.identifier[0] if isinstance(self.identifier, list) else self.identifier
+            try:  # a stale index or fit is brought up to date now, once, rather than by concurrent requests
+                gallery.open_index(self.extractor)
+            except AttribError:  # e.g. an empty gallery: each request says so itself
+                pass
+        for bound in self.identifier if isinstance(self.identifier, list) else [self.identifier]:
+            bound.embed([np.zeros((64, 64, 3), np.uint8)])  # loads the model now, not on the first request
+
+    def reading(self):
+        return open_gallery(self.location, read_only=True)
+
+    def writing(self):
+        return open_gallery(self.location)
+
+
+def create_app(gallery_location: str | Path, settings: ServeSettings | None = None) -> "FastAPI":
+    """The app for the gallery at ``gallery_location`` (a folder or a PostgreSQL URL), with ``settings``
+    (default: :meth:`ServeSettings.from_environment`)."""
+    settings = settings or ServeSettings.from_environment()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.service = await run_in_threadpool(Service, gallery_location, settings)
+        yield
+
+    app = FastAPI(title="attrib", version=__version__, lifespan=lifespan,
+                  description="Tell which generator made an image, or say it is unknown.")
+    app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
+    bearer = HTTPBearer(auto_error=False)
+
+    def token_given(credentials: HTTPAuthorizationCredentials | None) -> None:
+        if settings.token is None:
+            raise HTTPException(403, f"writes are turned off: set {TOKEN_ENV} where `attrib serve` runs, and "
+                                     "send it as `Authorization: Bearer TOKEN`")
+        given = (credentials.credentials if credentials else "").encode()
+        if not hmac.compare_digest(given, settings.token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token; send `Authorization: Bearer TOKEN`",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    def may_write(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        token_given(credentials)
+
+    def may_read(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+        if settings.auth_reads:
+            token_given(credentials)
+
+    starting = threading.Lock()
+
+    def service(request: Request) -> Service:
+        """The worker's Service; built here when the app's start-up did not run (e.g. mounted in another app)."""
+        state = request.app.state
+        with starting:
+            if getattr(state, "service", None) is None:
+                state.service = Service(gallery_location, settings)
+        return state.service
+
+    @app.exception_handler(AttribError)
+    def library_error(request: Request, exc: AttribError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=error_status(exc))
+
+    Files = Annotated[list[UploadFile], File(description="One or more images.")]
+    Reader = Annotated[None, Depends(may_read)]
+    Writer = Annotated[None, Depends(may_write)]
+    Held = Annotated[Service, Depends(service)]
+
+    @app.get("/v1/health")
+    def health(_: Reader, held: Held) -> dict:
+        """Whether the server is up, with the gallery and extractor it serves."""
+        key = "+".join(b.identity.key for b in held.identifier) if isinstance(held.identifier, list) \
+            else held.identifier.identity.key
+        return {"status": "ok", "version": __version__, "extractor": key}
+
+    @app.get("/v1/generators")
+    def generators(_: Reader, held: Held) -> dict:
+        """The enrolled generators, as `attrib gallery list --json` lists them."""
+        with held.reading() as gallery:
+            infos = gallery.generators()
+        return {"generators": [vars(info) for info in infos]}
+
+    @app.post("/v1/identify")
+    def identify(_: Reader, held: Held, files: Files, top_k: Annotated[int, Form(ge=1, le=100)] = 3,
+                 trust_metadata: Annotated[bool, Form()] = False):
+        """Identify each uploaded image: `{"results": [...]}`, one `attrib identify --json` object per image,
+        in upload order; 422 (with the results) when an image cannot be read."""
+        uploads = read_uploads(files, held.settings)
+        with written(uploads) as saved, held.reading() as gallery:
+            results = gallery.identify([f.path for f in saved], held.identifier, top_k=top_k,
+                                       trust_metadata=trust_metadata)
+            return answer([relabel(r, f).to_json() for r, f in zip(results, saved)])
+
+    @app.post("/v1/verify")
+    def verify(_: Reader, held: Held, files: Files, generator: Annotated[str, Form(min_length=1)]):
+        """Verify each uploaded image against `generator`: `{"results": [...]}`, one `attrib verify --json`
+        object per image; 404 when the generator is not enrolled."""
+        uploads = read_uploads(files, held.settings)
+        with written(uploads) as saved, held.reading() as gallery:
+            results = gallery.verify(generator, [f.path for f in saved], held.extractor)
+            return answer([relabel(r, f).to_json() for r, f in zip(results, saved)])
+
+    @app.post("/v1/enroll")
+    def enroll(_: Writer, held: Held, files: Files, generator: Annotated[str, Form(min_length=1)],
+               family: Annotated[str | None, Form()] = None, note: Annotated[str | None, Form()] = None):
+        """Enroll the uploaded images under `generator` (needs the token): the summary `attrib enroll
+        --json` prints; 422 when an image could not be enrolled."""
+        uploads = read_uploads(files, held.settings)
+        with written(uploads) as saved, held.writing() as gallery:
+            report = gallery.enroll(generator, [f.path for f in saved], held.extractor, family=family, note=note)
+        names = {f.shown: f.name for f in saved}
+        summary = enroll_summary(report, held.extractor.identity.key, names)
+        if summary["failed"]:
+            return JSONResponse({"detail": summary["failed"][0]["error"], **summary}, status_code=422)
+        return summary
+
+    @app.delete("/v1/generators/{name}")
+    def remove(_: Writer, held: Held, name: str) -> dict:
+        """Remove a generator and its samples, then recalibrate (needs the token); 404 when not enrolled."""
+        with held.writing() as gallery:
+            count = gallery.remove(name)
+        return {"removed": name, "samples": count}
+
+    return app
+
+
+def read_uploads(files: list[UploadFile], settings: ServeSettings) -> list[Upload]:
+    """The uploads' names and bytes; 413 for an image over the pixel limit."""
+    uploads = []
+    for position, file in enumerate(files):
+        upload = Upload(upload_name(file.filename, position), file.file.read())
+        problem = pixel_problem(upload.name, upload.data, settings.max_image_pixels)
+        if problem:
+            raise HTTPException(413, problem)
+        uploads.append(upload)
+    return uploads
+
+
+def answer(records: list[dict]):
+    """``{"results": records}``; 422 with the first error as the detail when an image could not be read."""
+    error = next((r["error"] for r in records if r.get("error")), None)
+    if error is not None:
+        return JSONResponse({"detail": error, "results": records}, status_code=422)
+    return {"results": records}
+
+
+def enroll_summary(report, extractor_key: str, names: dict[str, str]) -> dict:
+    """The JSON summary of an enroll, as `attrib enroll --json` prints it, with each path in ``names``
+    (shown path to uploaded name) written as its uploaded name."""
+
+    def name(shown: str) -> str:
+        return names.get(shown, shown)
+
+    def text(message: str) -> str:
+        return next((message.replace(s, n) for s, n in names.items() if s in message), message)
+
+    return {
+        "generator": report.generator,
+        "extractor": extractor_key,
+        "added": [name(p) for p in report.added],
+        "skipped": [{"path": name(p), "reason": text(r)} for p, r in report.skipped],
+        "failed": [{"path": name(p), "error": text(r)} for p, r in report.failed],
+        "calibration": report.calibration,
+    }
+
+
+def app_from_environment() -> "FastAPI":
+    """The app for ``$ATTRIB_GALLERY`` with the settings of the environment: what each ``attrib serve``
+    worker builds (uvicorn's factory)."""
+    import os
+
+    from .settings import GALLERY_ENV
+
+    location = os.environ.get(GALLERY_ENV, "")
+    if not location.strip():
+        raise AttribError(f"{GALLERY_ENV} is not set; start the server with `attrib --gallery DIR serve`")
+    return create_app(location)

@@ -1,0 +1,77 @@
+"""Request limits: the body size (an ASGI middleware, answering 413 before the app parses anything)
+and the pixels of one uploaded image (read from its header, before any pixel is decoded)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from PIL import Image
+
+from ..images import PILLOW_FORMATS
+
+
+class BodyLimit:
+    """ASGI middleware: a request whose body is over ``limit`` bytes (by its Content-Length, or by what
+    arrives when there is none) is answered 413 and never reaches the app; the body is read here and
+    handed on, so the app sees it unchanged."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        parts, total, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            part = message.get("body", b"")
+            total += len(part)
+            if total > self.limit:
+                await self._refuse(send)
+                return
+            parts.append(part)
+            more = message.get("more_body", False)
+        body, delivered = b"".join(parts), False
+
+        async def replay():
+            nonlocal delivered
+            if delivered:
+                return await receive()
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send) -> None:
+        detail = (f"request body is over the {self.limit:,}-byte limit; send fewer or smaller images "
+                  "(the server's ATTRIB_MAX_REQUEST_BYTES sets the limit)")
+        payload = json.dumps({"detail": detail}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(payload)).encode()), (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def pixel_problem(name: str, data: bytes, limit: int) -> str | None:
+    """Why the image ``data`` (uploaded as ``name``) is over ``limit`` pixels, judged from its header; None
+    when it is not, or when the header cannot be read (the loader then answers with its own one-line error)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=PILLOW_FORMATS) as image:
+            width, height = image.size
+    except Image.DecompressionBombError:
+        return f"{name}: image is too large to decode safely (decompression-bomb limit)"
+    except Exception:  # noqa: BLE001 -- an unreadable header is the loader's to report
+        return None
+    if width * height <= limit:
+        return None
+    return (f"{name}: {width}x{height} pixels is over the {limit:,}-pixel limit per image "
+            "(the server's ATTRIB_MAX_IMAGE_PIXELS sets it)")

@@ -1,0 +1,64 @@
+"""What ``attrib serve`` reads from the environment: the gallery, the token, the limits."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ..errors import AttribError
+from ..images import MAX_PIXELS
+
+TOKEN_ENV = "ATTRIB_TOKEN"
+AUTH_READS_ENV = "ATTRIB_AUTH_READS"
+MAX_REQUEST_ENV = "ATTRIB_MAX_REQUEST_BYTES"
+MAX_PIXELS_ENV = "ATTRIB_MAX_IMAGE_PIXELS"
+EXTRACTOR_ENV = "ATTRIB_EXTRACTOR"
+GALLERY_ENV = "ATTRIB_GALLERY"
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """``token``: the bearer token writes need (None: writes are refused); ``auth_reads``: reads need it
+    too; ``max_request_bytes``: the largest request body; ``max_image_pixels``: the most pixels one
+    uploaded image may have (read from its header); ``extractor``: the extractor to bind (None: the
+    gallery's only one, else the default)."""
+
+    token: str | None = None
+    auth_reads: bool = False
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_image_pixels: int = MAX_PIXELS
+    extractor: str | None = None
+
+    @classmethod
+    def from_environment(cls, environ=None) -> "ServeSettings":
+        env = os.environ if environ is None else environ
+        return cls(
+            token=env.get(TOKEN_ENV) or None,
+            auth_reads=_flag(env.get(AUTH_READS_ENV, "")),
+            max_request_bytes=_positive(env, MAX_REQUEST_ENV, DEFAULT_MAX_REQUEST_BYTES),
+            max_image_pixels=_positive(env, MAX_PIXELS_ENV, MAX_PIXELS),
+            extractor=env.get(EXTRACTOR_ENV) or None,
+        )
+
+
+def _flag(value: str) -> bool:
+    text = value.strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise AttribError(f"{AUTH_READS_ENV}={value!r} is not a yes/no value; set it to 1 or 0")
+
+
+def _positive(env, name: str, default: int) -> int:
+    value = env.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise AttribError(f"{name}={value!r} must be a positive whole number (default {default})")
+    return number
