@@ -27,6 +27,24 @@ class EnrollReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     calibration: str = ""
 
+    def to_json(self, extractor_key: str, rename: Callable[[str], str] = str) -> dict:
+        """What `attrib enroll --json` prints; ``rename`` maps each shown path (also inside messages) to
+        the name to print (the HTTP API prints uploaded file names)."""
+
+        def text(message: str) -> str:
+            return next((message.replace(p, rename(p)) for p in (*self.added, *(p for p, _ in self.skipped),
+                                                                  *(p for p, _ in self.failed))
+                         if p in message and rename(p) != p), message)
+
+        return {
+            "generator": self.generator,
+            "extractor": extractor_key,
+            "added": [rename(p) for p in self.added],
+            "skipped": [{"path": rename(p), "reason": text(r)} for p, r in self.skipped],
+            "failed": [{"path": rename(p), "error": text(r)} for p, r in self.failed],
+            "calibration": self.calibration,
+        }
+
 
 def embedded_chunks(report: EnrollReport, paths: Iterable[Path], extractor: BoundExtractor,
                     owners_of: Callable[[list[str]], dict[str, str]], progress: Callable[[int], None] | None = None

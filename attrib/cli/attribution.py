@@ -27,16 +27,7 @@ def enroll(ctx, generator, family, note, extractor, options, as_json, paths):
         bound = bind_extractor(extractor, options, gallery.extractor_names())
         report = gallery.enroll(generator, files, bound, family=family, note=note, progress=advance)
     if as_json:
-        emit_json(
-            {
-                "generator": report.generator,
-                "extractor": bound.identity.key,
-                "added": report.added,
-                "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
-                "failed": [{"path": p, "error": r} for p, r in report.failed],
-                "calibration": report.calibration,
-            }
-        )
+        emit_json(report.to_json(bound.identity.key))
     else:
         click.echo(
             f"{report.generator}: added {len(report.added)}, already enrolled {len(report.skipped)}, "

@@ -152,7 +152,7 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
         with written(uploads) as saved, held.writing() as gallery:
             report = gallery.enroll(generator, [f.path for f in saved], held.extractor, family=family, note=note)
         names = {f.shown: f.name for f in saved}
-        summary = enroll_summary(report, held.extractor.identity.key, names)
+        summary = report.to_json(held.extractor.identity.key, lambda shown: names.get(shown, shown))
         if summary["failed"]:
             return JSONResponse({"detail": summary["failed"][0]["error"], **summary}, status_code=422)
         return summary
@@ -185,26 +185,6 @@ def answer(records: list[dict]):
     if error is not None:
         return JSONResponse({"detail": error, "results": records}, status_code=422)
     return {"results": records}
-
-
-def enroll_summary(report, extractor_key: str, names: dict[str, str]) -> dict:
-    """The JSON summary of an enroll, as `attrib enroll --json` prints it, with each path in ``names``
-    (shown path to uploaded name) written as its uploaded name."""
-
-    def name(shown: str) -> str:
-        return names.get(shown, shown)
-
-    def text(message: str) -> str:
-        return next((message.replace(s, n) for s, n in names.items() if s in message), message)
-
-    return {
-        "generator": report.generator,
-        "extractor": extractor_key,
-        "added": [name(p) for p in report.added],
-        "skipped": [{"path": name(p), "reason": text(r)} for p, r in report.skipped],
-        "failed": [{"path": name(p), "error": text(r)} for p, r in report.failed],
-        "calibration": report.calibration,
-    }
 
 
 def app_from_environment() -> "FastAPI":
