@@ -44,6 +44,18 @@ def write_images(folder: Path, n: int, size: int, seed: int) -> list[Path]:
     return paths
 
 
+def three_generator_gallery(root: Path, extractor: str, size: int) -> Path:
+    """``root/gallery``: three generators of 10 images of ``size`` px each, enrolled with ``extractor``."""
+    from attrib.gallery import Gallery
+
+    gallery_dir = root / "gallery"
+    with Gallery(gallery_dir) as gallery:
+        bound = gallery.load_extractor(extractor)
+        for g in range(3):
+            gallery.enroll(f"gen{g}", write_images(root / f"gen{g}", 10, size, seed=10 + g), bound)
+    return gallery_dir
+
+
 def best_rate(n: int, run, repeats: int) -> float:
     best = float("inf")
     for attempt in range(repeats):
@@ -71,12 +83,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="attrib-bench-batch-") as tmp:
         root = Path(tmp)
         queries = write_images(root / "queries", args.images, args.size, seed=1)
-        gallery_dir = root / "gallery"
         start = time.perf_counter()
-        with Gallery(gallery_dir) as gallery:
-            bound = gallery.load_extractor(args.extractor)
-            for g in range(3):
-                gallery.enroll(f"gen{g}", write_images(root / f"gen{g}", 10, args.size, seed=10 + g), bound)
+        gallery_dir = three_generator_gallery(root, args.extractor, args.size)
         print(f"setup: {args.images} queries of {args.size} px, gallery of 3 x 10 ({args.extractor}) in "
               f"{time.perf_counter() - start:.1f} s; decode threads: {decode_workers()}")
 

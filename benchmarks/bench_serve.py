@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_batch import ATTRIB, write_images  # noqa: E402
+from bench_batch import ATTRIB, three_generator_gallery, write_images  # noqa: E402
 
 CLIENT = r"""
 import http.client, json, sys, threading, time
@@ -95,16 +95,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["ATTRIB_LOAD_PLUGINS"] = ""
 
-    from attrib.gallery import Gallery
-
     with tempfile.TemporaryDirectory(prefix="attrib-bench-serve-") as tmp:
         root = Path(tmp)
-        gallery_dir = root / "gallery"
         start = time.perf_counter()
-        with Gallery(gallery_dir) as gallery:
-            bound = gallery.load_extractor(args.extractor)
-            for g in range(3):
-                gallery.enroll(f"gen{g}", write_images(root / f"gen{g}", 10, args.size, seed=10 + g), bound)
+        gallery_dir = three_generator_gallery(root, args.extractor, args.size)
         image = write_images(root / "query", 2, args.size, seed=1)[1]  # the PNG one
         print(f"setup: gallery of 3 x 10 ({args.extractor}), query {args.size} px PNG, in "
               f"{time.perf_counter() - start:.1f} s")
