@@ -156,3 +156,28 @@ def test_gallery_show_report_is_a_grid_of_the_samples(run, tmp_path):
     html = out.read_text(encoding="utf-8")
     assert "(0 with a picture)" in html and html.count('class="placeholder"') == 6
     assert str(tmp_path / "data" / "red") in html
+
+
+def test_gallery_show_report_scores_each_sample_against_the_rest_of_its_generator(run, tmp_path):
+    stray = make_images(tmp_path / "stray", "blue", 1, seed=11)[0]
+    run("enroll", "-e", "colormean", "--generator", "red", stray)
+    out = tmp_path / "red.html"
+    run("gallery", "show", "red", "--report", out)
+    html = out.read_text(encoding="utf-8")
+    figures = html.split("<figure>")[1:]
+    scores = {f.split("</span>")[0].rsplit(">", 1)[-1]: float(re.search(r"held-out (-?[0-9.]+)", f).group(1))
+              for f in figures}
+    assert len(scores) == 7 and "held-out score: each sample against the rest of its generator" in html
+    others = [score for name, score in scores.items() if name != stray.name]
+    assert scores[stray.name] < min(others)  # the blue image enrolled as red is the odd one out
+
+
+def test_gallery_page_marks_the_samples_below_the_threshold():
+    from attrib.report.gallery import generator_page
+
+    detail = {"name": "sdxl", "family": None, "created_at": "2026-01-01T00:00:00", "calibration": [],
+              "samples": [{"sha256": "a" * 64, "path": "/x/fits.png"}, {"sha256": "b" * 64, "path": "/x/odd.png"}]}
+    html = generator_page(detail, {}, {"a" * 64: 0.91, "b" * 64: 0.42}, 0.8, "residual@3")
+    fits, odd = html.split("<figure>")[1:]
+    assert "held-out 0.910" in fits and "below threshold" not in fits
+    assert "held-out 0.420 below threshold" in odd and "1 of 2 below" in html

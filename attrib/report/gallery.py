@@ -1,6 +1,7 @@
 """``attrib gallery show NAME --report FILE.html``: one generator's enrolled samples as a grid of
 thumbnails (the gallery's stored thumbnails where it has them, else the sample files, else a
-placeholder naming the path), with its thresholds."""
+placeholder naming the path), each with its held-out score against the generator's threshold, so the
+samples that do not belong stand out."""
 
 from __future__ import annotations
 
@@ -10,26 +11,65 @@ from .html import esc, image_tag, page, placeholder, table, write_page
 from .identify import exemplar_images
 
 
-def sample_figure(sample: dict, images: dict[str, tuple[bytes, str]]) -> str:
+def held_out_scores(gallery, name: str) -> tuple[dict[str, float], float | None, str | None]:
+    """Each sample of generator ``name`` scored as identify scores a query, against the rest of its
+    generator (the mean similarity of its 3 nearest other samples), by sha256; with the generator's
+    threshold and the extractor, under the gallery's first extractor. Empty when the index is not
+    current (a reader never rewrites it here) or the generator has a single sample."""
+    import numpy as np
+
+    from ..scoring.calibration import loo_score_matrix
+    from ..storage.base import load_index_view
+
+    keys = gallery.extractor_keys()
+    reads = gallery.reads()
+    view = load_index_view(reads, keys[0]) if keys else None
+    ids = {generator: gid for gid, generator in view.generator_names.items()} if view else {}
+    if name not in ids:
+        return {}, None, None
+    vector_ids = view.ids[view.generator_ids == ids[name]]
+    if len(vector_ids) < 2:
+        return {}, view.threshold(ids[name]), view.extractor_key
+    scores, _ = loo_score_matrix(view.generator_vectors(ids[name]), np.zeros(len(vector_ids), np.int64))
+    owners = reads.exemplars([int(v) for v in vector_ids])
+    held_out = {owners[int(v)][1]: float(score) for v, score in zip(vector_ids, scores[:, 0]) if int(v) in owners}
+    return held_out, view.threshold(ids[name]), view.extractor_key
+
+
+def sample_figure(sample: dict, images: dict[str, tuple[bytes, str]], score: float | None = None,
+                  threshold: float | None = None) -> str:
     path, sha = sample.get("path") or "", sample["sha256"]
     shown = images.get(sha)
     picture = image_tag(*shown, alt=path, css="thumb") if shown else placeholder(path or sha[:12])
     size = f"{sample.get('width')}x{sample.get('height')} {sample.get('format') or ''}"
+    held_out = ""
+    if score is not None:
+        below = threshold is not None and score < threshold
+        held_out = (f'<br><span class="{"held-out below" if below else "held-out"}">held-out {score:.3f}'
+                    + (" below threshold" if below else "") + "</span>")
     return (f'<figure>{picture}<figcaption><span title="{esc(path)} sha256 {esc(sha)}">{esc(Path(path).name)}'
-            f'</span><br><span class="muted">{esc(size)}</span></figcaption></figure>')
+            f'</span><br><span class="muted">{esc(size)}</span>{held_out}</figcaption></figure>')
 
 
-def generator_page(detail: dict, images: dict[str, tuple[bytes, str]]) -> str:
-    """The page for :meth:`attrib.gallery.Gallery.generator_detail` ``detail``."""
+def generator_page(detail: dict, images: dict[str, tuple[bytes, str]], held_out: dict[str, float] | None = None,
+                   threshold: float | None = None, extractor: str | None = None) -> str:
+    """The page for :meth:`attrib.gallery.Gallery.generator_detail` ``detail``, with each sample's held-out
+    score (:func:`held_out_scores`) where known."""
+    held_out = held_out or {}
     thresholds = table(["extractor", "threshold", "method", "target FAR", "genuine accepted"],
                        [[c["extractor"], f"{c['threshold']:.4f}", c["method"], f"{c['target_far']:g}",
                          "-" if c.get("tar") is None else f"{c['tar']:.0%}"] for c in detail["calibration"]],
                        numeric={1, 3, 4})
     shown = sum(s["sha256"] in images for s in detail["samples"])
+    below = sum(threshold is not None and score < threshold for score in held_out.values())
+    scored = (f"<p>held-out score: each sample against the rest of its generator under {esc(extractor)} "
+              f"(as identify scores a query), threshold {threshold:.4f}: {below} of {len(held_out)} below "
+              "it, which may not belong here</p>") if held_out and threshold is not None else ""
+    figures = "".join(sample_figure(s, images, held_out.get(s["sha256"]), threshold) for s in detail["samples"])
     body = (f"<h1>{esc(detail['name'])}</h1><p>family: {esc(detail['family'] or '-')}; enrolled "
             f"{esc(detail['created_at'])}" + (f"; note: {esc(detail['note'])}" if detail.get("note") else "")
-            + f"</p>{thresholds}<h2>{len(detail['samples'])} samples ({shown} with a picture)</h2>"
-            f"<div class=\"grid\">{''.join(sample_figure(s, images) for s in detail['samples'])}</div>")
+            + f"</p>{thresholds}<h2>{len(detail['samples'])} samples ({shown} with a picture)</h2>{scored}"
+            f"<div class=\"grid\">{figures}</div>")
     return page(f"attrib gallery: {detail['name']}", body)
 
 
@@ -37,4 +77,4 @@ def write_generator_report(gallery, name: str, path: Path) -> Path:
     """Write the page of generator ``name`` of ``gallery`` to ``path``."""
     detail = gallery.generator_detail(name)
     images = exemplar_images(gallery, {s["sha256"]: s.get("path") for s in detail["samples"]})
-    return write_page(Path(path), generator_page(detail, images))
+    return write_page(Path(path), generator_page(detail, images, *held_out_scores(gallery, name)))

@@ -39,6 +39,7 @@ table { border-collapse: collapse; margin: .5em 0; } td, th { border: 1px solid 
 th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .grid { display: flex; flex-wrap: wrap; gap: .8em; }
 .muted { color: #666; font-size: .85em; }
+.held-out { font-size: .85em; } .held-out.below { color: #8a1c1c; font-weight: bold; }
 """
 
 
