@@ -43,3 +43,25 @@ def test_evaluate_report_index_is_self_contained(tmp_path, colormean):
     conf = metrics["conditions"][0]["confusion"]
     row = "".join(f'<td class="num">{n}</td>' for n in conf["matrix"][0])
     assert f"<td>{conf['rows'][0]}</td>{row}" in html
+
+
+def test_evaluate_report_lists_the_most_confident_mistakes_with_their_nearest_samples(tmp_path, colormean):
+    data = tmp_path / "data"
+    for i, name in enumerate(("red", "green", "blue")):
+        make_images(data / name, name, 6, seed=i)
+    make_images(data / "crimson", "red", 6, seed=9)  # unknown, and coloured like red: accepted as red
+    report = tmp_path / "report"
+    result = CliRunner().invoke(cli, ["evaluate", str(data), "--known", "red,green,blue", "--unknown", "crimson",
+                                      "-k", "3", "-r", "1", "--max-per", "5", "-e", "colormean", "--json",
+                                      "--report", str(report)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    mistakes = json.loads((report / "metrics.json").read_text())["conditions"][0]["worst_mistakes"]
+    assert mistakes and all(m["decision"] != m["truth"] for m in mistakes)
+    assert any(m["truth"] == "crimson" and m["decision"] == "red" for m in mistakes)
+    confidences = [m["confidence"] for m in mistakes]
+    assert confidences == sorted(confidences, reverse=True)
+    html = (report / "index.html").read_text(encoding="utf-8")
+    section = html.split("Worst mistakes")[1]
+    for m in mistakes:
+        assert m["path"].rsplit("/", 1)[-1] in section
+        assert all(e["path"].rsplit("/", 1)[-1] in section for e in m["nearest"]) and m["nearest"]

@@ -52,6 +52,7 @@ from . import DEFAULT_CONDITION
 VERIFICATION_FAR = DEFAULT_TARGET_FAR  # the FAR at which verification TAR is reported
 UNKNOWN = "unknown"
 AMBIGUOUS = "ambiguous"
+WORST_MISTAKES = 8  # wrong decisions listed per condition, the most confident first
 METRICS = (  # the operating point first
     ("known_accepted", "known accepted (not answered unknown)"),
     ("unknown_rejected", "unknown rejected (answered unknown)"),
@@ -183,8 +184,8 @@ def run_repeat(extractors, enroll, queries, known, advance, notes: Counter,
                 notes[f"reembed {other.identity.key}: {problem}"] += 1
         identified = gallery.identify([p for _, p in queries], extractors if len(extractors) > 1 else extractors[0],
                                       len(known))
-        truth, best, decision, score, margin, per_known = [], [], [], [], [], []
-        for (label, _), result in zip(queries, identified):
+        truth, best, decision, score, margin, per_known, mistakes = [], [], [], [], [], [], []
+        for (label, path), result in zip(queries, identified):
             advance(1)
             if result.error:
                 notes[f"identify: {result.error}"] += 1
@@ -196,7 +197,12 @@ def run_repeat(extractors, enroll, queries, known, advance, notes: Counter,
             score.append(result.score)
             margin.append(result.nearest.margin)
             per_known.append([scores.get(g, -1.0) for g in known])
-    return {"truth": truth, "best": best, "decision": decision, "score": np.array(score, float),
+            right = (label, (families or {}).get(label)) if label in known else (UNKNOWN,)
+            if result.decision not in right:
+                mistakes.append({"path": str(path), "truth": label, "decision": result.decision,
+                                 "confidence": result.confidence, "reason": result.reason,
+                                 "nearest": list(result.nearest.exemplars or [])})
+    return {"truth": truth, "best": best, "decision": decision, "mistakes": mistakes, "score": np.array(score, float),
             "margin": np.array(margin, float), "per_known": np.array(per_known, float).reshape(len(truth), len(known))}
 
 
@@ -338,4 +344,6 @@ def _condition_block(condition: str, raws, splits, known, unknown, families=None
             "metrics": {name: summary([m[name] for m, _ in per_repeat])
                         for name, _ in METRICS + (FAMILY_METRICS if families else ())},
             "per_generator": per_generator,
-            "confusion": {"rows": rows, "columns": columns, "matrix": matrix.tolist()}}
+            "confusion": {"rows": rows, "columns": columns, "matrix": matrix.tolist()},
+            "worst_mistakes": sorted((m for raw in raws for m in raw.get("mistakes", [])),
+                                     key=lambda m: -(m["confidence"] or 0.0))[:WORST_MISTAKES]}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .html import esc, image_tag, page, table
+from .html import esc, image_tag, page, placeholder, preview_bytes, table
 
 
 def _stat(s: dict | None, pct: bool) -> str:
@@ -14,6 +14,27 @@ def _stat(s: dict | None, pct: bool) -> str:
         return "-"
     fmt = "{:.1%}" if pct else "{:.3f}"
     return fmt.format(s["mean"]) + ("" if s.get("std") is None else " ± " + fmt.format(s["std"]))
+
+
+def mistakes_html(mistakes: list[dict]) -> str:
+    """The wrong decisions, the most confident first: the query, truth and decision, and the nearest enrolled
+    samples that led there (previews made from their files, which the evaluation keeps)."""
+    from .html import PREVIEW_PX
+    from .identify import exemplar_figure, exemplar_images
+
+    if not mistakes:
+        return "<p>No wrong decision.</p>"
+    images = exemplar_images(None, {e.get("sha256", ""): e.get("path") for m in mistakes for e in m["nearest"]})
+    rows = []
+    for m in mistakes:
+        shown = preview_bytes(Path(m["path"]), PREVIEW_PX)
+        query = image_tag(*shown, alt=m["path"], css="thumb") if shown else placeholder(m["path"])
+        confidence = "-" if m["confidence"] is None else f"{m['confidence']:.2f}"
+        rows.append(f"<div class=\"mistake\"><figure>{query}<figcaption>{esc(Path(m['path']).name)}</figcaption>"
+                    f"</figure><p><b>{esc(m['truth'])}</b> decided as <b>{esc(m['decision'])}</b> (confidence "
+                    f"{confidence}): {esc(m['reason'])}</p><div class=\"grid\">"
+                    + "".join(exemplar_figure(e, images) for e in m["nearest"]) + "</div></div>")
+    return "".join(rows)
 
 
 def condition_html(block: dict, metric_names, plots: list[tuple[str, bytes]]) -> str:
@@ -39,7 +60,10 @@ def condition_html(block: dict, metric_names, plots: list[tuple[str, bytes]]) ->
             f"{block.get('wall_s', 0):.1f} s</p>"
             f"<h3>Metrics</h3>{metrics}<h3>Per generator</h3>{generators}"
             f"<div class=\"grid\">{pictures}</div>"
-            f"<h3>Confusion (rows: truth, columns: decision; summed over repeats)</h3>{matrix}</section>")
+            f"<h3>Confusion (rows: truth, columns: decision; summed over repeats)</h3>{matrix}"
+            + (f"<h3>Worst mistakes (the most confident wrong decisions, with the nearest enrolled samples)</h3>"
+               f"{mistakes_html(block['worst_mistakes'])}" if "worst_mistakes" in block else "")
+            + "</section>")
 
 
 def evaluation_page(data: dict, plots: dict[str, list[tuple[str, bytes]]], metric_names) -> str:
