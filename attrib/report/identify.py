@@ -135,11 +135,3 @@ class IdentifyReport:
 def preview_of(path: str) -> tuple[bytes, str] | None:
     p = Path(path)
     return preview_bytes(p, PREVIEW_PX) if p.is_file() else None
-
-
-def write_identify_report(results: Iterable, path: Path, gallery=None) -> Path:
-    """Write the page for ``results`` (IdentificationResult objects) to ``path``."""
-    report = IdentifyReport()
-    for result in results:
-        report.add(result)
-    return report.write(path, gallery)

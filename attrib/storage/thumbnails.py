@@ -9,8 +9,7 @@ from typing import Iterable, Sequence
 from sqlalchemy import insert, select
 
 from . import models as db
-
-READ_CHUNK = 500  # sha256s per query
+from .sqlite import IN_CHUNK
 
 
 def rows_for(sample_ids: Sequence[int], thumbnails: Sequence) -> list[dict]:
@@ -25,10 +24,10 @@ def by_sha256(store, sha256s: Iterable[str]) -> dict[str, bytes]:
     wanted = list(dict.fromkeys(sha256s))
     out: dict[str, bytes] = {}
     with store.reading() as session:
-        for start in range(0, len(wanted), READ_CHUNK):
+        for start in range(0, len(wanted), IN_CHUNK):
             out.update((sha256, data) for sha256, data in session.execute(
                 select(db.Sample.sha256, db.ThumbnailRow.data).join(db.ThumbnailRow)
-                .where(db.Sample.sha256.in_(wanted[start: start + READ_CHUNK]))))
+                .where(db.Sample.sha256.in_(wanted[start: start + IN_CHUNK]))))
     return out
 
 
