@@ -161,6 +161,22 @@ def test_request_and_pixel_limits_are_413(served):
         assert big.json()["detail"].startswith("big.png: 120x100 pixels is over the 10,000-pixel limit")
 
 
+def test_a_body_without_a_length_is_counted_as_it_arrives(served):
+    """A chunked body (no Content-Length) over the limit is 413; one within it is answered as usual."""
+    import httpx
+
+    gallery, queries = served
+    request = httpx.Request("POST", "http://127.0.0.1/v1/identify", files=upload(queries[0]))
+    body, content_type = request.read(), request.headers["content-type"]
+    for limit, status in ((len(body) - 1, 413), (len(body), 200)):
+        with client(gallery, max_request_bytes=limit) as http:
+            answer = http.post("/v1/identify", content=iter([body[:100], body[100:]]),
+                               headers={"content-type": content_type})
+            assert "content-length" not in answer.request.headers
+            assert answer.status_code == status, answer.text
+    assert answer.json()["results"][0]["path"] == queries[0].name
+
+
 def test_a_bad_image_is_422_with_the_cli_line(served, tmp_path, monkeypatch):
     gallery, queries = served
     (tmp_path / "bad.png").write_bytes(b"this is not a picture")

@@ -1,9 +1,10 @@
 """The FastAPI app: identify, verify, enroll and remove over HTTP, answering with the CLI's JSON objects.
 
-The extractor is bound (and warmed) once per worker, at start-up; each request opens the gallery
-afresh (read-only for reads), so it sees every write committed before it, by this worker or any
-other process. Endpoints are plain functions, which FastAPI runs on its thread pool, off the event
-loop. Writes need the bearer token (:mod:`.settings`); reads need it only with ``auth_reads``.
+The extractor is bound (and warmed) once per worker, at start-up. Identify and verify requests
+that arrive together are answered together (:mod:`.batching`): one gallery open and one extractor
+call per batch. Each batch and each write opens the gallery afresh (read-only for reads), so it sees
+every write committed before it, by this worker or any other process. Endpoints are plain
+functions, which FastAPI runs on its thread pool, off the event loop. Writes need the bearer token (:mod:`.settings`); reads need it only with ``auth_reads``.
 """
 
 import hmac
@@ -22,9 +23,10 @@ from .. import __version__
 from ..errors import (AttribError, DiskFull, EmptyGallery, GalleryBusy, ImageError, ReadOnlyGallery,
                       UnknownGenerator)
 from ..gallery import open_gallery
+from .batching import Batcher
 from .limits import BodyLimit, pixel_problem
 from .settings import TOKEN_ENV, ServeSettings
-from .uploads import Upload, relabel, upload_name, written
+from .uploads import Upload, UploadFolder, relabel, upload_name
 
 _STATUS = ((ImageError, 422), (UnknownGenerator, 404), (EmptyGallery, 409), (GalleryBusy, 503),
            (ReadOnlyGallery, 507), (DiskFull, 507))
@@ -37,7 +39,8 @@ def error_status(exc: AttribError) -> int:
 
 
 class Service:
-    """What one worker holds: the gallery's location, the settings and the bound extractors."""
+    """What one worker holds: the gallery's location, the settings, the bound extractors and the
+    batcher of its identify and verify requests."""
 
     def __init__(self, location: str | Path, settings: ServeSettings) -> None:
         self.location = location
@@ -51,6 +54,21 @@ class Service:
                 pass
         for bound in self.identifier if isinstance(self.identifier, list) else [self.identifier]:
             bound.embed([np.zeros((64, 64, 3), np.uint8)])  # loads the model now, not on the first request
+        self.batcher = Batcher(self.run_batch)
+        self.uploads = UploadFolder()
+
+    def run_batch(self, key: tuple, paths: list[Path]) -> list:
+        """The results for ``paths`` of one batch: ``key`` is ("identify", top_k, trust_metadata) or
+        ("verify", generator)."""
+        with self.reading() as gallery:
+            if key[0] == "identify":
+                return list(gallery.identify(paths, self.identifier, top_k=key[1], trust_metadata=key[2]))
+            return list(gallery.verify(key[1], paths, self.extractor))
+
+    def close(self) -> None:
+        """Answer the requests waiting, then remove the upload folder."""
+        self.batcher.close()
+        self.uploads.close()
 
     def reading(self):
         return open_gallery(self.location, read_only=True)
@@ -68,6 +86,7 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
     async def lifespan(app: FastAPI):
         app.state.service = await run_in_threadpool(Service, gallery_location, settings)
         yield
+        await run_in_threadpool(app.state.service.close)
 
     app = FastAPI(title="attrib", version=__version__, lifespan=lifespan,
                   description="Tell which generator made an image, or say it is unknown.")
@@ -129,19 +148,18 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
         """Identify each uploaded image: `{"results": [...]}`, one `attrib identify --json` object per image,
         in upload order; 422 (with the results) when an image cannot be read."""
         uploads = read_uploads(files, held.settings)
-        with written(uploads) as saved, held.reading() as gallery:
-            results = gallery.identify([f.path for f in saved], held.identifier, top_k=top_k,
-                                       trust_metadata=trust_metadata)
-            return answer([relabel(r, f).to_json() for r, f in zip(results, saved)])
+        with held.uploads.written(uploads) as saved:
+            results = held.batcher.submit(("identify", top_k, trust_metadata), [f.path for f in saved])
+        return answer([relabel(r, f).to_json() for r, f in zip(results, saved)])
 
     @app.post("/v1/verify")
     def verify(_: Reader, held: Held, files: Files, generator: Annotated[str, Form(min_length=1)]):
         """Verify each uploaded image against `generator`: `{"results": [...]}`, one `attrib verify --json`
         object per image; 404 when the generator is not enrolled."""
         uploads = read_uploads(files, held.settings)
-        with written(uploads) as saved, held.reading() as gallery:
-            results = gallery.verify(generator, [f.path for f in saved], held.extractor)
-            return answer([relabel(r, f).to_json() for r, f in zip(results, saved)])
+        with held.uploads.written(uploads) as saved:
+            results = held.batcher.submit(("verify", generator), [f.path for f in saved])
+        return answer([relabel(r, f).to_json() for r, f in zip(results, saved)])
 
     @app.post("/v1/enroll")
     def enroll(_: Writer, held: Held, files: Files, generator: Annotated[str, Form(min_length=1)],
@@ -149,7 +167,7 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
         """Enroll the uploaded images under `generator` (needs the token): the summary `attrib enroll
         --json` prints; 422 when an image could not be enrolled."""
         uploads = read_uploads(files, held.settings)
-        with written(uploads) as saved, held.writing() as gallery:
+        with held.uploads.written(uploads) as saved, held.writing() as gallery:
             report = gallery.enroll(generator, [f.path for f in saved], held.extractor, family=family, note=note)
         names = {f.shown: f.name for f in saved}
         summary = report.to_json(held.extractor.identity.key, lambda shown: names.get(shown, shown))
@@ -179,12 +197,13 @@ def read_uploads(files: list[UploadFile], settings: ServeSettings) -> list[Uploa
     return uploads
 
 
-def answer(records: list[dict]):
-    """``{"results": records}``; 422 with the first error as the detail when an image could not be read."""
+def answer(records: list[dict]) -> JSONResponse:
+    """``{"results": records}`` (plain JSON already: sent as it is); 422 with the first error as the
+    detail when an image could not be read."""
     error = next((r["error"] for r in records if r.get("error")), None)
     if error is not None:
         return JSONResponse({"detail": error, "results": records}, status_code=422)
-    return {"results": records}
+    return JSONResponse({"results": records})
 
 
 def app_from_environment() -> "FastAPI":

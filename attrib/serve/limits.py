@@ -13,8 +13,9 @@ from ..images import PILLOW_FORMATS
 
 class BodyLimit:
     """ASGI middleware: a request whose body is over ``limit`` bytes (by its Content-Length, or by what
-    arrives when there is none) is answered 413 and never reaches the app; the body is read here and
-    handed on, so the app sees it unchanged."""
+    arrives when there is none) is answered 413 and never reaches the app. A body within its declared
+    Content-Length streams through untouched (the server delivers no more than that); one without is
+    read here first and handed on, so the app sees it unchanged."""
 
     def __init__(self, app, limit: int) -> None:
         self.app = app
@@ -25,8 +26,11 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or ()).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.limit:
+                await self._refuse(send)
+            else:
+                await self.app(scope, receive, send)
             return
         parts, total, more = [], 0, True
         while more:
