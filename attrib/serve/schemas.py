@@ -101,6 +101,10 @@ EVIDENCE = Field(description="What the file says about its origin, each claim fo
 EXTRACTOR = Field(description="The extractor key (extractors joined by + when fused).")
 SHA256 = Field(description="The SHA-256 of the uploaded bytes.")
 ERROR = Field(description="Why the image could not be read, in the CLI's one line.")
+RECORDS = Field(description="One record per uploaded image, in upload order.")
+RECORDS_OR_ERRORS = Field(description="One record per uploaded image, in upload order; an error record for each "
+                                      "unreadable one.")
+FIRST_ERROR = Field(description="The first unreadable image's error, in the CLI's one line.")
 
 
 class Candidate(Answer):
@@ -203,29 +207,27 @@ class VerificationFailure(Answer):
 class Identified(Answer):
     """Every uploaded image identified, in upload order."""
 
-    results: list[Identification] = Field(description="One record per uploaded image, in upload order.")
+    results: list[Identification] = RECORDS
 
 
 class IdentifyFailed(Answer):
     """An uploaded image could not be read: the first error, and every image's record."""
 
-    detail: str = Field(description="The first unreadable image's error, in the CLI's one line.")
-    results: list[Union[Identification, IdentificationFailure]] = Field(
-        description="One record per uploaded image, in upload order; an error record for each unreadable one.")
+    detail: str = FIRST_ERROR
+    results: list[Union[Identification, IdentificationFailure]] = RECORDS_OR_ERRORS
 
 
 class Verified(Answer):
     """Every uploaded image verified, in upload order."""
 
-    results: list[Verification] = Field(description="One record per uploaded image, in upload order.")
+    results: list[Verification] = RECORDS
 
 
 class VerifyFailed(Answer):
     """An uploaded image could not be read: the first error, and every image's record."""
 
-    detail: str = Field(description="The first unreadable image's error, in the CLI's one line.")
-    results: list[Union[Verification, VerificationFailure]] = Field(
-        description="One record per uploaded image, in upload order; an error record for each unreadable one.")
+    detail: str = FIRST_ERROR
+    results: list[Union[Verification, VerificationFailure]] = RECORDS_OR_ERRORS
 
 
 # --- enroll, remove, list, health -------------------------------------------------------------------
