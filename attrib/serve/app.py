@@ -25,6 +25,8 @@ from ..errors import (AttribError, DiskFull, EmptyGallery, GalleryBusy, ImageErr
 from ..gallery import open_gallery
 from .batching import Batcher
 from .limits import BodyLimit, pixel_problem
+from .schemas import (EnrollFailed, Enrolled, Generators, Health, Identified, IdentifyFailed, Removed, Verified,
+                      VerifyFailed, answers)
 from .settings import TOKEN_ENV, ServeSettings
 from .uploads import Upload, UploadFolder, relabel, upload_name
 
@@ -128,21 +130,22 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
     Writer = Annotated[None, Depends(may_write)]
     Held = Annotated[Service, Depends(service)]
 
-    @app.get("/v1/health")
+    @app.get("/v1/health", response_model=None, responses=answers(Health, 401, 403))
     def health(_: Reader, held: Held) -> dict:
         """Whether the server is up, with the gallery and extractor it serves."""
         key = "+".join(b.identity.key for b in held.identifier) if isinstance(held.identifier, list) \
             else held.identifier.identity.key
         return {"status": "ok", "version": __version__, "extractor": key}
 
-    @app.get("/v1/generators")
+    @app.get("/v1/generators", response_model=None, responses=answers(Generators, 400, 401, 403, 503))
     def generators(_: Reader, held: Held) -> dict:
         """The enrolled generators, as `attrib gallery list --json` lists them."""
         with held.reading() as gallery:
             infos = gallery.generators()
         return {"generators": [vars(info) for info in infos]}
 
-    @app.post("/v1/identify")
+    @app.post("/v1/identify", response_model=None,
+              responses=answers(Identified, 400, 401, 403, 409, 413, 503, unreadable=IdentifyFailed))
     def identify(_: Reader, held: Held, files: Files, top_k: Annotated[int, Form(ge=1, le=100)] = 3,
                  trust_metadata: Annotated[bool, Form()] = False):
         """Identify each uploaded image: `{"results": [...]}`, one `attrib identify --json` object per image,
@@ -152,7 +155,8 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
             results = held.batcher.submit(("identify", top_k, trust_metadata), [f.path for f in saved])
         return answer([relabel(r, f).to_json() for r, f in zip(results, saved)])
 
-    @app.post("/v1/verify")
+    @app.post("/v1/verify", response_model=None,
+              responses=answers(Verified, 400, 401, 403, 404, 409, 413, 503, unreadable=VerifyFailed))
     def verify(_: Reader, held: Held, files: Files, generator: Annotated[str, Form(min_length=1)]):
         """Verify each uploaded image against `generator`: `{"results": [...]}`, one `attrib verify --json`
         object per image; 404 when the generator is not enrolled."""
@@ -161,7 +165,8 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
             results = held.batcher.submit(("verify", generator), [f.path for f in saved])
         return answer([relabel(r, f).to_json() for r, f in zip(results, saved)])
 
-    @app.post("/v1/enroll")
+    @app.post("/v1/enroll", response_model=None,
+              responses=answers(Enrolled, 400, 401, 403, 413, 503, 507, unreadable=EnrollFailed))
     def enroll(_: Writer, held: Held, files: Files, generator: Annotated[str, Form(min_length=1)],
                family: Annotated[str | None, Form()] = None, note: Annotated[str | None, Form()] = None):
         """Enroll the uploaded images under `generator` (needs the token): the summary `attrib enroll
@@ -175,7 +180,8 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
             return JSONResponse({"detail": summary["failed"][0]["error"], **summary}, status_code=422)
         return summary
 
-    @app.delete("/v1/generators/{name}")
+    @app.delete("/v1/generators/{name}", response_model=None,
+                responses=answers(Removed, 400, 401, 403, 404, 422, 503, 507))
     def remove(_: Writer, held: Held, name: str) -> dict:
         """Remove a generator and its samples, then recalibrate (needs the token); 404 when not enrolled."""
         with held.writing() as gallery:
