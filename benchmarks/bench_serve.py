@@ -7,8 +7,9 @@ temporary folder, starts `attrib serve` on 127.0.0.1 (--workers, default 1), and
 --requests identify requests of one --size px PNG, from --clients threads at once (each waits for its
 answer before sending the next). Prints requests/s and p50/p99 latency, the ratio p99/p50 (target
 <= 3), and the server's images/s against `attrib identify --output out.jsonl DIR` on the same image
-repeated --requests times (start-up included; target: the server within 1.5x of it). Built-in plugins
-only (ATTRIB_LOAD_PLUGINS="").
+repeated --requests times (start-up included; target: the server within 1.5x of it), and, where /proc
+is, the CPU time each spends per image (which a busy machine changes far less than the rates). Built-in
+plugins only (ATTRIB_LOAD_PLUGINS="").
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -80,6 +82,17 @@ def wait_for_health(base: str, server: subprocess.Popen, timeout: float = 300) -
     raise SystemExit("attrib serve did not answer /v1/health")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of process ``pid`` and its children so far (uvicorn's workers), from /proc;
+    None where there is no /proc."""
+    try:
+        pids = [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+        fields = [Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split() for p in pids]
+    except OSError:
+        return None
+    return sum(int(f[11]) + int(f[12]) for f in fields) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
@@ -110,8 +123,10 @@ def main() -> None:
                                    "--workers", str(args.workers), "-e", args.extractor], stderr=log, text=True)
         try:
             wait_for_health(base, server)
+            cpu_before = cpu_seconds(server.pid)
             load = subprocess.run([sys.executable, "-c", CLIENT, f"{base}/v1/identify", str(image),
                                    str(args.clients), str(args.requests)], capture_output=True, text=True, check=True)
+            cpu_after = cpu_seconds(server.pid)
         finally:
             server.terminate()
             server.wait(timeout=60)
@@ -130,10 +145,13 @@ def main() -> None:
         for i in range(args.requests):
             shutil.copyfile(image, repeated / f"q{i:05d}.png")
         out = root / "cli.jsonl"
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run([*ATTRIB, "--gallery", str(gallery_dir), "identify", "-e", args.extractor, "--output", str(out),
                         str(repeated)], check=True, stderr=subprocess.DEVNULL)
         cli = args.requests / (time.perf_counter() - start)
+        now = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cli_cpu = (now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime) / args.requests
 
         print(f"attrib serve --workers {args.workers}, {args.clients} clients, {len(latencies)} identify requests "
               f"of one {args.size} px image:")
@@ -142,6 +160,10 @@ def main() -> None:
         print(f"attrib identify --output out.jsonl DIR ({args.requests} copies, start-up included): "
               f"{cli:8.1f} images/s")
         print(f"  CLI / server: {cli / rate:.2f}x (target: the server within 1.5x, i.e. <= 1.50)")
+        if cpu_before is not None and cpu_after is not None:
+            server_cpu = (cpu_after - cpu_before) / len(latencies)
+            print(f"CPU per image: server {server_cpu * 1000:.1f} ms, CLI {cli_cpu * 1000:.1f} ms (start-up "
+                  f"included); server / CLI {server_cpu / cli_cpu:.2f}x")
 
 
 if __name__ == "__main__":
