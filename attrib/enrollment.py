@@ -15,6 +15,7 @@ import numpy as np
 from .errors import AttribError, EnrollmentConflict
 from .extractors.contract import BoundExtractor
 from .images import ImageRecord, LoadedImage, display_path, load_batches, load_images
+from .sample_paths import StoredAs, stored_path
 
 
 @dataclass
@@ -47,12 +48,15 @@ class EnrollReport:
 
 
 def embedded_chunks(report: EnrollReport, paths: Iterable[Path], extractor: BoundExtractor,
-                    owners_of: Callable[[list[str]], dict[str, str]], progress: Callable[[int], None] | None = None
+                    owners_of: Callable[[list[str]], dict[str, str]], progress: Callable[[int], None] | None = None,
+                    stored_as: StoredAs | None = None,
+                    relink: Callable[[list[LoadedImage]], dict[str, str]] | None = None
                     ) -> Iterator[tuple[list[ImageRecord], list[str], np.ndarray]]:
-    """Per decoded batch: the records (each with its thumbnail), shown paths and vectors of the images not
-    enrolled yet (who owns a
-    sha256 is asked of ``owners_of`` per batch); what is enrolled already (under this generator, or
-    earlier in this run) or under another, or unreadable, goes into ``report``."""
+    """Per decoded batch: the records (each with its thumbnail, and the path ``stored_as`` gives, by default
+    the file's), shown paths and vectors of the images not enrolled yet (who owns a sha256 is asked of
+    ``owners_of`` per batch); what is enrolled already (under this generator, or earlier in this run) or
+    under another, or unreadable, goes into ``report``. The images already enrolled under this generator
+    go to ``relink`` (see :func:`attrib.sample_paths.relink`: {sha256: the placeholder path it replaced})."""
     seen: set[str] = set()
     for chunk in load_batches(paths):
         loaded = []
@@ -64,19 +68,28 @@ def embedded_chunks(report: EnrollReport, paths: Iterable[Path], extractor: Boun
             else:
                 report.failed.append((display_path(item[0]), item[1]))
         owners = owners_of([item.sha256 for item in loaded]) if loaded else {}
+        mine = [item for item in loaded if owners.get(item.sha256) == report.generator]
+        replaced = relink(mine) if relink and mine else {}
         new = []
         for item in loaded:
             shown, owner = display_path(item.path), owners.get(item.sha256)
             if owner == report.generator or item.sha256 in seen:
-                report.skipped.append((shown, f"already enrolled under {report.generator!r}"))
+                report.skipped.append((shown, skip_reason(report.generator, replaced.pop(item.sha256, None))))
             elif owner is not None:
                 report.failed.append((shown, conflict_message(shown, owner, report.generator)))
             else:
                 seen.add(item.sha256)
                 new.append(item)
         if new:
-            yield ([replace(item.record(), thumbnail=make_thumbnail(item.pixels)) for item in new],
+            yield ([replace(item.record(), path=Path(stored_path(item, stored_as)),
+                            thumbnail=make_thumbnail(item.pixels)) for item in new],
                    [display_path(item.path) for item in new], extractor.embed([item.pixels for item in new]))
+
+
+def skip_reason(generator: str, replaced: str | None = None) -> str:
+    """Why an image already enrolled under ``generator`` is skipped (and the placeholder path it replaced)."""
+    reason = f"already enrolled under {generator!r}"
+    return f"{reason}; its stored path {replaced} replaced, so it can be read again" if replaced else reason
 
 
 def conflict_message(path: str, owner: str, generator: str) -> str:

@@ -24,7 +24,7 @@ from ..errors import (AttribError, DiskFull, EmptyGallery, GalleryBusy, ImageErr
 from ..gallery import open_gallery
 from .limits import BodyLimit, pixel_problem
 from .settings import TOKEN_ENV, ServeSettings
-from .uploads import Upload, relabel, upload_name, written
+from .uploads import Upload, check_folder, relabel, stored_as, upload_name, written
 
 _STATUS = ((ImageError, 422), (UnknownGenerator, 404), (EmptyGallery, 409), (GalleryBusy, 503),
            (ReadOnlyGallery, 507), (DiskFull, 507))
@@ -42,6 +42,8 @@ class Service:
     def __init__(self, location: str | Path, settings: ServeSettings) -> None:
         self.location = location
         self.settings = settings
+        if settings.uploads_dir is not None:
+            check_folder(settings.uploads_dir)
         with open_gallery(location, read_only=True) as gallery:
             self.identifier = gallery.load_extractor(settings.extractor)
             self.extractor = self.identifier[0] if isinstance(self.identifier, list) else self.identifier
@@ -150,7 +152,8 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
         --json` prints; 422 when an image could not be enrolled."""
         uploads = read_uploads(files, held.settings)
         with written(uploads) as saved, held.writing() as gallery:
-            report = gallery.enroll(generator, [f.path for f in saved], held.extractor, family=family, note=note)
+            report = gallery.enroll(generator, [f.path for f in saved], held.extractor, family=family, note=note,
+                                    stored_as=stored_as(saved, held.settings.uploads_dir))
         names = {f.shown: f.name for f in saved}
         summary = report.to_json(held.extractor.identity.key, lambda shown: names.get(shown, shown))
         if summary["failed"]:
