@@ -23,12 +23,11 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from . import refit
-from .enrollment import EnrollReport, conflict_message, embedded_chunks, fill_in, skip_reason, validate_name
+from .enrollment import (EnrollReport, ReembedReport, StoredAs, conflict_message, embed_again, embedded_chunks,
+                         fill_in, relink, skip_reason, validate_name)
 from .errors import AttribError, DiskFull, GalleryError, ReadOnlyGallery, StaleGallery, UnknownGenerator
 from .extractors.contract import BoundExtractor
 from .images import ImageRecord, LoadedImage, load_batches
-from .reembedding import ReembedReport, embed_again
-from .sample_paths import StoredAs, relink
 from .scoring import calibration
 from .scoring.decision import IdentificationResult, Verification, decide, rank, score_queries
 from .scoring.fusion import fit_fusion
@@ -205,7 +204,7 @@ class Gallery:
         Images are committed in chunks (:data:`attrib.images.BATCH` at a time), so an interrupted enroll
         keeps every chunk it committed; running it again skips those (by sha256) and stores the rest.
         Each sample's stored path is ``stored_as(image)`` (by default the file's resolved path); an image
-        already enrolled under ``generator`` with a placeholder path (:mod:`attrib.sample_paths`) gets this
+        already enrolled under ``generator`` with a placeholder path (:func:`attrib.enrollment.placeholder`) gets this
         one instead."""
         generator = validate_name(generator)
         report = EnrollReport(generator)
@@ -291,10 +290,11 @@ class Gallery:
         then calibrate it (at ``target_far``, by default the FAR it was last calibrated at).
 
         Files that are missing or whose sha256 changed since enrollment are reported (``problems``) and
-        left alone, as are samples uploaded without a kept copy (``uploaded``). When every sample is covered, vectors of other versions (or options) of the same
-        extractor are dropped. Samples without a thumbnail (enrolled before galleries kept them) get
-        one, from the images read here or else from their files (``thumbnails_added``; files missing or
-        changed go to ``thumbnail_problems``, which, unlike ``problems``, leave the vectors complete).
+        left alone, as are samples uploaded without a kept copy (``uploaded``). When every sample is covered,
+        vectors of other versions (or options) of the same extractor are dropped. Samples without a thumbnail
+        (enrolled before galleries kept them) get one, from the images read here or else from their files
+        (``thumbnails_added``; files missing or changed go to ``thumbnail_problems``, which, unlike
+        ``problems``, leave the vectors complete).
         """
         key = extractor.identity.key
         report = ReembedReport(key)

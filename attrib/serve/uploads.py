@@ -8,7 +8,7 @@ answer's path and error text, which are then the CLI's for a file of that name.
 An enrolled upload is stored (:func:`stored_as`) as its kept copy when the server keeps uploads
 (``ATTRIB_UPLOADS_DIR``, ``attrib serve --keep-uploads DIR``): ``DIR/<sha256[:2]>/<sha256>.<format>``,
 named by its content only, so no uploaded name reaches the file system there; else as the placeholder
-``upload:NAME`` (:mod:`attrib.sample_paths`), which no one mistakes for a local file.
+``upload:NAME`` (:func:`attrib.enrollment.placeholder`), which no one mistakes for a local file.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import AttribError, DiskFull
 from ..images import LoadedImage, display_path
-from ..sample_paths import StoredAs, placeholder
+from ..enrollment import StoredAs, placeholder
 from ..storage.faults import NO_SPACE
 from .settings import UPLOADS_DIR_ENV
 

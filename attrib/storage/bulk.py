@@ -160,5 +160,6 @@ def replace_paths(store, generator: str, paths: dict[str, str], prefix: str) -> 
             if done.rowcount:
                 changed.append(sha256)
         if changed:
-            session.add(db.Audit(action="enroll", detail=json.dumps({"generator": generator, "paths_replaced": len(changed)})))
+            session.add(db.Audit(action="enroll", detail=json.dumps({"generator": generator,
+                                                                     "paths_replaced": len(changed)})))
     return changed
