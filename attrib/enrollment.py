@@ -1,20 +1,22 @@
-"""What one enroll reports, the images of an enroll decoded, checked and embedded chunk by chunk, and the
+"""What one enroll reports, the images of an enroll decoded, checked and embedded chunk by chunk, the path
+each sample is stored with (its file's, or ``upload:NAME`` for an upload of which no copy is kept), and the
 thumbnails stored with them: small previews (WebP, at most :data:`SIDE` px on the long side) made from the
 decoded pixels, so reports can show what was enrolled after the original files moved (stored through
-:mod:`attrib.storage.thumbnails`; :func:`fill_in` makes those an older gallery lacks from the files)."""
+:mod:`attrib.storage.thumbnails`; :func:`fill_in` makes those an older gallery lacks from the files).
+Re-embedding (``Gallery.reembed``) reads the samples again from their stored paths (:func:`embed_again`)."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .errors import AttribError, EnrollmentConflict
 from .extractors.contract import BoundExtractor
-from .images import ImageRecord, LoadedImage, display_path, load_batches, load_images
+from .images import BATCH, ImageRecord, LoadedImage, display_path, load_batches, load_images
 
 
 @dataclass
@@ -46,13 +48,63 @@ class EnrollReport:
         }
 
 
+# -- stored paths -------------------------------------------------------
+# A sample's stored path is the file it was read from at enrollment, or, for an image uploaded to
+# ``attrib serve`` without a kept copy, a placeholder ``upload:NAME`` (NAME: the uploaded base name) that
+# names no local file. Enrolling the same image again from a file (or uploading it to a server that keeps
+# uploads) replaces its placeholder with that file's path (:func:`relink`), so ``gallery reembed`` can read
+# it again.
+
+PLACEHOLDER_PREFIX = "upload:"
+StoredAs = Callable[[LoadedImage], str]  # the path to store for an image read from its (given) path
+
+
+def placeholder(name: str) -> str:
+    """The stored path of an uploaded image of which no copy is kept."""
+    return PLACEHOLDER_PREFIX + name
+
+
+def is_placeholder(path: str | Path) -> bool:
+    return str(path).startswith(PLACEHOLDER_PREFIX)
+
+
+def stored_path(image: LoadedImage, stored_as: StoredAs | None) -> str:
+    """The path stored for ``image``: ``stored_as(image)``, by default the file's resolved path."""
+    return stored_as(image) if stored_as is not None else str(image.record().path)
+
+
+def relink(store, generator: str, images: Sequence[LoadedImage], stored_as: StoredAs | None = None
+           ) -> dict[str, str]:
+    """Give each sample of ``generator`` among ``images`` (by sha256) whose stored path is a placeholder the
+    path it would be stored under now, unless that is a placeholder too; one transaction under the writer
+    lock. Returns {sha256: the placeholder replaced}."""
+    from .storage import bulk
+
+    waiting = bulk.paths_starting(store, generator, [image.sha256 for image in images], PLACEHOLDER_PREFIX)
+    if not waiting:
+        return {}
+    paths = {image.sha256: stored_path(image, stored_as) for image in images if image.sha256 in waiting}
+    paths = {sha256: path for sha256, path in paths.items() if not is_placeholder(path)}
+    if not paths:
+        return {}
+    with store.lock.held():
+        replaced = bulk.replace_paths(store, generator, paths, PLACEHOLDER_PREFIX)
+    return {sha256: waiting[sha256] for sha256 in replaced}
+
+
+# -- enrolling ----------------------------------------------------------
+
+
 def embedded_chunks(report: EnrollReport, paths: Iterable[Path], extractor: BoundExtractor,
-                    owners_of: Callable[[list[str]], dict[str, str]], progress: Callable[[int], None] | None = None
+                    owners_of: Callable[[list[str]], dict[str, str]], progress: Callable[[int], None] | None = None,
+                    stored_as: StoredAs | None = None,
+                    replace_placeholders: Callable[[list[LoadedImage]], dict[str, str]] | None = None
                     ) -> Iterator[tuple[list[ImageRecord], list[str], np.ndarray]]:
-    """Per decoded batch: the records (each with its thumbnail), shown paths and vectors of the images not
-    enrolled yet (who owns a
-    sha256 is asked of ``owners_of`` per batch); what is enrolled already (under this generator, or
-    earlier in this run) or under another, or unreadable, goes into ``report``."""
+    """Per decoded batch: the records (each with its thumbnail, and the path ``stored_as`` gives, by default
+    the file's), shown paths and vectors of the images not enrolled yet (who owns a sha256 is asked of
+    ``owners_of`` per batch); what is enrolled already (under this generator, or earlier in this run) or
+    under another, or unreadable, goes into ``report``. The images already enrolled under this generator
+    go to ``replace_placeholders`` (see :func:`relink`: {sha256: the placeholder path it replaced})."""
     seen: set[str] = set()
     for chunk in load_batches(paths):
         loaded = []
@@ -64,19 +116,28 @@ def embedded_chunks(report: EnrollReport, paths: Iterable[Path], extractor: Boun
             else:
                 report.failed.append((display_path(item[0]), item[1]))
         owners = owners_of([item.sha256 for item in loaded]) if loaded else {}
+        mine = [item for item in loaded if owners.get(item.sha256) == report.generator]
+        replaced = replace_placeholders(mine) if replace_placeholders and mine else {}
         new = []
         for item in loaded:
             shown, owner = display_path(item.path), owners.get(item.sha256)
             if owner == report.generator or item.sha256 in seen:
-                report.skipped.append((shown, f"already enrolled under {report.generator!r}"))
+                report.skipped.append((shown, skip_reason(report.generator, replaced.pop(item.sha256, None))))
             elif owner is not None:
                 report.failed.append((shown, conflict_message(shown, owner, report.generator)))
             else:
                 seen.add(item.sha256)
                 new.append(item)
         if new:
-            yield ([replace(item.record(), thumbnail=make_thumbnail(item.pixels)) for item in new],
+            yield ([replace(item.record(), path=Path(stored_path(item, stored_as)),
+                            thumbnail=make_thumbnail(item.pixels)) for item in new],
                    [display_path(item.path) for item in new], extractor.embed([item.pixels for item in new]))
+
+
+def skip_reason(generator: str, replaced: str | None = None) -> str:
+    """Why an image already enrolled under ``generator`` is skipped (and the placeholder path it replaced)."""
+    reason = f"already enrolled under {generator!r}"
+    return f"{reason}; its stored path {replaced} replaced, so it can be read again" if replaced else reason
 
 
 def conflict_message(path: str, owner: str, generator: str) -> str:
@@ -159,3 +220,67 @@ def fill_in(store, skip: set[int] = frozenset(), ready: dict[int, Thumbnail] | N
         problems.extend(failed)
     return added
 
+
+# -- re-embedding -------------------------------------------------------
+# ``Gallery.reembed`` reads the stored samples again from their paths; placeholders have nothing to read
+# and are counted apart from files that are missing or changed.
+
+
+@dataclass
+class ReembedReport:
+    """What one re-embed did. ``problems``: samples whose file is missing, unreadable or changed;
+    ``uploaded``: samples uploaded without a kept copy, which cannot be read again."""
+
+    extractor: str
+    embedded: int = 0
+    present: int = 0
+    problems: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    thumbnails_added: int = 0
+    thumbnail_problems: list[str] = field(default_factory=list)  # samples left without one (file moved, changed)
+    uploaded: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every sample now has a vector of this extractor."""
+        return not (self.problems or self.uploaded)
+
+
+def embed_again(todo: Sequence[tuple[int, str, str, str]], extractor: BoundExtractor, report: ReembedReport,
+                progress: Callable[[int], None] | None = None
+                ) -> tuple[list[tuple[int, np.ndarray]], dict[int, Thumbnail], set[int]]:
+    """Read again and embed the samples of ``todo`` ((sample id, path, sha256, generator)): (sample id,
+    vector) pairs, the thumbnails made on the way, and the ids of the samples left out, each of them
+    reported in ``report`` (``problems`` or ``uploaded``)."""
+    new_vectors: list[tuple[int, np.ndarray]] = []
+    made: dict[int, Thumbnail] = {}
+    unread: set[int] = set()
+    for sample_id, path, sha256, generator in todo:
+        if is_placeholder(path):
+            report.uploaded.append(f"sample of {generator!r} ({sha256[:12]}): {path}")
+            unread.add(sample_id)
+    readable = [row for row in todo if row[0] not in unread]
+    if progress and unread:
+        progress(len(unread))
+    loaded = load_images(Path(path) for _, path, _, _ in readable)
+    for start in range(0, len(readable), BATCH):
+        batch_ids, pixels = [], []
+        for (sample_id, path, sha256, generator), (_, image) in zip(readable[start: start + BATCH], loaded):
+            if not isinstance(image, LoadedImage):
+                report.problems.append(f"sample of {generator!r} ({sha256[:12]}): {image}")
+                unread.add(sample_id)
+            elif image.sha256 != sha256:
+                report.problems.append(
+                    f"sample of {generator!r}: {path} changed since enrollment (sha256 {image.sha256[:12]} "
+                    f"!= {sha256[:12]}); remove and re-enroll it"
+                )
+                unread.add(sample_id)
+            else:
+                batch_ids.append(sample_id)
+                pixels.append(image.pixels)
+                made[sample_id] = make_thumbnail(image.pixels)
+            if progress:
+                progress(1)
+        if pixels:
+            new_vectors.extend(zip(batch_ids, extractor.embed(pixels)))
+    return new_vectors, made, unread

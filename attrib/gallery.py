@@ -16,18 +16,18 @@ follow the database and are extended or rebuilt from it whenever they lag.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from . import refit
-from .enrollment import (EnrollReport, Thumbnail, conflict_message, embedded_chunks, fill_in, make_thumbnail,
-                         validate_name)
+from .enrollment import (EnrollReport, ReembedReport, StoredAs, conflict_message, embed_again, embedded_chunks,
+                         fill_in, relink, skip_reason, validate_name)
 from .errors import AttribError, DiskFull, GalleryError, ReadOnlyGallery, StaleGallery, UnknownGenerator
 from .extractors.contract import BoundExtractor
-from .images import BATCH, ImageRecord, LoadedImage, load_batches, load_images
+from .images import ImageRecord, LoadedImage, load_batches
 from .scoring import calibration
 from .scoring.decision import IdentificationResult, Verification, decide, rank, score_queries
 from .scoring.fusion import fit_fusion
@@ -54,19 +54,6 @@ class GeneratorInfo:
     threshold: float | None
     threshold_method: str | None
     created_at: str
-
-
-@dataclass
-class ReembedReport:
-    """What one re-embed did."""
-
-    extractor: str
-    embedded: int = 0
-    present: int = 0
-    problems: list[str] = field(default_factory=list)
-    replaced: list[str] = field(default_factory=list)
-    thumbnails_added: int = 0
-    thumbnail_problems: list[str] = field(default_factory=list)  # samples left without one (file moved, changed)
 
 
 class Gallery:
@@ -210,14 +197,20 @@ class Gallery:
         note: str | None = None,
         progress: Progress | None = None,
         target_far: float | None = None,
+        stored_as: StoredAs | None = None,
     ) -> EnrollReport:
         """Embed and store images under ``generator``, then bring the fits and the index up to date.
 
         Images are committed in chunks (:data:`attrib.images.BATCH` at a time), so an interrupted enroll
-        keeps every chunk it committed; running it again skips those (by sha256) and stores the rest."""
+        keeps every chunk it committed; running it again skips those (by sha256) and stores the rest.
+        Each sample's stored path is ``stored_as(image)`` (by default the file's resolved path); an image
+        already enrolled under ``generator`` with a placeholder path (:func:`attrib.enrollment.placeholder`) gets this
+        one instead."""
         generator = validate_name(generator)
         report = EnrollReport(generator)
-        chunks = embedded_chunks(report, paths, extractor, self.store.owners, progress)
+        store = self.store
+        chunks = embedded_chunks(report, paths, extractor, store.owners, progress, stored_as,
+                                 lambda images: relink(store, generator, images, stored_as))
         return self._enroll_chunks(report, chunks, extractor, family, note, target_far)
 
     def enroll_embedded(self, generator: str, records: Sequence[ImageRecord], vectors: np.ndarray,
@@ -254,7 +247,7 @@ class Gallery:
                 stored = bulk.store_chunk(store, report.generator, records, matrix, extractor, family=family,
                                           note=note)
             for position in stored.duplicates:
-                report.skipped.append((shown[position], f"already enrolled under {report.generator!r}"))
+                report.skipped.append((shown[position], skip_reason(report.generator)))
             for position, owner in stored.conflicts:
                 report.failed.append((shown[position], conflict_message(shown[position], owner, report.generator)))
             report.added.extend(shown[position] for position in stored.added)
@@ -296,45 +289,23 @@ class Gallery:
         """Embed every sample that lacks a vector for ``extractor``, reading it again from its path,
         then calibrate it (at ``target_far``, by default the FAR it was last calibrated at).
 
-        Files that are missing or whose sha256 changed since enrollment are reported and left
-        alone. When every sample is covered, vectors of other versions (or options) of the same
-        extractor are dropped. Samples without a thumbnail (enrolled before galleries kept them) get
-        one, from the images read here or else from their files (``thumbnails_added``; files missing or
-        changed go to ``thumbnail_problems``, which, unlike ``problems``, leave the vectors complete).
+        Files that are missing or whose sha256 changed since enrollment are reported (``problems``) and
+        left alone, as are samples uploaded without a kept copy (``uploaded``). When every sample is covered,
+        vectors of other versions (or options) of the same extractor are dropped. Samples without a thumbnail
+        (enrolled before galleries kept them) get one, from the images read here or else from their files
+        (``thumbnails_added``; files missing or changed go to ``thumbnail_problems``, which, unlike
+        ``problems``, leave the vectors complete).
         """
         key = extractor.identity.key
         report = ReembedReport(key)
         extractor_id, todo, report.present = self.store.samples_to_embed(extractor)
         if progress and report.present:
             progress(report.present)
-        new_vectors: list[tuple[int, np.ndarray]] = []
-        made: dict[int, Thumbnail] = {}
-        unread: set[int] = set()
-        loaded = load_images(Path(path) for _, path, _, _ in todo)
-        for start in range(0, len(todo), BATCH):
-            batch_ids, pixels = [], []
-            for (sample_id, path, sha256, generator), (_, image) in zip(todo[start: start + BATCH], loaded):
-                if not isinstance(image, LoadedImage):
-                    report.problems.append(f"sample of {generator!r} ({sha256[:12]}): {image}")
-                    unread.add(sample_id)
-                elif image.sha256 != sha256:
-                    report.problems.append(
-                        f"sample of {generator!r}: {path} changed since enrollment (sha256 {image.sha256[:12]} "
-                        f"!= {sha256[:12]}); remove and re-enroll it"
-                    )
-                    unread.add(sample_id)
-                else:
-                    batch_ids.append(sample_id)
-                    pixels.append(image.pixels)
-                    made[sample_id] = make_thumbnail(image.pixels)
-                if progress:
-                    progress(1)
-            if pixels:
-                new_vectors.extend(zip(batch_ids, extractor.embed(pixels)))
+        new_vectors, made, unread = embed_again(todo, extractor, report, progress)
         store = self.store
         with store.lock.held():
             report.embedded, report.replaced = store.add_vectors(
-                extractor_id, extractor.name, key, new_vectors, replace_other_versions=not report.problems)
+                extractor_id, extractor.name, key, new_vectors, replace_other_versions=report.complete)
             self.ensure_cohort(extractor_id, extractor)
             self._bring_up_to_date(extractor_id, target_far, force=True)
         for old_key in report.replaced:

@@ -147,9 +147,17 @@ def gallery_reembed(ctx, extractor, options, as_json):
     else:
         click.echo(
             f"{report.extractor}: embedded {report.embedded}, already present {report.present}, "
-            f"problems {len(report.problems)}, thumbnails added {report.thumbnails_added}"
+            f"problems {len(report.problems)}, uploaded without a copy {len(report.uploaded)}, "
+            f"thumbnails added {report.thumbnails_added}"
         )
         for problem in report.problems:
             click.echo(f"  {problem}")
-    if report.problems:
+        if report.uploaded:
+            click.echo(f"{len(report.uploaded)} samples were uploaded to `attrib serve` without a kept copy "
+                       "(stored as upload:NAME), so there is no file to read again: enroll the same images again "
+                       "from files (`attrib enroll --generator NAME FILES...` records their paths), or upload "
+                       "them again to a server started with --keep-uploads DIR")
+            for sample in report.uploaded:
+                click.echo(f"  {sample}")
+    if not report.complete:
         ctx.exit(1)

@@ -21,8 +21,11 @@ APP_FACTORY = "attrib.serve.app:app_from_environment"
               help="Reads (identify, verify, lists) need the token too (default: $ATTRIB_AUTH_READS, else open).")
 @click.option("--extractor", "-e", envvar="ATTRIB_EXTRACTOR", default=None,
               help="Feature extractor; default: $ATTRIB_EXTRACTOR, else the gallery's only one, else the default.")
+@click.option("--keep-uploads", "keep_uploads", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Keep each enrolled upload in DIR (by content), so `gallery reembed` can read it again "
+                   "(default: $ATTRIB_UPLOADS_DIR, else none is kept and samples are stored as upload:NAME).")
 @click.pass_context
-def serve(ctx, host, port, workers, auth_reads, extractor):
+def serve(ctx, host, port, workers, auth_reads, extractor, keep_uploads):
     """Serve the gallery over HTTP: POST /v1/identify, /v1/verify, /v1/enroll; OpenAPI at /docs.
 
     Writes (enroll, DELETE /v1/generators/NAME) need `Authorization: Bearer $ATTRIB_TOKEN`; with no
@@ -35,14 +38,19 @@ def serve(ctx, host, port, workers, auth_reads, extractor):
     except ImportError as exc:
         raise AttribError(f"attrib serve needs its extra ({exc.name} is missing): "
                           "pip install 'attrib[serve]'") from None
-    from ..serve.settings import AUTH_READS_ENV, EXTRACTOR_ENV, GALLERY_ENV, ServeSettings
+    from ..serve.settings import AUTH_READS_ENV, EXTRACTOR_ENV, GALLERY_ENV, UPLOADS_DIR_ENV, ServeSettings
+    from ..serve.uploads import check_folder
 
     os.environ[GALLERY_ENV] = str(ctx.obj["gallery"])  # the workers build the app from the environment
     if auth_reads:
         os.environ[AUTH_READS_ENV] = "1"
     if extractor:
         os.environ[EXTRACTOR_ENV] = extractor
+    if keep_uploads:
+        os.environ[UPLOADS_DIR_ENV] = keep_uploads
     settings = ServeSettings.from_environment()  # a bad setting fails here, in one line, before any worker starts
+    if settings.uploads_dir is not None:
+        check_folder(settings.uploads_dir)
     if settings.token is None:
         click.echo("note: ATTRIB_TOKEN is not set, so enroll and remove are refused; reads are open", err=True)
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="warning")

@@ -28,7 +28,7 @@ from .limits import BodyLimit, pixel_problem
 from .schemas import (EnrollFailed, Enrolled, Generators, Health, Identified, IdentifyFailed, Removed, Verified,
                       VerifyFailed, answers)
 from .settings import TOKEN_ENV, ServeSettings
-from .uploads import Upload, UploadFolder, relabel, upload_name
+from .uploads import Upload, UploadFolder, check_folder, relabel, stored_as, upload_name
 
 _STATUS = ((ImageError, 422), (UnknownGenerator, 404), (EmptyGallery, 409), (GalleryBusy, 503),
            (ReadOnlyGallery, 507), (DiskFull, 507))
@@ -47,6 +47,8 @@ class Service:
     def __init__(self, location: str | Path, settings: ServeSettings) -> None:
         self.location = location
         self.settings = settings
+        if settings.uploads_dir is not None:
+            check_folder(settings.uploads_dir)
         with open_gallery(location, read_only=True) as gallery:
             self.identifier = gallery.load_extractor(settings.extractor)
             self.extractor = self.identifier[0] if isinstance(self.identifier, list) else self.identifier
@@ -173,7 +175,8 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
         --json` prints; 422 when an image could not be enrolled."""
         uploads = read_uploads(files, held.settings)
         with held.uploads.written(uploads) as saved, held.writing() as gallery:
-            report = gallery.enroll(generator, [f.path for f in saved], held.extractor, family=family, note=note)
+            report = gallery.enroll(generator, [f.path for f in saved], held.extractor, family=family, note=note,
+                                    stored_as=stored_as(saved, held.settings.uploads_dir))
         names = {f.shown: f.name for f in saved}
         summary = report.to_json(held.extractor.identity.key, lambda shown: names.get(shown, shown))
         if summary["failed"]:

@@ -1,9 +1,10 @@
-"""What ``attrib serve`` reads from the environment: the gallery, the token, the limits."""
+"""What ``attrib serve`` reads from the environment: the gallery, the token, the limits, where uploads are kept."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import AttribError
 from ..images import MAX_PIXELS
@@ -14,6 +15,7 @@ MAX_REQUEST_ENV = "ATTRIB_MAX_REQUEST_BYTES"
 MAX_PIXELS_ENV = "ATTRIB_MAX_IMAGE_PIXELS"
 EXTRACTOR_ENV = "ATTRIB_EXTRACTOR"
 GALLERY_ENV = "ATTRIB_GALLERY"
+UPLOADS_DIR_ENV = "ATTRIB_UPLOADS_DIR"
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
@@ -22,13 +24,16 @@ class ServeSettings:
     """``token``: the bearer token writes need (None: writes are refused); ``auth_reads``: reads need it
     too; ``max_request_bytes``: the largest request body; ``max_image_pixels``: the most pixels one
     uploaded image may have (read from its header); ``extractor``: the extractor to bind (None: the
-    gallery's only one, else the default)."""
+    gallery's only one, else the default); ``uploads_dir``: the folder where each enrolled upload is kept
+    (:func:`attrib.serve.uploads.keep`) and stored as that file (None: none is kept, and samples are stored
+    as ``upload:NAME``)."""
 
     token: str | None = None
     auth_reads: bool = False
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_image_pixels: int = MAX_PIXELS
     extractor: str | None = None
+    uploads_dir: Path | None = None
 
     @classmethod
     def from_environment(cls, environ=None) -> "ServeSettings":
@@ -39,6 +44,7 @@ class ServeSettings:
             max_request_bytes=_positive(env, MAX_REQUEST_ENV, DEFAULT_MAX_REQUEST_BYTES),
             max_image_pixels=_positive(env, MAX_PIXELS_ENV, MAX_PIXELS),
             extractor=env.get(EXTRACTOR_ENV) or None,
+            uploads_dir=Path(env[UPLOADS_DIR_ENV]).expanduser().absolute() if env.get(UPLOADS_DIR_ENV) else None,
         )
 
 

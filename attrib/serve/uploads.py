@@ -5,18 +5,30 @@ name), in the worker's own temporary folder (:class:`UploadFolder`), and removed
 answered, so the loader (:mod:`attrib.images`) reads, hashes and decodes it exactly as it reads a
 file named on the command line; :func:`relabel` then puts the uploaded name back into the answer's
 path and error text, which are then the CLI's for a file of that name.
+
+An enrolled upload is stored (:func:`stored_as`) as its kept copy when the server keeps uploads
+(``ATTRIB_UPLOADS_DIR``, ``attrib serve --keep-uploads DIR``): ``DIR/<sha256[:2]>/<sha256>.<format>``,
+named by its content only, so no uploaded name reaches the file system there; else as the placeholder
+``upload:NAME`` (:func:`attrib.enrollment.placeholder`), which no one mistakes for a local file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import os
+import secrets
 import shutil
 import tempfile
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..images import display_path
+from ..errors import AttribError, DiskFull
+from ..images import LoadedImage, display_path
+from ..enrollment import StoredAs, placeholder
+from ..storage.faults import NO_SPACE
+from .settings import UPLOADS_DIR_ENV
 
 PREFIX = "attrib-upload-"
 
@@ -75,3 +87,59 @@ def relabel(result, file: Written):
     if getattr(result, "error", None):
         result.error = result.error.replace(file.shown, file.name)
     return result
+
+
+def stored_as(saved: list[Written], folder: Path | None) -> StoredAs:
+    """The path to store for each of the ``saved`` uploads an enroll reads: its copy kept in ``folder``
+    (:func:`keep`), or without a folder ``upload:NAME``."""
+    if folder is None:
+        names = {file.path: file.name for file in saved}
+        return lambda image: placeholder(names[image.path])
+    return lambda image: display_path(keep(image, folder).resolve())
+
+
+def kept_file(folder: Path, sha256: str, image_format: str) -> Path:
+    """Where the upload with this sha256 (hex) and format (e.g. ``PNG``) is kept in ``folder``."""
+    suffix = image_format.lower() if image_format.isascii() and image_format.isalnum() else "img"
+    return Path(folder) / sha256[:2] / f"{sha256}.{suffix}"
+
+
+def keep(image: LoadedImage, folder: Path) -> Path:
+    """Copy the file ``image`` was read from to :func:`kept_file` (a temporary name beside it, synced, then
+    renamed into place), unless a file with the same content is there already; returns the kept file."""
+    target = kept_file(folder, image.sha256, image.format)
+    if target.is_file() and _sha256(target) == image.sha256:
+        return target
+    partial = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(image.path, "rb") as source, open(partial, "xb") as out:
+            shutil.copyfileobj(source, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        kind = DiskFull if exc.errno in NO_SPACE else AttribError
+        raise kind(f"cannot keep an upload in {folder} ({exc.strerror or exc}); free space there or set "
+                   f"{UPLOADS_DIR_ENV} to a folder the server may write") from None
+    return target
+
+
+def check_folder(folder: Path) -> None:
+    """Create ``folder`` (the uploads folder) when missing; one line when the server cannot write there."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise AttribError(f"{UPLOADS_DIR_ENV}={str(folder)!r} cannot be written ({exc.strerror or exc}); "
+                          "give a folder the server may write (attrib serve --keep-uploads DIR)") from None
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return None

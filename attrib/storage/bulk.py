@@ -133,3 +133,33 @@ def save_generator_thresholds(store, extractor_id: int, thresholds: list, model:
         key = session.get(db.ExtractorRow, extractor_id).key
         session.add(db.Audit(action="calibrate", detail=json.dumps(
             {"extractor": key, "extractor_id": extractor_id, "target_far": target_far, "message": message})))
+
+
+def paths_starting(store, generator: str, sha256s: Sequence[str], prefix: str) -> dict[str, str]:
+    """{sha256: stored path} of the samples of ``generator`` among ``sha256s`` (a batch: at most a few
+    hundred) whose stored path starts with ``prefix``."""
+    if not sha256s:
+        return {}
+    with store.reading() as session:
+        return dict(session.execute(
+            select(db.Sample.sha256, db.Sample.path).join(db.Generator)
+            .where(db.Generator.name == generator, db.Sample.sha256.in_(list(sha256s)),
+                   db.Sample.path.startswith(prefix, autoescape=True))).all())
+
+
+def replace_paths(store, generator: str, paths: dict[str, str], prefix: str) -> list[str]:
+    """Store ``paths`` ({sha256: path}) for the samples (of ``generator``) whose stored path still starts
+    with ``prefix``, in one transaction (the caller holds the writer lock), audited; returns the sha256s
+    changed."""
+    changed = []
+    with store.writing() as session:
+        for sha256, path in paths.items():
+            done = session.execute(update(db.Sample).where(db.Sample.sha256 == sha256,
+                                                           db.Sample.path.startswith(prefix, autoescape=True))
+                                   .values(path=path))
+            if done.rowcount:
+                changed.append(sha256)
+        if changed:
+            session.add(db.Audit(action="enroll", detail=json.dumps({"generator": generator,
+                                                                     "paths_replaced": len(changed)})))
+    return changed
