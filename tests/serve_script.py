@@ -1,7 +1,7 @@
 """``attrib`` with a test extractor registered, run as a script (``python tests/serve_script.py --gallery G
 serve ...``): it registers at import, so the worker processes ``attrib serve --workers N`` spawns, which
 import this file as their main module, have it too. Each embedding appends the process id to the file
-named by $ATTRIB_TEST_PID_LOG, so a test sees which processes embedded (and so served)."""
+named by $ATTRIB_TEST_PID_LOG (when set), so a test sees which processes embedded (and so served)."""
 
 import os
 import sys
@@ -18,8 +18,9 @@ class PidColorMean(CohortColorMean):
     """CohortColorMean (the same identity key) that logs the process id of every embedding."""
 
     def embed_batch(self, images):
-        with open(os.environ[PID_LOG_ENV], "a") as log:
-            log.write(f"{os.getpid()}\n")
+        if os.environ.get(PID_LOG_ENV):
+            with open(os.environ[PID_LOG_ENV], "a") as log:
+                log.write(f"{os.getpid()}\n")
         return super().embed_batch(images)
 
 

@@ -30,16 +30,6 @@ from gallery_helpers import HERE, CohortColorMean, bound  # noqa: E402
 
 PLUGIN = "test-serve-colormean"
 TOKEN = "s3cret-token"
-SERVER = f"""
-import sys
-sys.path.insert(0, {str(HERE)!r})
-from conftest import register_plugin
-from gallery_helpers import CohortColorMean
-register_plugin({PLUGIN!r}, CohortColorMean)
-from attrib.cli import main
-sys.argv = ["attrib", *sys.argv[1:]]
-main()
-"""
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +194,8 @@ def test_a_real_server_answers_as_the_cli(served):
 
     gallery, queries = served
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", SERVER, "--gallery", str(gallery), "serve", "--port", str(port)],
+    server = subprocess.Popen([sys.executable, str(HERE / "serve_script.py"), "--gallery", str(gallery), "serve",
+                               "--port", str(port)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
