@@ -272,3 +272,27 @@ def test_an_empty_gallery_serves_and_says_so(served, tmp_path):
         answer = http.post("/v1/identify", files=upload(served[1][0]))
         assert answer.status_code == 409, answer.text
         assert "attrib enroll" in answer.json()["detail"]
+
+
+def test_a_postgresql_gallery_is_enrolled_and_served_over_http(postgres_url, tmp_path, plugin):
+    """The server on a gallery in PostgreSQL: enroll over HTTP (stored as upload:NAME), then identify as the
+    CLI answers on the same URL, then remove."""
+    plugin(CohortColorMean)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with Gallery(postgres_url) as gallery:  # the extractor and its cohort exist before the server binds them
+        for seed, name in enumerate(("green", "blue"), start=30):
+            gallery.enroll(name, make_images(tmp_path / name, name, 6, seed=seed), bound())
+    red = make_images(tmp_path / "red", "red", 6, seed=32)
+    query = make_images(tmp_path / "query", "red", 1, seed=33)
+    with client(postgres_url, token=TOKEN) as http:
+        enrolled = http.post("/v1/enroll", files=upload(*red), data={"generator": "red"}, headers=auth)
+        assert enrolled.status_code == 200, enrolled.text
+        assert enrolled.json()["added"] == [p.name for p in red]
+        answer = http.post("/v1/identify", files=upload(*query))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["results"] == [as_uploaded(r) for r in cli_json(postgres_url, "identify", "--json", *query)]
+        assert answer.json()["results"][0]["decision"] == "red"
+        with Gallery(postgres_url) as gallery:
+            assert {s["path"] for s in gallery.generator_detail("red")["samples"]} == {f"upload:{p.name}" for p in red}
+        assert http.delete("/v1/generators/red", headers=auth).json() == {"removed": "red", "samples": 6}
+        assert http.post("/v1/identify", files=upload(*query)).json()["results"][0]["decision"] != "red"
