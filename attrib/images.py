@@ -366,16 +366,23 @@ def lossy_coding(data: bytes) -> str | None:
 
 def decode_workers() -> int:
     """Threads that decode images: $ATTRIB_WORKERS, else the number of CPUs."""
-    raw = os.environ.get(WORKERS_ENV, "").strip()
+    return positive_setting(WORKERS_ENV, os.cpu_count() or 1,
+                            "must be a positive integer (1 decodes on the calling thread)")
+
+
+def positive_setting(name: str, default: int, requirement: str, environ=None) -> int:
+    """The whole number above 0 in environment variable ``name`` (of ``environ``, default os.environ), or
+    ``default`` when it is unset or blank; AttribError ``NAME='value' <requirement>`` for anything else."""
+    raw = (os.environ if environ is None else environ).get(name, "").strip()
     if not raw:
-        return os.cpu_count() or 1
+        return default
     try:
-        workers = int(raw)
+        number = int(raw)
     except ValueError:
-        workers = 0
-    if workers < 1:
-        raise AttribError(f"{WORKERS_ENV}={raw!r} must be a positive integer (1 decodes on the calling thread)")
-    return workers
+        number = 0
+    if number < 1:
+        raise AttribError(f"{name}={raw!r} {requirement}")
+    return number
 
 
 class PixelBudget:

@@ -4,7 +4,8 @@ The extractor is bound (and warmed) once per worker, at start-up. Identify and v
 that arrive together are answered together (:mod:`.batching`): one gallery open and one extractor
 call per batch. Each batch and each write opens the gallery afresh (read-only for reads), so it sees
 every write committed before it, by this worker or any other process. Endpoints are plain
-functions, which FastAPI runs on its thread pool, off the event loop. Writes need the bearer token (:mod:`.settings`); reads need it only with ``auth_reads``.
+functions, which FastAPI runs on its thread pool, off the event loop. Writes need the bearer token
+(:mod:`.settings`); reads need it only with ``auth_reads``.
 """
 
 import hmac

@@ -44,7 +44,7 @@ class Batcher:
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
-        self.batches = 0  # how many calls ran: what the tests and the benchmark read
+        self.batches = 0  # how many calls have run
 
     def submit(self, key: Hashable, paths: Sequence[Path]) -> list:
         """The results for ``paths`` (blocks until they are ready); raises what the call raised."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AttribError
-from ..images import MAX_PIXELS
+from ..images import MAX_PIXELS, positive_setting
 
 TOKEN_ENV = "ATTRIB_TOKEN"
 AUTH_READS_ENV = "ATTRIB_AUTH_READS"
@@ -58,13 +58,4 @@ def _flag(value: str) -> bool:
 
 
 def _positive(env, name: str, default: int) -> int:
-    value = env.get(name)
-    if value is None or not value.strip():
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise AttribError(f"{name}={value!r} must be a positive whole number (default {default})")
-    return number
+    return positive_setting(name, default, f"must be a positive whole number (default {default})", env)
