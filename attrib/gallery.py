@@ -398,7 +398,9 @@ class Gallery:
     def identify(self, paths: Iterable[Path], extractor: BoundExtractor | Sequence[BoundExtractor],
                  top_k: int = 3, evidence: bool = True, c2pa_trust: str | Path | None = None,
                  trust_metadata: bool = False) -> Iterator[IdentificationResult]:
-        """Yield one IdentificationResult per input path, in order (see :mod:`attrib.scoring.decision`).
+        """Yield one IdentificationResult per input path, in order (see :mod:`attrib.scoring.decision`). A
+        path may also be an image decoded already ((path, LoadedImage or its error): see
+        :func:`attrib.images.load_images`).
 
         Each result also lists what the file says about its origin (:mod:`attrib.evidence`; C2PA
         signatures checked against ``c2pa_trust``) and whether that agrees with the forensic answer;
@@ -469,7 +471,7 @@ class Gallery:
     def verify(self, generator: str, paths: Iterable[Path], extractor: BoundExtractor, evidence: bool = True,
                c2pa_trust: str | Path | None = None) -> Iterator[Verification]:
         """Yield one Verification per input path: is it from ``generator``? With what the file says
-        (see :meth:`identify`), which never changes the match."""
+        (see :meth:`identify`, also for paths that are decoded images), which never changes the match."""
         view = self.open_index(extractor)
         by_name = {name: gid for gid, name in view.generator_names.items()}
         if generator not in by_name:

@@ -204,7 +204,13 @@ def load_image(path: str | os.PathLike, min_side: int = MIN_SIDE, *, reserve: Re
     that the file is read once.
     """
     path = Path(path)
-    data = read_file(path)
+    return image_from_bytes(path, read_file(path), min_side, reserve=reserve, inspect=inspect)
+
+
+def image_from_bytes(path: Path, data: bytes, min_side: int = MIN_SIDE, *, reserve: Reserve | None = None,
+                     inspect: Inspect | None = None) -> LoadedImage:
+    """Hash and decode the bytes of the file ``path`` (named so in errors), as :func:`load_image` does
+    once it has read them; for bytes that came from elsewhere, e.g. an upload."""
     if not data:
         raise ImageError(f"{display_path(path)}: file is empty (0 bytes)")
     digest = hashlib.sha256(data).hexdigest()
@@ -449,7 +455,17 @@ class PixelBudget:
             self._changed.notify_all()
 
 
+Loaded = tuple[Path, "LoadedImage | AttribError"]  # what load_images yields for one path
+
+
+def _loaded_already(item) -> bool:
+    """Whether ``item`` is a load result already (see :func:`load_images`), not a path."""
+    return isinstance(item, tuple)
+
+
 def _load_or_error(path: str | os.PathLike, inspect: Inspect | None = None) -> tuple[Path, LoadedImage | AttribError]:
+    if _loaded_already(path):
+        return path
     try:
         return Path(path), load_image(path, inspect=inspect)
     except AttribError as exc:
@@ -459,6 +475,9 @@ def _load_or_error(path: str | os.PathLike, inspect: Inspect | None = None) -> t
 def _load_in_turn(path: str | os.PathLike, budget: PixelBudget, turn: int,
                   inspect: Inspect | None = None) -> tuple[Path, LoadedImage | AttribError]:
     """Load one file on a worker thread, taking its pixels from ``budget`` in its turn."""
+    if _loaded_already(path):
+        budget.pass_turn(turn)
+        return path
     taken = 0
 
     def reserve(pixels: int) -> None:
@@ -482,9 +501,10 @@ def _load_in_turn(path: str | os.PathLike, budget: PixelBudget, turn: int,
 
 
 def load_images(
-    paths: Iterable[str | os.PathLike], workers: int | None = None, inspect: Inspect | None = None
+    paths: Iterable[str | os.PathLike | Loaded], workers: int | None = None, inspect: Inspect | None = None
 ) -> Iterator[tuple[Path, LoadedImage | AttribError]]:
-    """(path, decoded image or the error that path raised) for each path, in input order.
+    """(path, decoded image or the error that path raised) for each path, in input order. An item that
+    is such a pair already (decoded elsewhere, e.g. by :func:`image_from_bytes`) is passed on as it is.
 
     ``workers`` threads (default :func:`decode_workers`) decode ahead of the consumer, at most
     ``2 * BATCH`` files at a time and, of decoded pixels still alive (held ahead or by the consumer),
@@ -518,7 +538,7 @@ def _wait_for(budget: PixelBudget, turn: int, future):
     return future.result()
 
 
-def load_batches(paths: Iterable[str | os.PathLike], batch: int = BATCH, inspect: Inspect | None = None
+def load_batches(paths: Iterable[str | os.PathLike | Loaded], batch: int = BATCH, inspect: Inspect | None = None
                  ) -> Iterator[list[LoadedImage | tuple[Path, str]]]:
     """Decoded images (or (path, error message) pairs) in groups of ``batch`` or of about
     :data:`BATCH_PIXELS` pixels, whichever is fewer, keeping input order.

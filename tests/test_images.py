@@ -140,6 +140,34 @@ def test_load_images_on_threads_gives_the_serial_results_in_input_order(tmp_path
     assert "not a recognised image file" in str(threaded[5][1]) and "no such file" in str(threaded[17][1])
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_load_results_among_the_paths_are_passed_on_in_their_place(tmp_path, workers):
+    """Images decoded elsewhere from their bytes (image_from_bytes, as the server does) mixed with paths: each
+    item keeps its place, and the decoded ones equal what loading their files gives."""
+    paths = mixed_folder(tmp_path)
+    expected = list(load_images(paths, workers=1))
+    mixed = []
+    for position, path in enumerate(paths):
+        if position % 3 or not path.exists():
+            mixed.append(path)
+        else:
+            try:
+                mixed.append((path, images.image_from_bytes(path, path.read_bytes())))
+            except AttribError as exc:
+                mixed.append((path, exc))
+    got = list(load_images(mixed, workers=workers))
+    assert [p for p, _ in got] == paths
+    assert sum(isinstance(item, tuple) for item in mixed) >= 5
+    for (_, a), (_, b), item in zip(expected, got, mixed):
+        if isinstance(item, tuple):
+            assert b is item[1]  # passed on, not loaded again
+        if isinstance(a, LoadedImage):
+            assert isinstance(b, LoadedImage) and (a.sha256, a.format, a.size_bytes) == (b.sha256, b.format, b.size_bytes)
+            np.testing.assert_array_equal(a.pixels, b.pixels)
+        else:
+            assert str(a) == str(b)
+
+
 def test_load_images_decodes_a_bounded_number_ahead(tmp_path):
     paths = mixed_folder(tmp_path, n=6) * 20  # 160 paths
     pulled = []

@@ -11,6 +11,7 @@ import pytest
 
 from attrib.gallery import Gallery
 from attrib.serve.batching import Batcher
+from attrib.serve.limits import PixelAllowance
 
 from gallery_helpers import bound
 from test_serve import as_uploaded, client, served, upload  # noqa: F401 - served is the gallery fixture
@@ -165,4 +166,30 @@ def test_concurrent_http_requests_batched_together_get_the_library_answers(serve
                 assert answer.status_code == (422 if broken in items else 200), answer.text
                 assert answer.json()["results"] == records
     assert sorted(key[0] for key, _ in run.calls[1:]) == ["identify", "verify"]  # two calls for five requests
+    assert http.app.state.service.pixels.used == 0  # every request gave its pixels back
     assert sum(len(items) for _, items in run.calls[1:]) == sum(len(items) for _, items in asks)
+
+
+def test_a_request_waits_for_pixels_only_while_others_hold_them():
+    """The worker's pixel allowance: requests take all their pixels at once; one that would go over the
+    limit waits until the others give theirs back, and one larger than the limit runs alone."""
+    allowance = PixelAllowance(100)
+    order = []
+
+    def second():
+        with allowance.held(50):
+            order.append(("second", allowance.used))
+
+    with ThreadPoolExecutor(1) as pool:
+        with allowance.held(60):
+            waiting = pool.submit(second)
+            threading.Event().wait(0.2)
+            assert not waiting.done() and allowance.used == 60  # 60 + 50 > 100: it waits
+            order.append(("first done", allowance.used))
+        waiting.result(10)  # it runs once the first gave its pixels back
+    assert order == [("first done", 60), ("second", 50)]
+    with allowance.held(30), allowance.held(70):
+        assert allowance.used == 100  # up to the limit, no waiting
+    with allowance.held(500):
+        assert allowance.used == 500  # larger than the limit, alone
+    assert allowance.used == 0

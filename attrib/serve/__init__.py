@@ -1,9 +1,10 @@
 """``attrib serve``: the library over HTTP (FastAPI; the optional extra ``attrib[serve]``).
 
 :mod:`.settings` reads the settings (token, limits, gallery) from the environment, :mod:`.uploads`
-turns multipart uploads into files the loader reads and relabels the answers with the uploaded
-names, :mod:`.limits` enforces the request size and pixel limits, :mod:`.schemas` describes every
-answer (pydantic models, for the OpenAPI schema), :mod:`.app` builds the app (:func:`create_app`). Nothing here is imported by ``attrib.cli`` until ``attrib serve`` runs.
+decodes uploads from their bytes (identify, verify) or writes them as files (enroll), :mod:`.limits`
+enforces the request size and pixel limits, :mod:`.batching` answers concurrent requests together,
+:mod:`.schemas` describes every answer (pydantic models, for the OpenAPI schema), :mod:`.app` builds
+the app (:func:`create_app`). Nothing here is imported by ``attrib.cli`` until ``attrib serve`` runs.
 """
 
 from .settings import ServeSettings

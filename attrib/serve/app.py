@@ -1,8 +1,9 @@
 """The FastAPI app: identify, verify, enroll and remove over HTTP, answering with the CLI's JSON objects.
 
 The extractor is bound (and warmed) once per worker, at start-up. Identify and verify requests
-that arrive together are answered together (:mod:`.batching`): one gallery open and one extractor
-call per batch. Each batch and each write opens the gallery afresh (read-only for reads), so it sees
+decode their uploads on their own threads, within the worker's pixel allowance, then those that
+arrive together are answered together (:mod:`.batching`): one gallery open and one extractor call
+per batch. Each batch and each write opens the gallery afresh (read-only for reads), so it sees
 every write committed before it, by this worker or any other process. Endpoints are plain
 functions, which FastAPI runs on its thread pool, off the event loop. Writes need the bearer token
 (:mod:`.settings`); reads need it only with ``auth_reads``.
@@ -23,13 +24,15 @@ from starlette.concurrency import run_in_threadpool
 from .. import __version__
 from ..errors import (AttribError, DiskFull, EmptyGallery, GalleryBusy, ImageError, ReadOnlyGallery,
                       UnknownGenerator)
+from ..evidence.read import file_inspector
 from ..gallery import open_gallery
+from ..images import PIXELS_AHEAD
 from .batching import Batcher
-from .limits import BodyLimit, pixel_problem
+from .limits import BodyLimit, PixelAllowance, pixel_problem
 from .schemas import (EnrollFailed, Enrolled, Generators, Health, Identified, IdentifyFailed, Removed, Verified,
                       VerifyFailed, answers)
 from .settings import TOKEN_ENV, ServeSettings
-from .uploads import Upload, UploadFolder, check_folder, relabel, stored_as, upload_name
+from .uploads import Upload, UploadFolder, check_folder, decoded, stored_as, upload_name
 
 _STATUS = ((ImageError, 422), (UnknownGenerator, 404), (EmptyGallery, 409), (GalleryBusy, 503),
            (ReadOnlyGallery, 507), (DiskFull, 507))
@@ -61,10 +64,18 @@ class Service:
             bound.embed([np.zeros((64, 64, 3), np.uint8)])  # loads the model now, not on the first request
         self.batcher = Batcher(self.run_batch)
         self.uploads = UploadFolder()
+        self.pixels = PixelAllowance(PIXELS_AHEAD)
+        self.inspect = file_inspector(None)  # what identify and verify read of each file's origin
 
-    def run_batch(self, key: tuple, paths: list[Path]) -> list:
-        """The results for ``paths`` of one batch: ``key`` is ("identify", top_k, trust_metadata) or
-        ("verify", generator)."""
+    def answer(self, key: tuple, uploads: list[Upload]) -> list:
+        """The results for ``uploads`` (decoded here, on the request's thread, within the worker's pixel
+        allowance) from the batcher: ``key`` as for :meth:`run_batch`."""
+        with self.pixels.held(sum(upload.pixels for upload in uploads)):
+            return self.batcher.submit(key, decoded(uploads, self.inspect))
+
+    def run_batch(self, key: tuple, paths: list) -> list:
+        """The results for ``paths`` (images decoded already, see :func:`.uploads.decoded`) of one batch:
+        ``key`` is ("identify", top_k, trust_metadata) or ("verify", generator)."""
         with self.reading() as gallery:
             if key[0] == "identify":
                 return list(gallery.identify(paths, self.identifier, top_k=key[1], trust_metadata=key[2]))
@@ -153,20 +164,16 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
                  trust_metadata: Annotated[bool, Form()] = False):
         """Identify each uploaded image: `{"results": [...]}`, one `attrib identify --json` object per image,
         in upload order; 422 (with the results) when an image cannot be read."""
-        uploads = read_uploads(files, held.settings)
-        with held.uploads.written(uploads) as saved:
-            results = held.batcher.submit(("identify", top_k, trust_metadata), [f.path for f in saved])
-        return answer([relabel(r, f).to_json() for r, f in zip(results, saved)])
+        results = held.answer(("identify", top_k, trust_metadata), read_uploads(files, held.settings))
+        return answer([result.to_json() for result in results])
 
     @app.post("/v1/verify", response_model=None,
               responses=answers(Verified, 400, 401, 403, 404, 409, 413, 503, unreadable=VerifyFailed))
     def verify(_: Reader, held: Held, files: Files, generator: Annotated[str, Form(min_length=1)]):
         """Verify each uploaded image against `generator`: `{"results": [...]}`, one `attrib verify --json`
         object per image; 404 when the generator is not enrolled."""
-        uploads = read_uploads(files, held.settings)
-        with held.uploads.written(uploads) as saved:
-            results = held.batcher.submit(("verify", generator), [f.path for f in saved])
-        return answer([relabel(r, f).to_json() for r, f in zip(results, saved)])
+        results = held.answer(("verify", generator), read_uploads(files, held.settings))
+        return answer([result.to_json() for result in results])
 
     @app.post("/v1/enroll", response_model=None,
               responses=answers(Enrolled, 400, 401, 403, 413, 503, 507, unreadable=EnrollFailed))
@@ -199,11 +206,11 @@ def read_uploads(files: list[UploadFile], settings: ServeSettings) -> list[Uploa
     """The uploads' names and bytes; 413 for an image over the pixel limit."""
     uploads = []
     for position, file in enumerate(files):
-        upload = Upload(upload_name(file.filename, position), file.file.read())
-        problem = pixel_problem(upload.name, upload.data, settings.max_image_pixels)
+        name, data = upload_name(file.filename, position), file.file.read()
+        problem, pixels = pixel_problem(name, data, settings.max_image_pixels)
         if problem:
             raise HTTPException(413, problem)
-        uploads.append(upload)
+        uploads.append(Upload(name, data, pixels))
     return uploads
 
 

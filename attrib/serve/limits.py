@@ -1,10 +1,13 @@
-"""Request limits: the body size (an ASGI middleware, answering 413 before the app parses anything)
-and the pixels of one uploaded image (read from its header, before any pixel is decoded)."""
+"""Request limits: the body size (an ASGI middleware, answering 413 before the app parses anything),
+the pixels of one uploaded image (read from its header, before any pixel is decoded), and the decoded
+pixels a worker holds at once (:class:`PixelAllowance`)."""
 
 from __future__ import annotations
 
 import io
 import json
+import threading
+from contextlib import contextmanager
 
 from PIL import Image
 
@@ -65,17 +68,43 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": payload})
 
 
-def pixel_problem(name: str, data: bytes, limit: int) -> str | None:
-    """Why the image ``data`` (uploaded as ``name``) is over ``limit`` pixels, judged from its header; None
-    when it is not, or when the header cannot be read (the loader then answers with its own one-line error)."""
+def pixel_problem(name: str, data: bytes, limit: int) -> tuple[str | None, int]:
+    """(why the image ``data`` (uploaded as ``name``) is over ``limit`` pixels, or None; its pixels), judged
+    from its header; (None, 0) when the header cannot be read (the loader then answers with its own
+    one-line error)."""
     try:
         with Image.open(io.BytesIO(data), formats=PILLOW_FORMATS) as image:
             width, height = image.size
     except Image.DecompressionBombError:
-        return f"{name}: image is too large to decode safely (decompression-bomb limit)"
+        return f"{name}: image is too large to decode safely (decompression-bomb limit)", 0
     except Exception:  # noqa: BLE001 -- an unreadable header is the loader's to report
-        return None
+        return None, 0
     if width * height <= limit:
-        return None
+        return None, width * height
     return (f"{name}: {width}x{height} pixels is over the {limit:,}-pixel limit per image "
-            "(the server's ATTRIB_MAX_IMAGE_PIXELS sets it)")
+            "(the server's ATTRIB_MAX_IMAGE_PIXELS sets it)"), width * height
+
+
+class PixelAllowance:
+    """The decoded pixels one worker holds at once for the requests it is answering. A request takes
+    the pixels of all its images (from their headers) before decoding any, and gives them back once
+    answered; it waits while taking them would go over ``limit``, unless nothing is held (so a request
+    larger than the limit runs alone). Taking all at once means no two requests wait on each other."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def held(self, pixels: int):
+        with self._changed:
+            while self.used and self.used + pixels > self.limit:
+                self._changed.wait()
+            self.used += pixels
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.used -= pixels
+                self._changed.notify_all()

@@ -1,10 +1,10 @@
-"""Uploaded images as files the loader reads, and answers that name the uploads, not those files.
+"""Uploaded images: decoded from their bytes for identify and verify, written as files for enroll.
 
-Each upload is written as one file, ``N-NAME`` (N unique within the worker, NAME its uploaded base
-name), in the worker's own temporary folder (:class:`UploadFolder`), and removed once its request is
-answered, so the loader (:mod:`attrib.images`) reads, hashes and decodes it exactly as it reads a
-file named on the command line; :func:`relabel` then puts the uploaded name back into the answer's
-path and error text, which are then the CLI's for a file of that name.
+Identify and verify decode each upload from its bytes (:func:`decoded`, on the request's thread) under
+its uploaded base name, so the answer's path and any error line are the CLI's for a file of that name.
+Enroll writes each upload as one file, ``N-NAME`` (N unique within the worker), in the worker's own
+temporary folder (:class:`UploadFolder`), removed once its request is answered, so the enrollment reads,
+hashes and decodes it exactly as a file named on the command line.
 
 An enrolled upload is stored (:func:`stored_as`) as its kept copy when the server keeps uploads
 (``ATTRIB_UPLOADS_DIR``, ``attrib serve --keep-uploads DIR``): ``DIR/<sha256[:2]>/<sha256>.<format>``,
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AttribError, DiskFull
-from ..images import LoadedImage, display_path
+from ..images import Inspect, Loaded, LoadedImage, display_path, image_from_bytes
 from ..enrollment import StoredAs, placeholder
 from ..storage.faults import NO_SPACE
 from .settings import UPLOADS_DIR_ENV
@@ -39,6 +39,7 @@ class Upload:
 
     name: str
     data: bytes
+    pixels: int = 0  # from its header (0 when that cannot be read)
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,18 @@ class UploadFolder:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def relabel(result, file: Written):
-    """``result`` (an IdentificationResult or Verification) answered for the upload: its path is the
-    uploaded name, and its error (if any) names the upload as the CLI names a file."""
-    result.path = file.name
-    if getattr(result, "error", None):
-        result.error = result.error.replace(file.shown, file.name)
-    return result
+def decoded(uploads: list[Upload], inspect: Inspect | None) -> list[Loaded]:
+    """Each upload decoded from its bytes as the file named by its uploaded name (or the error that
+    name would get), with what ``inspect`` reads of its origin: items :func:`attrib.images.load_images`
+    passes on as they are."""
+    items: list[Loaded] = []
+    for upload in uploads:
+        path = Path(upload.name)
+        try:
+            items.append((path, image_from_bytes(path, upload.data, inspect=inspect)))
+        except AttribError as exc:
+            items.append((path, exc))
+    return items
 
 
 def stored_as(saved: list[Written], folder: Path | None) -> StoredAs:
