@@ -67,7 +67,7 @@ class Service:
         self.pixels = PixelAllowance(PIXELS_AHEAD)
         self.inspect = file_inspector(None)  # what identify and verify read of each file's origin
 
-    def answer(self, key: tuple, uploads: list[Upload]) -> list:
+    def results(self, key: tuple, uploads: list[Upload]) -> list:
         """The results for ``uploads`` (decoded here, on the request's thread, within the worker's pixel
         allowance) from the batcher: ``key`` as for :meth:`run_batch`."""
         with self.pixels.held(sum(upload.pixels for upload in uploads)):
@@ -164,7 +164,7 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
                  trust_metadata: Annotated[bool, Form()] = False):
         """Identify each uploaded image: `{"results": [...]}`, one `attrib identify --json` object per image,
         in upload order; 422 (with the results) when an image cannot be read."""
-        results = held.answer(("identify", top_k, trust_metadata), read_uploads(files, held.settings))
+        results = held.results(("identify", top_k, trust_metadata), read_uploads(files, held.settings))
         return answer([result.to_json() for result in results])
 
     @app.post("/v1/verify", response_model=None,
@@ -172,7 +172,7 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
     def verify(_: Reader, held: Held, files: Files, generator: Annotated[str, Form(min_length=1)]):
         """Verify each uploaded image against `generator`: `{"results": [...]}`, one `attrib verify --json`
         object per image; 404 when the generator is not enrolled."""
-        results = held.answer(("verify", generator), read_uploads(files, held.settings))
+        results = held.results(("verify", generator), read_uploads(files, held.settings))
         return answer([result.to_json() for result in results])
 
     @app.post("/v1/enroll", response_model=None,
