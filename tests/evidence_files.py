@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image, PngImagePlugin
@@ -72,3 +74,22 @@ def user_comment(text: str, code: bytes = b"UNICODE\x00", codec: str = "utf-16-b
 
 def comfy_png(prompt=COMFY_PROMPT, workflow=COMFY_WORKFLOW) -> bytes:
     return png_with_text(prompt=json.dumps(prompt), workflow=json.dumps(workflow))
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_with_chunk_after_pixels(kind: bytes, body: bytes) -> bytes:
+    """A PNG with one more chunk after its pixel data, right before IEND (the last 12 bytes)."""
+    png = encode("PNG")
+    return png[:-12] + png_chunk(kind, body) + png[-12:]
+
+
+def dall_e_2_exif(typed_text: bool = False) -> bytes:
+    """EXIF as DALL·E 2's PNGs carry it: UserComment and MakerNote in IFD0 (no Exif sub-IFD).
+    ``typed_text``: written with the ASCII type (read back as str), else as UNDEFINED bytes."""
+    comment, note = b"ASCII\x00\x00\x00Made with OpenAI DALL-E", b"OpenAI--0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    if typed_text:
+        comment, note = comment.decode("ascii"), note.decode("ascii")
+    return exif({0x9286: comment, 0x927C: note})
