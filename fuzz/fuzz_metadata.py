@@ -21,16 +21,13 @@ exit status is 1 when there is any. tests/test_fuzz.py runs a short loop.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import io
 import json
 import random
 import struct
-import sys
 import tempfile
 import time
-import traceback
 import zlib
 from pathlib import Path
 
@@ -325,7 +322,8 @@ def run_plain(runs: int, seed: int, crashes: Path | None, seconds: float | None 
     seconds, kinds}."""
     import warnings
 
-    byte_mutate = _load_sibling("fuzz_images").mutate
+    images = _load_sibling("fuzz_images")
+    byte_mutate = images.mutate
     bases = base_images()
     rng = random.Random(seed)
     stats = {"runs": 0, "evidence": 0, "crashes": 0, "slowest_ms": 0.0, "kinds": {}}
@@ -342,14 +340,7 @@ def run_plain(runs: int, seed: int, crashes: Path | None, seconds: float | None 
             try:
                 stats["evidence"] += check(data) > 0
             except Exception as exc:  # noqa: BLE001 -- this is what the fuzzer looks for
-                stats["crashes"] += 1
-                kind = f"{type(exc).__name__}: {exc}"[:160]
-                stats["kinds"][kind] = stats["kinds"].get(kind, 0) + 1
-                if crashes is not None:
-                    crashes.mkdir(parents=True, exist_ok=True)
-                    (crashes / f"metadata-{seed}-{i}.bin").write_bytes(data)
-                    if stats["kinds"][kind] == 1:
-                        traceback.print_exc()
+                images.record_crash(stats, exc, data, crashes and crashes / f"metadata-{seed}-{i}.bin")
             stats["slowest_ms"] = max(stats["slowest_ms"], round(1000 * (time.perf_counter() - began), 1))
     stats["seconds"] = round(time.perf_counter() - start, 1)
     return stats
@@ -381,27 +372,7 @@ def run_atheris(argv: list[str], runs: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=0, help="The plain loop's random seed.")
-    parser.add_argument("--seconds", type=float, help="Stop the plain loop after this long.")
-    parser.add_argument("--plain", action="store_true", help="The seeded mutation loop even if atheris is installed.")
-    parser.add_argument("--crashes", type=Path, default=HERE / "crashes")
-    args, libfuzzer_args = parser.parse_known_args()
-    if not args.plain:
-        try:
-            import atheris  # noqa: F401
-        except ImportError:
-            print("atheris is not installed: running the seeded mutation loop", file=sys.stderr)
-        else:
-            run_atheris([sys.argv[0], *libfuzzer_args], args.runs)
-            return
-    stats = run_plain(args.runs, args.seed, args.crashes, args.seconds)
-    kinds = stats.pop("kinds")
-    print(" ".join(f"{k}={v}" for k, v in stats.items()))
-    for kind, count in sorted(kinds.items(), key=lambda kv: -kv[1]):
-        print(f"  {count:6d}  {kind}")
-    sys.exit(1 if stats["crashes"] else 0)
+    _load_sibling("fuzz_images").command_line(__doc__.splitlines()[0], run_plain, run_atheris, 20_000)
 
 
 if __name__ == "__main__":
