@@ -16,7 +16,7 @@ MAX_CLAIM_CHARS = 300
 MAX_DETAIL_CHARS = 200
 MAX_NAME_CHARS = 80  # generator names and labels
 _SURROGATES = re.compile("[\ud800-\udfff]")
-_CLIPPED = re.compile(r"… \([\d,]+ characters\)$")
+_CLIPPED = re.compile(r"… \([\d,]+ characters\)")  # what clip() puts after the first ``limit`` characters
 
 
 def encodable(text: str) -> str:
@@ -32,7 +32,7 @@ def clip(text: str, limit: int = MAX_CLAIM_CHARS) -> str:
     text = str(text)
     head = text[: 4 * limit + 64]
     flat = encodable(" ".join(head.split()))
-    if len(head) == len(text) and (len(flat) <= limit or _CLIPPED.search(flat[limit:])):
+    if len(head) == len(text) and (len(flat) <= limit or _CLIPPED.fullmatch(flat, limit)):
         return flat
     return f"{flat[:limit]}… ({len(text) if len(head) < len(text) else len(flat):,} characters)"
 
