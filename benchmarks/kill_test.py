@@ -12,8 +12,8 @@ uninterrupted run is timed for first (the lock is watched in /proc/locks).
 
 Enrollment commits its images in chunks, so after each kill of an enroll the gallery holds the
 victim with between none and all of its images (for a remove: all or none), every sample with
-its vector, and `attrib gallery check` must call it consistent, or report only what the next
-reader refits by itself: then an identify runs, and the check must pass. Finally the killed
+its vector, and `attrib gallery check` must call it consistent, or stale (only what the next
+reader refits by itself; exit status 0): then an identify runs, and the check must pass. Finally the killed
 command is run again to completion, and must leave the new state (every image enrolled, checked
 consistent; ``--no-rerun`` skips that). ``--in-lock-only`` draws every kill time from the lock
 window(s). Prints one line per trial and a summary; exit status 1 when any trial failed.
@@ -137,6 +137,7 @@ def gallery_state(gallery: Path, query: Path) -> dict:
         "victim_samples": victim.samples if victim else 0,
         "first_check": [f.line() for f in first.findings],
         "consistent_first": first.consistent,
+        "status_first": first.status,
         "consistent_after_reader": after.consistent,
         "after_reader": [f.line() for f in after.findings],
         "thresholds": all(info.threshold is not None for info in generators.values()),
@@ -150,6 +151,8 @@ def judge(state: dict, old: int, new: int, partial: bool) -> str | None:
     count = state["victim_samples"]
     if not (min(old, new) <= count <= max(old, new) if partial else count in (old, new)):
         return f"victim has {count} samples: not a state between the old ({old}) and the new ({new})"
+    if state["status_first"] == "inconsistent":
+        return "inconsistent after the kill (not only stale): " + "; ".join(state["first_check"])
     if not state["consistent_after_reader"]:
         return "inconsistent even after a reader: " + "; ".join(state["after_reader"])
     if not state["thresholds"]:

@@ -135,16 +135,22 @@ def run_plain(runs: int, seed: int, crashes: Path | None, seconds: float | None 
         try:
             stats["decoded" if check(data) else "refused"] += 1
         except Exception as exc:  # noqa: BLE001 -- this is what the fuzzer looks for
-            stats["crashes"] += 1
-            kind = f"{type(exc).__name__}: {exc}"[:120]
-            stats["kinds"][kind] = stats["kinds"].get(kind, 0) + 1
-            if crashes is not None:
-                crashes.mkdir(parents=True, exist_ok=True)
-                (crashes / f"crash-{seed}-{i}.bin").write_bytes(data)
-                if stats["kinds"][kind] == 1:
-                    traceback.print_exc()
+            record_crash(stats, exc, data, crashes and crashes / f"crash-{seed}-{i}.bin")
     stats["seconds"] = round(time.perf_counter() - start, 1)
     return stats
+
+
+def record_crash(stats: dict, exc: Exception, data: bytes, path: Path | None) -> None:
+    """Count a finding by kind in ``stats``; write its input to ``path`` (when given) and print the
+    traceback of the first of each kind."""
+    stats["crashes"] += 1
+    kind = f"{type(exc).__name__}: {exc}"[:160]
+    stats["kinds"][kind] = stats["kinds"].get(kind, 0) + 1
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        if stats["kinds"][kind] == 1:
+            traceback.print_exc()
 
 
 def run_atheris(argv: list[str], runs: int) -> None:
@@ -168,9 +174,12 @@ def run_atheris(argv: list[str], runs: int) -> None:
     atheris.Fuzz()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=100_000)
+def command_line(description: str, plain, atheris_run, default_runs: int) -> None:
+    """A fuzzer's command line: ``atheris_run(argv, runs)`` when atheris is installed (and not
+    --plain), else ``plain(runs, seed, crashes, seconds)`` with its stats printed; exit status 1 when
+    any input broke the property."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--runs", type=int, default=default_runs)
     parser.add_argument("--seed", type=int, default=0, help="The plain loop's random seed.")
     parser.add_argument("--seconds", type=float, help="Stop the plain loop after this long.")
     parser.add_argument("--plain", action="store_true", help="The seeded mutation loop even if atheris is installed.")
@@ -182,14 +191,18 @@ def main() -> None:
         except ImportError:
             print("atheris is not installed: running the seeded mutation loop", file=sys.stderr)
         else:
-            run_atheris([sys.argv[0], *libfuzzer_args], args.runs)
+            atheris_run([sys.argv[0], *libfuzzer_args], args.runs)
             return
-    stats = run_plain(args.runs, args.seed, args.crashes, args.seconds)
+    stats = plain(args.runs, args.seed, args.crashes, args.seconds)
     kinds = stats.pop("kinds")
     print(" ".join(f"{k}={v}" for k, v in stats.items()))
     for kind, count in sorted(kinds.items(), key=lambda kv: -kv[1]):
         print(f"  {count:6d}  {kind}")
     sys.exit(1 if stats["crashes"] else 0)
+
+
+def main() -> None:
+    command_line(__doc__.splitlines()[0], run_plain, run_atheris, 100_000)
 
 
 if __name__ == "__main__":

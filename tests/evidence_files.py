@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image, PngImagePlugin
@@ -72,3 +74,50 @@ def user_comment(text: str, code: bytes = b"UNICODE\x00", codec: str = "utf-16-b
 
 def comfy_png(prompt=COMFY_PROMPT, workflow=COMFY_WORKFLOW) -> bytes:
     return png_with_text(prompt=json.dumps(prompt), workflow=json.dumps(workflow))
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_with_chunk_after_pixels(kind: bytes, body: bytes) -> bytes:
+    """A PNG with one more chunk after its pixel data, right before IEND (the last 12 bytes)."""
+    png = encode("PNG")
+    return png[:-12] + png_chunk(kind, body) + png[-12:]
+
+
+def dall_e_2_exif(typed_text: bool = False) -> bytes:
+    """EXIF as DALL·E 2's PNGs carry it: UserComment and MakerNote in IFD0 (no Exif sub-IFD).
+    ``typed_text``: written with the ASCII type (read back as str), else as UNDEFINED bytes."""
+    comment, note = b"ASCII\x00\x00\x00Made with OpenAI DALL-E", b"OpenAI--0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    if typed_text:
+        comment, note = comment.decode("ascii"), note.decode("ascii")
+    return exif({0x9286: comment, 0x927C: note})
+
+
+LONE = "\\ud800"  # a JSON escape that decodes to a lone surrogate, which UTF-8 cannot carry
+MEGABYTE = 1_000_000
+
+
+def hostile_text_files() -> dict[str, bytes]:
+    """Files whose provenance text is hostile: lone surrogates, NaN and Infinity in the JSON of
+    InvokeAI, ComfyUI, NovelAI, Fooocus and a WebP EXIF ``prompt:`` field; megabyte EXIF and XMP
+    fields. Each must still give one strict JSON line."""
+    comfy = ('{"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "x' + LONE + '.safetensors", '
+             '"seed": NaN, "cfg": Infinity, "denoise": -Infinity}}}')
+    long_xmp = MIDJOURNEY_XMP.replace(b"a cat --v 6.1 Job ID: 1234", b"a cat " * (MEGABYTE // 6))
+    return {
+        "InvokeAI surrogate and NaN": png_with_text(invokeai_metadata='{"model": {"name": "m' + LONE + '", "base": "'
+                                                    + LONE + '"}, "seed": NaN, "steps": Infinity}'),
+        "ComfyUI surrogate and NaN": png_with_text(prompt=comfy, workflow='{"nodes": [], "x": "' + LONE + '"}'),
+        "NovelAI surrogate and NaN": png_with_text(Software="NovelAI", Source="NovelAI Diffusion " + LONE,
+                                                   Comment='{"seed": NaN, "sampler": "' + LONE + '", "steps": 1e999}'),
+        "Fooocus surrogate and NaN": png_with_text(parameters='{"Base Model": "b' + LONE + '.safetensors", '
+                                                   '"Seed": -Infinity, "Version": "Fooocus ' + LONE + '"}',
+                                                   fooocus_scheme="fooocus"),
+        "WebP EXIF prompt surrogate and NaN": encode("WEBP", exif=exif({0x0110: "prompt:" + comfy}), lossless=True),
+        "WebP EXIF Software of a megabyte": encode("WEBP", exif=exif({0x0131: "Midjourney " + "x" * MEGABYTE}),
+                                                   lossless=True),
+        "PNG eXIf UserComment of a megabyte": encode("PNG", exif=exif({0x9286: b"ASCII\x00\x00\x00" + b"y" * MEGABYTE})),
+        "XMP description of a megabyte": png_with_xmp(long_xmp),
+    }

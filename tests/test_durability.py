@@ -74,7 +74,7 @@ def test_a_crash_after_the_commit_leaves_a_stale_index_the_next_reader_rebuilds(
         with pytest.raises(SystemExit), Gallery(filled) as g:
             g.enroll("gray", make_set("gray", 6), bound())
     report = check(filled)
-    assert [f.subject for f in report.findings if f.severity == "problem"] == ["colormean@1"]
+    assert [f.subject for f in report.findings if f.severity == "stale"] == ["colormean@1"]
     assert "index is out of date" in report.findings[0].problem and report.findings[0].repair
     notes = []
     stale = answers(filled, query, notes)

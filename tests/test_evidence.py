@@ -3,6 +3,7 @@ combining evidence with the forensic answer (agreement, summary line, --trust-me
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import types
 
@@ -28,6 +29,8 @@ EXIF_MJ = Evidence(kind="exif", claim="Software: Midjourney", generator="midjour
 CAMERA_XMP = Evidence(kind="xmp", claim="DigitalSourceType: digitalCapture", ai_generated=False,
                       detail={"field": "DigitalSourceType"})
 NOTHING = Evidence(kind="xmp", claim="CreatorTool: Canva", detail={"field": "CreatorTool"})
+CHECKPOINT = Evidence(kind="generation-parameters", claim="{...}", generator="mymix-v3", label="myMix_v3_fp16",
+                      ai_generated=True, known=False, detail={"tool": "ComfyUI"})
 
 
 @pytest.fixture
@@ -83,11 +86,27 @@ def test_evidence_item_is_checked_clipped_and_json_ready():
     item = Evidence(kind="exif", claim="x" * 5000, detail={"blob": b"\x00\xff" * 500, "deep": [[[[[1]]]]]})
     assert len(item.claim) < 400 and "5,000 characters" in item.claim
     assert json.loads(json.dumps(item.to_dict()))["kind"] == "exif"
-    assert set(item.to_dict()) == {"kind", "claim", "generator", "label", "ai_generated", "verified", "detail", "error", "reader"}
+    assert set(item.to_dict()) == {"kind", "claim", "generator", "label", "ai_generated", "verified", "detail", "error",
+                                   "reader", "known"}
     with pytest.raises(ValueError):
         Evidence(kind="c2pa", verified="maybe")
     failure = Evidence.failure("c2pa", "broken")
     assert failure.error == "broken" and not failure.names_something
+
+
+def test_evidence_item_is_strict_json_whatever_a_reader_gives_it():
+    lone = "a\ud800b"
+    item = Evidence(kind="generation-parameters", claim=lone * 200, generator=lone, label=lone, reader=lone,
+                    detail={lone: [lone, float("nan"), float("inf"), -float("inf"), 1.5], "n": {"x": float("nan")}})
+    text = json.dumps(item.to_dict(), ensure_ascii=False, allow_nan=False)  # raises on NaN / Infinity
+    text.encode("utf-8")  # raises on a lone surrogate
+    assert item.generator == item.label == "a\ufffdb" and item.known is True
+    assert item.detail == {"a\ufffdb": ["a\ufffdb", None, None, None, 1.5], "n": {"x": None}}
+    assert "600 characters" in item.claim
+    assert dataclasses.replace(item, reader="again").claim == item.claim  # clipping twice changes nothing
+    assert Evidence(kind="exif").known is None  # names nothing: neither known nor unknown
+    with pytest.raises(ValueError):
+        Evidence(kind="exif", generator="x", known="no")
 
 
 def test_builtins_register_through_the_hook_in_order():
@@ -168,6 +187,7 @@ def test_strongest_prefers_signed_then_parameters_then_exif():
     assert strongest([EXIF_MJ, params, c2pa_item("invalid")]).kind == "generation-parameters"
     assert strongest([NOTHING]) is None
     assert strongest([CAMERA_XMP, EXIF_MJ], naming=True) is EXIF_MJ
+    assert strongest([CHECKPOINT, params], naming=True) is params  # equal rank: the known name first
 
 
 def test_summary_line():
@@ -179,6 +199,8 @@ def test_summary_line():
         "file says: DALL·E 3 (C2PA, signature invalid: assertion.dataHash.mismatch)"
     assert summary_line([untrusted, EXIF_MJ]).endswith("; other evidence names Midjourney")
     assert summary_line([CAMERA_XMP]) == "file says: not AI-generated (XMP DigitalSourceType, unsigned)"
+    assert summary_line([CHECKPOINT]) == \
+        "file says: model myMix_v3_fp16 (not a known generator) (ComfyUI generation parameters, unsigned)"
     broken = Evidence(kind="c2pa", verified="invalid", error="C2PA manifest store cannot be read: truncated")
     assert summary_line([broken]) == "file says: nothing readable (C2PA manifest store cannot be read: truncated)"
 
@@ -195,6 +217,11 @@ def test_agreement():
     assert agreement([CAMERA_XMP], "sdxl", enrolled)["agrees"] is False
     assert agreement([NOTHING], "sdxl", enrolled)["agrees"] is None
     assert agreement([], None, enrolled)["generator"] is None
+    unknown = agreement([CHECKPOINT], "sdxl", enrolled)  # a model outside the name rules: nothing to compare
+    assert (unknown["generator"], unknown["enrolled"], unknown["agrees"]) == ("mymix-v3", False, None)
+    assert "model myMix_v3_fp16 (not a known generator)" in unknown["reason"]
+    assert agreement([CHECKPOINT], "sdxl", {"myMix-v3", "sdxl"})["agrees"] is False  # enrolled: compared
+    assert agreement([CHECKPOINT], "myMix-v3", {"myMix-v3", "sdxl"})["agrees"] is True
 
 
 def test_trust_metadata_lets_only_trusted_signatures_decide():

@@ -12,8 +12,8 @@ from attrib.evidence.containers import manifest_store_format
 from attrib.evidence.parameters import MAX_PARSE_CHARS, a1111_settings, comfyui_models
 from attrib.testing import check_evidence_reader, hostile_files, stripped_files
 
-from evidence_files import (A1111, CAMERA_XMP, COMFY_PROMPT, COMFY_WORKFLOW, MIDJOURNEY_XMP, comfy_png, encode,
-                            exif, png_with_text, png_with_xmp, user_comment)
+from evidence_files import (A1111, CAMERA_XMP, COMFY_PROMPT, COMFY_WORKFLOW, MIDJOURNEY_XMP, comfy_png, dall_e_2_exif,
+                            encode, exif, png_with_chunk_after_pixels, png_with_text, png_with_xmp, user_comment)
 
 
 def only(items, kind):
@@ -39,7 +39,8 @@ def test_a1111_settings_keep_quoted_values_and_tell_forge():
     assert item.generator == "sdxl"  # unknown checkpoint name, but the model hash is SDXL base's
     unknown = forge.replace("Model hash: 31e35c80fc, ", "")
     item = only(read_evidence(data=png_with_text(parameters=unknown)), "generation-parameters")
-    assert item.generator is None and item.ai_generated is True and item.detail["models"] == ["juggernautXL_v9"]
+    assert (item.generator, item.label, item.known) == ("juggernautxl-v9", "juggernautXL_v9", False)
+    assert item.ai_generated is True and item.detail["models"] == ["juggernautXL_v9"]
 
 
 def test_comfyui_graph_names_the_loaded_checkpoint_not_the_upscaler():
@@ -51,16 +52,41 @@ def test_comfyui_graph_names_the_loaded_checkpoint_not_the_upscaler():
     assert item.generator == "sd3.5-large"
 
 
-@pytest.mark.parametrize("model, generator", [
-    ("hidream_i1_dev_bf16.safetensors", "hidream-i1-dev"), ("qwen_image_fp8_e4m3fn.safetensors", "qwen-image"),
-    ("sd_xl_refiner_1.0.safetensors", "sdxl"), ("v1-5-pruned-emaonly.safetensors", "sd15"),
-    ("flux1-schnell.safetensors", "flux1-schnell"), ("v2-1_768-ema-pruned.safetensors", "sd21"),
-    ("juggernautXL_v9.safetensors", None),
+@pytest.mark.parametrize("model, generator, known", [
+    ("hidream_i1_dev_bf16.safetensors", "hidream-i1-dev", True), ("qwen_image_fp8_e4m3fn.safetensors", "qwen-image", True),
+    ("sd_xl_refiner_1.0.safetensors", "sdxl", True), ("v1-5-pruned-emaonly.safetensors", "sd15", True),
+    ("flux1-schnell.safetensors", "flux1-schnell", True), ("v2-1_768-ema-pruned.safetensors", "sd21", True),
+    ("Chroma1-HD.safetensors", "chroma", True), ("chroma-unlocked-v47-detail-calibrated.safetensors", "chroma", True),
+    ("cosmos_predict2_2B_t2i.safetensors", "cosmos-predict2", True), ("lumina_2.safetensors", "lumina-image-2", True),
+    ("omnigen2_fp16.safetensors", "omnigen2", True), ("z_image_turbo_bf16.safetensors", "z-image-turbo", True),
+    ("qwen_image_edit_2509_fp8_e4m3fn.safetensors", "qwen-image-edit", True),
+    ("hidream_e1_1_bf16.safetensors", "hidream-e1", True), ("hunyuanimage2.1_bf16.safetensors", "hunyuan-image-2.1", True),
+    ("wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors", "wan2.2", True),
+    ("flux1-krea-dev_fp8_scaled.safetensors", "flux1-krea-dev", True),
+    ("juggernautXL_v9.safetensors", "juggernautxl-v9", False),
+    ("mixes\\myMix_v3-fp8_e4m3fn.safetensors", "mymix-v3", False), ("0001.ckpt", None, None),
 ])
-def test_comfyui_checkpoint_names(model, generator):
+def test_comfyui_checkpoint_names(model, generator, known):
     prompt = {"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": model}}}
     item = only(read_evidence(data=comfy_png(prompt, {})), "generation-parameters")
-    assert item.generator == generator and item.ai_generated is True
+    assert (item.generator, item.known, item.ai_generated) == (generator, known, True)
+    assert item.detail["models"] == [model]
+
+
+def test_a_checkpoint_outside_the_rules_is_named_from_its_file_and_said_to_be_unknown(tmp_path):
+    prompt = {"1": {"class_type": "UNETLoader", "inputs": {"unet_name": "myMix_v3_bf16.safetensors"}}}
+    (tmp_path / "a.png").write_bytes(comfy_png(prompt, {}))
+    from click.testing import CliRunner
+
+    from attrib.cli import cli
+
+    result = CliRunner().invoke(cli, ["inspect", str(tmp_path / "a.png")])
+    assert result.output.splitlines()[0].endswith(
+        "file says: model myMix_v3_bf16 (not a known generator) (ComfyUI generation parameters, unsigned)")
+    row = json.loads(CliRunner().invoke(cli, ["inspect", "--json", str(tmp_path / "a.png")]).output)
+    item = row["evidence"][0]
+    assert (item["generator"], item["label"], item["known"]) == ("mymix-v3", "myMix_v3_bf16", False)
+    assert "chroma" not in {e.generator for e in read_evidence(data=encode("JPEG", exif=exif({0x010E: "chroma key"})))}
 
 
 def test_comfyui_webp_exif_fields_and_a1111_jpeg_user_comment():
@@ -96,6 +122,28 @@ def test_dall_e_2_exif_user_comment_and_software():
     png = encode("PNG", exif=exif({0x0131: "Adobe Photoshop 25.0", 0x013B: "Midjourney"}))
     item = only(read_evidence(data=png), "exif")
     assert item.generator == "midjourney" and item.detail["fields"]["Software"] == "Adobe Photoshop 25.0"
+
+
+@pytest.mark.parametrize("typed_text", [False, True])
+@pytest.mark.parametrize("where", ["before the pixels", "after the pixels"])
+def test_dall_e_2_png_exif_in_ifd0_names_dall_e_2(where, typed_text):
+    body = dall_e_2_exif(typed_text)[len(b"Exif\x00\x00"):]  # an eXIf chunk holds the TIFF data alone
+    data = encode("PNG", exif=dall_e_2_exif(typed_text)) if where == "before the pixels" \
+        else png_with_chunk_after_pixels(b"eXIf", body)
+    item = only(read_evidence(data=data), "exif")
+    assert (item.generator, item.label, item.ai_generated, item.known) == ("dall-e-2", "DALL·E 2", True, True)
+    assert item.detail["field"] == "UserComment" and item.claim == "UserComment: Made with OpenAI DALL-E"
+    assert item.detail["fields"]["MakerNote"] == "OpenAI--0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    note_only = encode("PNG", exif=exif({0x927C: b"OpenAI--0f1e2d3c4b5a6978"}))
+    assert only(read_evidence(data=note_only), "exif").generator == "dall-e-2"
+
+
+@pytest.mark.parametrize("code, codec", [(b"ASCII\x00\x00\x00", "ascii"), (b"UNICODE\x00", "utf-16-be"),
+                                         (b"UNICODE\x00", "utf-16-le"), (b"\x00" * 8, "utf-8")])
+def test_user_comment_character_codes_are_dropped(code, codec):
+    data = encode("PNG", exif=exif({0x9286: user_comment("Made with OpenAI DALL-E", code, codec)}))
+    item = only(read_evidence(data=data), "exif")
+    assert item.claim == "UserComment: Made with OpenAI DALL-E" and item.generator == "dall-e-2"
 
 
 def test_user_comment_in_either_utf16_byte_order_and_camera_exif_claims_nothing():

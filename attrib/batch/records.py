@@ -18,7 +18,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Callable
+import math
+import re
+from typing import Any, Callable
 
 IDENTIFY_COLUMNS = ("path", "sha256", "decision", "decision_level", "generator", "family", "nearest", "confidence",
                     "score", "threshold", "margin", "reason", "decided_by", "candidates", "flags", "provenance",
@@ -26,6 +28,34 @@ IDENTIFY_COLUMNS = ("path", "sha256", "decision", "decision_level", "generator",
 VERIFY_COLUMNS = ("path", "sha256", "generator", "match", "confidence", "score", "threshold", "margin",
                   "provenance", "extractor", "error")
 FORMATS = ("jsonl", "csv")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as strict JSON can carry it: NaN and Infinity None, lone surrogates U+FFFD, keys
+    strings, anything else its ``str``."""
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return _SURROGATES.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {json_safe(str(k)): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return json_safe(str(value))
+
+
+def json_text(value: Any) -> str:
+    """``value`` as one line of strict JSON (RFC 8259) that UTF-8 can carry, whatever it holds: a
+    value with NaN, Infinity, a lone surrogate or a type JSON lacks goes through :func:`json_safe`,
+    so that one odd record never stops a run."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return json.dumps(json_safe(value), ensure_ascii=False, allow_nan=False)
+    return json.dumps(json_safe(value), ensure_ascii=False, allow_nan=False) if _SURROGATES.search(text) else text
 
 
 def result_record(result) -> dict:
@@ -86,7 +116,7 @@ class RecordFormat:
 
     def encode(self, record: dict) -> str:
         if self.name == "jsonl":
-            return json.dumps(record, ensure_ascii=False) + "\n"
+            return json_text(record) + "\n"
         return self._csv_line(csv_row(record, self.columns))
 
     @staticmethod

@@ -3,7 +3,6 @@ bars, the extractor options and opening the gallery."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -43,7 +42,10 @@ def echo_err(message: str) -> None:
 
 
 def emit_json(obj) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False))
+    """``obj`` as one line of strict JSON on standard output (:func:`attrib.batch.records.json_text`)."""
+    from ..batch.records import json_text
+
+    click.echo(json_text(obj))
 
 
 def stdout_console():

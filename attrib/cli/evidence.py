@@ -15,11 +15,11 @@ from .common import c2pa_trust_option, collect_paths, echo_err, emit_json
 
 def item_line(item) -> str:
     """``  c2pa [DALL·E 3; AI-generated; signature valid, ...]: claim`` for one evidence item."""
-    from ..evidence.combine import verification_phrase
+    from ..evidence.combine import named_as, verification_phrase
 
     if item.error is not None:
         return f"  {item.kind}: cannot be read: {item.error}"
-    tags = [item.label or item.generator] if item.generator else []
+    tags = [named_as(item)] if item.generator else []
     if item.ai_generated is not None:
         tags.append("AI-generated" if item.ai_generated else "not AI-generated")
     if item.verified is not None:
@@ -48,7 +48,6 @@ def inspect(paths, as_json, c2pa_trust):
     Exit status 1 when a file cannot be read or is not an image whose metadata can be parsed.
     """
     from ..evidence.read import METADATA_KIND, file_inspector
-    from ..images import display_path, read_file
 
     files = collect_paths(paths)
     read_evidence = file_inspector(c2pa_trust)  # a bad names file or trust list is one line before any file
@@ -56,19 +55,30 @@ def inspect(paths, as_json, c2pa_trust):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow's "corrupt EXIF" and the like: the items say it
         for path in files:
-            try:  # read as the image loader reads: regular files only, size capped
-                items = read_evidence(path, read_file(path))
-            except AttribError as exc:  # the loader's one line, which names the file
-                failed = True
-                emit_json({"path": display_path(path), "error": str(exc)}) if as_json else echo_err(str(exc))
-                continue
-            failed |= any(item.kind == METADATA_KIND for item in items)  # not an image Pillow can open
+            record, items = inspect_record(path, read_evidence)
+            # unreadable, or not an image Pillow can open
+            failed |= items is None or any(item.kind == METADATA_KIND for item in items)
             if as_json:
-                emit_json({"path": display_path(path), "evidence": [item.to_dict() for item in items]})
+                emit_json(record)
+            elif items is None:
+                echo_err(record["error"])
             else:
                 _human(path, items)
     if failed:
         sys.exit(1)
+
+
+def inspect_record(path: Path, read_evidence) -> tuple[dict, list | None]:
+    """``attrib inspect --json``'s record of one file (``path`` and ``evidence``, or ``path`` and
+    ``error``) and its evidence items (None when the file cannot be read). ``read_evidence`` is a
+    :func:`attrib.evidence.read.file_inspector`."""
+    from ..images import display_path, read_file
+
+    try:  # read as the image loader reads: regular files only, size capped
+        items = read_evidence(path, read_file(path))
+    except AttribError as exc:  # the loader's one line, which names the file
+        return {"path": display_path(path), "error": str(exc)}, None
+    return {"path": display_path(path), "evidence": [item.to_dict() for item in items]}, items
 
 
 COMMANDS = (inspect,)

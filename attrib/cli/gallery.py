@@ -109,7 +109,9 @@ def gallery_audit(ctx, limit, action, as_json):
 @click.pass_context
 def gallery_check(ctx, repair, as_json):
     """Verify the gallery: database integrity, a vector for every sample, current whitening and
-    thresholds, index files that match the database. Exit status 1 when inconsistent."""
+    thresholds, index files that match the database. Exit status 1 when inconsistent; 0 when only
+    stale (fits or index files that the next identify or enroll brings up to date by itself, as
+    after a killed writer: said on a `stale:` line, and in the JSON's status)."""
     with open_gallery(ctx, read_only=True) as g:
         report = g.check(repair=repair)
     if as_json:
@@ -117,7 +119,7 @@ def gallery_check(ctx, repair, as_json):
     else:
         for line in report.lines():
             click.echo(line)
-    if not report.consistent:
+    if report.status == "inconsistent":
         ctx.exit(1)
 
 

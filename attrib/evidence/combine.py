@@ -27,11 +27,13 @@ def rank(item: Evidence) -> int:
 
 def strongest(evidence: Iterable[Evidence], *, naming: bool = False) -> Evidence | None:
     """The strongest item that names something (a generator when ``naming``), or None.
-    Among equals, the first that names a generator, then the first listed."""
+    Among equals, the first that names a generator in the name rules, then one named from a model
+    file (``known`` False), then the first listed."""
     candidates = [e for e in evidence if e.names_something and (e.generator is not None or not naming)]
     if not candidates:
         return None
-    return max(candidates, key=lambda e: (rank(e), e.generator is not None, -candidates.index(e)))
+    return max(candidates, key=lambda e: (rank(e), e.generator is not None, e.known is not False,
+                                          -candidates.index(e)))
 
 
 def _enrolled_as(generator: str, enrolled: Iterable[str]) -> str | None:
@@ -64,10 +66,17 @@ def source_phrase(item: Evidence) -> str:
     return f"{where}, {verification_phrase(item) or 'unsigned'}"
 
 
+def named_as(item: Evidence) -> str | None:
+    """What an item names, for people: ``DALL·E 2``; ``model juggernautXL_v9 (not a known
+    generator)`` for a name made from a model file; None when it names no generator."""
+    if item.generator is None:
+        return None
+    name = item.label or item.generator
+    return f"model {name} (not a known generator)" if item.known is False else name
+
+
 def _what(item: Evidence) -> str:
-    if item.generator is not None:
-        return item.label or item.generator
-    return "AI-generated" if item.ai_generated else "not AI-generated"
+    return named_as(item) or ("AI-generated" if item.ai_generated else "not AI-generated")
 
 
 def summary_line(evidence: Iterable[Evidence]) -> str | None:
@@ -82,8 +91,7 @@ def summary_line(evidence: Iterable[Evidence]) -> str | None:
         broken = next((e for e in evidence if e.error is not None and e.kind == "c2pa"), None)
         return None if broken is None else f"file says: nothing readable ({broken.error})"
     line = f"file says: {_what(best)} ({source_phrase(best)})"
-    others = sorted({e.label or e.generator for e in evidence
-                     if e.names_something and e.generator not in (None, best.generator)})
+    others = sorted({named_as(e) for e in evidence if e.names_something and e.generator not in (None, best.generator)})
     return line + (f"; other evidence names {', '.join(others)}" if others else "")
 
 
@@ -94,7 +102,8 @@ def agreement(evidence: Iterable[Evidence], decision_generator: str | None, enro
     ambiguous or a family). Returns ``generator`` / ``label`` / ``kind`` / ``verified`` of the
     strongest item naming a generator, ``ai_generated`` of the strongest item saying so,
     ``enrolled`` (is that generator enrolled), ``enrolled_as`` (its gallery name), ``agrees``
-    (True / False / None when the evidence names nothing to compare) and ``reason``.
+    (True / False / None when the evidence names nothing to compare, or only a model outside the
+    name rules that is not enrolled) and ``reason``.
     """
     evidence = list(evidence)
     enrolled = list(enrolled)
@@ -111,6 +120,10 @@ def agreement(evidence: Iterable[Evidence], decision_generator: str | None, enro
     as_enrolled = _enrolled_as(named.generator, enrolled)
     result.update(generator=named.generator, label=named.label, kind=named.kind, verified=named.verified,
                   enrolled=as_enrolled is not None, enrolled_as=as_enrolled)
+    if as_enrolled is None and named.known is False:
+        result["reason"] = (f"the file names {named_as(named)}, which is not enrolled; not compared with the "
+                            f"forensic answer ({decided})")
+        return result
     if as_enrolled is not None:
         agrees = decision_generator is not None and name_key(decision_generator) == name_key(as_enrolled)
         reason = f"the file names {as_enrolled}, which is enrolled; the forensic answer is {decided}"

@@ -1,26 +1,38 @@
 """Whether a file embeds a C2PA manifest store, found from its bytes alone (no decoding, no c2pa
 import): a PNG ``caBX`` chunk, a JPEG APP11 JUMBF segment, a RIFF/WebP ``C2PA`` chunk, or for
-other containers (TIFF, GIF, HEIF/AVIF) a JUMBF box labelled ``c2pa``."""
+other containers (TIFF, GIF, HEIF/AVIF) a JUMBF box labelled ``c2pa``; and a PNG's chunks, read
+from their headers (:func:`png_chunk`)."""
 
 from __future__ import annotations
 
 import struct
+from typing import Iterator
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_STEPS = 100_000  # chunks or segments walked before giving up (a file of tiny chunks)
 
 
-def _png_has_store(data: bytes) -> bool:
+def png_chunks(data: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """(type, offset of the data, length) of each chunk of the PNG file ``data`` up to IEND, read
+    from the chunk headers alone (no CRC check, no decompression)."""
     pos, steps = len(PNG_SIGNATURE), 0
     while pos + 8 <= len(data) and steps < MAX_STEPS:
         length, kind = struct.unpack_from(">I4s", data, pos)
-        if kind == b"caBX":
-            return True
         if kind == b"IEND":
-            return False
+            return
+        yield kind, pos + 8, length
         pos += 12 + length
         steps += 1
-    return False
+
+
+def png_chunk(data: bytes, kind: bytes) -> bytes | None:
+    """The data of the first chunk of type ``kind`` in the PNG file ``data``, or None."""
+    found = next(((at, length) for chunk, at, length in png_chunks(data) if chunk == kind), None)
+    return None if found is None else data[found[0]:found[0] + found[1]]
+
+
+def _png_has_store(data: bytes) -> bool:
+    return any(kind == b"caBX" for kind, _, _ in png_chunks(data))
 
 
 def _jpeg_has_store(data: bytes) -> bool:

@@ -9,7 +9,7 @@ import itertools
 from ..errors import EvidenceError
 from .item import Evidence
 from .metadata import MAX_XMP_BYTES, exif_text, xmp_packet
-from .names import GeneratorNames
+from .names import MAX_MATCH_CHARS, GeneratorNames
 from .parameters import is_generation_parameters
 
 # fields in the order their claims are preferred
@@ -24,7 +24,8 @@ def _claim(kind: str, fields: dict[str, str], names: GeneratorNames) -> Evidence
 
     The generator is the first field (in preference order) that names one. Whether the image is
     AI-generated is what an IPTC DigitalSourceType term says when it says so, else True when a
-    field names a generator or says "AI-generated", else None.
+    field names a generator or says "AI-generated", else None. A field is matched on its first
+    ``MAX_MATCH_CHARS`` characters; longer ones are listed in ``detail["long_fields"]``.
     """
     ordered = [f for f in (*EXIF_CLAIM_FIELDS, *XMP_CLAIM_FIELDS) if f in fields]
     source_type = names.source_type(fields.get("DigitalSourceType"))
@@ -42,6 +43,9 @@ def _claim(kind: str, fields: dict[str, str], names: GeneratorNames) -> Evidence
     detail = {"field": field, "fields": fields}
     if source_type is not None:
         detail["digital_source_type"] = source_type[0]
+    long_fields = {f: len(text) for f, text in fields.items() if len(text) > MAX_MATCH_CHARS}
+    if long_fields:  # matched on their first characters only: said, with their lengths
+        detail.update(match_limit=MAX_MATCH_CHARS, long_fields=long_fields)
     return Evidence(kind=kind, claim=f"{field}: {fields[field]}", generator=rule and rule.generator,
                     label=rule and rule.label, ai_generated=ai, detail=detail)
 
@@ -52,7 +56,7 @@ class ExifReader:
     name = "exif"
 
     def read(self, source) -> list[Evidence]:
-        fields = {name: text for name, text in exif_text(source.image).items()
+        fields = {name: text for name, text in exif_text(source.image, source.data).items()
                   if not is_generation_parameters(text)}
         return [_claim("exif", fields, source.names)] if fields else []
 

@@ -1,5 +1,9 @@
 """Text a file carries beside its pixels, read through Pillow without decoding: EXIF fields
-(decoded to str) and the XMP packet. Every value is capped at ``MAX_TEXT_CHARS``."""
+(decoded to str) and the XMP packet. Every value is capped at ``MAX_TEXT_CHARS``.
+
+The Exif sub-IFD's UserComment and MakerNote are also read from IFD0, where some writers put them
+(DALL·E 2's PNGs: ``Made with OpenAI DALL-E``, ``OpenAI--<hex>``), and a PNG's ``eXIf`` chunk after
+its pixel data is found from the chunk headers (Pillow reads one there only by decoding)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import functools
 from PIL import Image
 
 from ..errors import EvidenceError, MetadataError
+from .containers import png_chunk
 
 MAX_TEXT_CHARS = 4_000_000  # longer values are cut here (parsers stop at a lower limit)
 MAX_XMP_BYTES = 2_000_000
@@ -42,9 +47,15 @@ def decode_user_comment(raw: bytes) -> str:
     return _utf16(body) if codec == "utf-16" else body.decode(codec, "replace")
 
 
+def _without_code(text: str) -> str:
+    """A UserComment Pillow gave as text (written with the ASCII type): its character code dropped."""
+    code = text[:8].encode("latin-1", "replace")
+    return text[8:] if code in _USER_COMMENT_CODES else text
+
+
 def _as_text(name: str, value) -> str | None:
     if isinstance(value, str):
-        text = value
+        text = _without_code(value) if name == "UserComment" else value
     elif isinstance(value, bytes):
         raw = value[: 2 * MAX_TEXT_CHARS]
         if name == "UserComment":
@@ -65,9 +76,9 @@ def _metadata_errors(read):
     """Pillow's failures on a damaged file (OSError, ValueError, struct.error, ...) -> MetadataError."""
 
     @functools.wraps(read)
-    def wrapped(image):
+    def wrapped(image, *args):
         try:
-            return read(image)
+            return read(image, *args)
         except EvidenceError:
             raise
         except Exception as exc:  # noqa: BLE001 - any parser failure on a hostile file is one line
@@ -76,18 +87,27 @@ def _metadata_errors(read):
     return wrapped
 
 
-@_metadata_errors
-def exif_text(image: Image.Image) -> dict[str, str]:
-    """The claim-bearing EXIF fields that hold text: name -> str (binary MakerNotes left out).
+def _png_exif(image: Image.Image, data: bytes | None) -> Image.Exif | None:
+    """A PNG's EXIF: Pillow's from an eXIf chunk before the pixel data, else one found after it in
+    ``data`` (Pillow would decode the whole image to look there)."""
+    if "exif" in image.info:
+        return image.getexif()
+    payload = png_chunk(data, b"eXIf") if data else None
+    if not payload:
+        return None
+    exif = Image.Exif()
+    exif.load(payload if payload.startswith(b"Exif\x00\x00") else b"Exif\x00\x00" + payload)
+    return exif
 
-    A PNG's EXIF is read only from an eXIf chunk before the pixel data (Pillow would decode the
-    whole image to look for one after it)."""
-    if image.format == "PNG" and "exif" not in image.info:
-        return {}
-    exif = image.getexif()
+
+@_metadata_errors
+def exif_text(image: Image.Image, data: bytes | None = None) -> dict[str, str]:
+    """The claim-bearing EXIF fields that hold text: name -> str (binary MakerNotes left out).
+    ``data`` are the file's bytes, where a PNG's eXIf chunk after the pixel data is looked for."""
+    exif = _png_exif(image, data) if image.format == "PNG" else image.getexif()
     if not exif:
         return {}
-    found = {name: exif.get(tag) for tag, name in BASE_TAGS.items() if tag in exif}
+    found = {name: exif.get(tag) for tag, name in {**BASE_TAGS, **EXIF_TAGS}.items() if tag in exif}
     if EXIF_IFD in exif:
         sub = exif.get_ifd(EXIF_IFD)
         found.update({name: sub.get(tag) for tag, name in EXIF_TAGS.items() if tag in sub})

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from ..errors import EvidenceError
 
 NAMES_ENV = "ATTRIB_GENERATOR_NAMES"
+MAX_MATCH_CHARS = 10_000  # a claim is matched on its first characters only, so that a file's time is bounded
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,26 @@ class NameRule:
 
 
 def _for_matching(text: str) -> str:
-    return text.lower().replace("_", "-")
+    return text[:MAX_MATCH_CHARS].lower().replace("_", "-")
+
+
+_MODEL_FILE_TYPES = re.compile(r"\.(?:safetensors|sft|ckpt|pt|pth|bin|gguf)$", re.IGNORECASE)
+# how a file is stored, not which model it is: precision, quantisation, pruning (at the end of the stem)
+_STORAGE_SUFFIX = re.compile(r"(?:[-_. ]+(?:fp\d+|bf16|e4m3fn|e5m2|scaled|nf4|int[48]|q\d(?:_[0-9a-z]{1,2})*|pruned|"
+                             r"ema(?:only)?))+$", re.IGNORECASE)
+MAX_MODEL_NAME_CHARS = 80
+
+
+def model_file_name(model: str) -> tuple[str, str] | None:
+    """``(generator, label)`` made from a model file a tool names, for one outside the rules: the
+    stem without folders and file type (the label), lowercased, without storage suffixes (fp16,
+    bf16, fp8_e4m3fn, GGUF quantisations, pruned, ema), other characters ``-`` (the generator):
+    ``SDXL/juggernautXL_v9_fp16.safetensors`` -> ``("juggernautxl-v9", "juggernautXL_v9_fp16")``.
+    None when nothing that reads as a name is left."""
+    stem = _MODEL_FILE_TYPES.sub("", re.split(r"[\\/]", str(model).strip())[-1]).strip()[:MAX_MODEL_NAME_CHARS]
+    core = _STORAGE_SUFFIX.sub("", stem) or stem
+    generator = re.sub(r"[^a-z0-9.]+", "-", core.lower()).strip("-.")
+    return (generator, stem) if re.search("[a-z]", generator) else None
 
 
 def name_key(name: str) -> str:
@@ -50,14 +70,16 @@ class GeneratorNames:
     source_types: dict[str, bool | None]
 
     def match(self, text: str | None, kind: str | None = None) -> NameRule | None:
-        """The first rule whose pattern is found in ``text`` (for evidence of ``kind``), or None."""
+        """The first rule whose pattern is found in ``text`` (its first ``MAX_MATCH_CHARS``) for
+        evidence of ``kind``, or None."""
         if not text:
             return None
         flat = _for_matching(text)
         return next((rule for rule in self.rules if rule.matches(flat, kind)), None)
 
     def says_ai(self, text: str | None) -> bool:
-        """Whether ``text`` says in so many words that the image was made by AI."""
+        """Whether ``text`` (its first ``MAX_MATCH_CHARS``) says in so many words that the image was
+        made by AI."""
         flat = _for_matching(text or "")
         return any(p.search(flat) for p in self.ai_phrases)
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from ..errors import EvidenceError
 from .item import Evidence
 from .metadata import exif_text, info_text
-from .names import GeneratorNames
+from .names import GeneratorNames, model_file_name
 from .source import EvidenceSource
 
 KIND = "generation-parameters"
@@ -76,9 +76,17 @@ def _named(names: GeneratorNames, model: str | None, model_hash: str | None = No
 
 def _item(names: GeneratorNames, text: str, field: str, tool: str, models: list[str],
           model_hash: str | None = None, **detail: Any) -> Evidence:
+    """The item for parameters naming ``models``: the generator of the first the rules know, else the
+    first model's file name (:func:`attrib.evidence.names.model_file_name`, ``known`` False)."""
     rule = next(filter(None, (_named(names, m, model_hash) for m in models or [None])), None)
-    return Evidence(kind=KIND, claim=text, generator=rule and rule.generator, label=rule and rule.label,
-                    ai_generated=True, detail={"field": field, "tool": tool, "models": models, **detail})
+    if rule is not None:
+        generator, label, known = rule.generator, rule.label, True
+    else:
+        named = next(filter(None, map(model_file_name, models)), None)
+        generator, label = named or (None, None)
+        known = False if named else None
+    return Evidence(kind=KIND, claim=text, generator=generator, label=label, ai_generated=True, known=known,
+                    detail={"field": field, "tool": tool, "models": models, **detail})
 
 
 def read_a1111(texts: dict[str, str], source: EvidenceSource) -> Evidence | None:
@@ -172,7 +180,7 @@ def parameter_texts(source: EvidenceSource) -> dict[str, str]:
     """Texts that may hold generation parameters: the image's text entries, then EXIF
     UserComment (A1111 in JPEG/WebP) and EXIF ``prompt:`` / ``workflow:`` fields (ComfyUI WebP)."""
     texts = info_text(source.image)
-    for name, text in exif_text(source.image).items():
+    for name, text in exif_text(source.image, source.data).items():
         if text.startswith(("prompt:", "workflow:")):
             field, _, body = text.partition(":")
             texts.setdefault(field, body)

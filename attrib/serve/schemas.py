@@ -64,6 +64,9 @@ class EvidenceItem(Answer):
     detail: dict[str, Any] = Field(description="Reader-specific details (small, JSON-safe; open-ended).")
     error: Optional[str] = Field(description="Why evidence that was there could not be read; null when read.")
     reader: str = Field(description="The reader that produced it.")
+    known: Optional[bool] = Field(description="Whether the generator is one of the generator-name rules "
+                                              "(true) or made from the file's own model name, e.g. a "
+                                              "checkpoint's file name (false); null when none is named.")
 
 
 class Agreement(Answer):

@@ -6,6 +6,11 @@ every sample and extractor, that each extractor's whitening and
 calibration were fitted on its current vectors (:func:`attrib.storage.base.fit_problems`),
 and that its index generation matches the database (:func:`attrib.storage.base.index_problems`).
 Reads only; :func:`repair` rebuilds what the durable vectors allow.
+
+Each finding has a severity: ``problem`` (the gallery is inconsistent: exit status 1), ``stale``
+(fits or index files that lag the vectors, as a killed writer leaves them: the next identify or
+enroll that can write the gallery brings them up to date by itself, so the check exits 0 and says
+so) or ``note`` (harmless). The report's ``status`` is ``consistent``, ``stale`` or ``inconsistent``.
 """
 
 from __future__ import annotations
@@ -22,20 +27,28 @@ from .fast_reader import FastReader, connect_read_only
 from .schema import SCHEMA_VERSION
 
 MAX_LISTED = 10  # integrity problems listed one by one
+SEVERITIES = ("problem", "stale", "note")
+REFITS_ITSELF = "the next identify or enroll refits it by itself, or `attrib calibrate` now"
+REINDEXES_ITSELF = "the next identify or enroll rebuilds it by itself, or `attrib gallery check --repair` now"
 
 
 @dataclass
 class Finding:
-    """One thing wrong: where, what, and what ``--repair`` does about it (None: it cannot)."""
+    """One thing wrong: where, what, and what ``--repair`` does about it (None: it cannot).
+    ``severity`` (:data:`SEVERITIES`): ``problem``, the gallery is inconsistent; ``stale``, it lags
+    and ``heals`` says what brings it up to date without anyone's help; ``note``, harmless
+    (leftover files)."""
 
     subject: str
     problem: str
     repair: str | None = None
-    severity: str = "problem"  # "note": harmless (leftover files), the gallery is still consistent
+    severity: str = "problem"
+    heals: str | None = None
 
     def line(self) -> str:
+        heals = f"; {self.heals}" if self.heals else ""
         fix = f"; --repair will {self.repair}" if self.repair else ""
-        return f"{self.severity}: {self.subject}: {self.problem}{fix}"
+        return f"{self.severity}: {self.subject}: {self.problem}{heals}{fix}"
 
 
 @dataclass
@@ -54,9 +67,21 @@ class CheckReport:
     stray_files: list[Path] = field(default_factory=list)
     contents_read: bool = False  # generators, samples and extractors were counted
 
+    def _of(self, severity: str) -> list[Finding]:
+        return [f for f in self.findings if f.severity == severity]
+
     @property
     def consistent(self) -> bool:
-        return not any(f.severity == "problem" for f in self.findings)
+        """Nothing wrong and nothing stale."""
+        return not any(f.severity in ("problem", "stale") for f in self.findings)
+
+    @property
+    def status(self) -> str:
+        """``inconsistent`` (a problem: exit status 1), ``stale`` (only what the next identify or
+        enroll brings up to date by itself) or ``consistent``."""
+        if self._of("problem"):
+            return "inconsistent"
+        return "stale" if self._of("stale") else "consistent"
 
     @property
     def repairable(self) -> bool:
@@ -67,19 +92,26 @@ class CheckReport:
         if self.contents_read:
             contents = (f"{self.generators} generators, {self.samples} samples, "
                         f"extractors: {', '.join(self.extractors) or 'none'}")
-        if self.consistent:
+        stale = len(self._of("stale"))
+        heals = "that the next identify or enroll brings up to date by itself"
+        if self.status == "consistent":
             return f"gallery {self.gallery}: consistent ({contents})"
-        problems = [f for f in self.findings if f.severity == "problem"]
+        if self.status == "stale":
+            return (f"gallery {self.gallery}: stale, {stale} findings {heals} (`attrib gallery check --repair` "
+                    f"now) ({contents})")
+        problems = self._of("problem")
         fixable = sum(1 for f in problems if f.repair)
         hint = f", {fixable} repairable: run `attrib gallery check --repair`" if fixable else ""
-        return f"gallery {self.gallery}: inconsistent, {len(problems)} problems{hint} ({contents})"
+        also = f"; {stale} stale findings {heals}" if stale else ""
+        return f"gallery {self.gallery}: inconsistent, {len(problems)} problems{hint}{also} ({contents})"
 
     def lines(self) -> list[str]:
         """One line per finding and per repair done, then the summary."""
         return [f.line() for f in self.findings] + [f"repaired: {r}" for r in self.repaired] + [self.summary()]
 
     def to_json(self) -> dict:
-        return {"gallery": self.gallery, "consistent": self.consistent, "generators": self.generators,
+        return {"gallery": self.gallery, "consistent": self.consistent, "status": self.status,
+                "generators": self.generators,
                 "samples": self.samples, "extractors": self.extractors,
                 "findings": [asdict(f) for f in self.findings], "repaired": self.repaired}
 
@@ -193,13 +225,15 @@ def _content_findings(query: Callable[..., list], reads: GalleryReads, report: C
                                                 "remove and re-enroll their generators"))
             continue
         for problem in fit_problems(reads, extractor_id):
-            report.findings.append(Finding(key, problem, repair="refit the whitening and recalibrate"))
+            report.findings.append(Finding(key, problem, repair="refit the whitening and recalibrate",
+                                           severity="stale", heals=REFITS_ITSELF))
             if (extractor_id, key) not in report.to_recalibrate:
                 report.to_recalibrate.append((extractor_id, key))
         if len(reads.labels(extractor_id)[0]):
             problems, _ = index_problems(reads, extractor_id)
             for problem in problems:
-                report.findings.append(Finding(key, problem, repair="rebuild it from the stored vectors"))
+                report.findings.append(Finding(key, problem, repair="rebuild it from the stored vectors",
+                                               severity="stale", heals=REINDEXES_ITSELF))
                 report.to_reindex.append((extractor_id, key))
     folder = Path(reads.root) / "index"
     sidecars = [faiss_cache.index_path(reads.root, extractor_id) for extractor_id, *_ in extractors]
