@@ -36,9 +36,9 @@ from attrib.scoring import calibration  # noqa: E402
 from attrib.scoring.candidates import FIRST_K  # noqa: E402
 from attrib.scoring.decision import score_queries  # noqa: E402
 from attrib.scoring.whitening import Whitening  # noqa: E402
-from attrib.storage.base import IndexView  # noqa: E402
-from attrib.storage.faiss_cache import choose_index_key  # noqa: E402
-from attrib.storage.index_tuning import held_out_queries, new_index, tune_index  # noqa: E402
+from attrib.storage.interface import IndexView  # noqa: E402
+from attrib.index.files import choose_index_key  # noqa: E402
+from attrib.index.tuning import held_out_queries, new_index, tune_index  # noqa: E402
 
 CHILD = r"""
 import json, sys, time

@@ -12,7 +12,7 @@ from attrib.extractors.contract import BoundExtractor
 from attrib.host.manager import ExtractorSpec
 from attrib.gallery import Gallery
 from attrib.synthetic.cohort import COHORT_VERSION
-from attrib.storage.base import IndexView
+from attrib.storage.interface import IndexView
 from attrib.storage.fast_reader import FastReader, read_view
 
 from conftest import ColorMean, ColorPercentiles

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attrib.storage.faiss_cache import (IndexState, build_index, choose_index_key, generation_files, labels_digest,
+from attrib.index.files import (IndexState, build_index, choose_index_key, generation_files, labels_digest,
                                         read_cache, search, stray_files, write_index)
 
 

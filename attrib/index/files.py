@@ -13,7 +13,7 @@ Every file is written to a temporary name, synced and moved into place with ``os
 the sidecar goes last, so a reader sees either the previous generation or the new one, never a
 mix, and files no sidecar names any more are removed after. A reader trusts a generation only
 when its files agree with the sidecar and the sidecar with the database
-(:func:`attrib.storage.base.load_index_view`). Readers that only search memory-map the base
+(:func:`attrib.storage.interface.load_index_view`). Readers that only search memory-map the base
 (:func:`read_cache` with ``mmap``) and search the deltas exactly beside it (:class:`LayeredIndex`).
 """
 
@@ -31,7 +31,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from . import index_tuning
+from . import tuning
 
 FLAT_LIMIT = 50_000  # exact search below this many vectors
 HNSW_LIMIT = 200_000  # HNSW below this many (its build grows to minutes beyond), IVF from here on
@@ -48,7 +48,7 @@ def choose_index_key(n: int, dim: int, memory: int | None = None) -> str:
     vectors plus the graph fit; IVF beyond (its build takes seconds where HNSW's takes minutes
     at a million vectors): ``IVF<lists>,Flat`` while raw vectors fit in ``memory``, else product
     quantisation (``IVF<lists>,PQ<m>``, ``m`` bytes a vector). The search parameter of an
-    approximate index is set afterwards from a measured recall (:mod:`.index_tuning`).
+    approximate index is set afterwards from a measured recall (:mod:`.tuning`).
     """
     if n < 0 or dim <= 0:
         raise ValueError(f"need n >= 0 and dim > 0, got n={n}, dim={dim}")
@@ -125,9 +125,9 @@ def labels_digest(ids: np.ndarray, generators: np.ndarray) -> str:
 
 def build_index(ids: np.ndarray, vectors: np.ndarray, dim: int, key: str | None = None) -> faiss.Index:
     """Build an inner-product index over L2-normalised vectors, keyed by ``ids``, with its search
-    parameter tuned to recall@1 >= :data:`.index_tuning.TARGET_RECALL` (see
-    :func:`.index_tuning.build_tuned_index`, which also returns the measured recall)."""
-    return index_tuning.build_tuned_index(ids, vectors, dim, key)[0]
+    parameter tuned to recall@1 >= :data:`.tuning.TARGET_RECALL` (see
+    :func:`.tuning.build_tuned_index`, which also returns the measured recall)."""
+    return tuning.build_tuned_index(ids, vectors, dim, key)[0]
 
 
 def index_path(root: Path, extractor_id: int) -> Path:

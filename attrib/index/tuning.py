@@ -202,9 +202,9 @@ def tune_index(index: faiss.Index, ids: np.ndarray, vectors: np.ndarray, target:
 def build_tuned_index(ids: np.ndarray, vectors: np.ndarray, dim: int, key: str | None = None,
                       target: float = TARGET_RECALL) -> tuple[faiss.Index, Tuning]:
     """Build an index over ``vectors`` keyed by ``ids`` (``key`` from
-    :func:`attrib.storage.faiss_cache.choose_index_key` when None) and tune it to ``target`` recall@1.
+    :func:`attrib.index.files.choose_index_key` when None) and tune it to ``target`` recall@1.
     Returns the index and how it was tuned (record ``tuning.recall`` with the index)."""
-    from .faiss_cache import choose_index_key
+    from .files import choose_index_key
 
     key = key or choose_index_key(len(ids), dim)
     index = new_index(ids, vectors, dim, key)

@@ -30,7 +30,7 @@ from .whitening import Whitening, held_out_score_matrix
 
 
 class IndexView(Protocol):
-    """What fusion reads of one extractor's loaded index (see :class:`attrib.storage.base.IndexView`)."""
+    """What fusion reads of one extractor's loaded index (see :class:`attrib.storage.interface.IndexView`)."""
 
     extractor_id: int
     whitening: Whitening
@@ -41,7 +41,7 @@ class IndexView(Protocol):
 
 
 class VectorStore(Protocol):
-    """What fusion reads from storage (see :class:`attrib.storage.base.GalleryStore`)."""
+    """What fusion reads from storage (see :class:`attrib.storage.interface.GalleryStore`)."""
 
     def sample_ids(self, extractor_id: int) -> np.ndarray: ...
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..scoring.calibration import DEFAULT_THRESHOLD
 from ..scoring.whitening import Whitening, refit_reason
-from . import faiss_cache, faiss_gpu, index_tuning
+from ..index import files, gpu, tuning
 
 
 @dataclass
@@ -67,16 +67,16 @@ class IndexView:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k similarities and vector ids of whitened queries (on a GPU copy when one is usable)."""
-        return faiss_gpu.search(self.index, queries, k)
+        return gpu.search(self.index, queries, k)
 
     def search_among(self, queries: np.ndarray, k: int, vector_ids: np.ndarray, everywhere: bool = False
                      ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k similarities and vector ids of whitened queries among ``vector_ids`` only."""
-        return index_tuning.search_among(self.index, queries, k, vector_ids, everywhere)
+        return tuning.search_among(self.index, queries, k, vector_ids, everywhere)
 
     def generator_vectors(self, generator_id: int) -> np.ndarray:
         """The whitened (searchable) vectors of one generator, read back from the index."""
-        return faiss_cache.reconstruct(self.index, self.ids[self.generator_ids == generator_id])
+        return files.reconstruct(self.index, self.ids[self.generator_ids == generator_id])
 
 
 class GalleryReads(Protocol):
@@ -108,7 +108,7 @@ class GalleryReads(Protocol):
     def vectors(self, extractor_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(vector ids, generator ids, float32 matrix) of one extractor, by vector id."""
 
-    def index_state(self, extractor_id: int) -> faiss_cache.IndexState:
+    def index_state(self, extractor_id: int) -> files.IndexState:
         """What the index of one extractor must reflect: its vectors (ids, labels) and the whitening."""
 
     def whitening(self, extractor_id: int) -> Whitening:
@@ -186,16 +186,16 @@ def fit_problems(store: GalleryReads, extractor_id: int) -> list[str]:
 
 
 def index_problems(store: GalleryReads, extractor_id: int, full: bool = True
-                   ) -> tuple[list[str], faiss_cache.CachedIndex | None]:
+                   ) -> tuple[list[str], files.CachedIndex | None]:
     """Why one extractor's index generation cannot be trusted (empty when it matches the database),
     with the generation read back. ``full``: compare every vector id and label with the database;
     else (a reader's check) the revision and whitening its sidecar records, falling back to the full
     comparison for a generation that does not record its revision. Not ``full``, the base index is
     memory-mapped (search only)."""
-    path = faiss_cache.index_path(store.root, extractor_id)
-    cached = faiss_cache.read_cache(path, mmap=not full)
+    path = files.index_path(store.root, extractor_id)
+    cached = files.read_cache(path, mmap=not full)
     if cached is None:
-        return [f"index files are {faiss_cache.why_unreadable(path)}"], None
+        return [f"index files are {files.why_unreadable(path)}"], None
     if not full and cached.state.revision is not None:
         revision, whitening = store.revision(extractor_id), store.whitening(extractor_id).digest
         if cached.state.revision == revision and cached.state.whitening == whitening:
@@ -203,7 +203,7 @@ def index_problems(store: GalleryReads, extractor_id: int, full: bool = True
         differences = [f"revision {cached.state.revision} instead of {revision}"] * (cached.state.revision != revision)
         differences += ["built with another whitening"] * (cached.state.whitening != whitening)
         return [f"index is out of date with the database ({'; '.join(differences)})"], cached
-    differences = faiss_cache.differences_from(cached, store.index_state(extractor_id))
+    differences = files.differences_from(cached, store.index_state(extractor_id))
     return ([f"index is out of date with the database ({'; '.join(differences)})"] if differences else []), cached
 
 
@@ -232,7 +232,7 @@ def memory_view(store: GalleryReads, key: str) -> IndexView | None:
         if not len(ids):
             return None
         whitening = store.whitening(extractor_id)
-        index = faiss_cache.build_index(ids, whitening.apply(matrix), whitening.out_dim(matrix.shape[1]))
+        index = files.build_index(ids, whitening.apply(matrix), whitening.out_dim(matrix.shape[1]))
         return _view(store, extractor_id, key, index, ids, gens)
 
 
@@ -246,12 +246,12 @@ def _view(store: GalleryReads, extractor_id: int, key: str, index, ids: np.ndarr
     )
 
 
-def state_of(ids: np.ndarray, generators: np.ndarray, dim: int, whitening: Whitening) -> faiss_cache.IndexState:
+def state_of(ids: np.ndarray, generators: np.ndarray, dim: int, whitening: Whitening) -> files.IndexState:
     """The index state that durable vectors (ids and their generators) and a fitted whitening call for."""
     ids = np.asarray(ids, np.int64)
-    return faiss_cache.IndexState(len(ids), int(ids.max()) if len(ids) else 0, int(ids.sum()),
+    return files.IndexState(len(ids), int(ids.max()) if len(ids) else 0, int(ids.sum()),
                                   whitening.out_dim(dim), whitening=whitening.digest,
-                                  labels=faiss_cache.labels_digest(ids, generators))
+                                  labels=files.labels_digest(ids, generators))
 
 
 def stack_rows(rows, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

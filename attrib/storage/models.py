@@ -11,7 +11,7 @@ schema 5 by :data:`MIGRATIONS`, then stamped at that baseline (:mod:`attrib.stor
 Schema 5 adds revisions: ``extractors.revision`` is bumped by triggers in the same transaction
 as every insert, change or delete of one of its vectors (and when a sample changes generator,
 :mod:`attrib.storage.revisions`); ``backends.revision`` and ``calibrations.revision`` record the
-revision the whitening and the thresholds were fitted at (:func:`attrib.storage.base.fit_problems`).
+revision the whitening and the thresholds were fitted at (:func:`attrib.storage.interface.fit_problems`).
 """
 
 from __future__ import annotations

@@ -1,13 +1,9 @@
-"""The SQLAlchemy 2.x implementation of the storage interface, on SQLite (this module) and PostgreSQL
-(:class:`attrib.storage.postgres.PostgresStore`, a subclass that changes only where the database,
-the writer lock and the index files are).
+"""The SQL store: the SQLAlchemy 2.x implementation of the storage interface, shared by a gallery folder
+(:class:`attrib.storage.sqlite.SQLiteStore`) and a PostgreSQL gallery
+(:class:`attrib.storage.postgres.PostgresStore`), sibling subclasses that say where the database, the
+writer lock and the index files are.
 
-A gallery folder holds ``gallery.db`` (the durable truth: generators, samples,
-vectors, fitted whitening, thresholds, audit), ``index/`` (FAISS files, a cache rebuilt
-from the database whenever they disagree) and ``gallery.lock`` (the writer lock,
-:mod:`.locking`). See gallery/README.md for the format.
-
-Every write holds the writer lock and runs in one transaction; :meth:`SQLiteStore.writing`
+Every write holds the writer lock and runs in one transaction; :meth:`SQLStore.writing`
 blocks nest, so a caller can make several steps (store samples, refit, recalibrate) one
 transaction that is committed whole or not at all. Storage faults become one-line errors
 (:mod:`.faults`).
@@ -18,29 +14,26 @@ from __future__ import annotations
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from ..errors import EmptyGallery, ExtractorMismatch, GalleryError, UnknownGenerator
 from ..scoring.calibration import DEFAULT_TARGET_FAR, CalibrationResult
 from ..scoring.whitening import Whitening
-from . import database, faiss_cache
+from ..index import files
 from . import models as db
-from .base import CalibrationState, IndexView, index_problems, load_index_view, stack_rows, state_of
-from .faults import faults
+from .interface import CalibrationState, IndexView, index_problems, load_index_view, stack_rows, state_of
 from .listing import ListingMixin
-from .locking import GalleryLock
 
 IN_CHUNK = 500  # values per SQL IN (...) list
 
 
 @dataclass
 class StoredSamples:
-    """What :meth:`SQLiteStore.add_samples` stored, by position in its ``images``: added, already
+    """What :meth:`SQLStore.add_samples` stored, by position in its ``images``: added, already
     enrolled under the same generator, enrolled under another (position, owner)."""
 
     extractor_id: int | None
@@ -49,37 +42,20 @@ class StoredSamples:
     conflicts: list[tuple[int, str]] = field(default_factory=list)
 
 
-class SQLiteStore(ListingMixin):
-    """Open (creating if needed) the gallery folder ``root``; writers wait up to ``lock_timeout`` seconds
-    for each other (default: $ATTRIB_LOCK_TIMEOUT, else 300)."""
-
-    def __init__(self, root: str | Path, notify: Callable[[str], None] | None = None,
-                 lock_timeout: float | None = None):
-        self.root = Path(root).expanduser()
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except FileExistsError:
-            raise GalleryError(f"gallery path {self.root} is not a folder") from None
-        except OSError as exc:
-            raise GalleryError(f"cannot create gallery folder {self.root}: {exc.strerror or exc}") from None
-        if not self.root.is_dir():
-            raise GalleryError(f"gallery path {self.root} is not a folder")
-        self.name = str(self.root)  # how messages name the gallery
-        self.notify = notify or (lambda message: None)
-        self.lock = GalleryLock(self.root, lambda message: self.notify(message), lock_timeout)
-        self._session: Session | None = None  # the open transaction (or snapshot) every method then uses
-        self._read_only = False
-        self.engine = database.open_database(self.root / "gallery.db", self.lock)
-        self.Session = sessionmaker(self.engine, expire_on_commit=False)
-
-    dialect = "sqlite"
+class SQLStore(ListingMixin):
+    """The gallery's durable state through SQLAlchemy, shared by both backends: a subclass opens it
+    (:class:`attrib.storage.sqlite.SQLiteStore`, :class:`attrib.storage.postgres.PostgresStore`), setting
+    ``root`` (the folder of the index files), ``name`` (how messages name the gallery), ``notify``, ``lock``
+    (the writer lock), ``engine`` and ``Session``, and says how storage faults read
+    (:meth:`storage_faults`); ``_session`` (the open transaction or snapshot every method then uses) and
+    ``_read_only`` start as None and False."""
 
     def close(self) -> None:
         self.engine.dispose()
 
     def storage_faults(self, doing: str):
         """A context that turns storage faults met while ``doing`` something into one-line errors."""
-        return faults(self.root, doing)
+        raise NotImplementedError
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -96,7 +72,7 @@ class SQLiteStore(ListingMixin):
         (with everything nested in it) on any error."""
         if self._session is not None:
             if self._read_only:
-                raise RuntimeError("a write inside SQLiteStore.snapshot()")
+                raise RuntimeError("a write inside SQLStore.snapshot()")
             yield self._session
             return
         with self.lock.held(), self.storage_faults("writing to the gallery database (nothing was changed)"):
@@ -348,7 +324,7 @@ class SQLiteStore(ListingMixin):
             session.merge(db.WhiteningRow(extractor_id=extractor_id, kind=whitening.kind,
                                           params=whitening.to_bytes(), n_fitted=n_fitted, revision=revision))
 
-    def index_state(self, extractor_id: int) -> faiss_cache.IndexState:
+    def index_state(self, extractor_id: int) -> files.IndexState:
         with self.reading() as session:
             dim = session.get(db.ExtractorRow, extractor_id).dim
             ids, gens = self.labels(extractor_id)
@@ -360,14 +336,14 @@ class SQLiteStore(ListingMixin):
         with self.lock.held(), self.storage_faults("writing the index files (the database is up to date; "
                                                      "the index is rebuilt from it)"):
             state = self.index_state(extractor_id)
-            cached = None if force else faiss_cache.read_cache(faiss_cache.index_path(self.root, extractor_id))
+            cached = None if force else files.read_cache(files.index_path(self.root, extractor_id))
             if cached is not None and cached.state.matches(state):
                 return False
             ids, gens, matrix = self.vectors(extractor_id)
-            built = faiss_cache.build_index(ids, self.whitening(extractor_id).apply(matrix), state.dim)
-            state.key = faiss_cache.choose_index_key(len(ids), state.dim)
+            built = files.build_index(ids, self.whitening(extractor_id).apply(matrix), state.dim)
+            state.key = files.choose_index_key(len(ids), state.dim)
             state.revision = self.revision(extractor_id)  # lets readers trust the files without a full read
-            faiss_cache.write_index(built, faiss_cache.index_path(self.root, extractor_id), state, ids, gens)
+            files.write_index(built, files.index_path(self.root, extractor_id), state, ids, gens)
             return True
 
     def require_extractor(self, extractor) -> int:

@@ -1,5 +1,5 @@
-"""The thumbnails table (schema 6) through the SQL store (:class:`attrib.storage.sqlite.SQLiteStore` or its
-PostgreSQL subclass): the reads reports need and the writes of :func:`attrib.enrollment.fill_in`.
+"""The thumbnails table (schema 6) through the SQL store (:class:`attrib.storage.sql.SQLStore`, a gallery
+folder's or a PostgreSQL one): the reads reports need and the writes of :func:`attrib.enrollment.fill_in`.
 Enrollment stores thumbnails with their samples (:func:`attrib.storage.bulk.store_chunk`)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Iterable, Sequence
 from sqlalchemy import insert, select
 
 from . import models as db
-from .sqlite import IN_CHUNK
+from .sql import IN_CHUNK
 
 
 def rows_for(sample_ids: Sequence[int], thumbnails: Sequence) -> list[dict]:

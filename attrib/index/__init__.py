@@ -1,0 +1,1 @@
+"""The FAISS index files of a gallery."""

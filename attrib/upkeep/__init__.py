@@ -1,0 +1,1 @@
+"""Keeping a gallery current: freshness rules, refits and the consistency check."""
