@@ -22,7 +22,6 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .upkeep import refit
 from .enrollment import (EnrollReport, ReembedReport, StoredAs, conflict_message, embed_again, embedded_chunks,
                          fill_in, relink, skip_reason, validate_name)
 from .errors import AttribError, DiskFull, GalleryError, ReadOnlyGallery, StaleGallery, UnknownGenerator
@@ -32,12 +31,14 @@ from .scoring import calibration
 from .scoring.decision import IdentificationResult, Verification, decide, rank, score_queries
 from .scoring.fusion import fit_fusion
 from .scoring.open_set import DecisionModel
-from .storage.interface import GalleryReads, IndexView, fit_problems, index_problems, load_index_view, memory_view
 from .scoring.whitening import staleness
+from .storage.fast_reader import FastReader
+from .storage.interface import GalleryReads
+from .storage.location import MaskedURL, database_url, is_database_url
+from .upkeep import refit
 from .upkeep.check import CheckReport, Finding, inspect_gallery
 from .upkeep.check import repair as repair_gallery
-from .storage.fast_reader import FastReader
-from .storage.location import MaskedURL, database_url, is_database_url
+from .upkeep.freshness import IndexView, fit_problems, index_problems, load_index_view, memory_view, open_index
 
 Progress = Callable[[int], None]
 EMBEDDED_CHUNK = 10_000  # precomputed vectors stored per transaction by Gallery.enroll_embedded
@@ -163,7 +164,7 @@ class Gallery:
                     self.notify(f"{stale_index[0]} for {extractor.identity.key}; " + (
                         f"rebuilt it from {done.indexed} stored vectors" if done.indexed
                         else f"added {done.appended} stored vectors to it"))
-            return store.open_index(extractor)
+            return open_index(store, extractor)
 
     def _read_only_view(self, extractor: BoundExtractor, exc: ReadOnlyGallery | DiskFull) -> IndexView:
         """For a gallery this process cannot write now: the stored vectors searched in memory when only the
@@ -270,7 +271,8 @@ class Gallery:
 
     def _bring_up_to_date(self, extractor_id: int, target_far: float | None = None, force: bool = False
                           ) -> refit.Upkeep:
-        """:func:`attrib.upkeep.refit.bring_up_to_date` with this gallery's cohort (the caller holds the writer lock)."""
+        """:func:`attrib.upkeep.refit.bring_up_to_date` with this gallery's cohort (the caller holds the writer
+        lock)."""
         return refit.bring_up_to_date(self.store, extractor_id, self.store.cohort(extractor_id, cohort_version()),
                                       target_far, force)
 

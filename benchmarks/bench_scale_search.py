@@ -32,13 +32,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from attrib.index.choice import choose_index_key  # noqa: E402
+from attrib.index.tuning import held_out_queries, new_index, tune_index  # noqa: E402
+from attrib.index.whitening import Whitening  # noqa: E402
 from attrib.scoring import calibration  # noqa: E402
 from attrib.scoring.candidates import FIRST_K  # noqa: E402
 from attrib.scoring.decision import score_queries  # noqa: E402
-from attrib.scoring.whitening import Whitening  # noqa: E402
-from attrib.storage.interface import IndexView  # noqa: E402
-from attrib.index.files import choose_index_key  # noqa: E402
-from attrib.index.tuning import held_out_queries, new_index, tune_index  # noqa: E402
+from attrib.upkeep.freshness import IndexView  # noqa: E402
 
 CHILD = r"""
 import json, sys, time

@@ -160,17 +160,17 @@ def test_damaged_labels_are_detected_and_rebuilt(filled, make_set, damage):
 
 
 def test_reads_during_index_rewrites_always_see_a_whole_generation(filled):
-    from attrib.storage.fast_reader import read_view
+    from attrib.upkeep.freshness import read_view
 
     key = bound().identity.key
     writer = subprocess.Popen([sys.executable, "-c", (  # two generations in turn: the previous one is removed
-        "import sys; from pathlib import Path; from attrib.index import files\n"
+        "import sys; from pathlib import Path; from attrib.index import choice, files\n"
         "from attrib.storage.sqlite import SQLiteStore\n"
         "root = Path(sys.argv[1]); store = SQLiteStore(root); state = store.index_state(1)\n"
         "ids, gens, matrix = store.vectors(1); vectors = store.whitening(1).apply(matrix)\n"
         "for i in range(40):\n"
         "    state.key = ('IDMap2,Flat', 'IDMap2,HNSW32')[i % 2]\n"
-        "    index = files.build_index(ids, vectors, state.dim, state.key)\n"
+        "    index = choice.build_index(ids, vectors, state.dim, state.key)\n"
         "    files.write_index(index, files.index_path(root, 1), state, ids, gens)\n"), str(filled)])
     views = []
     while writer.poll() is None:

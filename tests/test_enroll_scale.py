@@ -15,7 +15,7 @@ from attrib.gallery import Gallery
 from attrib.images import BATCH, ImageRecord
 from attrib.scoring import whitening as whitening_module
 from attrib.scoring.calibration import stratified
-from attrib.index import files
+from attrib.index import choice, files
 
 from gallery_helpers import bound, enrolled_gallery, run_in_process
 
@@ -170,7 +170,7 @@ def test_layered_index_search_equals_exact_search():
     vectors = rng.normal(size=(300, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     ids = np.arange(10, 310)
-    layered = files.LayeredIndex(files.build_index(ids[:200], vectors[:200], 8, "IDMap2,Flat"),
+    layered = files.LayeredIndex(choice.build_index(ids[:200], vectors[:200], 8, "IDMap2,Flat"),
                                        ids[200:], vectors[200:])
     scores, found = files.search(layered, vectors[:7], 12)
     exact = vectors[:7] @ vectors.T
@@ -185,7 +185,7 @@ def test_a_memory_mapped_generation_with_deltas_reads_back(tmp_path):
     ids, gens = np.arange(1, 121), np.arange(120) % 4
     path = tmp_path / "index" / "1.json"
     state = files.IndexState(100, 100, int(ids[:100].sum()), 8, "IDMap2,Flat", revision=100)
-    files.write_index(files.build_index(ids[:100], vectors[:100], 8), path, state, ids[:100], gens[:100])
+    files.write_index(choice.build_index(ids[:100], vectors[:100], 8), path, state, ids[:100], gens[:100])
     assert files.append_delta(path, ids[100:], gens[100:], vectors[100:], revision=120)
     assert not files.append_delta(path, ids[:5], gens[:5], vectors[:5], revision=125)  # ids not after it
     for mmap in (False, True):

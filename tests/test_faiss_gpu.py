@@ -7,10 +7,10 @@ import faiss
 import numpy as np
 import pytest
 
-from attrib.scoring.whitening import Whitening
 from attrib.index import files, gpu
-from attrib.storage.interface import IndexView
 from attrib.index.tuning import new_index, search_parameter, set_search_parameter
+from attrib.index.whitening import Whitening
+from attrib.upkeep.freshness import IndexView
 
 
 def unit(n, d, seed=0):

@@ -5,15 +5,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from attrib.extractors.contract import BoundExtractor
+from attrib.gallery import Gallery
+from attrib.host.manager import ExtractorSpec
 from attrib.scoring import calibration as scoring
 from attrib.scoring import fusion
 from attrib.scoring.whitening import crossfit_score_matrix
-from attrib.extractors.contract import BoundExtractor
-from attrib.host.manager import ExtractorSpec
-from attrib.gallery import Gallery
+from attrib.storage.fast_reader import FastReader
 from attrib.synthetic.cohort import COHORT_VERSION
-from attrib.storage.interface import IndexView
-from attrib.storage.fast_reader import FastReader, read_view
+from attrib.upkeep.freshness import IndexView, read_view
 
 from conftest import ColorMean, ColorPercentiles
 

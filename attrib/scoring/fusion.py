@@ -24,13 +24,14 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from ..index.whitening import Whitening
 from . import calibration, open_set
-from .whitening import Whitening, held_out_score_matrix
+from .whitening import held_out_score_matrix
 
 
 
 class IndexView(Protocol):
-    """What fusion reads of one extractor's loaded index (see :class:`attrib.storage.interface.IndexView`)."""
+    """What fusion reads of one extractor's loaded index (see :class:`attrib.upkeep.freshness.IndexView`)."""
 
     extractor_id: int
     whitening: Whitening

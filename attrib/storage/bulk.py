@@ -9,6 +9,7 @@ a scan of the whole gallery.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -17,6 +18,17 @@ from sqlalchemy import delete, func, insert, select, update
 from . import models as db
 from .interface import stack_rows
 from .thumbnails import rows_for
+
+
+@dataclass
+class StoredSamples:
+    """What :func:`store_chunk` stored, by position in its ``records``: added, already enrolled under the
+    same generator, enrolled under another (position, owner)."""
+
+    extractor_id: int | None
+    added: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+    conflicts: list[tuple[int, str]] = field(default_factory=list)
 
 
 def store_chunk(store, generator: str, records: Sequence, matrix: np.ndarray, extractor,
@@ -28,10 +40,8 @@ def store_chunk(store, generator: str, records: Sequence, matrix: np.ndarray, ex
 
     Who owns each sha256 is checked inside the transaction, so files stored meanwhile by another process
     (or by an earlier, interrupted run) are reported, never stored twice. Returns
-    :class:`attrib.storage.sql.StoredSamples` (positions in ``records``).
+    :class:`StoredSamples` (positions in ``records``).
     """
-    from .sql import StoredSamples
-
     matrix = np.asarray(matrix, dtype=np.float32)
     if len(records) != len(matrix):
         raise ValueError(f"{len(records)} records but {len(matrix)} vectors")

@@ -1,30 +1,21 @@
-"""The storage interface: everything the scoring side reads and writes about a gallery.
+"""The storage interface: what identification, scoring and upkeep read and write about a gallery.
 
-Two implementations: :class:`attrib.storage.sqlite.SQLiteStore` (SQLAlchemy, reads and
-writes, migrates, rebuilds) and :class:`attrib.storage.fast_reader.FastReader` (plain sqlite3,
-read-only, for a quick ``attrib identify``). Whether the stored fits and an index generation
-can be trusted is decided in one place, :func:`load_index_view` (with :func:`fit_problems` and
-:func:`index_problems`), from what either implementation reads.
-
-Freshness: every vector insert or delete bumps its extractor's ``revision`` in the same
-transaction (database triggers, schema 5); the whitening and the calibration record the
-revision they were fitted at. The calibration is stale when it differs, the whitening once the
-gallery changed enough since (:func:`attrib.scoring.whitening.refit_reason`). An index
-generation is current when it records the database's revision and whitening (a reader's check),
-or when its ids, labels, dimension and whitening match the database (the full check).
+Two implementations: the SQL store (:class:`attrib.storage.sql.SQLStore`, SQLAlchemy: reads and writes,
+migrates, rebuilds) and :class:`attrib.storage.fast_reader.FastReader` (plain sqlite3, read-only, for a
+quick ``attrib identify``). Whether what they read can be trusted (fits and index files current) is
+decided above storage, in :mod:`attrib.upkeep.freshness`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ContextManager, Protocol
 
 import numpy as np
 
-from ..scoring.calibration import DEFAULT_THRESHOLD
-from ..scoring.whitening import Whitening, refit_reason
-from ..index import files, gpu, tuning
+from ..index import files
+from ..index.whitening import Whitening
 
 
 @dataclass
@@ -35,48 +26,6 @@ class CalibrationState:
     separation: float | None = None  # d' of held-out genuine vs impostor scores (the fusion weight)
     target_far: float | None = None  # the FAR the thresholds were calibrated at
     model: dict | None = None  # the open-set decision model (attrib.scoring.open_set.DecisionModel)
-
-
-@dataclass
-class IndexView:
-    """A loaded index with the generator id of every vector id, for one extractor."""
-
-    extractor_id: int
-    extractor_key: str
-    index: object
-    ids: np.ndarray  # sorted vector ids
-    generator_ids: np.ndarray  # aligned with ids
-    generator_names: dict[int, str]
-    thresholds: dict[int | None, float]
-    whitening: Whitening
-    separation: float | None = None  # the calibration's d' (fusion weight); None before schema 3 calibration
-    rebuilt: bool = False
-    target_far: float | None = None  # the FAR the thresholds were calibrated at
-    model: dict | None = None  # the open-set decision model; None for a gallery calibrated without a cohort
-    families: dict[int, str | None] = field(default_factory=dict)
-    cache: dict = field(default_factory=dict, repr=False, compare=False)  # what scoring derives from it, kept
-
-    def generators_of(self, vector_ids: np.ndarray) -> np.ndarray:
-        pos = np.searchsorted(self.ids, vector_ids)
-        pos = np.clip(pos, 0, max(len(self.ids) - 1, 0))
-        return np.where(self.ids[pos] == vector_ids, self.generator_ids[pos], -1)
-
-    def threshold(self, generator_id: int | None) -> float:
-        """The generator's calibrated threshold, else the global one (``None``), else the default."""
-        return float(self.thresholds.get(generator_id, self.thresholds.get(None, DEFAULT_THRESHOLD)))
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k similarities and vector ids of whitened queries (on a GPU copy when one is usable)."""
-        return gpu.search(self.index, queries, k)
-
-    def search_among(self, queries: np.ndarray, k: int, vector_ids: np.ndarray, everywhere: bool = False
-                     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k similarities and vector ids of whitened queries among ``vector_ids`` only."""
-        return tuning.search_among(self.index, queries, k, vector_ids, everywhere)
-
-    def generator_vectors(self, generator_id: int) -> np.ndarray:
-        """The whitened (searchable) vectors of one generator, read back from the index."""
-        return files.reconstruct(self.index, self.ids[self.generator_ids == generator_id])
 
 
 class GalleryReads(Protocol):
@@ -157,93 +106,6 @@ class GalleryStore(GalleryReads, Protocol):
 
     def save_cohort(self, extractor_id: int, version: str, vectors: np.ndarray) -> None:
         """Store the impostor cohort embedded by one extractor."""
-
-
-def fit_problems(store: GalleryReads, extractor_id: int) -> list[str]:
-    """Why one extractor's whitening or calibration cannot be trusted: the calibration fitted at another
-    revision of its vectors, the whitening fitted on a gallery that changed too much since
-    (:func:`attrib.scoring.whitening.refit_reason`), or either without a record of it (empty when both
-    are current)."""
-    revision = store.revision(extractor_id)
-    key = store.extractor_key(extractor_id)
-    problems = []
-    whitened, calibrated = store.fit_revisions(extractor_id)
-    if whitened is None:
-        problems.append(f"the whitening of {key} does not record which vectors it was fitted on")
-    elif whitened != revision:
-        why = refit_reason(store.whitening(extractor_id), revision - whitened, len(store.generator_names()))
-        if why is not None:
-            problems.append(f"the whitening of {key} was fitted at revision {whitened} of its vectors, "
-                            f"which are now at revision {revision}" + (f" ({why})" if why else ""))
-    if calibrated is None:
-        problems.append(f"the calibration of {key} does not record which vectors it was fitted on")
-    elif calibrated != revision:
-        problems.append(f"the calibration of {key} was fitted at revision {calibrated} of its vectors, "
-                        f"which are now at revision {revision}")
-    if problems and not len(store.labels(extractor_id)[0]):
-        return []  # nothing to fit: an extractor without vectors
-    return problems
-
-
-def index_problems(store: GalleryReads, extractor_id: int, full: bool = True
-                   ) -> tuple[list[str], files.CachedIndex | None]:
-    """Why one extractor's index generation cannot be trusted (empty when it matches the database),
-    with the generation read back. ``full``: compare every vector id and label with the database;
-    else (a reader's check) the revision and whitening its sidecar records, falling back to the full
-    comparison for a generation that does not record its revision. Not ``full``, the base index is
-    memory-mapped (search only)."""
-    path = files.index_path(store.root, extractor_id)
-    cached = files.read_cache(path, mmap=not full)
-    if cached is None:
-        return [f"index files are {files.why_unreadable(path)}"], None
-    if not full and cached.state.revision is not None:
-        revision, whitening = store.revision(extractor_id), store.whitening(extractor_id).digest
-        if cached.state.revision == revision and cached.state.whitening == whitening:
-            return [], cached
-        differences = [f"revision {cached.state.revision} instead of {revision}"] * (cached.state.revision != revision)
-        differences += ["built with another whitening"] * (cached.state.whitening != whitening)
-        return [f"index is out of date with the database ({'; '.join(differences)})"], cached
-    differences = files.differences_from(cached, store.index_state(extractor_id))
-    return ([f"index is out of date with the database ({'; '.join(differences)})"] if differences else []), cached
-
-
-def load_index_view(store: GalleryReads, key: str) -> IndexView | None:
-    """The index view of extractor identity ``key`` when the whitening and calibration are current and the
-    index generation on disk matches the database (:func:`index_problems`, a reader's check); None when
-    there is no such extractor, no vector, or anything is stale."""
-    with store.snapshot():
-        extractor_id = store.extractor_id(key)
-        if extractor_id is None or fit_problems(store, extractor_id):
-            return None
-        problems, cached = index_problems(store, extractor_id, full=False)
-        if problems or not cached.state.count:
-            return None
-        return _view(store, extractor_id, key, cached.index, cached.labels[0], cached.labels[1])
-
-
-def memory_view(store: GalleryReads, key: str) -> IndexView | None:
-    """The index view of ``key`` built in memory from the stored vectors (for a gallery that cannot be
-    written, whose index files are stale); None when there is no such extractor or no vector."""
-    with store.snapshot():
-        extractor_id = store.extractor_id(key)
-        if extractor_id is None:
-            return None
-        ids, gens, matrix = store.vectors(extractor_id)
-        if not len(ids):
-            return None
-        whitening = store.whitening(extractor_id)
-        index = files.build_index(ids, whitening.apply(matrix), whitening.out_dim(matrix.shape[1]))
-        return _view(store, extractor_id, key, index, ids, gens)
-
-
-def _view(store: GalleryReads, extractor_id: int, key: str, index, ids: np.ndarray, gens: np.ndarray) -> IndexView:
-    calibration = store.calibration(extractor_id)
-    return IndexView(
-        extractor_id, key, index, ids, gens, store.generator_names(),
-        calibration.thresholds or {None: DEFAULT_THRESHOLD}, store.whitening(extractor_id),
-        separation=calibration.separation, target_far=calibration.target_far, model=calibration.model,
-        families=store.generator_families(),
-    )
 
 
 def state_of(ids: np.ndarray, generators: np.ndarray, dim: int, whitening: Whitening) -> files.IndexState:

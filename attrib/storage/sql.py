@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -21,26 +20,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from ..errors import EmptyGallery, ExtractorMismatch, GalleryError, UnknownGenerator
-from ..scoring.calibration import DEFAULT_TARGET_FAR, CalibrationResult
-from ..scoring.whitening import Whitening
-from ..index import files
+from ..index.whitening import Whitening
+from ..index import choice, files
 from . import models as db
-from .interface import CalibrationState, IndexView, index_problems, load_index_view, stack_rows, state_of
+from .bulk import StoredSamples, store_chunk
+from .interface import CalibrationState, stack_rows, state_of
 from .listing import ListingMixin
-
-IN_CHUNK = 500  # values per SQL IN (...) list
-
-
-@dataclass
-class StoredSamples:
-    """What :meth:`SQLStore.add_samples` stored, by position in its ``images``: added, already
-    enrolled under the same generator, enrolled under another (position, owner)."""
-
-    extractor_id: int | None
-    added: list[int] = field(default_factory=list)
-    duplicates: list[int] = field(default_factory=list)
-    conflicts: list[tuple[int, str]] = field(default_factory=list)
-
 
 class SQLStore(ListingMixin):
     """The gallery's durable state through SQLAlchemy, shared by both backends: a subclass opens it
@@ -191,8 +176,8 @@ class SQLStore(ListingMixin):
             if sha256s is None:
                 return dict(session.execute(query).all())
             found = {}
-            for start in range(0, len(sha256s), IN_CHUNK):
-                chunk = list(sha256s[start: start + IN_CHUNK])
+            for start in range(0, len(sha256s), db.IN_CHUNK):
+                chunk = list(sha256s[start: start + db.IN_CHUNK])
                 found.update(session.execute(query.where(db.Sample.sha256.in_(chunk))).all())
             return found
 
@@ -202,8 +187,6 @@ class SQLStore(ListingMixin):
         ``generator`` in one transaction (:func:`attrib.storage.bulk.store_chunk`, with each path resolved).
         Who owns each sha256 is checked again inside it, so files another process enrolled meanwhile are
         reported, never stored twice."""
-        from .bulk import store_chunk
-
         records = [image.record() if hasattr(image, "record") else image for image in images]
         return store_chunk(self, generator, records, matrix, extractor, family=family, note=note)
 
@@ -340,8 +323,8 @@ class SQLStore(ListingMixin):
             if cached is not None and cached.state.matches(state):
                 return False
             ids, gens, matrix = self.vectors(extractor_id)
-            built = files.build_index(ids, self.whitening(extractor_id).apply(matrix), state.dim)
-            state.key = files.choose_index_key(len(ids), state.dim)
+            built = choice.build_index(ids, self.whitening(extractor_id).apply(matrix), state.dim)
+            state.key = choice.choose_index_key(len(ids), state.dim)
             state.revision = self.revision(extractor_id)  # lets readers trust the files without a full read
             files.write_index(built, files.index_path(self.root, extractor_id), state, ids, gens)
             return True
@@ -364,31 +347,6 @@ class SQLStore(ListingMixin):
                     "`attrib enroll --generator NAME IMAGES...`"
                 )
             return row.id
-
-    def open_index(self, extractor) -> IndexView:
-        """Load the index for ``extractor``, rebuilding it under the writer lock (and saying so) if it
-        disagrees with the database."""
-        key = extractor.identity.key
-        view = load_index_view(self, key)
-        if view is not None:
-            return view
-        extractor_id = self.require_extractor(extractor)
-        with self.lock.held():
-            state = self.index_state(extractor_id)
-            if state.count == 0:
-                raise EmptyGallery(
-                    f"gallery {self.name} has no samples for {key}; enroll some with "
-                    "`attrib enroll --generator NAME IMAGES...`"
-                )
-            problems, _ = index_problems(self, extractor_id)
-            if problems:
-                self.write_index(extractor_id, force=True)
-                self.notify(f"{problems[0]} for {key}; rebuilt it from {state.count} stored vectors")
-            view = load_index_view(self, key)
-        if view is None:
-            raise GalleryError(f"index for {key} could not be rebuilt; run `attrib gallery check` on {self.name}")
-        view.rebuilt = bool(problems)
-        return view
 
     # -- calibration ----------------------------------------------------
 
@@ -430,16 +388,17 @@ class SQLStore(ListingMixin):
         with self.reading() as session:
             return session.scalar(select(db.Generator.name).join(db.Sample).where(db.Sample.sha256 == sha256))
 
-    def calibrated_far(self, extractor_id: int) -> float:
-        """The FAR one extractor was last calibrated at, else the default."""
+    def calibrated_far(self, extractor_id: int) -> float | None:
+        """The FAR one extractor was last calibrated at (None: never calibrated)."""
         with self.reading() as session:
             previous = session.scalar(
                 select(db.Calibration.target_far).where(db.Calibration.extractor_id == extractor_id).limit(1)
             )
-        return previous if previous is not None else DEFAULT_TARGET_FAR
+        return previous
 
-    def save_calibration(self, extractor_id: int, result: CalibrationResult, target_far: float,
-                         revision: int) -> None:
+    def save_calibration(self, extractor_id: int, result, target_far: float, revision: int) -> None:
+        """Replace one extractor's thresholds by ``result`` (:class:`attrib.scoring.calibration.CalibrationResult`:
+        its thresholds, separation, decision model and message) fitted at ``revision``, and audit it."""
         with self.writing() as session:
             session.execute(delete(db.Calibration).where(db.Calibration.extractor_id == extractor_id))
             for t in result.thresholds:

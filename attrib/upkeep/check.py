@@ -3,8 +3,8 @@
 Verifies the database (for a gallery folder, SQLite's integrity and foreign-key checks and the
 schema version; for a PostgreSQL gallery the server keeps both), a vector of the right size for
 every sample and extractor, that each extractor's whitening and
-calibration were fitted on its current vectors (:func:`attrib.storage.interface.fit_problems`),
-and that its index generation matches the database (:func:`attrib.storage.interface.index_problems`).
+calibration were fitted on its current vectors (:func:`attrib.upkeep.freshness.fit_problems`),
+and that its index generation matches the database (:func:`attrib.upkeep.freshness.index_problems`).
 Reads only; :func:`repair` rebuilds what the durable vectors allow.
 """
 
@@ -17,9 +17,10 @@ from typing import Callable
 
 from ..errors import GalleryError
 from ..index import files
-from ..storage.interface import GalleryReads, fit_problems, index_problems
 from ..storage.fast_reader import FastReader, connect_read_only
+from ..storage.interface import GalleryReads
 from ..storage.schema import SCHEMA_VERSION
+from .freshness import fit_problems, index_problems
 
 MAX_LISTED = 10  # integrity problems listed one by one
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..index import choice, files
 from ..scoring import calibration, incremental, open_set
 from ..scoring.whitening import fit_sample, fit_whitening, held_out_score_matrix, refit_reason
-from ..index import files
 
 
 @dataclass
@@ -46,6 +46,8 @@ def bring_up_to_date(store, extractor_id: int, cohort: np.ndarray | None, target
     """Make one extractor's whitening, calibration and index current, incrementally where it can."""
     if target_far is None:
         target_far = store.calibrated_far(extractor_id)
+    if target_far is None:
+        target_far = calibration.DEFAULT_TARGET_FAR
     why = "forced" if force else _needs_full(store, extractor_id, cohort)
     if why is None:
         done = _incremental(store, extractor_id, cohort, target_far)
@@ -145,11 +147,11 @@ def rebuild_index(store, extractor_id: int) -> int:
 
 def write_base(store, extractor_id: int, ids: np.ndarray, gens: np.ndarray, whitened: np.ndarray, revision: int,
                whitening: str) -> None:
-    """Build an index of the type :func:`~attrib.index.files.choose_index_key` picks for its size and
+    """Build an index of the type :func:`~attrib.index.choice.choose_index_key` picks for its size and
     write it as a new base generation recording ``revision``."""
     dim = whitened.shape[1]
-    key = files.choose_index_key(len(ids), dim)
-    index = files.build_index(ids, whitened, dim, key)
+    key = choice.choose_index_key(len(ids), dim)
+    index = choice.build_index(ids, whitened, dim, key)
     state = files.IndexState(len(ids), int(ids.max()) if len(ids) else 0, int(ids.sum()), dim, key,
                                    whitening=whitening, revision=revision)
     with index_faults(store):
