@@ -38,7 +38,7 @@ from .storage.location import MaskedURL, database_url, is_database_url
 from .upkeep import refit
 from .upkeep.check import CheckReport, Finding, inspect_gallery
 from .upkeep.check import repair as repair_gallery
-from .upkeep.freshness import IndexView, fit_problems, index_problems, load_index_view, memory_view, open_index
+from .upkeep.freshness import LoadedIndex, fit_problems, index_problems, load_index_view, memory_view, open_index
 
 Progress = Callable[[int], None]
 EMBEDDED_CHUNK = 10_000  # precomputed vectors stored per transaction by Gallery.enroll_embedded
@@ -129,7 +129,7 @@ class Gallery:
 
         return load_extractor(name, options, self.extractor_names())
 
-    def open_index(self, extractor: BoundExtractor) -> IndexView:
+    def open_index(self, extractor: BoundExtractor) -> LoadedIndex:
         """The loaded index for ``extractor``. When the whitening or calibration predates the vectors
         they are refitted, and a stale index is rebuilt, under the writer lock (and said so); a gallery
         that cannot be written searches its stored vectors instead, or refuses stale fits in one line."""
@@ -146,7 +146,7 @@ class Gallery:
         except (ReadOnlyGallery, DiskFull) as exc:
             return self._read_only_view(extractor, exc)
 
-    def _repaired_view(self, extractor: BoundExtractor) -> IndexView:
+    def _repaired_view(self, extractor: BoundExtractor) -> LoadedIndex:
         store = self.store
         view = load_index_view(store, extractor.identity.key)
         if view is not None:
@@ -166,7 +166,7 @@ class Gallery:
                         else f"added {done.appended} stored vectors to it"))
             return open_index(store, extractor)
 
-    def _read_only_view(self, extractor: BoundExtractor, exc: ReadOnlyGallery | DiskFull) -> IndexView:
+    def _read_only_view(self, extractor: BoundExtractor, exc: ReadOnlyGallery | DiskFull) -> LoadedIndex:
         """For a gallery this process cannot write now: the stored vectors searched in memory when only the
         index files are stale; a one-line error when the fits are."""
         reader = self._reader or FastReader.open(self.root)

@@ -10,7 +10,7 @@ import pytest
 from attrib.index import files, gpu
 from attrib.index.tuning import new_index, search_parameter, set_search_parameter
 from attrib.index.whitening import Whitening
-from attrib.upkeep.freshness import IndexView
+from attrib.upkeep.freshness import LoadedIndex
 
 
 def unit(n, d, seed=0):
@@ -114,7 +114,7 @@ def test_a_failed_copy_falls_back_with_one_notice(monkeypatch, capsys):
 
 def test_index_view_searches_through_the_gpu_path(fake_gpu):
     index = index_of("IDMap2,Flat")
-    view = IndexView(1, "x", index, IDS, IDS % 5, {g: str(g) for g in range(5)}, {None: 0.5}, Whitening("identity"))
+    view = LoadedIndex(1, "x", index, IDS, IDS % 5, {g: str(g) for g in range(5)}, {None: 0.5}, Whitening("identity"))
     sims, ids = view.search(QUERIES, 3)
     assert len(fake_gpu.copies) == 1
     assert np.array_equal(ids, files.search(index, QUERIES, 3)[1])

@@ -13,13 +13,13 @@ from attrib.scoring import fusion
 from attrib.scoring.whitening import crossfit_score_matrix
 from attrib.storage.fast_reader import FastReader
 from attrib.synthetic.cohort import COHORT_VERSION
-from attrib.upkeep.freshness import IndexView, read_view
+from attrib.upkeep.freshness import LoadedIndex, read_view
 
 from conftest import ColorMean, ColorPercentiles
 
 
 def _view(separation, thresholds):
-    return IndexView(0, "k", None, np.zeros(0), np.zeros(0), {}, thresholds, None, separation=separation)
+    return LoadedIndex(0, "k", None, np.zeros(0), np.zeros(0), {}, thresholds, None, separation=separation)
 
 
 def test_separation_is_d_prime():

@@ -13,7 +13,7 @@ from attrib.scoring.calibration import TOP_M, aggregate, generator_scores, top_h
 from attrib.scoring.candidates import EXACT_SEARCH_LIMIT, FIRST_K
 from attrib.scoring.decision import decide, rank, score_queries
 from attrib.scoring.open_set import DecisionModel
-from attrib.upkeep.freshness import IndexView
+from attrib.upkeep.freshness import LoadedIndex
 
 
 def unit(x):
@@ -25,7 +25,7 @@ def view_of(vectors, gens, thresholds, ids=None, key="IDMap2,Flat"):
     ids = np.arange(len(vectors), dtype=np.int64) * 3 + 7 if ids is None else ids
     index = choice.build_index(ids, vectors, vectors.shape[1], key)
     names = {int(g): f"gen{g}" for g in np.unique(gens)}
-    return IndexView(1, "test", index, ids, np.asarray(gens, np.int64), names, thresholds, Whitening("identity"))
+    return LoadedIndex(1, "test", index, ids, np.asarray(gens, np.int64), names, thresholds, Whitening("identity"))
 
 
 def loop_scores(sims, gens):

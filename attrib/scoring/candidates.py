@@ -30,7 +30,7 @@ class QueryScores:
 
 def score_queries(view, queries: np.ndarray) -> list[QueryScores]:
     """Per-generator scores (and the hits behind them) for each query vector against a loaded
-    index (:class:`attrib.upkeep.freshness.IndexView`), for the whole batch at once.
+    index (:class:`attrib.upkeep.freshness.LoadedIndex`), for the whole batch at once.
 
     A generator's score is the mean similarity of its ``TOP_M`` nearest vectors (all of them when
     it has fewer: ``m`` below). An index of at most EXACT_SEARCH_LIMIT vectors is searched whole,

@@ -165,10 +165,6 @@ class SQLStore(ListingMixin):
         with self.reading() as session:
             return dict(session.execute(select(db.Generator.id, db.Generator.family)).all())
 
-    def generator_count(self) -> int:
-        with self.reading() as session:
-            return int(session.scalar(select(func.count(db.Generator.id))))
-
     def owners(self, sha256s: Sequence[str] | None = None) -> dict[str, str]:
         """The generator name every enrolled sha256 (of ``sha256s`` when given) belongs to."""
         query = select(db.Sample.sha256, db.Generator.name).join(db.Generator)

@@ -30,7 +30,7 @@ from ..storage.interface import GalleryReads
 
 
 @dataclass
-class IndexView:
+class LoadedIndex:
     """A loaded index with the generator id of every vector id, for one extractor."""
 
     extractor_id: int
@@ -119,7 +119,7 @@ def index_problems(store: GalleryReads, extractor_id: int, full: bool = True
     return ([f"index is out of date with the database ({'; '.join(differences)})"] if differences else []), cached
 
 
-def load_index_view(store: GalleryReads, key: str) -> IndexView | None:
+def load_index_view(store: GalleryReads, key: str) -> LoadedIndex | None:
     """The index view of extractor identity ``key`` when the whitening and calibration are current and the
     index generation on disk matches the database (:func:`index_problems`, a reader's check); None when
     there is no such extractor, no vector, or anything is stale."""
@@ -133,7 +133,7 @@ def load_index_view(store: GalleryReads, key: str) -> IndexView | None:
         return _view(store, extractor_id, key, cached.index, cached.labels[0], cached.labels[1])
 
 
-def memory_view(store: GalleryReads, key: str) -> IndexView | None:
+def memory_view(store: GalleryReads, key: str) -> LoadedIndex | None:
     """The index view of ``key`` built in memory from the stored vectors (for a gallery that cannot be
     written, whose index files are stale); None when there is no such extractor or no vector."""
     with store.snapshot():
@@ -148,9 +148,9 @@ def memory_view(store: GalleryReads, key: str) -> IndexView | None:
         return _view(store, extractor_id, key, index, ids, gens)
 
 
-def _view(store: GalleryReads, extractor_id: int, key: str, index, ids: np.ndarray, gens: np.ndarray) -> IndexView:
+def _view(store: GalleryReads, extractor_id: int, key: str, index, ids: np.ndarray, gens: np.ndarray) -> LoadedIndex:
     calibration = store.calibration(extractor_id)
-    return IndexView(
+    return LoadedIndex(
         extractor_id, key, index, ids, gens, store.generator_names(),
         calibration.thresholds or {None: DEFAULT_THRESHOLD}, store.whitening(extractor_id),
         separation=calibration.separation, target_far=calibration.target_far, model=calibration.model,
@@ -158,7 +158,7 @@ def _view(store: GalleryReads, extractor_id: int, key: str, index, ids: np.ndarr
     )
 
 
-def open_index(store, extractor) -> IndexView:
+def open_index(store, extractor) -> LoadedIndex:
     """Load the index of ``extractor`` from the SQL store ``store``, rebuilding it under the writer lock (and
     saying so) if it disagrees with the database."""
     key = extractor.identity.key
