@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from .. import __version__
+from ..version import __version__
 from . import attribution, evaluation, evidence, gallery, plugins, report, serve
 from .common import AttribGroup, default_gallery
 
