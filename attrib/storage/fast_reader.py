@@ -19,8 +19,8 @@ from urllib.parse import quote
 
 import numpy as np
 
-from ..index.whitening import Whitening
 from ..index import files
+from ..index.whitening import Whitening
 from .interface import CalibrationState, stack_rows, state_of
 from .schema import SCHEMA_VERSION
 

@@ -19,13 +19,14 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from ..errors import EmptyGallery, ExtractorMismatch, GalleryError, UnknownGenerator
-from ..index.whitening import Whitening
+from ..errors import EmptyGallery, ExtractorMismatch, UnknownGenerator
 from ..index import choice, files
+from ..index.whitening import Whitening
 from . import models as db
 from .bulk import StoredSamples, store_chunk
 from .interface import CalibrationState, stack_rows, state_of
 from .listing import ListingMixin
+
 
 class SQLStore(ListingMixin):
     """The gallery's durable state through SQLAlchemy, shared by both backends: a subclass opens it
