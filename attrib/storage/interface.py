@@ -90,7 +90,8 @@ class GalleryReads(Protocol):
 
 
 class GalleryStore(GalleryReads, Protocol):
-    """Everything scoring and the gallery write: the SQLite store implements all of it."""
+    """Everything scoring and the gallery write: the SQL store (:class:`attrib.storage.sql.SQLStore`) implements
+    all of it."""
 
     def save_whitening(self, extractor_id: int, whitening: Whitening, n_fitted: int, revision: int) -> None:
         """Store the whitening fitted on ``n_fitted`` of one extractor's vectors at ``revision``."""
