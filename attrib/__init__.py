@@ -20,8 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .host.hookspecs import hookimpl
-
-__version__ = "0.1.0"
+from .version import __version__
 
 _LAZY = {
     "open_gallery": "attrib.gallery",

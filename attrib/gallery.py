@@ -9,7 +9,7 @@ saying so) only when it cannot.
 Writes hold the gallery's writer lock (:mod:`attrib.storage.locking`). Enrollment commits
 images in chunks, one transaction each (samples with their vectors), so an interrupted enroll
 keeps whole chunks and a re-run completes it; then the whitening, the calibration and the index
-are brought up to date at a cost set by what changed (:mod:`attrib.refit`). The index files
+are brought up to date at a cost set by what changed (:mod:`attrib.upkeep.refit`). The index files
 follow the database and are extended or rebuilt from it whenever they lag.
 """
 
@@ -22,7 +22,6 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from . import refit
 from .enrollment import (EnrollReport, ReembedReport, StoredAs, conflict_message, embed_again, embedded_chunks,
                          fill_in, relink, skip_reason, validate_name)
 from .errors import AttribError, DiskFull, GalleryError, ReadOnlyGallery, StaleGallery, UnknownGenerator
@@ -32,12 +31,14 @@ from .scoring import calibration
 from .scoring.decision import IdentificationResult, Verification, decide, rank, score_queries
 from .scoring.fusion import fit_fusion
 from .scoring.open_set import DecisionModel
-from .storage.base import GalleryReads, IndexView, fit_problems, index_problems, load_index_view, memory_view
 from .scoring.whitening import staleness
-from .storage.check import CheckReport, Finding, inspect_gallery
-from .storage.check import repair as repair_gallery
 from .storage.fast_reader import FastReader
+from .storage.interface import GalleryReads
 from .storage.location import MaskedURL, database_url, is_database_url
+from .upkeep import refit
+from .upkeep.check import CheckReport, Finding, inspect_gallery
+from .upkeep.check import repair as repair_gallery
+from .upkeep.freshness import LoadedIndex, fit_problems, index_problems, load_index_view, memory_view, open_index
 
 Progress = Callable[[int], None]
 EMBEDDED_CHUNK = 10_000  # precomputed vectors stored per transaction by Gallery.enroll_embedded
@@ -128,7 +129,7 @@ class Gallery:
 
         return load_extractor(name, options, self.extractor_names())
 
-    def open_index(self, extractor: BoundExtractor) -> IndexView:
+    def open_index(self, extractor: BoundExtractor) -> LoadedIndex:
         """The loaded index for ``extractor``. When the whitening or calibration predates the vectors
         they are refitted, and a stale index is rebuilt, under the writer lock (and said so); a gallery
         that cannot be written searches its stored vectors instead, or refuses stale fits in one line."""
@@ -145,7 +146,7 @@ class Gallery:
         except (ReadOnlyGallery, DiskFull) as exc:
             return self._read_only_view(extractor, exc)
 
-    def _repaired_view(self, extractor: BoundExtractor) -> IndexView:
+    def _repaired_view(self, extractor: BoundExtractor) -> LoadedIndex:
         store = self.store
         view = load_index_view(store, extractor.identity.key)
         if view is not None:
@@ -163,9 +164,9 @@ class Gallery:
                     self.notify(f"{stale_index[0]} for {extractor.identity.key}; " + (
                         f"rebuilt it from {done.indexed} stored vectors" if done.indexed
                         else f"added {done.appended} stored vectors to it"))
-            return store.open_index(extractor)
+            return open_index(store, extractor)
 
-    def _read_only_view(self, extractor: BoundExtractor, exc: ReadOnlyGallery | DiskFull) -> IndexView:
+    def _read_only_view(self, extractor: BoundExtractor, exc: ReadOnlyGallery | DiskFull) -> LoadedIndex:
         """For a gallery this process cannot write now: the stored vectors searched in memory when only the
         index files are stale; a one-line error when the fits are."""
         reader = self._reader or FastReader.open(self.root)
@@ -270,7 +271,8 @@ class Gallery:
 
     def _bring_up_to_date(self, extractor_id: int, target_far: float | None = None, force: bool = False
                           ) -> refit.Upkeep:
-        """:func:`attrib.refit.bring_up_to_date` with this gallery's cohort (the caller holds the writer lock)."""
+        """:func:`attrib.upkeep.refit.bring_up_to_date` with this gallery's cohort (the caller holds the writer
+        lock)."""
         return refit.bring_up_to_date(self.store, extractor_id, self.store.cohort(extractor_id, cohort_version()),
                                       target_far, force)
 
@@ -363,7 +365,7 @@ class Gallery:
         return self.store.extractor_keys()
 
     def check(self, repair: bool = False) -> CheckReport:
-        """Verify the gallery (:mod:`attrib.storage.check`); with ``repair``, migrate an earlier schema and
+        """Verify the gallery (:mod:`attrib.upkeep.check`); with ``repair``, migrate an earlier schema and
         rebuild what the durable vectors allow (whitening and calibration, index files, leftover files)
         under the writer lock, then verify again; the report lists what was repaired."""
         report = inspect_gallery(self.root, self._store)

@@ -32,13 +32,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from attrib.index.choice import choose_index_key  # noqa: E402
+from attrib.index.tuning import held_out_queries, new_index, tune_index  # noqa: E402
+from attrib.index.whitening import Whitening  # noqa: E402
 from attrib.scoring import calibration  # noqa: E402
 from attrib.scoring.candidates import FIRST_K  # noqa: E402
 from attrib.scoring.decision import score_queries  # noqa: E402
-from attrib.scoring.whitening import Whitening  # noqa: E402
-from attrib.storage.base import IndexView  # noqa: E402
-from attrib.storage.faiss_cache import choose_index_key  # noqa: E402
-from attrib.storage.index_tuning import held_out_queries, new_index, tune_index  # noqa: E402
+from attrib.upkeep.freshness import LoadedIndex  # noqa: E402
 
 CHILD = r"""
 import json, sys, time
@@ -122,7 +122,7 @@ def search_at(n: int, dim: int, generators: int, n_queries: int) -> None:
           + ("; <= 1024 MB at 1M: " + f"{child['peak_rss_mb']:.0f} MB" if n >= 1_000_000 else ""))
 
 
-def scoring_view(n: int, generators: int, dim: int) -> tuple[IndexView, np.ndarray]:
+def scoring_view(n: int, generators: int, dim: int) -> tuple[LoadedIndex, np.ndarray]:
     """A calibrated view of ``n`` synthetic samples in ``generators``, and held-out queries."""
     vectors, labels = clustered(n, dim, generators, seed=generators)
     ids = np.arange(n, dtype=np.int64)
@@ -130,12 +130,12 @@ def scoring_view(n: int, generators: int, dim: int) -> tuple[IndexView, np.ndarr
     thresholds = {t.generator_id: t.threshold for t in result.thresholds}
     index = new_index(ids, vectors, dim, choose_index_key(n, dim))
     tune_index(index, ids, vectors)
-    view = IndexView(1, "bench", index, ids, labels.astype(np.int64), {g: f"g{g}" for g in range(generators)},
+    view = LoadedIndex(1, "bench", index, ids, labels.astype(np.int64), {g: f"g{g}" for g in range(generators)},
                      thresholds, Whitening("identity"))
     return view, held_out_queries(vectors, 1024, seed=7)
 
 
-def scoring_ms(views: dict[int, tuple[IndexView, np.ndarray]], batch: int = 256, repeats: int = 5) -> dict:
+def scoring_ms(views: dict[int, tuple[LoadedIndex, np.ndarray]], batch: int = 256, repeats: int = 5) -> dict:
     """ms per image of score_queries over batches of ``batch``: (best, median) per view, the views
     timed in turn so that a busy machine slows them alike."""
     times = {g: [] for g in views}

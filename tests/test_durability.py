@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from attrib.cli import cli
 from attrib.errors import DamagedGallery, DiskFull, GalleryError, StaleGallery
 from attrib.gallery import Gallery
-from attrib.storage import faiss_cache
+from attrib.index import files
 
 from gallery_helpers import bound, enrolled_gallery, fill_disk, read_only_view, small_disk
 
@@ -70,7 +70,7 @@ def test_a_crash_after_the_commit_leaves_a_stale_index_the_next_reader_rebuilds(
         raise SystemExit("killed while writing the index")
 
     with monkeypatch.context() as patch:
-        patch.setattr(faiss_cache, "write_index", killed)
+        patch.setattr(files, "write_index", killed)
         with pytest.raises(SystemExit), Gallery(filled) as g:
             g.enroll("gray", make_set("gray", 6), bound())
     report = check(filled)
@@ -160,18 +160,18 @@ def test_damaged_labels_are_detected_and_rebuilt(filled, make_set, damage):
 
 
 def test_reads_during_index_rewrites_always_see_a_whole_generation(filled):
-    from attrib.storage.fast_reader import read_view
+    from attrib.upkeep.freshness import read_view
 
     key = bound().identity.key
     writer = subprocess.Popen([sys.executable, "-c", (  # two generations in turn: the previous one is removed
-        "import sys; from pathlib import Path; from attrib.storage import faiss_cache\n"
+        "import sys; from pathlib import Path; from attrib.index import choice, files\n"
         "from attrib.storage.sqlite import SQLiteStore\n"
         "root = Path(sys.argv[1]); store = SQLiteStore(root); state = store.index_state(1)\n"
         "ids, gens, matrix = store.vectors(1); vectors = store.whitening(1).apply(matrix)\n"
         "for i in range(40):\n"
         "    state.key = ('IDMap2,Flat', 'IDMap2,HNSW32')[i % 2]\n"
-        "    index = faiss_cache.build_index(ids, vectors, state.dim, state.key)\n"
-        "    faiss_cache.write_index(index, faiss_cache.index_path(root, 1), state, ids, gens)\n"), str(filled)])
+        "    index = choice.build_index(ids, vectors, state.dim, state.key)\n"
+        "    files.write_index(index, files.index_path(root, 1), state, ids, gens)\n"), str(filled)])
     views = []
     while writer.poll() is None:
         views.append(read_view(filled, key))
@@ -197,14 +197,14 @@ def test_disk_full_while_writing_the_index_keeps_identify_working_until_repaired
     with small_disk(2048) as disk:
         gallery = disk / "g"
         subprocess.run(["cp", "-r", str(filled), str(gallery)], check=True)
-        write = faiss_cache.write_index
+        write = files.write_index
 
         def disk_fills_up(*args, **kwargs):
             fill_disk(disk)
             return write(*args, **kwargs)
 
         with monkeypatch.context() as patch:
-            patch.setattr(faiss_cache, "write_index", disk_fills_up)
+            patch.setattr(files, "write_index", disk_fills_up)
             with pytest.raises(DiskFull, match="writing the index files .*free space"), Gallery(gallery) as g:
                 g.enroll("gray", make_set("gray", 6), bound())
         notes = []

@@ -15,7 +15,7 @@ from attrib.gallery import Gallery
 from attrib.images import BATCH, ImageRecord
 from attrib.scoring import whitening as whitening_module
 from attrib.scoring.calibration import stratified
-from attrib.storage import faiss_cache
+from attrib.index import choice, files
 
 from gallery_helpers import bound, enrolled_gallery, run_in_process
 
@@ -50,8 +50,8 @@ def large(monkeypatch):
     """Galleries this small count as large: refitted only when changes exceed the share, deltas kept."""
     monkeypatch.setattr(whitening_module, "REFIT_EVERY_CHANGE_BELOW", 10)
     monkeypatch.setattr(whitening_module, "REFIT_SHARE", 0.5)
-    monkeypatch.setattr(faiss_cache, "FOLD_MIN", 0)
-    monkeypatch.setattr(faiss_cache, "FOLD_SHARE", 10.0)
+    monkeypatch.setattr(files, "FOLD_MIN", 0)
+    monkeypatch.setattr(files, "FOLD_SHARE", 10.0)
 
 
 KILLED_AFTER_FIRST_CHUNK = """
@@ -115,7 +115,7 @@ def test_changes_past_the_share_refit_the_whitening_and_rebuild_the_index(filled
 
 def test_a_stale_index_is_extended_by_the_next_reader(filled, make_set, large, monkeypatch):
     with monkeypatch.context() as patch:
-        patch.setattr(faiss_cache, "append_delta", lambda *a, **k: (_ for _ in ()).throw(SystemExit("killed")))
+        patch.setattr(files, "append_delta", lambda *a, **k: (_ for _ in ()).throw(SystemExit("killed")))
         with pytest.raises(SystemExit), Gallery(filled) as g:
             g.enroll("gray", make_set("gray", 2), bound())
     assert any("index is out of date" in f.problem for f in check(filled).findings)
@@ -127,14 +127,14 @@ def test_a_stale_index_is_extended_by_the_next_reader(filled, make_set, large, m
 
 
 def test_deltas_are_folded_into_a_new_base(filled, make_set, large, monkeypatch):
-    monkeypatch.setattr(faiss_cache, "MAX_DELTAS", 2)
+    monkeypatch.setattr(files, "MAX_DELTAS", 2)
     with Gallery(filled) as g:
         g.enroll("gray", make_set("gray", 1), bound())
         assert len(sidecar(filled)["deltas"]) == 1
         g.enroll("gray", make_set("gray", 1, seed=1), bound())
     folded = sidecar(filled)
     assert folded["deltas"] == [] and folded["base_count"] == folded["count"] == 26
-    assert faiss_cache.stray_files(filled / "index", [filled / "index" / "1.json"]) == []
+    assert files.stray_files(filled / "index", [filled / "index" / "1.json"]) == []
     assert check(filled).consistent
 
 
@@ -170,13 +170,13 @@ def test_layered_index_search_equals_exact_search():
     vectors = rng.normal(size=(300, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     ids = np.arange(10, 310)
-    layered = faiss_cache.LayeredIndex(faiss_cache.build_index(ids[:200], vectors[:200], 8, "IDMap2,Flat"),
+    layered = files.LayeredIndex(choice.build_index(ids[:200], vectors[:200], 8, "IDMap2,Flat"),
                                        ids[200:], vectors[200:])
-    scores, found = faiss_cache.search(layered, vectors[:7], 12)
+    scores, found = files.search(layered, vectors[:7], 12)
     exact = vectors[:7] @ vectors.T
     assert np.array_equal(found, ids[np.argsort(-exact, axis=1, kind="stable")[:, :12]])
     assert np.allclose(scores, np.sort(exact, axis=1)[:, ::-1][:, :12], atol=1e-5)
-    assert np.allclose(faiss_cache.reconstruct(layered, np.array([12, 250])), vectors[[2, 240]])
+    assert np.allclose(files.reconstruct(layered, np.array([12, 250])), vectors[[2, 240]])
 
 
 def test_a_memory_mapped_generation_with_deltas_reads_back(tmp_path):
@@ -184,17 +184,17 @@ def test_a_memory_mapped_generation_with_deltas_reads_back(tmp_path):
     vectors = rng.normal(size=(120, 8)).astype(np.float32)
     ids, gens = np.arange(1, 121), np.arange(120) % 4
     path = tmp_path / "index" / "1.json"
-    state = faiss_cache.IndexState(100, 100, int(ids[:100].sum()), 8, "IDMap2,Flat", revision=100)
-    faiss_cache.write_index(faiss_cache.build_index(ids[:100], vectors[:100], 8), path, state, ids[:100], gens[:100])
-    assert faiss_cache.append_delta(path, ids[100:], gens[100:], vectors[100:], revision=120)
-    assert not faiss_cache.append_delta(path, ids[:5], gens[:5], vectors[:5], revision=125)  # ids not after it
+    state = files.IndexState(100, 100, int(ids[:100].sum()), 8, "IDMap2,Flat", revision=100)
+    files.write_index(choice.build_index(ids[:100], vectors[:100], 8), path, state, ids[:100], gens[:100])
+    assert files.append_delta(path, ids[100:], gens[100:], vectors[100:], revision=120)
+    assert not files.append_delta(path, ids[:5], gens[:5], vectors[:5], revision=125)  # ids not after it
     for mmap in (False, True):
-        cached = faiss_cache.read_cache(path, mmap=mmap)
+        cached = files.read_cache(path, mmap=mmap)
         assert cached.index.ntotal == 120 and cached.state.revision == 120
         assert np.array_equal(cached.labels, np.stack([ids, gens]))
     delta = next(path.parent.glob("*.delta.npz"))
     delta.write_bytes(delta.read_bytes()[:-40])
-    assert faiss_cache.read_cache(path) is None
+    assert files.read_cache(path) is None
 
 
 def test_stratified_sample_caps_each_generator_and_the_total():

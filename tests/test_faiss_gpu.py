@@ -7,10 +7,10 @@ import faiss
 import numpy as np
 import pytest
 
-from attrib.scoring.whitening import Whitening
-from attrib.storage import faiss_cache, faiss_gpu
-from attrib.storage.base import IndexView
-from attrib.storage.index_tuning import new_index, search_parameter, set_search_parameter
+from attrib.index import files, gpu
+from attrib.index.tuning import new_index, search_parameter, set_search_parameter
+from attrib.index.whitening import Whitening
+from attrib.upkeep.freshness import LoadedIndex
 
 
 def unit(n, d, seed=0):
@@ -32,9 +32,9 @@ def index_of(key):
 @pytest.mark.parametrize("key", ["IDMap2,Flat", "IDMap2,HNSW16", "IVF32,Flat"])
 def test_without_a_gpu_searches_stay_on_the_cpu_with_identical_results(key, capsys):
     index = index_of(key)
-    assert faiss_gpu.num_gpus() == 0 and not faiss_gpu.enabled()
-    assert faiss_gpu.gpu_copy(index) is None
-    got, want = faiss_gpu.search(index, QUERIES, 5), faiss_cache.search(index, QUERIES, 5)
+    assert gpu.num_gpus() == 0 and not gpu.enabled()
+    assert gpu.gpu_copy(index) is None
+    got, want = gpu.search(index, QUERIES, 5), files.search(index, QUERIES, 5)
     assert np.array_equal(got[1], want[1]) and np.array_equal(got[0], want[0])
     assert capsys.readouterr().err == ""  # no GPU, nothing to say
 
@@ -55,66 +55,66 @@ class FakeGpu:
 
 @pytest.fixture
 def fake_gpu(monkeypatch):
-    gpu = FakeGpu()
-    monkeypatch.setattr(faiss_gpu, "num_gpus", lambda: 1)
-    monkeypatch.setattr(faiss_gpu, "copy_to_gpu", gpu)
-    monkeypatch.delenv(faiss_gpu.ENV, raising=False)
-    return gpu
+    fake = FakeGpu()
+    monkeypatch.setattr(gpu, "num_gpus", lambda: 1)
+    monkeypatch.setattr(gpu, "copy_to_gpu", fake)
+    monkeypatch.delenv(gpu.ENV, raising=False)
+    return fake
 
 
 def test_a_gpu_copy_is_made_once_and_searched(fake_gpu):
     index = index_of("IVF32,Flat")
-    want = faiss_cache.search(index, QUERIES, 5)
+    want = files.search(index, QUERIES, 5)
     for _ in range(3):
-        got = faiss_gpu.search(index, QUERIES, 5)
+        got = gpu.search(index, QUERIES, 5)
         assert np.array_equal(got[1], want[1])
     assert len(fake_gpu.copies) == 1 and search_parameter(fake_gpu.copies[0]) == ("nprobe", 8)
-    assert faiss_gpu.gpu_copy(index) is fake_gpu.copies[0]
+    assert gpu.gpu_copy(index) is fake_gpu.copies[0]
     index.add_with_ids(unit(5, 16, seed=7), np.arange(5, dtype=np.int64) + 10**6)  # the copy is stale now
-    got = faiss_gpu.search(index, unit(5, 16, seed=7), 1)
+    got = gpu.search(index, unit(5, 16, seed=7), 1)
     assert len(fake_gpu.copies) == 2 and list(got[1][:, 0]) == list(range(10**6, 10**6 + 5))
 
 
 def test_more_neighbours_than_a_gpu_returns_are_searched_on_the_cpu(fake_gpu):
     index = index_of("IDMap2,Flat")
-    faiss_gpu.search(index, QUERIES, 5)
+    gpu.search(index, QUERIES, 5)
     searched = []
     fake_gpu.copies[0].search = lambda *a, **kw: searched.append(a)  # the copy must not be asked
-    got = faiss_gpu.search(index, QUERIES, faiss_gpu.GPU_MAX_K + 1)
-    assert searched == [] and got[1].shape == (len(QUERIES), faiss_gpu.GPU_MAX_K + 1)
+    got = gpu.search(index, QUERIES, gpu.GPU_MAX_K + 1)
+    assert searched == [] and got[1].shape == (len(QUERIES), gpu.GPU_MAX_K + 1)
 
 
 def test_switched_off_by_the_environment(fake_gpu, monkeypatch):
-    monkeypatch.setenv(faiss_gpu.ENV, "0")
+    monkeypatch.setenv(gpu.ENV, "0")
     index = index_of("IDMap2,Flat")
-    faiss_gpu.search(index, QUERIES, 3)
-    assert fake_gpu.copies == [] and not faiss_gpu.enabled()
+    gpu.search(index, QUERIES, 3)
+    assert fake_gpu.copies == [] and not gpu.enabled()
 
 
 def test_hnsw_stays_on_the_cpu_with_one_notice(fake_gpu, capsys):
     index = index_of("IDMap2,HNSW16")
     for _ in range(2):
-        got = faiss_gpu.search(index, QUERIES, 4)
-    assert np.array_equal(got[1], faiss_cache.search(index, QUERIES, 4)[1])
+        got = gpu.search(index, QUERIES, 4)
+    assert np.array_equal(got[1], files.search(index, QUERIES, 4)[1])
     assert fake_gpu.copies == []
     err = capsys.readouterr().err
     assert err.count("searching on the CPU") == 1 and "HNSW" in err
 
 
 def test_a_failed_copy_falls_back_with_one_notice(monkeypatch, capsys):
-    monkeypatch.setattr(faiss_gpu, "num_gpus", lambda: 1)
-    monkeypatch.setattr(faiss_gpu, "copy_to_gpu", FakeGpu(fail=True))
+    monkeypatch.setattr(gpu, "num_gpus", lambda: 1)
+    monkeypatch.setattr(gpu, "copy_to_gpu", FakeGpu(fail=True))
     index = index_of("IDMap2,Flat")
     for _ in range(3):
-        got = faiss_gpu.search(index, QUERIES, 4)
-    assert np.array_equal(got[1], faiss_cache.search(index, QUERIES, 4)[1])
+        got = gpu.search(index, QUERIES, 4)
+    assert np.array_equal(got[1], files.search(index, QUERIES, 4)[1])
     err = capsys.readouterr().err
     assert err.count("searching on the CPU") == 1 and "out of memory" in err
 
 
 def test_index_view_searches_through_the_gpu_path(fake_gpu):
     index = index_of("IDMap2,Flat")
-    view = IndexView(1, "x", index, IDS, IDS % 5, {g: str(g) for g in range(5)}, {None: 0.5}, Whitening("identity"))
+    view = LoadedIndex(1, "x", index, IDS, IDS % 5, {g: str(g) for g in range(5)}, {None: 0.5}, Whitening("identity"))
     sims, ids = view.search(QUERIES, 3)
     assert len(fake_gpu.copies) == 1
-    assert np.array_equal(ids, faiss_cache.search(index, QUERIES, 3)[1])
+    assert np.array_equal(ids, files.search(index, QUERIES, 3)[1])

@@ -5,21 +5,21 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from attrib.extractors.contract import BoundExtractor
+from attrib.gallery import Gallery
+from attrib.host.manager import ExtractorSpec
 from attrib.scoring import calibration as scoring
 from attrib.scoring import fusion
 from attrib.scoring.whitening import crossfit_score_matrix
-from attrib.extractors.contract import BoundExtractor
-from attrib.host.manager import ExtractorSpec
-from attrib.gallery import Gallery
+from attrib.storage.fast_reader import FastReader
 from attrib.synthetic.cohort import COHORT_VERSION
-from attrib.storage.base import IndexView
-from attrib.storage.fast_reader import FastReader, read_view
+from attrib.upkeep.freshness import LoadedIndex, read_view
 
 from conftest import ColorMean, ColorPercentiles
 
 
 def _view(separation, thresholds):
-    return IndexView(0, "k", None, np.zeros(0), np.zeros(0), {}, thresholds, None, separation=separation)
+    return LoadedIndex(0, "k", None, np.zeros(0), np.zeros(0), {}, thresholds, None, separation=separation)
 
 
 def test_separation_is_d_prime():

@@ -165,7 +165,7 @@ def test_newer_schema_is_refused(filled):
 
 def test_read_only_view_is_used_when_trusted_and_repaired_when_not(filled, make_set):
     from attrib.gallery import open_gallery
-    from attrib.storage.fast_reader import read_view
+    from attrib.upkeep.freshness import read_view
 
     key = bound().identity.key
     assert read_view(filled.root, key) is not None
@@ -187,7 +187,7 @@ def test_calibration_stores_the_separation_fusion_weighs_by(filled):
     from sqlalchemy import select
 
     from attrib.storage import models as db
-    from attrib.storage.fast_reader import read_view
+    from attrib.upkeep.freshness import read_view
 
     view = read_view(filled.root, bound().identity.key)
     # colour means tell red, green and blue apart: held-out genuine scores sit well above impostors

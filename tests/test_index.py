@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attrib.storage.faiss_cache import (IndexState, build_index, choose_index_key, generation_files, labels_digest,
-                                        read_cache, search, stray_files, write_index)
+from attrib.index.choice import build_index, choose_index_key
+from attrib.index.files import (IndexState, generation_files, labels_digest, read_cache, search, stray_files,
+                                write_index)
 
 
 # choose_index_key's choices by size, dimension and memory: tests/test_index_tuning.py

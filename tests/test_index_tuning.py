@@ -6,9 +6,10 @@ import faiss
 import numpy as np
 import pytest
 
-from attrib.storage.faiss_cache import IndexState, build_index, choose_index_key, read_cache, reconstruct, write_index
-from attrib.storage.index_tuning import (build_tuned_index, held_out_queries, new_index, recall_at_1,
-                                         search_parameter, set_search_parameter, tune_index)
+from attrib.index.choice import build_index, build_tuned_index, choose_index_key
+from attrib.index.files import IndexState, read_cache, reconstruct, write_index
+from attrib.index.tuning import (held_out_queries, new_index, recall_at_1, search_parameter, set_search_parameter,
+                                 tune_index)
 
 MB = 1024**2
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from attrib.index import choice
+from attrib.index.whitening import Whitening
 from attrib.scoring import calibration, candidates
 from attrib.scoring.calibration import TOP_M, aggregate, generator_scores, top_hits
 from attrib.scoring.candidates import EXACT_SEARCH_LIMIT, FIRST_K
 from attrib.scoring.decision import decide, rank, score_queries
 from attrib.scoring.open_set import DecisionModel
-from attrib.scoring.whitening import Whitening
-from attrib.storage import faiss_cache
-from attrib.storage.base import IndexView
+from attrib.upkeep.freshness import LoadedIndex
 
 
 def unit(x):
@@ -23,9 +23,9 @@ def unit(x):
 
 def view_of(vectors, gens, thresholds, ids=None, key="IDMap2,Flat"):
     ids = np.arange(len(vectors), dtype=np.int64) * 3 + 7 if ids is None else ids
-    index = faiss_cache.build_index(ids, vectors, vectors.shape[1], key)
+    index = choice.build_index(ids, vectors, vectors.shape[1], key)
     names = {int(g): f"gen{g}" for g in np.unique(gens)}
-    return IndexView(1, "test", index, ids, np.asarray(gens, np.int64), names, thresholds, Whitening("identity"))
+    return LoadedIndex(1, "test", index, ids, np.asarray(gens, np.int64), names, thresholds, Whitening("identity"))
 
 
 def loop_scores(sims, gens):

@@ -6,10 +6,11 @@ import numpy as np
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.orm import Session
 
-from attrib.storage import models as db
-from attrib.scoring.whitening import IDENTITY, Whitening, crossfit_score_matrix, fit_whitening
 from attrib.gallery import Gallery
+from attrib.index.whitening import IDENTITY, Whitening
 from attrib.scoring.calibration import loo_score_matrix
+from attrib.scoring.whitening import crossfit_score_matrix, fit_whitening
+from attrib.storage import models as db
 
 
 def anisotropic(n_gen=4, per=10, d=24, seed=0):

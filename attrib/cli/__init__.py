@@ -2,11 +2,17 @@
 
 One module per command group: :mod:`.attribution` (enroll, identify, verify, calibrate),
 :mod:`.gallery` (gallery ...), :mod:`.evaluation` (evaluate, demo), :mod:`.evidence` (inspect),
-:mod:`.plugins`.
+:mod:`.plugins`, :mod:`.report`, :mod:`.serve`.
 Heavy modules (numpy, faiss, SQLAlchemy, plugins' frameworks) are imported inside the
 commands that need them, so ``attrib --help`` stays fast. Library errors
-(:class:`attrib.errors.AttribError`) become one-line messages. Nothing in the library
-imports this package.
+(:class:`attrib.errors.AttribError`) become one-line messages.
+
+May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.serve`,
+:mod:`attrib.batch`, :mod:`attrib.evaluation`, :mod:`attrib.report`, :mod:`attrib.gallery`,
+:mod:`attrib.enrollment`, :mod:`attrib.upkeep`, :mod:`attrib.scoring`, :mod:`attrib.storage`,
+:mod:`attrib.index`, :mod:`attrib.extractors`, :mod:`attrib.evidence`, :mod:`attrib.synthetic`,
+:mod:`attrib.images`, :mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`. Never
+:mod:`attrib.training` or :mod:`attrib.testing` (its siblings in the top layer, which no part imports).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from pathlib import Path
 
 import click
 
-from .. import __version__
+from ..version import __version__
 from . import attribution, evaluation, evidence, gallery, plugins, report, serve
 from .common import AttribGroup, default_gallery
 

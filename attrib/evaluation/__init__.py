@@ -1,10 +1,14 @@
 """Evaluation: measuring attribution on labelled images.
 
 Owns ``attrib evaluate``'s protocol (:mod:`.protocol`), open-set metrics (:mod:`.metrics`),
-image conditions such as crops and JPEG (:mod:`.conditions`), the report's plots
-(:mod:`.report`), the synthetic generator zoo (:mod:`.zoo`) and the zoo demo (:mod:`.demo`).
-May import the public library API (:mod:`attrib.gallery`, :mod:`attrib.extractors.resolve`),
-:mod:`attrib.images`, :mod:`attrib.scoring` constants and :mod:`attrib.errors`; never the CLI.
+the report's plots (:mod:`.report`) and the demo on the synthetic generator zoo (:mod:`.demo`);
+the zoo and the image conditions (crops, JPEG) are :mod:`attrib.synthetic`'s.
+
+May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.report`,
+:mod:`attrib.gallery`, :mod:`attrib.enrollment`, :mod:`attrib.upkeep`, :mod:`attrib.scoring`,
+:mod:`attrib.storage`, :mod:`attrib.index`, :mod:`attrib.extractors`, :mod:`attrib.evidence`,
+:mod:`attrib.synthetic`, :mod:`attrib.images`, :mod:`attrib.host`, :mod:`attrib.errors`,
+:mod:`attrib.version`. Never :mod:`attrib.serve` or :mod:`attrib.batch` (its siblings).
 """
 
 DEFAULT_CONDITION = "center-crop:256"  # what every image goes through unless --condition says otherwise

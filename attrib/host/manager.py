@@ -181,7 +181,7 @@ def plugin_infos() -> list[PluginInfo]:
         if dist is not None:
             version, package = dist.version, dist.metadata["Name"]
         elif name.startswith("attrib."):
-            from .. import __version__
+            from ..version import __version__
 
             version, package = __version__, "attrib"
         else:

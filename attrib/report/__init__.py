@@ -4,8 +4,11 @@ network references (:mod:`.html` has the building blocks).
 - :mod:`.identify`: what ``attrib report`` and ``attrib identify --report`` write, one section per
   query with its nearest enrolled exemplars;
 - :mod:`.evaluation`: the ``index.html`` of ``attrib evaluate --report``;
-- :mod:`.gallery`: ``attrib gallery show NAME --report``, a generator's enrolled samples as a grid.
+- :mod:`.gallery`: ``attrib gallery show NAME --report``, a generator's enrolled samples as a grid,
+  scored held-out on the gallery's loaded index.
 
-It imports only the standard library, Pillow (previews) and :mod:`attrib.errors`; it reads results,
-evaluation data and galleries through the objects it is given, never the CLI or storage directly.
+May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.gallery`,
+:mod:`attrib.enrollment`, :mod:`attrib.upkeep`, :mod:`attrib.scoring`, :mod:`attrib.storage`,
+:mod:`attrib.index`, :mod:`attrib.extractors`, :mod:`attrib.evidence`, :mod:`attrib.synthetic`,
+:mod:`attrib.images`, :mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`.
 """

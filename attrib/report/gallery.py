@@ -19,7 +19,7 @@ def held_out_scores(gallery, name: str) -> tuple[dict[str, float], float | None,
     import numpy as np
 
     from ..scoring.calibration import loo_score_matrix
-    from ..storage.base import load_index_view
+    from ..upkeep.freshness import load_index_view
 
     keys = gallery.extractor_keys()
     reads = gallery.reads()

@@ -30,7 +30,7 @@ class QueryScores:
 
 def score_queries(view, queries: np.ndarray) -> list[QueryScores]:
     """Per-generator scores (and the hits behind them) for each query vector against a loaded
-    index (:class:`attrib.storage.base.IndexView`), for the whole batch at once.
+    index (:class:`attrib.upkeep.freshness.LoadedIndex`), for the whole batch at once.
 
     A generator's score is the mean similarity of its ``TOP_M`` nearest vectors (all of them when
     it has fewer: ``m`` below). An index of at most EXACT_SEARCH_LIMIT vectors is searched whole,
@@ -53,7 +53,7 @@ def score_queries(view, queries: np.ndarray) -> list[QueryScores]:
     vectors. The others (seen with too few hits, or never seen) are left out: each is below its
     floor and below the top two, so neither acceptance nor the decision depends on them; listing
     them would cost time per generator. Approximate indexes (HNSW, IVF) find "the best vectors"
-    at the recall they were tuned to (:mod:`attrib.storage.index_tuning`).
+    at the recall they were tuned to (:mod:`attrib.index.tuning`).
     """
     x = np.ascontiguousarray(view.whitening.apply(queries), dtype=np.float32)
     ntotal = view.index.ntotal

@@ -24,13 +24,14 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from ..index.whitening import Whitening
 from . import calibration, open_set
-from .whitening import Whitening, held_out_score_matrix
+from .whitening import held_out_score_matrix
 
 
-
-class IndexView(Protocol):
-    """What fusion reads of one extractor's loaded index (see :class:`attrib.storage.base.IndexView`)."""
+class CalibratedExtractor(Protocol):
+    """One extractor as fusion reads it: its id, whitening and calibration (the loaded index,
+    :class:`attrib.upkeep.freshness.LoadedIndex`, is one)."""
 
     extractor_id: int
     whitening: Whitening
@@ -41,7 +42,7 @@ class IndexView(Protocol):
 
 
 class VectorStore(Protocol):
-    """What fusion reads from storage (see :class:`attrib.storage.base.GalleryStore`)."""
+    """What fusion reads from storage (see :class:`attrib.storage.interface.GalleryStore`)."""
 
     def sample_ids(self, extractor_id: int) -> np.ndarray: ...
 
@@ -55,7 +56,7 @@ COHORT = "held-out fused scores against the fused cohort"
 OFFSETS = "weighted threshold offsets"
 
 
-def fusion_weights(views: Sequence[IndexView]) -> np.ndarray:
+def fusion_weights(views: Sequence[CalibratedExtractor]) -> np.ndarray:
     """Each extractor's weight: its calibrated separation d' (at least 0) to the FUSION_POWER, summing to 1.
 
     d' is measured on held-out enrolled samples of this very gallery. Extractors calibrated
@@ -68,7 +69,7 @@ def fusion_weights(views: Sequence[IndexView]) -> np.ndarray:
     return raw / raw.sum() if raw.sum() > 0 else np.full(len(views), 1.0 / len(views))
 
 
-def fuse(views: Sequence[IndexView], scores: Sequence[dict[int, float]], weights: np.ndarray | None = None
+def fuse(views: Sequence[CalibratedExtractor], scores: Sequence[dict[int, float]], weights: np.ndarray | None = None
          ) -> dict[int, float]:
     """Weighted mean margin (score - the extractor's global threshold) per generator.
 
@@ -85,7 +86,7 @@ def fuse(views: Sequence[IndexView], scores: Sequence[dict[int, float]], weights
     }
 
 
-def offset_threshold(views: Sequence[IndexView], generator_id: int, weights: np.ndarray | None = None) -> float:
+def offset_threshold(views: Sequence[CalibratedExtractor], generator_id: int, weights: np.ndarray | None = None) -> float:
     """Fallback fused threshold: the weighted mean of the generator's own thresholds' offsets."""
     weights = fusion_weights(views) if weights is None else weights
     return float(sum(w * (v.threshold(generator_id) - v.threshold(None)) for w, v in zip(weights, views)))
@@ -95,7 +96,7 @@ def offset_threshold(views: Sequence[IndexView], generator_id: int, weights: np.
 class Fusion:
     """Fitted fusion of several extractors' views of one gallery."""
 
-    views: list[IndexView]
+    views: list[CalibratedExtractor]
     weights: np.ndarray
     thresholds: dict[int | None, float]  # fused thresholds; empty with the OFFSETS method
     method: str  # COHORT, HELD_OUT or OFFSETS
@@ -113,7 +114,7 @@ class Fusion:
         return float(self.thresholds.get(generator_id, self.thresholds[None]))
 
 
-def held_out_margins(view: IndexView, matrix: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def held_out_margins(view: CalibratedExtractor, matrix: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """[n, generators] held-out margins of enrolled vectors (cross-fitted when the whitening is fitted)."""
     scores, order = held_out_score_matrix(view.whitening)(matrix.astype(np.float64), labels)
     margins = scores - view.threshold(None)
@@ -126,7 +127,7 @@ def held_out_margins(view: IndexView, matrix: np.ndarray, labels: np.ndarray) ->
     return np.where(finite | ~impostor, margins, floor), order
 
 
-def fit_fusion(store: VectorStore, views: Sequence[IndexView], cohorts: Sequence[np.ndarray | None] | None = None,
+def fit_fusion(store: VectorStore, views: Sequence[CalibratedExtractor], cohorts: Sequence[np.ndarray | None] | None = None,
                seed: int = 0) -> Fusion:
     """Weights and fused thresholds for ``views`` of the gallery in ``store`` (see the module docstring)."""
     views = list(views)

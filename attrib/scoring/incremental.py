@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..index.whitening import Whitening
 from .calibration import COHORT_FAR, MAX_CALIBRATION_SAMPLES, MIN_SAMPLES_PER_GENERATOR, Threshold, generator_score_matrix
 from .open_set import DecisionModel, cohort_thresholds, genuine_floor, tail_scales
-from .whitening import Whitening
 
 
 def per_generator_cap(generators: int) -> int:

@@ -4,7 +4,13 @@
 decodes uploads from their bytes (identify, verify) or writes them as files (enroll), :mod:`.limits`
 enforces the request size and pixel limits, :mod:`.batching` answers concurrent requests together,
 :mod:`.schemas` describes every answer (pydantic models, for the OpenAPI schema), :mod:`.app` builds
-the app (:func:`create_app`). Nothing here is imported by ``attrib.cli`` until ``attrib serve`` runs.
+the app (:func:`create_app`). The command line loads this package only when ``attrib serve`` runs.
+
+May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.gallery`,
+:mod:`attrib.enrollment`, :mod:`attrib.upkeep`, :mod:`attrib.scoring`, :mod:`attrib.storage`,
+:mod:`attrib.index`, :mod:`attrib.extractors`, :mod:`attrib.evidence`, :mod:`attrib.synthetic`,
+:mod:`attrib.images`, :mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`. Never
+:mod:`attrib.batch`, :mod:`attrib.evaluation` (its siblings) or :mod:`attrib.report`.
 """
 
 from .settings import ServeSettings

@@ -21,12 +21,12 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from .. import __version__
 from ..errors import (AttribError, DiskFull, EmptyGallery, GalleryBusy, ImageError, ReadOnlyGallery,
                       UnknownGenerator)
 from ..evidence.read import file_inspector
 from ..gallery import open_gallery
 from ..images import PIXELS_AHEAD
+from ..version import __version__
 from .batching import Batcher
 from .limits import BodyLimit, PixelAllowance, pixel_problem
 from .schemas import (EnrollFailed, Enrolled, Generators, Health, Identified, IdentifyFailed, Removed, Verified,

@@ -1,11 +1,17 @@
-"""Storage: where a gallery's durable state lives and how it is read back.
+"""Storage: the SQL metadata store, where a gallery's durable state lives and how it is read back.
 
-Owns one interface (:mod:`.base`: vectors, index state, fitted whitening, thresholds,
-audit) with two implementations, the SQLite store through SQLAlchemy (:mod:`.sqlite`,
-tables and migrations in :mod:`.models`) and the fast read-only path (:mod:`.fast_reader`,
-plain sqlite3), plus the FAISS cache (:mod:`.faiss_cache`), the writer lock (:mod:`.locking`),
-storage faults as one-line errors (:mod:`.faults`) and the consistency check behind
-``attrib gallery check`` (:mod:`.check`). May import :mod:`attrib.errors`
-and :mod:`attrib.scoring` (to store and apply the fitted whitening); never extractors,
-the gallery or the CLI.
+The storage interface (:mod:`.interface`: vectors, revisions, fitted whitening as bytes, thresholds,
+cohorts, audit) has two implementations: the SQL store through SQLAlchemy (:mod:`.sql`,
+:class:`~.sql.SQLStore`) with its sibling subclasses for a gallery folder (:mod:`.sqlite`) and a
+PostgreSQL database (:mod:`.postgres`), and the fast read-only path (:mod:`.fast_reader`, plain
+sqlite3). Tables and their schema in :mod:`.models`, :mod:`.schema`, :mod:`.revisions`; opening and
+migrating in :mod:`.database` and ``migrations/`` (Alembic); bulk writes and bounded reads in
+:mod:`.bulk`, :mod:`.thumbnails`, :mod:`.listing`; where a gallery is (:mod:`.location`), the writer
+lock (:mod:`.locking`) and storage faults as one-line errors (:mod:`.faults`). Whether what it holds
+is current is :mod:`attrib.upkeep`'s to decide.
+
+May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.index`,
+:mod:`attrib.extractors`, :mod:`attrib.evidence`, :mod:`attrib.synthetic`, :mod:`attrib.images`,
+:mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`. Never :mod:`attrib.scoring` (its
+sibling).
 """

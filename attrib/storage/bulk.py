@@ -1,7 +1,7 @@
 """Bulk storage for chunked enrollment and bounded refits: functions taking the SQL store.
 
-Everything here goes through SQLAlchemy Core on the store's session (:meth:`SQLiteStore.writing`
-or :meth:`~SQLiteStore.reading`), so it runs on any database SQLAlchemy speaks. Reads are
+Everything here goes through SQLAlchemy Core on the store's session (:meth:`SQLStore.writing`
+or :meth:`~SQLStore.reading`), so it runs on any database SQLAlchemy speaks. Reads are
 bounded by what changed (vectors after an id) or by a cap (a sample of a few generators), never
 a scan of the whole gallery.
 """
@@ -9,14 +9,26 @@ a scan of the whole gallery.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select, update
 
 from . import models as db
-from .base import stack_rows
+from .interface import stack_rows
 from .thumbnails import rows_for
+
+
+@dataclass
+class StoredSamples:
+    """What :func:`store_chunk` stored, by position in its ``records``: added, already enrolled under the
+    same generator, enrolled under another (position, owner)."""
+
+    extractor_id: int | None
+    added: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+    conflicts: list[tuple[int, str]] = field(default_factory=list)
 
 
 def store_chunk(store, generator: str, records: Sequence, matrix: np.ndarray, extractor,
@@ -28,10 +40,8 @@ def store_chunk(store, generator: str, records: Sequence, matrix: np.ndarray, ex
 
     Who owns each sha256 is checked inside the transaction, so files stored meanwhile by another process
     (or by an earlier, interrupted run) are reported, never stored twice. Returns
-    :class:`attrib.storage.sqlite.StoredSamples` (positions in ``records``).
+    :class:`StoredSamples` (positions in ``records``).
     """
-    from .sqlite import StoredSamples
-
     matrix = np.asarray(matrix, dtype=np.float32)
     if len(records) != len(matrix):
         raise ValueError(f"{len(records)} records but {len(matrix)} vectors")

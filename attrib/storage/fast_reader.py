@@ -3,7 +3,7 @@
 Opening an index for search needs a handful of reads; doing them with sqlite3 keeps
 SQLAlchemy (about 0.3 s to import) off the path of a single ``attrib identify``. The reader
 is only used when the schema is current (:meth:`FastReader.open`); whether the index on disk
-can be trusted is decided by :func:`attrib.storage.base.load_index_view`, as for the SQLite
+can be trusted is decided by :func:`attrib.upkeep.freshness.load_index_view`, as for the SQL
 store, and anything it does not trust goes to :class:`attrib.storage.sqlite.SQLiteStore`,
 which migrates, rebuilds and explains.
 """
@@ -19,9 +19,9 @@ from urllib.parse import quote
 
 import numpy as np
 
-from ..scoring.whitening import Whitening
-from . import faiss_cache
-from .base import CalibrationState, stack_rows, state_of
+from ..index import files
+from ..index.whitening import Whitening
+from .interface import CalibrationState, stack_rows, state_of
 from .schema import SCHEMA_VERSION
 
 
@@ -146,7 +146,7 @@ class FastReader:
         params = self.con.execute("SELECT params FROM backends WHERE extractor_id = ?", (extractor_id,)).fetchone()
         return Whitening.from_bytes(params[0] if params else None)
 
-    def index_state(self, extractor_id: int) -> faiss_cache.IndexState:
+    def index_state(self, extractor_id: int) -> files.IndexState:
         ids, gens = self.labels(extractor_id)
         return state_of(ids, gens, self._dim(extractor_id), self.whitening(extractor_id))
 
@@ -215,18 +215,3 @@ class FastReader:
             rows = self.con.execute(query + " AND v.sample_id IN (SELECT id FROM wanted)", (extractor_id,)).fetchall()
         rows.sort(key=lambda r: r[0])
         return stack_rows(rows, dim)
-
-
-def read_view(root: str | Path, key: str):
-    """The trusted index view of extractor identity ``key`` in the gallery at ``root``, else None."""
-    from .base import load_index_view
-
-    reader = FastReader.open(root)
-    if reader is None:
-        return None
-    try:
-        return load_index_view(reader, key)
-    except sqlite3.Error:
-        return None
-    finally:
-        reader.close()

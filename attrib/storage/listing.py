@@ -1,4 +1,4 @@
-"""The listing and audit reads and writes of the SQLAlchemy store (:class:`attrib.storage.sqlite.SQLiteStore`
+"""The listing and audit reads and writes of the SQLAlchemy store (:class:`attrib.storage.sql.SQLStore`
 and its PostgreSQL subclass), for ``attrib gallery list``, ``show`` and ``audit``."""
 
 from __future__ import annotations

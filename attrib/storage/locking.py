@@ -52,10 +52,6 @@ class WriterLock:
         self._depth = 0
         self._handle = None
 
-    @property
-    def held_here(self) -> bool:
-        return self._depth > 0
-
     @contextmanager
     def held(self):
         """Hold the lock for the block (waiting for another writer if needed)."""

@@ -11,7 +11,7 @@ schema 5 by :data:`MIGRATIONS`, then stamped at that baseline (:mod:`attrib.stor
 Schema 5 adds revisions: ``extractors.revision`` is bumped by triggers in the same transaction
 as every insert, change or delete of one of its vectors (and when a sample changes generator,
 :mod:`attrib.storage.revisions`); ``backends.revision`` and ``calibrations.revision`` record the
-revision the whitening and the thresholds were fitted at (:func:`attrib.storage.base.fit_problems`).
+revision the whitening and the thresholds were fitted at (:func:`attrib.upkeep.freshness.fit_problems`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from .revisions import sqlite_triggers
 from .schema import SCHEMA_VERSION  # noqa: F401 - part of this module's interface
+
+IN_CHUNK = 500  # values per SQL IN (...) list
 
 
 def utcnow() -> datetime:

@@ -1,7 +1,7 @@
 """The storage interface on PostgreSQL: one gallery shared by every machine that opens its URL.
 
-:class:`PostgresStore` is the SQLAlchemy store (:class:`attrib.storage.sqlite.SQLiteStore`) with the
-database, the writer lock and the index files elsewhere: the tables live in the PostgreSQL database
+:class:`PostgresStore` is the SQL store (:class:`attrib.storage.sql.SQLStore`) with the database, the
+writer lock and the index files elsewhere than a gallery folder's: the tables live in the PostgreSQL database
 (created and migrated by Alembic, :mod:`.database`); the writer lock is a PostgreSQL advisory lock
 (:class:`AdvisoryLock`); each machine keeps its FAISS index files in a local cache folder
 (:func:`attrib.storage.location.cache_folder`), rebuilt whenever they disagree with the database
@@ -24,7 +24,7 @@ from . import database
 from .faults import faults, postgresql_error
 from .location import cache_folder, masked
 from .locking import WriterLock
-from .sqlite import SQLiteStore
+from .sql import SQLStore
 
 
 class AdvisoryLock(WriterLock):
@@ -64,7 +64,7 @@ def lock_key(url) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-class PostgresStore(SQLiteStore):
+class PostgresStore(SQLStore):
     """Open (creating the tables if needed) the gallery in the PostgreSQL database ``url`` (an SQLAlchemy
     URL, :func:`attrib.storage.location.database_url`); index files go to ``cache`` (default: this
     machine's cache folder for the URL). Writers wait up to ``lock_timeout`` seconds for each other."""

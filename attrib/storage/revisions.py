@@ -3,7 +3,7 @@ every insert, change or delete of one of its vectors, and when a sample changes 
 
 Database triggers do it, so every writer (this code, a bulk loader, a hand-written SQL fix) keeps
 the counters honest. The same four row-level triggers exist for SQLite and for PostgreSQL
-(where each runs a small PL/pgSQL function); :func:`attrib.storage.base.fit_problems` compares
+(where each runs a small PL/pgSQL function); :func:`attrib.upkeep.freshness.fit_problems` compares
 the counters with the revisions the whitening and the calibration were fitted at.
 """
 

@@ -1,5 +1,5 @@
-"""The thumbnails table (schema 6) through the SQL store (:class:`attrib.storage.sqlite.SQLiteStore` or its
-PostgreSQL subclass): the reads reports need and the writes of :func:`attrib.enrollment.fill_in`.
+"""The thumbnails table (schema 6) through the SQL store (:class:`attrib.storage.sql.SQLStore`, a gallery
+folder's or a PostgreSQL one): the reads reports need and the writes of :func:`attrib.enrollment.fill_in`.
 Enrollment stores thumbnails with their samples (:func:`attrib.storage.bulk.store_chunk`)."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from typing import Iterable, Sequence
 from sqlalchemy import insert, select
 
 from . import models as db
-from .sqlite import IN_CHUNK
 
 
 def rows_for(sample_ids: Sequence[int], thumbnails: Sequence) -> list[dict]:
@@ -24,10 +23,10 @@ def by_sha256(store, sha256s: Iterable[str]) -> dict[str, bytes]:
     wanted = list(dict.fromkeys(sha256s))
     out: dict[str, bytes] = {}
     with store.reading() as session:
-        for start in range(0, len(wanted), IN_CHUNK):
+        for start in range(0, len(wanted), db.IN_CHUNK):
             out.update((sha256, data) for sha256, data in session.execute(
                 select(db.Sample.sha256, db.ThumbnailRow.data).join(db.ThumbnailRow)
-                .where(db.Sample.sha256.in_(wanted[start: start + IN_CHUNK]))))
+                .where(db.Sample.sha256.in_(wanted[start: start + db.IN_CHUNK]))))
     return out
 
 

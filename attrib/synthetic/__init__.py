@@ -3,6 +3,9 @@
 Owns the synthetic generator zoo (:mod:`.zoo`), the image conditions that crop, resize and
 re-compress images (:mod:`.conditions`: evaluation protocols and the cohort's delivery) and
 the impostor cohort, images of generators nobody enrolls (:mod:`.cohort`). Deterministic:
-every image is a pure function of names, seeds and indices; nothing is downloaded. May
-import :mod:`attrib.errors` and :mod:`attrib.images`; nothing else of attrib.
+every image is a pure function of names, seeds and indices; nothing is downloaded.
+
+May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.images`,
+:mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`. Never :mod:`attrib.extractors` or
+:mod:`attrib.evidence` (its siblings).
 """

@@ -197,15 +197,3 @@ def tune_index(index: faiss.Index, ids: np.ndarray, vectors: np.ndarray, target:
         value = min(2 * value, limit)
     set_search_parameter(index, best_value)
     return Tuning(parameter, best_value, best, target, len(queries))
-
-
-def build_tuned_index(ids: np.ndarray, vectors: np.ndarray, dim: int, key: str | None = None,
-                      target: float = TARGET_RECALL) -> tuple[faiss.Index, Tuning]:
-    """Build an index over ``vectors`` keyed by ``ids`` (``key`` from
-    :func:`attrib.storage.faiss_cache.choose_index_key` when None) and tune it to ``target`` recall@1.
-    Returns the index and how it was tuned (record ``tuning.recall`` with the index)."""
-    from .faiss_cache import choose_index_key
-
-    key = key or choose_index_key(len(ids), dim)
-    index = new_index(ids, vectors, dim, key)
-    return index, tune_index(index, ids, vectors, target)

@@ -19,7 +19,7 @@ import weakref
 import faiss
 import numpy as np
 
-from . import faiss_cache, index_tuning
+from . import files, tuning
 
 ENV = "ATTRIB_FAISS_GPU"  # "0": never search on a GPU
 GPU_MAX_K = 2048  # the most neighbours FAISS's GPU indexes return per query
@@ -74,7 +74,7 @@ def gpu_copy(index: faiss.Index) -> faiss.Index | None:
         if why is None:
             try:
                 copy = copy_to_gpu(index)
-                parameter, value = index_tuning.search_parameter(index)
+                parameter, value = tuning.search_parameter(index)
                 if parameter == "nprobe" and hasattr(faiss, "GpuParameterSpace"):
                     faiss.GpuParameterSpace().set_index_parameter(copy, "nprobe", value)
             except Exception as exc:  # out of GPU memory, an unsupported variant, a CUDA error
@@ -86,9 +86,9 @@ def gpu_copy(index: faiss.Index) -> faiss.Index | None:
 
 
 def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k inner products and ids (:func:`attrib.storage.faiss_cache.search`), on the index's GPU
+    """Top-k inner products and ids (:func:`attrib.index.files.search`), on the index's GPU
     copy when there is one and ``k`` is within what a GPU index returns."""
     copy = gpu_copy(index)
     if copy is None or min(k, index.ntotal) > GPU_MAX_K:
-        return faiss_cache.search(index, queries, k)
-    return faiss_cache.search(copy, queries, k)
+        return files.search(index, queries, k)
+    return files.search(copy, queries, k)

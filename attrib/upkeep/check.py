@@ -3,8 +3,8 @@
 Verifies the database (for a gallery folder, SQLite's integrity and foreign-key checks and the
 schema version; for a PostgreSQL gallery the server keeps both), a vector of the right size for
 every sample and extractor, that each extractor's whitening and
-calibration were fitted on its current vectors (:func:`attrib.storage.base.fit_problems`),
-and that its index generation matches the database (:func:`attrib.storage.base.index_problems`).
+calibration were fitted on its current vectors (:func:`attrib.upkeep.freshness.fit_problems`),
+and that its index generation matches the database (:func:`attrib.upkeep.freshness.index_problems`).
 Reads only; :func:`repair` rebuilds what the durable vectors allow.
 
 Each finding has a severity: ``problem`` (the gallery is inconsistent: exit status 1), ``stale``
@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import GalleryError
-from . import faiss_cache
-from .base import GalleryReads, fit_problems, index_problems
-from .fast_reader import FastReader, connect_read_only
-from .schema import SCHEMA_VERSION
+from ..index import files
+from ..storage.fast_reader import FastReader, connect_read_only
+from ..storage.interface import GalleryReads
+from ..storage.schema import SCHEMA_VERSION
+from .freshness import fit_problems, index_problems
 
 MAX_LISTED = 10  # integrity problems listed one by one
 SEVERITIES = ("problem", "stale", "note")
@@ -236,8 +237,8 @@ def _content_findings(query: Callable[..., list], reads: GalleryReads, report: C
                                                severity="stale", heals=REINDEXES_ITSELF))
                 report.to_reindex.append((extractor_id, key))
     folder = Path(reads.root) / "index"
-    sidecars = [faiss_cache.index_path(reads.root, extractor_id) for extractor_id, *_ in extractors]
-    report.stray_files = faiss_cache.stray_files(folder, sidecars)
+    sidecars = [files.index_path(reads.root, extractor_id) for extractor_id, *_ in extractors]
+    report.stray_files = files.stray_files(folder, sidecars)
     if report.stray_files:
         report.findings.append(Finding(str(folder), f"{len(report.stray_files)} files no index uses (left by "
                                        "an interrupted write or a dropped extractor)", repair="remove them",
@@ -256,6 +257,6 @@ def repair(store, report: CheckReport, recalibrate: Callable[[int], object]) -> 
         if store.write_index(extractor_id):
             done.append(f"rebuilt the index of {key} from its stored vectors")
     if report.stray_files:
-        faiss_cache.remove_files(report.stray_files)
+        files.remove_files(report.stray_files)
         done.append(f"removed {len(report.stray_files)} leftover files from {Path(store.root) / 'index'}")
     return done

@@ -6,7 +6,7 @@ Two ways, chosen by :func:`bring_up_to_date` (the caller holds the gallery's wri
   may stay (:func:`attrib.scoring.whitening.refit_reason`) and the calibration has a decision
   model: the generators that gained vectors are recalibrated on a bounded sample of each
   (:mod:`attrib.scoring.incremental`), committed, and the new vectors, whitened with the stored
-  whitening, are appended to the index as one delta (:func:`attrib.storage.faiss_cache.append_delta`).
+  whitening, are appended to the index as one delta (:func:`attrib.index.files.append_delta`).
   It reads what was added and a few capped samples, never the whole gallery.
 * **full** otherwise (and when forced, as ``attrib calibrate`` does): every vector is read once, the
   whitening is fitted on a bounded stratified sample, the calibration on a bounded stratified
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .scoring import calibration, incremental, open_set
-from .scoring.whitening import fit_sample, fit_whitening, held_out_score_matrix, refit_reason
-from .storage import faiss_cache
+from ..index import choice, files
+from ..scoring import calibration, incremental, open_set
+from ..scoring.whitening import fit_sample, fit_whitening, held_out_score_matrix, refit_reason
 
 
 @dataclass
@@ -46,6 +46,8 @@ def bring_up_to_date(store, extractor_id: int, cohort: np.ndarray | None, target
     """Make one extractor's whitening, calibration and index current, incrementally where it can."""
     if target_far is None:
         target_far = store.calibrated_far(extractor_id)
+    if target_far is None:
+        target_far = calibration.DEFAULT_TARGET_FAR
     why = "forced" if force else _needs_full(store, extractor_id, cohort)
     if why is None:
         done = _incremental(store, extractor_id, cohort, target_far)
@@ -75,10 +77,10 @@ def _needs_full(store, extractor_id: int, cohort: np.ndarray | None) -> str | No
 
 def _incremental(store, extractor_id: int, cohort: np.ndarray | None, target_far: float) -> Upkeep | None:
     """The incremental way, or None when the index on disk cannot be extended to the database's state."""
-    from .storage import bulk
+    from ..storage import bulk
 
-    path = faiss_cache.index_path(store.root, extractor_id)
-    fields = faiss_cache.read_sidecar(path)
+    path = files.index_path(store.root, extractor_id)
+    fields = files.read_sidecar(path)
     whitening = store.whitening(extractor_id)
     if fields is None or fields.get("revision") is None or fields["whitening"] != whitening.digest:
         return None
@@ -102,11 +104,11 @@ def _incremental(store, extractor_id: int, cohort: np.ndarray | None, target_far
         done.recalibrated, done.message = touched, message
     if len(ids) or fields["revision"] != revision:
         with index_faults(store):
-            faiss_cache.append_delta(path, ids, gens, whitening.apply(matrix), revision)
+            files.append_delta(path, ids, gens, whitening.apply(matrix), revision)
             done.appended = len(ids)
-            fields = faiss_cache.read_sidecar(path)
-            if fields is not None and faiss_cache.needs_fold(fields):
-                done.folded = faiss_cache.fold(path)
+            fields = files.read_sidecar(path)
+            if fields is not None and files.needs_fold(fields):
+                done.folded = files.fold(path)
     return done
 
 
@@ -145,19 +147,19 @@ def rebuild_index(store, extractor_id: int) -> int:
 
 def write_base(store, extractor_id: int, ids: np.ndarray, gens: np.ndarray, whitened: np.ndarray, revision: int,
                whitening: str) -> None:
-    """Build an index of the type :func:`~attrib.storage.faiss_cache.choose_index_key` picks for its size and
+    """Build an index of the type :func:`~attrib.index.choice.choose_index_key` picks for its size and
     write it as a new base generation recording ``revision``."""
     dim = whitened.shape[1]
-    key = faiss_cache.choose_index_key(len(ids), dim)
-    index = faiss_cache.build_index(ids, whitened, dim, key)
-    state = faiss_cache.IndexState(len(ids), int(ids.max()) if len(ids) else 0, int(ids.sum()), dim, key,
+    key = choice.choose_index_key(len(ids), dim)
+    index = choice.build_index(ids, whitened, dim, key)
+    state = files.IndexState(len(ids), int(ids.max()) if len(ids) else 0, int(ids.sum()), dim, key,
                                    whitening=whitening, revision=revision)
     with index_faults(store):
-        faiss_cache.write_index(index, faiss_cache.index_path(store.root, extractor_id), state, ids, gens)
+        files.write_index(index, files.index_path(store.root, extractor_id), state, ids, gens)
 
 
 def index_faults(store):
     """Storage faults while writing index files, as one-line errors that say the database is intact."""
-    from .storage.faults import faults
+    from ..storage.faults import faults
 
     return faults(store.root, "writing the index files (the database is up to date; the index is rebuilt from it)")

@@ -1,0 +1,71 @@
+"""The whitening as a value: the transform a gallery's vectors go through before the index stores them
+and queries search them (gallery mean, whitening matrix, constant coordinate, L2 normalisation), with
+what it was fitted on, its bytes as stored and its digest as index files record it.
+
+Fitting it, and when it must be refitted, is scoring's (:mod:`attrib.scoring.whitening`); storage keeps
+its bytes and the index its digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Whitening:
+    kind: str  # "whiten" or "identity"
+    mean: np.ndarray | None = None
+    matrix: np.ndarray | None = None
+    constant: float = 0.0
+    fitted_count: int = 0  # vectors the gallery held when fitted (0: not recorded)
+    fitted_generators: int = 0  # generators it held then
+
+    def out_dim(self, dim: int) -> int:
+        return dim + 1 if self.kind == "whiten" else dim
+
+    def apply(self, vectors: np.ndarray) -> np.ndarray:
+        """Transform L2-normalised extractor vectors into the space the index searches."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if self.kind == "identity":
+            return np.ascontiguousarray(vectors)
+        if len(vectors) == 0:
+            return np.zeros((0, self.matrix.shape[1] + 1), np.float32)
+        y = (vectors - self.mean) @ self.matrix
+        y = np.hstack([y, np.full((len(y), 1), self.constant, dtype=np.float32)])
+        y /= np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
+        return np.ascontiguousarray(y, dtype=np.float32)
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        fitted = {"fitted": np.array([self.fitted_count, self.fitted_generators], dtype=np.int64)}
+        if self.kind == "identity":
+            np.savez(buffer, kind=np.array("identity"), **(fitted if self.fitted_count else {}))
+        else:
+            np.savez(buffer, kind=np.array("whiten"), mean=self.mean, matrix=self.matrix,
+                     constant=np.array(self.constant, dtype=np.float32), **(fitted if self.fitted_count else {}))
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes | None) -> "Whitening":
+        if not data:
+            return IDENTITY
+        with np.load(io.BytesIO(data)) as npz:
+            count, generators = (int(v) for v in npz["fitted"]) if "fitted" in npz.files else (0, 0)
+            if str(npz["kind"]) == "identity":
+                return cls("identity", fitted_count=count, fitted_generators=generators) if count else IDENTITY
+            return cls("whiten", npz["mean"], npz["matrix"], float(npz["constant"]), count, generators)
+
+    def fitted_on(self, count: int, generators: int) -> "Whitening":
+        """This whitening, recording that it was fitted on a gallery of ``count`` vectors of ``generators``."""
+        return Whitening(self.kind, self.mean, self.matrix, self.constant, int(count), int(generators))
+
+    @property
+    def digest(self) -> str:
+        return "identity" if self.kind == "identity" else hashlib.sha256(self.to_bytes()).hexdigest()[:16]
+
+
+IDENTITY = Whitening("identity")
