@@ -50,7 +50,7 @@ class VectorStore(Protocol):
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
 
-FUSION_POWER = 4  # fusion weight = separation ** FUSION_POWER (docs/measured.md, "How attribution works")
+FUSION_POWER = 4  # fusion weight = separation ** FUSION_POWER (docs/measured.md, "Accuracy")
 HELD_OUT = "held-out fused scores"
 COHORT = "held-out fused scores against the fused cohort"
 OFFSETS = "weighted threshold offsets"

@@ -16,7 +16,7 @@ between/within variance ratio, so directions that only content moves shrink to n
 Two projections of :data:`COMPONENTS` directions each are fitted and concatenated: one on the
 generators delivered losslessly and one on those delivered through JPEG / WebP. A single fit on
 both spends its directions on the compressed traces and loses some of the fine lossless ones
-(measured in docs/measured.md, "How attribution works"). Two more pieces complete the fingerprint:
+(measured in docs/measured.md, "Accuracy"). Two more pieces complete the fingerprint:
 
 * a *compression gate*: a logistic regression (:func:`fit_gate`) on the same statistics that tells
   losslessly delivered images from JPEG / WebP ones. The compressed half of the fingerprint is
