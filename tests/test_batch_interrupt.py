@@ -16,6 +16,7 @@ from attrib.batch.run import DeferredInterrupt
 from attrib.gallery import Gallery
 from attrib.host.manager import pm
 
+from comparisons import assert_same_answers
 from conftest import make_images, register_plugin
 from gallery_helpers import HERE, CohortColorMean, bound
 
@@ -85,4 +86,6 @@ def test_sigint_mid_run_keeps_whole_records_and_resume_completes_the_rest(tmp_pa
     assert [r["path"] for r in rows] == [str(p) for p in images]  # none twice, none missing, in order
     whole = subprocess.run([*identify, "--json", "--files-from", str(listed)], capture_output=True, text=True,
                            timeout=120)
-    assert rows == [json.loads(line) for line in whole.stdout.splitlines()]  # as one uninterrupted run
+    # as one uninterrupted run, whose batches of 16 start elsewhere: the whitening of another batch shape
+    # may round a score's last bit the other way
+    assert_same_answers(rows, [json.loads(line) for line in whole.stdout.splitlines()])

@@ -1,5 +1,8 @@
-"""The GPU search path: on this CPU machine it falls back with identical results; with a fake GPU
-(a fake device count and a fake copier) the copy is made once, reused, and refused when it can't be."""
+"""The GPU search path. Where FAISS sees a GPU (the ``gpu`` extra on a CUDA machine) the real copy
+(``faiss.index_cpu_to_gpu``) is searched and finds what the CPU index finds; where it sees none,
+searches stay on the CPU index with identical results. The branch that ran is in the test id
+(``[gpu]`` or ``[cpu-fallback]``). With a fake GPU (a fake device count and a fake copier) the copy
+is made once, reused, and refused when it can't be, on any machine."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from attrib.index import files, gpu
 from attrib.index.tuning import new_index, search_parameter, set_search_parameter
 from attrib.index.whitening import Whitening
 from attrib.upkeep.freshness import LoadedIndex
+
+from comparisons import assert_same_neighbours
 
 
 def unit(n, d, seed=0):
@@ -29,14 +34,31 @@ def index_of(key):
     return index
 
 
+BRANCH = "gpu" if faiss.get_num_gpus() > 0 else "cpu-fallback"  # what this machine's FAISS can exercise
+GPU_ATOL = 1e-5  # cuBLAS sums the 16 products of two unit vectors in another order than the CPU (~1e-7)
+
+
+@pytest.mark.parametrize("branch", [BRANCH])
 @pytest.mark.parametrize("key", ["IDMap2,Flat", "IDMap2,HNSW16", "IVF32,Flat"])
-def test_without_a_gpu_searches_stay_on_the_cpu_with_identical_results(key, capsys):
+def test_searches_find_what_the_cpu_index_finds(key, branch, capsys, monkeypatch):
+    monkeypatch.delenv(gpu.ENV, raising=False)
     index = index_of(key)
-    assert gpu.num_gpus() == 0 and not gpu.enabled()
-    assert gpu.gpu_copy(index) is None
-    got, want = gpu.search(index, QUERIES, 5), files.search(index, QUERIES, 5)
-    assert np.array_equal(got[1], want[1]) and np.array_equal(got[0], want[0])
-    assert capsys.readouterr().err == ""  # no GPU, nothing to say
+    want = files.search(index, QUERIES, 5)
+    got = gpu.search(index, QUERIES, 5)
+    copy = gpu.gpu_copy(index)
+    err = capsys.readouterr().err
+    if branch == "cpu-fallback":
+        assert gpu.num_gpus() == 0 and not gpu.enabled() and copy is None
+        assert np.array_equal(got[1], want[1]) and np.array_equal(got[0], want[0])  # the same CPU index searched
+        assert err == ""  # no GPU, nothing to say
+    elif "HNSW" in key:
+        assert gpu.enabled() and copy is None
+        assert err.count("searching on the CPU") == 1 and "HNSW" in err
+        assert np.array_equal(got[1], want[1]) and np.array_equal(got[0], want[0])
+    else:  # the real index_cpu_to_gpu copy, made once and searched
+        assert gpu.enabled() and copy is not None and copy is not index and err == ""
+        assert gpu.gpu_copy(index) is copy
+        assert_same_neighbours(got, want, atol=GPU_ATOL)
 
 
 class FakeGpu:

@@ -57,7 +57,8 @@ def test_deterministic_and_batch():
     b = fp.fingerprint_batch(ims)
     assert a.shape == (3, fp.DIM) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(a[1], fp.fingerprint(ims[1]))
+    # alone, the projection is a matrix-vector product, whose float64 sums may round the last float32 bit otherwise
+    np.testing.assert_allclose(a[1], fp.fingerprint(ims[1]), rtol=1e-6, atol=1e-6)
     assert fp.fingerprint_batch([]).shape == (0, fp.DIM)
 
 

@@ -30,8 +30,16 @@ def test_the_shipped_residual_cohort_matches_a_fresh_embedding():
     bound = BoundExtractor(ExtractorSpec(ResidualExtractor, "attrib.extractors.residual"))
     shipped = bound.impl.cohort_vectors(cohort.COHORT_VERSION)
     assert shipped is not None and shipped.shape == (400, bound.dim)
-    fresh = bound.embed([cohort.render(item) for item in cohort.items()[:6]])
-    assert np.allclose(fresh, shipped[:6], atol=1e-5)
+    picked = np.r_[0:12, 280:400:30]  # every zoo family delivered losslessly, as JPEG and as WebP; photographs
+    items = cohort.items()
+    fresh = bound.embed([cohort.render(items[i]) for i in picked])
+    # Not bit for bit: numpy's float32 SIMD paths differ by CPU, so a rendered pixel may round the
+    # other way, and a JPEG or WebP delivery spreads that; measured over the whole cohort against
+    # another CPU, 1 - cosine is at most 7e-5 (one WebP image) and 0 for most.
+    distance = 1.0 - np.sum(fresh * shipped[picked], axis=1)
+    assert distance.max() <= 1e-3  # one image embedded otherwise: an ungated projection moves lossless ones 0.1-0.4
+    assert np.median(distance) <= 1e-5  # all moved: a projection 1 % off gives 3e-5, other statistics 6e-3
+    assert np.array_equal(np.argmax(fresh @ shipped.T, axis=1), picked)  # in cohort order
     assert bound.impl.cohort_vectors("some other version") is None
 
 
@@ -117,6 +125,9 @@ def test_one_generator_gallery_rejects_the_cohort_like_strangers(tmp_path, make_
         gallery.enroll("red", make_set("red", 8), bound)
         results = list(gallery.identify(make_set("red", 6, seed=7) + make_set("blue", 3, seed=7), bound))
     own, strangers = results[:6], results[6:]
-    # the threshold may spend its 5 % false-reject budget on these near-identical colour casts
-    assert sum(r.decision == "red" for r in own) >= 4
+    # Own casts score within 2e-5 of 1, where a float32 cosine steps by 6e-8, and the threshold is one of
+    # their held-out scores: two own images sit 2e-7 and 8e-7 from it, on sides another CPU may swap.
+    # Within 1e-6 counts as at the threshold; it may spend its 5 % false-reject budget on the rest.
+    assert sum(r.score >= r.threshold - 1e-6 for r in own) >= 4
+    assert all(r.decision == ("red" if r.score >= r.threshold else "unknown") for r in own)
     assert [r.decision for r in strangers] == ["unknown"] * 3 and all(r.confidence > 0.5 for r in strangers)

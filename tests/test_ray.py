@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from attrib.cli import cli
 from attrib.gallery import Gallery
 
+from comparisons import assert_same_answers
 from conftest import make_images
 
 
@@ -83,6 +84,8 @@ def test_records_on_a_local_ray_equal_the_single_process_run(residual_gallery, m
     finally:
         ray.shutdown()
     expected = [json.loads(line) for line in single.splitlines()]
-    assert [json.loads(line) for line in (tmp_path / "ray.jsonl").read_text().splitlines()] == expected
+    # the actors embed and search batches of their own, in other processes: the same decisions, floats to
+    # their last bits (comparisons.py)
+    assert_same_answers([json.loads(line) for line in (tmp_path / "ray.jsonl").read_text().splitlines()], expected)
     assert [r["path"] for r in expected] == list(map(str, inputs)) and "error" in expected[-1]
     assert "identify: 7 images" in result.stderr and "1 failed" in result.stderr

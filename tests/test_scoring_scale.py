@@ -15,6 +15,8 @@ from attrib.scoring.decision import decide, rank, score_queries
 from attrib.scoring.open_set import DecisionModel
 from attrib.upkeep.freshness import LoadedIndex
 
+from comparisons import assert_same_answers
+
 
 def unit(x):
     x = np.asarray(x, dtype=np.float32)
@@ -87,8 +89,9 @@ def test_exact_galleries_score_as_the_loop_did():
         scores, _ = loop_query_scores(view, query)
         mine, theirs = (decide([c for _, c in rank(s, view.threshold, model, view.generator_names, {})], model)
                         for s in (got.scores, scores))
-        assert mine.pop("confidence") == pytest.approx(theirs.pop("confidence"), abs=1e-6)  # float64 means
-        assert mine == theirs
+        # the batch and the loop sum in other orders (FAISS takes BLAS from 20 queries): scores up to 8e-8
+        # apart, and one printed margin lies 1.3e-6 from where its 3rd decimal turns
+        assert_same_answers(mine, theirs)
         decisions.add(mine["decision_level"])
     assert decisions == {"generator", "unknown"}
 
