@@ -11,7 +11,7 @@ lock (:mod:`.locking`) and storage faults as one-line errors (:mod:`.faults`). W
 is current is :mod:`attrib.upkeep`'s to decide.
 
 May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.index`,
-:mod:`attrib.extractors`, :mod:`attrib.evidence`, :mod:`attrib.synthetic`, :mod:`attrib.images`,
+:mod:`attrib.delivery`, :mod:`attrib.extractors`, :mod:`attrib.evidence`, :mod:`attrib.synthetic`, :mod:`attrib.images`,
 :mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`. Never :mod:`attrib.scoring` (its
 sibling).
 """

@@ -8,7 +8,7 @@ where it can, and extends or rebuilds the index; :mod:`.check` is ``attrib galle
 repair.
 
 May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.scoring`,
-:mod:`attrib.storage`, :mod:`attrib.index`, :mod:`attrib.extractors`, :mod:`attrib.evidence`,
+:mod:`attrib.storage`, :mod:`attrib.index`, :mod:`attrib.delivery`, :mod:`attrib.extractors`, :mod:`attrib.evidence`,
 :mod:`attrib.synthetic`, :mod:`attrib.images`, :mod:`attrib.host`, :mod:`attrib.errors`,
 :mod:`attrib.version`.
 """
