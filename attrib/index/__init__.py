@@ -6,7 +6,7 @@ file format (generations, append-only deltas, atomic writes, validation) with se
 :mod:`.gpu` searches a GPU copy where FAISS has one; :mod:`.whitening` is the fitted whitening as a
 value, the transform of the vectors the index stores. Nothing of SQL or scoring.
 
-May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.delivery`, :mod:`attrib.extractors`,
-:mod:`attrib.evidence`, :mod:`attrib.synthetic`, :mod:`attrib.images`, :mod:`attrib.host`,
-:mod:`attrib.errors`, :mod:`attrib.version`.
+May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.delivery`,
+:mod:`attrib.extractors`, :mod:`attrib.evidence`, :mod:`attrib.synthetic`, :mod:`attrib.images`,
+:mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`.
 """
