@@ -1,0 +1,154 @@
+"""One contract for the read interface (attrib.storage.interface.GalleryReads): the SQL store on SQLite,
+the fast read-only reader (plain sqlite3) and the SQL store on PostgreSQL answer every read the same way
+for the same gallery."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+
+import numpy as np
+import pytest
+
+from attrib.gallery import Gallery, cohort_version
+from attrib.storage.fast_reader import FastReader
+from attrib.storage.interface import GalleryReads
+from attrib.storage.postgres import PostgresStore
+from attrib.storage.sqlite import SQLiteStore
+
+from conftest import make_images
+from gallery_helpers import bound
+
+GENERATORS = {"red": 5, "green": 4, "blue": 3}
+FAMILIES = {"red": "warm", "green": None, "blue": None}
+# the same floats written through SQLite and PostgreSQL and read back: equal but for the last bit of a
+# float32 that either driver might round through float64
+ATOL = 1e-6
+
+
+def enroll_all(location: str, data) -> None:
+    with Gallery(location) as g:
+        for name, paths in data.items():
+            g.enroll(name, paths, bound(), family=FAMILIES[name])
+
+
+def answers(reader: GalleryReads, data) -> dict:
+    """Every read of the interface, with database ids replaced by names and sha256s, so that two
+    backends that numbered their rows alike or not can be compared."""
+    key = bound().identity.key
+    extractor_id = reader.extractor_id(key)
+    assert extractor_id is not None
+    names = reader.generator_names()
+    vector_ids, generators = reader.labels(extractor_id)
+    ids, vgens, matrix = reader.vectors(extractor_id)
+    owners = reader.exemplars([int(v) for v in ids])
+    sample_ids = reader.sample_ids(extractor_id)
+    s_ids, s_gens, s_matrix = reader.vectors_of_samples(extractor_id)
+    some, _, some_matrix = reader.vectors_of_samples(extractor_id, sample_ids[::2])
+    calibration = reader.calibration(extractor_id)
+    state = reader.index_state(extractor_id)
+    whitening = reader.whitening(extractor_id)
+    with reader.snapshot():
+        in_snapshot = reader.revision(extractor_id)
+    shas = {hashlib.sha256(p.read_bytes()).hexdigest(): name for name, paths in data.items() for p in paths}
+    return {
+        "extractor_key": reader.extractor_key(extractor_id),
+        "unknown_extractor": reader.extractor_id("no-such@1"),
+        "extractor_names": reader.extractor_names(),
+        "revision": reader.revision(extractor_id),
+        "revision_in_snapshot": in_snapshot,
+        "fit_revisions": reader.fit_revisions(extractor_id),
+        "labels": sorted(names[int(g)] for g in generators),
+        "labels_sorted": bool(np.all(np.diff(vector_ids) > 0)) and np.array_equal(vector_ids, ids),
+        "vectors_by_sha": {owners[int(v)][1]: (names[int(g)], row) for v, g, row in zip(ids, vgens, matrix)},
+        "exemplar_paths": sorted(path for path, _ in owners.values()),
+        "owners": {sha: reader.sample_owner(sha) for sha in shas},
+        "unknown_owner": reader.sample_owner("0" * 64),
+        "samples": (len(sample_ids), bool(np.all(np.diff(sample_ids) > 0)), np.array_equal(s_ids, sample_ids)),
+        "sample_rows": sorted((names[int(g)], tuple(np.round(row, 5))) for g, row in zip(s_gens, s_matrix)),
+        "some_samples": (len(some), some_matrix.shape),
+        "whitening": (whitening.fitted_count, whitening.fitted_generators, whitening.digest),
+        "index_state": (state.count, state.dim, state.whitening, state.labels == state.labels),
+        "thresholds": {names.get(k, k) if k is not None else None: v for k, v in calibration.thresholds.items()},
+        "calibration": (calibration.separation, calibration.target_far, calibration.model is not None),
+        "generator_names": sorted(names.values()),
+        "families": {names[k]: v for k, v in reader.generator_families().items()},
+        "cohort": reader.cohort(extractor_id, cohort_version()),
+        "no_cohort": reader.cohort(extractor_id, "no-such-version"),
+        "shas": shas,
+    }
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        x, y = a[key], b[key]
+        if key == "vectors_by_sha":
+            assert x.keys() == y.keys()
+            for sha in x:
+                assert x[sha][0] == y[sha][0]
+                np.testing.assert_allclose(x[sha][1], y[sha][1], atol=ATOL, err_msg=sha)
+        elif key == "thresholds":
+            assert x.keys() == y.keys()
+            np.testing.assert_allclose([x[k] for k in x], [y[k] for k in x], atol=ATOL)
+        elif key == "sample_rows":
+            assert [n for n, _ in x] == [n for n, _ in y]
+            np.testing.assert_allclose([r for _, r in x], [r for _, r in y], atol=1e-4)
+        elif key == "cohort":
+            np.testing.assert_allclose(x, y, atol=ATOL)
+        elif key == "calibration":
+            np.testing.assert_allclose(x[:2], y[:2], atol=ATOL)
+            assert x[2] == y[2]
+        else:
+            assert x == y, key
+
+
+def test_every_read_of_the_interface_is_covered():
+    covered = {"extractor_id", "extractor_key", "extractor_names", "revision", "fit_revisions", "labels",
+               "vectors", "index_state", "whitening", "calibration", "generator_names", "generator_families",
+               "sample_ids", "exemplars", "sample_owner", "cohort", "vectors_of_samples", "snapshot"}
+    declared = {name for name, _ in inspect.getmembers(GalleryReads, inspect.isfunction) if not name.startswith("_")}
+    assert declared == covered
+
+
+@pytest.fixture
+def data(tmp_path):
+    return {name: make_images(tmp_path / "data" / name, name, n, seed=i) for i, (name, n) in
+            enumerate(GENERATORS.items())}
+
+
+def test_sqlite_store_fast_reader_and_postgresql_read_alike(tmp_path, data, colormean, postgres_url):
+    folder = str(tmp_path / "g")
+    enroll_all(folder, data)
+    enroll_all(postgres_url, data)
+    store = SQLiteStore(folder)
+    fast = FastReader.open(folder)
+    postgres = PostgresStore(postgres_url)
+    try:
+        assert fast is not None
+        expected = answers(store, data)
+        # what the gallery holds, read through the SQL store on SQLite
+        assert expected["generator_names"] == sorted(GENERATORS)
+        assert expected["labels"] == sorted(n for n, k in GENERATORS.items() for _ in range(k))
+        assert expected["owners"] == expected["shas"] and expected["unknown_owner"] is None
+        assert expected["unknown_extractor"] is None and expected["no_cohort"] is None
+        assert expected["families"] == FAMILIES
+        assert expected["revision"] == sum(GENERATORS.values()) == expected["revision_in_snapshot"]
+        assert expected["fit_revisions"] == (expected["revision"],) * 2
+        assert expected["samples"] == (sum(GENERATORS.values()), True, True)
+        assert expected["labels_sorted"] and expected["index_state"][0] == sum(GENERATORS.values())
+        embedded = {hashlib.sha256(p.read_bytes()).hexdigest(): bound().embed_paths([p])[0]
+                    for paths in data.values() for p in paths} if hasattr(bound(), "embed_paths") else None
+        if embedded is not None:
+            for sha, (_, row) in expected["vectors_by_sha"].items():
+                assert float(row @ embedded[sha]) > 1 - 1e-6
+        np.testing.assert_allclose(expected["cohort"], bound().impl.cohort_vectors(cohort_version()), atol=ATOL)
+        assert set(expected["thresholds"]) >= set(GENERATORS)
+
+        assert_same(answers(fast, data), expected)
+        assert_same(answers(postgres, data), expected)
+    finally:
+        store.close()
+        if fast is not None:
+            fast.close()
+        postgres.close()
