@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch/torchvision pair that imports together (open_clip needs torchvision)
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test bench bench-scale evaluate clean
+.PHONY: demo test typecheck bench bench-scale evaluate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ demo: $(VENV)/.core
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest
+
+# mypy over the library, configured in pyproject.toml ([tool.mypy]: which modules are strict)
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
 
 bench: $(VENV)/.core
 	$(BIN)/python benchmarks/bench.py
