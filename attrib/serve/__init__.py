@@ -7,12 +7,20 @@ enforces the request size and pixel limits, :mod:`.batching` answers concurrent 
 the app (:func:`create_app`). Nothing here is imported by ``attrib.cli`` until ``attrib serve`` runs.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from .settings import ServeSettings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 __all__ = ["ServeSettings", "create_app"]
 
 
-def create_app(gallery_location, settings: ServeSettings | None = None):
+def create_app(gallery_location: str | Path, settings: ServeSettings | None = None) -> FastAPI:
     """The FastAPI app serving the gallery at ``gallery_location`` (see :func:`attrib.serve.app.create_app`)."""
     from .app import create_app as build
 
