@@ -7,4 +7,7 @@ May import the public library API (:mod:`attrib.gallery`, :mod:`attrib.extractor
 :mod:`attrib.images`, :mod:`attrib.scoring` constants and :mod:`attrib.errors`; never the CLI.
 """
 
+from typing import Callable, ContextManager
+
 DEFAULT_CONDITION = "center-crop:256"  # what every image goes through unless --condition says otherwise
+ProgressBar = Callable[[int, str], ContextManager[Callable[[int], None]]]  # (total, label) -> a block's advance(n)
