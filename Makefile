@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch/torchvision pair that imports together (open_clip needs torchvision)
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint-imports bench bench-scale evaluate clean
+.PHONY: demo test lint-imports typecheck bench bench-scale evaluate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: $(VENV)/.dev
 # The package layout ([tool.importlinter] in pyproject.toml): each part imports only the layers below it
 lint-imports: $(VENV)/.dev
 	$(BIN)/lint-imports --no-cache
+
+# mypy over the library, configured in pyproject.toml ([tool.mypy]: which modules are strict)
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
 
 bench: $(VENV)/.core
 	$(BIN)/python benchmarks/bench.py

@@ -17,7 +17,7 @@ Names are imported lazily, so ``import attrib`` stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .host.hookspecs import hookimpl
 from .version import __version__
@@ -25,9 +25,9 @@ from .version import __version__
 _LAZY = {
     "open_gallery": "attrib.gallery",
     "Gallery": "attrib.gallery",
-    "EnrollReport": "attrib.gallery",
+    "EnrollReport": "attrib.enrollment",
     "GeneratorInfo": "attrib.gallery",
-    "ReembedReport": "attrib.gallery",
+    "ReembedReport": "attrib.enrollment",
     "load_extractor": "attrib.extractors.resolve",
     "BoundExtractor": "attrib.extractors.contract",
     "IdentificationResult": "attrib.scoring.decision",
@@ -41,12 +41,14 @@ __all__ = ["__version__", "hookimpl", *_LAZY]
 if TYPE_CHECKING:  # pragma: no cover
     from .extractors.contract import BoundExtractor
     from .extractors.resolve import load_extractor
-    from .gallery import EnrollReport, Gallery, GeneratorInfo, ReembedReport, open_gallery
-    from .scoring.calibration import DEFAULT_TARGET_FAR, CalibrationResult
+    from .enrollment import EnrollReport, ReembedReport
+    from .gallery import Gallery, GeneratorInfo, open_gallery
+    from .scoring import DEFAULT_TARGET_FAR
+    from .scoring.calibration import CalibrationResult
     from .scoring.decision import IdentificationResult, Verification
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, AbstractSet, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .errors import AttribError, EnrollmentConflict
 from .extractors.contract import BoundExtractor
 from .images import BATCH, ImageRecord, LoadedImage, display_path, load_batches, load_images
+
+if TYPE_CHECKING:
+    from .storage.sqlite import SQLiteStore
 
 
 @dataclass
@@ -29,7 +32,7 @@ class EnrollReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     calibration: str = ""
 
-    def to_json(self, extractor_key: str, rename: Callable[[str], str] = str) -> dict:
+    def to_json(self, extractor_key: str, rename: Callable[[str], str] = str) -> dict[str, Any]:
         """What `attrib enroll --json` prints; ``rename`` maps each shown path (also inside messages) to
         the name to print (the HTTP API prints uploaded file names)."""
 
@@ -73,7 +76,7 @@ def stored_path(image: LoadedImage, stored_as: StoredAs | None) -> str:
     return stored_as(image) if stored_as is not None else str(image.record().path)
 
 
-def relink(store, generator: str, images: Sequence[LoadedImage], stored_as: StoredAs | None = None
+def relink(store: SQLiteStore, generator: str, images: Sequence[LoadedImage], stored_as: StoredAs | None = None
            ) -> dict[str, str]:
     """Give each sample of ``generator`` among ``images`` (by sha256) whose stored path is a placeholder the
     path it would be stored under now, unless that is a placeholder too; one transaction under the writer
@@ -130,8 +133,8 @@ def embedded_chunks(report: EnrollReport, paths: Iterable[Path], extractor: Boun
                 new.append(item)
         if new:
             yield ([replace(item.record(), path=Path(stored_path(item, stored_as)),
-                            thumbnail=make_thumbnail(item.pixels)) for item in new],
-                   [display_path(item.path) for item in new], extractor.embed([item.pixels for item in new]))
+                            thumbnail=make_thumbnail(item.require_pixels())) for item in new],
+                   [display_path(item.path) for item in new], extractor.embed([item.require_pixels() for item in new]))
 
 
 def skip_reason(generator: str, replaced: str | None = None) -> str:
@@ -184,7 +187,7 @@ def make_thumbnail(pixels: np.ndarray, side: int = SIDE) -> Thumbnail:
     return Thumbnail(buffer.getvalue(), image.width, image.height)
 
 
-def fill_in(store, skip: set[int] = frozenset(), ready: dict[int, Thumbnail] | None = None,
+def fill_in(store: SQLiteStore, skip: AbstractSet[int] = frozenset(), ready: dict[int, Thumbnail] | None = None,
             problems: list[str] | None = None, chunk: int = 256,
             notify: Callable[[str], None] | None = None) -> int:
     """Store a thumbnail for every sample of ``store`` that lacks one, from ``ready`` (sample id ->
@@ -208,7 +211,7 @@ def fill_in(store, skip: set[int] = frozenset(), ready: dict[int, Thumbnail] | N
                 failed.append(f"thumbnail of a sample of {generator!r}: {path} changed since enrollment "
                               f"(sha256 {image.sha256[:12]} != {sha256[:12]})")
             else:
-                made[sample_id] = make_thumbnail(image.pixels)
+                made[sample_id] = make_thumbnail(image.require_pixels())
         with store.lock.held():
             added += stored.add(store, made)
     if notify and failed:
@@ -277,8 +280,8 @@ def embed_again(todo: Sequence[tuple[int, str, str, str]], extractor: BoundExtra
                 unread.add(sample_id)
             else:
                 batch_ids.append(sample_id)
-                pixels.append(image.pixels)
-                made[sample_id] = make_thumbnail(image.pixels)
+                pixels.append(image.require_pixels())
+                made[sample_id] = make_thumbnail(image.require_pixels())
             if progress:
                 progress(1)
         if pixels:

@@ -18,15 +18,15 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .enrollment import (EnrollReport, ReembedReport, StoredAs, conflict_message, embed_again, embedded_chunks,
                          fill_in, relink, skip_reason, validate_name)
 from .errors import AttribError, DiskFull, GalleryError, ReadOnlyGallery, StaleGallery, UnknownGenerator
-from .extractors.contract import BoundExtractor
-from .images import ImageRecord, LoadedImage, load_batches
+from .extractors.contract import BoundExtractor, extractor_list
+from .images import ImageInput, ImageRecord, Inspect, LoadedImage, load_batches
 from .scoring import calibration
 from .scoring.decision import IdentificationResult, Verification, decide, rank, score_queries
 from .scoring.fusion import fit_fusion
@@ -39,6 +39,9 @@ from .upkeep import refit
 from .upkeep.check import CheckReport, Finding, inspect_gallery
 from .upkeep.check import repair as repair_gallery
 from .upkeep.freshness import LoadedIndex, fit_problems, index_problems, load_index_view, memory_view, open_index
+
+if TYPE_CHECKING:
+    from .storage.sqlite import SQLiteStore
 
 Progress = Callable[[int], None]
 EMBEDDED_CHUNK = 10_000  # precomputed vectors stored per transaction by Gallery.enroll_embedded
@@ -65,16 +68,16 @@ class Gallery:
     def __init__(self, root: str | Path, notify: Callable[[str], None] | None = None, read_only: bool = False,
                  lock_timeout: float | None = None):
         self.url = database_url(root) if is_database_url(root) else None  # a PostgreSQL gallery
-        self.root = MaskedURL(self.url) if self.url is not None else Path(root).expanduser()
+        self.root: MaskedURL | Path = MaskedURL(self.url) if self.url is not None else Path(root).expanduser()
         self.notify = notify or (lambda message: None)
         self.lock_timeout = lock_timeout
-        self._store = None
+        self._store: SQLiteStore | None = None  # or its PostgresStore subclass
         self._reader: FastReader | None = None
         if not read_only or self.url is not None:  # a database has no fast read-only path
             self.store  # noqa: B018 - open (and create) now, so a bad folder fails first
 
     @property
-    def store(self):
+    def store(self) -> SQLiteStore:
         """The SQLite store (SQLAlchemy), or the PostgreSQL one, opened on first use."""
         if self._store is None:
             if self.url is not None:
@@ -106,14 +109,14 @@ class Gallery:
     def __enter__(self) -> "Gallery":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- extractors -----------------------------------------------------
 
     def extractor_names(self) -> set[str]:
         """Names of the extractors this gallery holds vectors for (empty for a new or unreadable one)."""
-        if self._store is None and not (self.root / "gallery.db").exists():
+        if self._store is None and isinstance(self.root, Path) and not (self.root / "gallery.db").exists():
             return set()
         try:
             return self.reads().extractor_names()
@@ -123,7 +126,8 @@ class Gallery:
     def extractor_keys(self) -> list[str]:
         return self.store.extractor_keys()
 
-    def load_extractor(self, name: str | None = None, options: Sequence[str] = ()):
+    def load_extractor(self, name: str | None = None, options: Sequence[str] = ()
+                       ) -> BoundExtractor | list[BoundExtractor]:
         """Bind ``name`` (``a+b`` fuses several); without a name, this gallery's only extractor."""
         from .extractors.resolve import load_extractor
 
@@ -234,7 +238,8 @@ class Gallery:
                    vectors[start: start + chunk]) for start in range(0, len(records), chunk))
         return self._enroll_chunks(report, chunks, extractor, family, note, target_far, bring_up_to_date)
 
-    def _enroll_chunks(self, report: EnrollReport, chunks, extractor: BoundExtractor, family: str | None,
+    def _enroll_chunks(self, report: EnrollReport, chunks: Iterable[tuple[list[ImageRecord], list[str], np.ndarray]],
+                       extractor: BoundExtractor, family: str | None,
                        note: str | None, target_far: float | None, bring_up_to_date: bool = True) -> EnrollReport:
         """Commit each chunk (records, shown paths, vectors) in its own transaction under the writer lock, then
         bring the fits and index up to date. Files another process enrolled meanwhile are reported like those
@@ -327,7 +332,13 @@ class Gallery:
         extractor was last calibrated at (else the default).
         """
         with self.store.lock.held():
-            return self._bring_up_to_date(extractor_id, target_far, force=True).calibration
+            return self._refit(extractor_id, target_far)
+
+    def _refit(self, extractor_id: int, target_far: float | None) -> calibration.CalibrationResult:
+        """A forced :meth:`_bring_up_to_date`, which always refits the calibration; its result."""
+        done = self._bring_up_to_date(extractor_id, target_far, force=True)
+        assert done.calibration is not None, "a forced refit calibrates"
+        return done.calibration
 
     def ensure_cohort(self, extractor_id: int, extractor: BoundExtractor) -> None:
         """Store the impostor cohort embedded by ``extractor`` unless the gallery has it (once per extractor)."""
@@ -355,7 +366,7 @@ class Gallery:
 
             raise EmptyGallery(f"gallery {self.root} is empty; nothing to calibrate")
         with store.lock.held():
-            return {key: self._bring_up_to_date(eid, target_far, force=True).calibration for eid, key in rows}
+            return {key: self._refit(eid, target_far) for eid, key in rows}
 
     def rebuild_indexes(self) -> list[str]:
         """Rebuild every FAISS index from the database; return the extractor keys."""
@@ -387,6 +398,8 @@ class Gallery:
         reads = self.reads()
         for key in report.extractors:
             extractor_id = reads.extractor_id(key)
+            if extractor_id is None:  # the report lists the extractors the database holds
+                continue
             whitened, _ = reads.fit_revisions(extractor_id)
             changes = reads.revision(extractor_id) - (whitened or 0)
             if whitened is not None and changes > 0:
@@ -397,7 +410,7 @@ class Gallery:
 
     # -- identification and verification ---------------------------------
 
-    def identify(self, paths: Iterable[Path], extractor: BoundExtractor | Sequence[BoundExtractor],
+    def identify(self, paths: Iterable[ImageInput], extractor: BoundExtractor | Sequence[BoundExtractor],
                  top_k: int = 3, evidence: bool = True, c2pa_trust: str | Path | None = None,
                  trust_metadata: bool = False) -> Iterator[IdentificationResult]:
         """Yield one IdentificationResult per input path, in order (see :mod:`attrib.scoring.decision`). A
@@ -414,7 +427,7 @@ class Gallery:
         """
         if top_k < 1:
             raise AttribError(f"--top-k must be at least 1, got {top_k}")
-        extractors = list(extractor) if isinstance(extractor, (list, tuple)) else [extractor]
+        extractors = extractor_list(extractor)
         views = [self.open_index(e) for e in extractors]
         reads = self.reads()
         key = "+".join(e.identity.key for e in extractors)
@@ -470,7 +483,7 @@ class Gallery:
             flags.append(f"recompressed ({item.compression}): attribution is less reliable")
         return flags
 
-    def verify(self, generator: str, paths: Iterable[Path], extractor: BoundExtractor, evidence: bool = True,
+    def verify(self, generator: str, paths: Iterable[ImageInput], extractor: BoundExtractor, evidence: bool = True,
                c2pa_trust: str | Path | None = None) -> Iterator[Verification]:
         """Yield one Verification per input path: is it from ``generator``? With what the file says
         (see :meth:`identify`, also for paths that are decoded images), which never changes the match."""
@@ -519,10 +532,10 @@ class Gallery:
     def generator_names(self) -> dict[int, str]:
         return self.reads().generator_names()
 
-    def generator_detail(self, name: str) -> dict:
+    def generator_detail(self, name: str) -> dict[str, Any]:
         return self.store.generator_detail(name)
 
-    def audit_log(self, limit: int | None = None, action: str | None = None) -> list[dict]:
+    def audit_log(self, limit: int | None = None, action: str | None = None) -> list[dict[str, Any]]:
         return self.store.audit_log(limit, action)
 
     def thumbnails(self, sha256s: Iterable[str]) -> dict[str, bytes]:
@@ -535,7 +548,7 @@ class Gallery:
 
         return thumbnails.by_sha256(self.store, sha256s)
 
-    def generator_samples(self, name: str) -> list[dict]:
+    def generator_samples(self, name: str) -> list[dict[str, Any]]:
         """The samples of generator ``name`` in enrollment order, each ``{"sha256", "path", "thumbnail"}``
         (WebP bytes, or None where the gallery has none: see ``attrib gallery reembed``)."""
         from .storage import thumbnails
@@ -543,7 +556,7 @@ class Gallery:
         return thumbnails.of_generator(self.store, name)
 
 
-def _inspector(evidence: bool, c2pa_trust: str | Path | None):
+def _inspector(evidence: bool, c2pa_trust: str | Path | None) -> Inspect | None:
     """The per-file evidence reader for :func:`attrib.images.load_batches` (None: evidence not read)."""
     if not evidence:
         return None
@@ -558,8 +571,8 @@ def cohort_version() -> str:
     return COHORT_VERSION
 
 
-def _embed_chunk(extractor: BoundExtractor, chunk) -> np.ndarray:
-    images = [item.pixels for item in chunk if isinstance(item, LoadedImage)]
+def _embed_chunk(extractor: BoundExtractor, chunk: list[LoadedImage | tuple[Path, str]]) -> np.ndarray:
+    images = [item.require_pixels() for item in chunk if isinstance(item, LoadedImage)]
     return extractor.embed(images) if images else np.zeros((0, extractor.dim), np.float32)
 
 

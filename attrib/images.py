@@ -27,12 +27,17 @@ import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import AttribError, ImageError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from numpy.typing import DTypeLike
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 PILLOW_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")  # the only decoders attrib lets Pillow use
@@ -49,7 +54,7 @@ _OPEN_FLAGS = os.O_RDONLY | sum(getattr(os, name, 0) for name in ("O_NONBLOCK", 
 _READ_CHUNK = 1 << 20
 
 Reserve = Callable[[int], None]
-Inspect = Callable[[Path, bytes], list]
+Inspect = Callable[[Path, bytes], list[Any]]  # evidence items (attrib.evidence.item.Evidence)
 
 
 @dataclass(frozen=True)
@@ -75,12 +80,18 @@ class LoadedImage:
     format: str
     size_bytes: int
     compression: str | None = None  # lossy coding the file itself shows ("JPEG quality ~80", "lossy WebP")
-    evidence: list = field(default_factory=list)  # what ``inspect(path, bytes)`` found (see load_image)
+    evidence: list[Any] = field(default_factory=list)  # what ``inspect(path, bytes)`` found (see load_image)
     width: int = field(init=False)
     height: int = field(init=False)
 
     def __post_init__(self) -> None:
-        self.height, self.width = (int(n) for n in self.pixels.shape[:2])
+        self.height, self.width = (int(n) for n in self.require_pixels().shape[:2])
+
+    def require_pixels(self) -> np.ndarray:
+        """The decoded pixels, which must not have been dropped yet."""
+        if self.pixels is None:
+            raise RuntimeError(f"the pixels of {display_path(self.path)} were dropped already")
+        return self.pixels
 
     def record(self) -> ImageRecord:
         """The facts without the pixels, with a path that can be printed and stored."""
@@ -91,13 +102,13 @@ class LoadedImage:
         self.pixels = None
 
 
-def display_path(path: str | os.PathLike) -> str:
+def display_path(path: str | os.PathLike[str]) -> str:
     """``path`` as text that can always be printed, put in JSON or stored: bytes of the file name that
     are not UTF-8 (kept by Python as surrogates) are written as ``\\xNN``; every other path is unchanged."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def iter_image_files(paths: Iterable[str | os.PathLike]) -> Iterator[Path]:
+def iter_image_files(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     """Yield image files from files and folders (recursive, sorted, by extension, any case).
 
     A path given explicitly that is not a folder is yielded as it is, whatever it is (missing, a
@@ -128,7 +139,7 @@ _NOT_REGULAR = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a charac
                 (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
-def read_file(path: str | os.PathLike) -> bytes:
+def read_file(path: str | os.PathLike[str]) -> bytes:
     """The bytes of a regular file of at most :data:`MAX_FILE_BYTES`; ImageError (one line) for anything else.
 
     The file is checked with ``os.stat`` before it is opened (non-blocking, so a FIFO swapped in
@@ -176,7 +187,7 @@ def _read_capped(fd: int, expected: int, label: str) -> bytes:
     return b"".join(parts)
 
 
-def _os_problem(path: str | os.PathLike, exc: OSError) -> str:
+def _os_problem(path: str | os.PathLike[str], exc: OSError) -> str:
     """Why a path cannot be read, in words."""
     if exc.errno == errno.ENOENT:
         return "broken symbolic link (its target does not exist)" if os.path.islink(path) else "no such file"
@@ -194,7 +205,7 @@ def _os_problem(path: str | os.PathLike, exc: OSError) -> str:
 # -- decoding ---------------------------------------------------------------
 
 
-def load_image(path: str | os.PathLike, min_side: int = MIN_SIDE, *, reserve: Reserve | None = None,
+def load_image(path: str | os.PathLike[str], min_side: int = MIN_SIDE, *, reserve: Reserve | None = None,
                inspect: Inspect | None = None) -> LoadedImage:
     """Read, hash and decode one image file; raise ImageError with a one-line reason.
 
@@ -330,7 +341,7 @@ def _gray_to_rgb(image: Image.Image) -> np.ndarray:
     return out
 
 
-def _bands(image: Image.Image, dtype) -> Iterator[tuple[int, np.ndarray]]:
+def _bands(image: Image.Image, dtype: DTypeLike) -> Iterator[tuple[int, np.ndarray]]:
     """(top row, rows as an array) in bands of about BAND_PIXELS, so that no whole-image copy is made twice."""
     rows = max(1, BAND_PIXELS // max(1, image.width))
     for top in range(0, image.height, rows):
@@ -345,7 +356,7 @@ _JPEG_LUMA = np.array([
     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64)
 
 
-def jpeg_quality(table) -> int:
+def jpeg_quality(table: Iterable[int]) -> int:
     """The IJG quality (1-100) whose scaled standard luminance table is closest to ``table``."""
     ratio = float(np.mean(np.asarray(list(table)[:64], dtype=np.float64) / _JPEG_LUMA)) * 100
     quality = (200 - ratio) / 2 if ratio <= 100 else 5000 / ratio
@@ -376,7 +387,8 @@ def decode_workers() -> int:
                             "must be a positive integer (1 decodes on the calling thread)")
 
 
-def positive_setting(name: str, default: int, requirement: str, environ=None) -> int:
+def positive_setting(name: str, default: int, requirement: str,
+                     environ: Mapping[str, str] | None = None) -> int:
     """The whole number above 0 in environment variable ``name`` (of ``environ``, default os.environ), or
     ``default`` when it is unset or blank; AttribError ``NAME='value' <requirement>`` for anything else."""
     raw = (os.environ if environ is None else environ).get(name, "").strip()
@@ -456,15 +468,11 @@ class PixelBudget:
 
 
 Loaded = tuple[Path, "LoadedImage | AttribError"]  # what load_images yields for one path
+ImageInput = Union[str, os.PathLike[str], Loaded]  # what it takes: a path, or an image decoded already
 
 
-def _loaded_already(item) -> bool:
-    """Whether ``item`` is a load result already (see :func:`load_images`), not a path."""
-    return isinstance(item, tuple)
-
-
-def _load_or_error(path: str | os.PathLike, inspect: Inspect | None = None) -> tuple[Path, LoadedImage | AttribError]:
-    if _loaded_already(path):
+def _load_or_error(path: ImageInput, inspect: Inspect | None = None) -> Loaded:
+    if isinstance(path, tuple):  # a load result already (see load_images), not a path
         return path
     try:
         return Path(path), load_image(path, inspect=inspect)
@@ -472,10 +480,10 @@ def _load_or_error(path: str | os.PathLike, inspect: Inspect | None = None) -> t
         return Path(path), exc
 
 
-def _load_in_turn(path: str | os.PathLike, budget: PixelBudget, turn: int,
-                  inspect: Inspect | None = None) -> tuple[Path, LoadedImage | AttribError]:
+def _load_in_turn(path: ImageInput, budget: PixelBudget, turn: int,
+                  inspect: Inspect | None = None) -> Loaded:
     """Load one file on a worker thread, taking its pixels from ``budget`` in its turn."""
-    if _loaded_already(path):
+    if isinstance(path, tuple):  # a load result already
         budget.pass_turn(turn)
         return path
     taken = 0
@@ -497,11 +505,11 @@ def _load_in_turn(path: str | os.PathLike, budget: PixelBudget, turn: int,
         elif loaded is None:
             budget.give_back(taken)
         else:
-            weakref.finalize(loaded.pixels, budget.give_back, taken)
+            weakref.finalize(loaded.require_pixels(), budget.give_back, taken)
 
 
 def load_images(
-    paths: Iterable[str | os.PathLike | Loaded], workers: int | None = None, inspect: Inspect | None = None
+    paths: Iterable[ImageInput], workers: int | None = None, inspect: Inspect | None = None
 ) -> Iterator[tuple[Path, LoadedImage | AttribError]]:
     """(path, decoded image or the error that path raised) for each path, in input order. An item that
     is such a pair already (decoded elsewhere, e.g. by :func:`image_from_bytes`) is passed on as it is.
@@ -520,7 +528,7 @@ def load_images(
 
     budget = PixelBudget(PIXELS_AHEAD)
     pool = ThreadPoolExecutor(workers, thread_name_prefix="attrib-decode")
-    ahead: deque = deque()
+    ahead: deque[tuple[int, Future[Loaded]]] = deque()
     try:
         for turn, path in enumerate(paths):
             ahead.append((turn, pool.submit(_load_in_turn, path, budget, turn, inspect)))
@@ -533,12 +541,12 @@ def load_images(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _wait_for(budget: PixelBudget, turn: int, future):
+def _wait_for(budget: PixelBudget, turn: int, future: Future[Loaded]) -> Loaded:
     budget.want(turn)
     return future.result()
 
 
-def load_batches(paths: Iterable[str | os.PathLike | Loaded], batch: int = BATCH, inspect: Inspect | None = None
+def load_batches(paths: Iterable[ImageInput], batch: int = BATCH, inspect: Inspect | None = None
                  ) -> Iterator[list[LoadedImage | tuple[Path, str]]]:
     """Decoded images (or (path, error message) pairs) in groups of ``batch`` or of about
     :data:`BATCH_PIXELS` pixels, whichever is fewer, keeping input order.
@@ -563,7 +571,7 @@ def load_batches(paths: Iterable[str | os.PathLike | Loaded], batch: int = BATCH
         _drop_pixels(chunk)
 
 
-def _drop_pixels(chunk: list) -> None:
+def _drop_pixels(chunk: list[LoadedImage | tuple[Path, str]]) -> None:
     for item in chunk:
         if isinstance(item, LoadedImage):
             item.drop_pixels()

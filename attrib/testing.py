@@ -20,7 +20,7 @@ import socket
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -102,13 +102,14 @@ def _no_network(attempts: list[str]):
 
         return _refuse
 
-    socket.socket.connect = refuse("connect")
-    socket.socket.connect_ex = refuse("connect_ex")
+    # the socket methods are patched on purpose, for the block only
+    socket.socket.connect = refuse("connect")  # type: ignore[method-assign]
+    socket.socket.connect_ex = refuse("connect_ex")  # type: ignore[method-assign]
     socket.create_connection = refuse("create_connection")
     try:
         yield
     finally:
-        socket.socket.connect, socket.socket.connect_ex, socket.create_connection = saved
+        socket.socket.connect, socket.socket.connect_ex, socket.create_connection = saved  # type: ignore[method-assign]
 
 
 class _Instance:
@@ -145,7 +146,7 @@ def check_extractor(
     label = repr(getattr(cls, "name", cls.__name__))
     plugin = cls.__module__
 
-    def fail(check: str, detail: str) -> None:
+    def fail(check: str, detail: str) -> NoReturn:
         raise AssertionError(f"extractor {label} (plugin {plugin}) failed check '{check}': {detail}")
 
     checks: list[tuple[str, str]] = []
@@ -345,7 +346,7 @@ def check_evidence_reader(reader_or_class: Any, *, examples: dict[str, bytes] | 
     label = repr(getattr(cls, "name", cls.__name__))
     plugin = cls.__module__
 
-    def fail(check: str, detail: str) -> None:
+    def fail(check: str, detail: str) -> NoReturn:
         raise AssertionError(f"evidence reader {label} (plugin {plugin}) failed check '{check}': {detail}")
 
     checks: list[tuple[str, str]] = []

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterator
 
 from ..errors import AttribError
-from .records import RecordFormat
+from .records import Record, RecordFormat
 from .sources import path_key
 
 
@@ -40,7 +40,7 @@ class StreamWriter:
     def __init__(self, fmt: RecordFormat, emit: Callable[[str], None]) -> None:
         self.fmt, self._emit, self._started = fmt, emit, False
 
-    def write(self, record: dict) -> None:
+    def write(self, record: Record) -> None:
         if not self._started:
             self._started = True
             if self.fmt.header:
@@ -64,7 +64,7 @@ class Existing:
 class OutputFile:
     """Append records to ``location``, each flushed as it is written; see the module docstring."""
 
-    def __init__(self, location: str | os.PathLike, fmt: RecordFormat, resume: bool = False,
+    def __init__(self, location: str | os.PathLike[str], fmt: RecordFormat, resume: bool = False,
                  notify: Callable[[str], None] = lambda message: None) -> None:
         from ..images import display_path
 
@@ -86,7 +86,7 @@ class OutputFile:
             os.close(self._fd)
             raise
 
-    def _read_back(self, location, resume: bool) -> Existing:
+    def _read_back(self, location: str | os.PathLike[str], resume: bool) -> Existing:
         if not stat.S_ISREG(os.fstat(self._fd).st_mode):  # e.g. /dev/stdout: nothing to read back or lock
             if resume:
                 raise BatchOutputError(f"--output {self.label}: --resume needs a regular file to read back")
@@ -110,7 +110,7 @@ class OutputFile:
             raise BatchOutputError(f"--output {self.label}: another attrib run is writing to it; wait for it to "
                                    "finish or give another file") from None
 
-    def write(self, record: dict) -> None:
+    def write(self, record: Record) -> None:
         self._write(self.fmt.encode(record))
 
     def _write(self, text: str) -> None:

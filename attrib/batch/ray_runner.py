@@ -22,9 +22,11 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from types import ModuleType
+from typing import Any, Iterable, Iterator
 
 from ..errors import AttribError
+from .records import Record, result_record
 
 WINDOW = 8192  # paths per Ray Data dataset
 BATCH = 16  # paths per actor call (as attrib.images.BATCH)
@@ -44,7 +46,7 @@ def check_address(address: str) -> str:
     return address
 
 
-def import_ray():
+def import_ray() -> ModuleType:
     try:
         import ray
         import ray.data  # noqa: F401
@@ -66,7 +68,7 @@ class IdentifyJob:
     cwd: str = ""
 
     @classmethod
-    def on_driver(cls, gallery: str | os.PathLike, **kwargs) -> "IdentifyJob":
+    def on_driver(cls, gallery: str | os.PathLike[str], **kwargs: Any) -> "IdentifyJob":
         """Folders (the gallery, the trust list) made absolute, and the driver's working folder kept."""
         location = str(gallery)
         if "://" not in location:
@@ -89,9 +91,7 @@ class Identifier:
         self.gallery = open_gallery(job.gallery, read_only=True)
         self.extractor = self.gallery.load_extractor(job.extractor, job.options)
 
-    def __call__(self, batch: dict) -> dict:
-        from .records import result_record
-
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
         paths = [Path(os.fsdecode(bytes(p))) for p in batch["path"]]
         results = self.gallery.identify(paths, self.extractor, top_k=self.job.top_k, c2pa_trust=self.job.c2pa_trust,
                                         trust_metadata=self.job.trust_metadata)
@@ -99,7 +99,7 @@ class Identifier:
 
 
 def identify_on_ray(paths: Iterable[Path], job: IdentifyJob, address: str = LOCAL, window: int = WINDOW,
-                    batch_size: int = BATCH) -> Iterator[dict]:
+                    batch_size: int = BATCH) -> Iterator[Record]:
     """The identify record of each path, in input order, computed by actors on Ray.
 
     Uses the Ray this process already joined, else starts one here (``local``) or connects to
@@ -132,7 +132,7 @@ def identify_on_ray(paths: Iterable[Path], job: IdentifyJob, address: str = LOCA
             ray.shutdown()
 
 
-def _join(ray, address: str) -> None:
+def _join(ray: ModuleType, address: str) -> None:
     logging.getLogger("ray").setLevel(logging.WARNING)
     try:
         ray.init(address=None if address == LOCAL else address, include_dashboard=False, log_to_driver=False,

@@ -20,7 +20,12 @@ import io
 import json
 import math
 import re
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from ..scoring.decision import IdentificationResult, Verification
+
+Record = dict[str, Any]  # one JSON object, as ``to_json`` makes it
 
 IDENTIFY_COLUMNS = ("path", "sha256", "decision", "decision_level", "generator", "family", "nearest", "confidence",
                     "score", "threshold", "margin", "reason", "decided_by", "candidates", "flags", "provenance",
@@ -58,7 +63,7 @@ def json_text(value: Any) -> str:
     return json.dumps(json_safe(value), ensure_ascii=False, allow_nan=False) if _SURROGATES.search(text) else text
 
 
-def result_record(result) -> dict:
+def result_record(result: IdentificationResult | Verification) -> Record:
     """The record of an IdentificationResult or Verification, its path made printable first
     (:func:`attrib.images.display_path`), so a file name that is not UTF-8 still gives valid UTF-8."""
     from ..images import display_path
@@ -67,7 +72,7 @@ def result_record(result) -> dict:
     return result.to_json()
 
 
-def record_outcome(record: dict) -> str | None:
+def record_outcome(record: Record) -> str | None:
     """What a record decided, for counting: the decision (identify), ``match`` / ``no match``
     (verify), or None for an error record."""
     if record.get("error") is not None:
@@ -77,7 +82,7 @@ def record_outcome(record: dict) -> str | None:
     return record.get("decision")
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -85,18 +90,18 @@ def _cell(value) -> str:
     return str(value)
 
 
-def _candidates(record: dict) -> str:
+def _candidates(record: Record) -> str:
     return "; ".join(f"{c['generator']} {c['score']:.6f}/{c['threshold']:.6f}" for c in record.get("candidates", ()))
 
 
-_DERIVED: dict[str, Callable[[dict], str]] = {
+_DERIVED: dict[str, Callable[[Record], str]] = {
     "candidates": _candidates,
     "flags": lambda r: "; ".join((r.get("explain") or {}).get("flags", ())),
     "provenance": lambda r: (r.get("provenance") or {}).get("summary") or "",
 }
 
 
-def csv_row(record: dict, columns: tuple[str, ...]) -> list[str]:
+def csv_row(record: Record, columns: tuple[str, ...]) -> list[str]:
     """``record`` as the cells of ``columns``."""
     return [_DERIVED[c](record) if c in _DERIVED else _cell(record.get(c)) for c in columns]
 
@@ -114,7 +119,7 @@ class RecordFormat:
     def header(self) -> str | None:
         return self._csv_line(list(self.columns)) if self.name == "csv" else None
 
-    def encode(self, record: dict) -> str:
+    def encode(self, record: Record) -> str:
         if self.name == "jsonl":
             return json_text(record) + "\n"
         return self._csv_line(csv_row(record, self.columns))

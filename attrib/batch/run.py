@@ -10,9 +10,10 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TypeVar
+from types import FrameType
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-from .records import record_outcome
+from .records import Record, record_outcome
 from .sources import path_key
 
 Item = TypeVar("Item")
@@ -25,7 +26,7 @@ SHOWN_OUTCOMES = 8  # the most frequent outcomes named in the summary; the rest 
 class Summary:
     """What one batch did."""
 
-    outcomes: Counter = field(default_factory=Counter)  # decision (or match / no match) -> images
+    outcomes: Counter[str] = field(default_factory=Counter)  # decision (or match / no match) -> images
     failed: int = 0  # images answered with an error record
     skipped: int = 0  # paths already answered in the output (--resume)
     elapsed: float = 0.0
@@ -64,19 +65,20 @@ class DeferredInterrupt:
     :meth:`held`: there it is kept until the block ends, so a record is never cut in half."""
 
     def __init__(self) -> None:
-        self._depth, self._pending, self._previous = 0, False, None
+        self._depth, self._pending = 0, False
+        self._previous: Callable[[int, FrameType | None], Any] | int | None = None
 
     def __enter__(self) -> "DeferredInterrupt":
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
 
-    def _handle(self, signum, frame) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self._depth:
             self._pending = True
         else:
@@ -105,7 +107,7 @@ def skip_done(paths: Iterable[Path], done: set[str], summary: Summary, advance: 
         yield path
 
 
-def run_batch(items: Iterable[Item], to_record: Callable[[Item], dict], write: Callable[[Item, dict], None],
+def run_batch(items: Iterable[Item], to_record: Callable[[Item], Record], write: Callable[[Item, Record], None],
               summary: Summary | None = None, advance: Advance = lambda n: None) -> Summary:
     """For each of ``items`` (results or records): ``write(item, to_record(item))`` and count what
     the record decided, until the items end or Ctrl-C. The items' iterator is closed either way,
@@ -131,7 +133,7 @@ def run_batch(items: Iterable[Item], to_record: Callable[[Item], dict], write: C
 
 
 @contextmanager
-def _closed(iterator: Iterator) -> Iterator[Iterator]:
+def _closed(iterator: Iterator[Item]) -> Iterator[Iterator[Item]]:
     try:
         yield iterator
     finally:

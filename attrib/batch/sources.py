@@ -25,7 +25,7 @@ class BatchInputError(AttribError):
     """The paths of a batch cannot be read: a missing list, or nothing to answer at all."""
 
 
-def path_key(path: str | os.PathLike) -> str:
+def path_key(path: str | os.PathLike[str]) -> str:
     """The text a record writes for ``path`` (see :func:`attrib.images.display_path`): what
     ``--resume`` compares. ``./a.png`` and ``a.png`` are the same key; relative paths stay relative."""
     return os.fsencode(Path(path)).decode("utf-8", "backslashreplace")

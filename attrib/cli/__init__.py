@@ -50,8 +50,9 @@ def cli(ctx: click.Context, gallery: str | None) -> None:
     from ..storage.location import is_database_url
 
     if gallery is None:
-        gallery = default_gallery()
-    ctx.obj["gallery"] = gallery if is_database_url(gallery) else Path(gallery)
+        ctx.obj["gallery"] = default_gallery()
+    else:
+        ctx.obj["gallery"] = gallery if is_database_url(gallery) else Path(gallery)
 
 
 for _command in (*attribution.COMMANDS, gallery.gallery, *evaluation.COMMANDS, *evidence.COMMANDS, plugins.plugins,

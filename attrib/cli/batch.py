@@ -5,13 +5,14 @@ the progress bar and the one-line summary (see :mod:`attrib.batch`)."""
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager
 from typing import Callable, Iterable, Iterator
 
 import click
 
 from ..batch.output import OutputFile, StreamWriter, format_for
 from ..batch.records import FORMATS, RecordFormat
-from ..batch.run import Summary, run_batch, skip_done
+from ..batch.run import Advance, Item, Summary, run_batch, skip_done
 from ..batch.sources import PathSource
 from ..errors import BadOption
 from .common import batch_progress, echo_err
@@ -59,11 +60,12 @@ class BatchRun:
         self.records = records_only or output is not None or as_json or fmt is not None
         self.format = RecordFormat(format_for(output, fmt), columns)
         self.to_file = output is not None
+        self.writer: OutputFile | StreamWriter
         if self.to_file:
             self.writer = OutputFile(output, self.format, resume, notify=lambda m: echo_err(f"note: {m}"))
         else:
             self.writer = StreamWriter(self.format, lambda text: click.echo(text, nl=False))
-        self._progress = None
+        self._progress: AbstractContextManager[Advance] | None = None
 
     def __enter__(self) -> "BatchRun":
         shows_lines = not self.to_file and sys.stdout.isatty()  # the lines themselves show the progress
@@ -72,6 +74,7 @@ class BatchRun:
         return self
 
     def __exit__(self, *exc) -> None:
+        assert self._progress is not None, "left a BatchRun that was never entered"
         try:
             self._progress.__exit__(*exc)
         finally:
@@ -89,16 +92,19 @@ class BatchRun:
 
     def pending(self) -> Iterator:
         """The paths still to answer, in order (streamed)."""
-        return skip_done(self.source, self.writer.done if self.to_file else set(), self.summary, self.advance)
+        done = self.writer.done if isinstance(self.writer, OutputFile) else set()
+        return skip_done(self.source, done, self.summary, self.advance)
 
-    def run(self, items: Iterable, to_record: Callable[[object], dict],
-            human: Callable[[object], None] | None = None) -> Summary:
+    def run(self, items: Iterable[Item], to_record: Callable[[Item], dict],
+            human: Callable[[Item], None] | None = None) -> Summary:
         """Write each item (a result, or a record when ``to_record`` is the identity) as a record,
         or through ``human`` when no record format was asked for (see ``records_only``)."""
         if self.records:
             def write(item, record):
                 self.writer.write(record)
         else:
+            assert human is not None, "without a record format the items are shown through human"
+
             def write(item, record):
                 if record.get("error") is not None:
                     echo_err(f"error: {record['error']}")

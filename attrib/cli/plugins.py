@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .common import emit_json
@@ -13,7 +15,7 @@ def plugins(as_json):
     """List loaded plugins and the extractors and evidence readers they provide."""
     from ..host.manager import plugin_infos
 
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": i.name,
             "package": i.package,

@@ -11,4 +11,7 @@ May import (the layers below it in the import contract, pyproject.toml): :mod:`a
 :mod:`attrib.version`. Never :mod:`attrib.serve` or :mod:`attrib.batch` (its siblings).
 """
 
+from typing import Callable, ContextManager
+
 DEFAULT_CONDITION = "center-crop:256"  # what every image goes through unless --condition says otherwise
+ProgressBar = Callable[[int, str], ContextManager[Callable[[int], None]]]  # (total, label) -> a block's advance(n)

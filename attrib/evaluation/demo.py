@@ -12,11 +12,16 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from ..errors import AttribError
+from . import ProgressBar
+
+if TYPE_CHECKING:
+    from ..extractors.contract import BoundExtractor
+    from ..gallery import Gallery
 
 ENROLLED = ("nearest-1", "bilinear-1", "tconv-1", "shuffle-1", "upconv-1")
 UNKNOWN = ("bicubic-1", "multistage-1", "tconv-2")
@@ -29,7 +34,7 @@ SIZE = 256
 class DemoOutcome:
     """Per-generator rows and the summary metrics of one demo run."""
 
-    per_generator: dict
+    per_generator: dict[str, dict[str, Any]]
     closed_set_accuracy: float
     open_set_auroc: float
     oscr: float
@@ -64,8 +69,8 @@ def prepare_demo_gallery(folder: Path, fresh: bool = False) -> None:
     (folder / MARKER).write_text("made by `attrib demo`; `attrib demo --fresh` may delete this folder\n")
 
 
-def run_demo(gallery, data: Path, extractor, say: Callable[[str], None],
-             progress_bar=lambda total, label: nullcontext(lambda n=1: None)) -> DemoOutcome:
+def run_demo(gallery: Gallery, data: Path, extractor: BoundExtractor, say: Callable[[str], None],
+             progress_bar: ProgressBar = lambda total, label: nullcontext(lambda n: None)) -> DemoOutcome:
     """Write the zoo to ``data``, enroll into ``gallery`` with ``extractor``, identify, measure."""
     from .metrics import OpenSetQueries, closed_set_accuracy, open_set_auroc, operating_point, oscr, per_generator
     from ..synthetic.zoo import write_zoo
@@ -91,7 +96,7 @@ def run_demo(gallery, data: Path, extractor, say: Callable[[str], None],
     ok = [(truth, r) for (truth, _), r in zip(queries, results) if not r.error]
     q = OpenSetQueries(
         truth=[t for t, _ in ok],
-        predicted=[r.nearest.generator for _, r in ok],
+        predicted=[r.require_nearest().generator for _, r in ok],
         score=np.array([r.score for _, r in ok]),
         accepted=np.array([r.accepted for _, r in ok]),
         known=np.array([t in ENROLLED for t, _ in ok]),

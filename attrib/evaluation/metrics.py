@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ def oscr(q: OpenSetQueries) -> float:
     order = np.argsort(-q.score, kind="stable")
     ccr = np.concatenate([[0.0], np.cumsum(correct[order]) / q.known.sum()])
     fpr = np.concatenate([[0.0], np.cumsum(~q.known[order]) / (~q.known).sum()])
-    return float(np.trapezoid(ccr, fpr)) if hasattr(np, "trapezoid") else float(np.trapz(ccr, fpr))
+    return float(np.sum(np.diff(fpr) * (ccr[1:] + ccr[:-1]) / 2.0))  # the trapezoid rule, as np.trapezoid
 
 
 def correct_and_accepted(q: OpenSetQueries) -> float:
@@ -81,7 +82,7 @@ def operating_point(q: OpenSetQueries) -> tuple[float, float]:
     return known_acc, unknown_rej
 
 
-def per_generator(q: OpenSetQueries) -> dict[str, dict]:
+def per_generator(q: OpenSetQueries) -> dict[str, dict[str, Any]]:
     """For each true generator: queries, top-1 correct (known) or rejected (unknown), and the decision rate."""
     truth = np.array(q.truth)
     predicted = np.array(q.predicted)

@@ -42,10 +42,12 @@ from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import AttribError
+from ..extractors.contract import extractor_list
 from ..scoring import DEFAULT_TARGET_FAR
 from . import DEFAULT_CONDITION
 
@@ -169,7 +171,7 @@ def run_repeat(extractors, enroll, queries, known, advance, notes: Counter,
     the others re-embed the enrolled samples, and identification fuses their scores."""
     from ..gallery import open_gallery
 
-    extractors = list(extractors) if isinstance(extractors, (list, tuple)) else [extractors]
+    extractors = extractor_list(extractors)
     with tempfile.TemporaryDirectory(prefix="attrib-eval-gallery-") as tmp, open_gallery(tmp) as gallery:
         for label in known:
             report = gallery.enroll(label, enroll[label], extractors[0], progress=advance, target_far=target_far,
@@ -191,17 +193,18 @@ def run_repeat(extractors, enroll, queries, known, advance, notes: Counter,
                 notes[f"identify: {result.error}"] += 1
                 continue
             scores = {c.generator: c.score for c in result.candidates}
+            nearest = result.require_nearest()
             truth.append(label)
-            best.append(result.nearest.generator)
+            best.append(nearest.generator)
             decision.append(result.decision)
             score.append(result.score)
-            margin.append(result.nearest.margin)
+            margin.append(nearest.margin)
             per_known.append([scores.get(g, -1.0) for g in known])
             right = (label, (families or {}).get(label)) if label in known else (UNKNOWN,)
             if result.decision not in right:
                 mistakes.append({"path": str(path), "truth": label, "decision": result.decision,
                                  "confidence": result.confidence, "reason": result.reason,
-                                 "nearest": list(result.nearest.exemplars or [])})
+                                 "nearest": list(nearest.exemplars or [])})
     return {"truth": truth, "best": best, "decision": decision, "mistakes": mistakes, "score": np.array(score, float),
             "margin": np.array(margin, float), "per_known": np.array(per_known, float).reshape(len(truth), len(known))}
 
@@ -264,7 +267,7 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
 
     known, unknown = list(known), list(unknown)
     families = dict(families or {})
-    extractors = list(extractor) if isinstance(extractor, (list, tuple)) else [extractor]
+    extractors = extractor_list(extractor)
     if max_per < shots + 1:
         raise AttribError(f"--max-per ({max_per}) must be at least --shots + 1 ({shots + 1})")
     strange = sorted(set(families) - set(known))
@@ -278,7 +281,7 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
     bar = progress_bar or (lambda total, label: nullcontext(lambda n=1: None))
     notes: Counter = Counter()
     started = time.perf_counter()
-    data = {"config": {"data_dir": str(data_dir), "known": known, "unknown": unknown, "shots": shots,
+    data: dict[str, Any] = {"config": {"data_dir": str(data_dir), "known": known, "unknown": unknown, "shots": shots,
                        "repeats": repeats, "seed": seed, "max_per": max_per, "conditions": [str(c) for c in parsed],
                        "query_conditions": [str(q) for q in laundering], "families": families,
                        "extractor": "+".join(e.identity.key for e in extractors), "target_far": target_far},
@@ -287,10 +290,10 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
     with tempfile.TemporaryDirectory(prefix="attrib-eval-images-") as tmp:
         with bar(sum(map(len, files.values())), "preparing images") as advance:
             written = dict(zip(map(str, to_write), write_conditioned(files, to_write, seed, Path(tmp), advance, notes)))
-        for condition, images in written.items():
+        for written_as, images in written.items():
             for label in known + unknown:
                 if len(images[label]) < (shots + 1 if label in known else 1):
-                    why = (f" under {condition} ({len(files[label]) - len(images[label])} of {len(files[label])} "
+                    why = (f" under {written_as} ({len(files[label]) - len(images[label])} of {len(files[label])} "
                            f"files left out: unreadable, or under 64 px after the condition)")
                     raise AttribError(_too_few(label, Path(data_dir) / label, len(images[label]), shots,
                                                label in known, why))

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import AttribError
 from .protocol import Evaluation
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def make_report_dir(out_dir: Path) -> Path:
@@ -34,7 +38,7 @@ def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
     written = [out_dir / "metrics.json"]
     written[0].write_text(json.dumps(evaluation.data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
-    def save(fig, name: str) -> None:
+    def save(fig: Figure, name: str) -> None:
         fig.tight_layout()
         written.append(out_dir / name)
         fig.savefig(written[-1], dpi=120)
@@ -77,7 +81,7 @@ def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
     return written
 
 
-def slug_of(block: dict) -> str:
+def slug_of(block: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9.+-]+", "-", block["condition"]).strip("-") or "none"
 
 

@@ -24,8 +24,9 @@ A minimal extractor::
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -46,7 +47,7 @@ class Extractor(Protocol):
     description: str  # optional: one line for `attrib plugins` (default: the docstring's first line)
     options_help: dict[str, str]  # optional: option name -> one line of help, shown by `attrib plugins`
     identity_options: tuple[str, ...]  # optional: options that change embeddings (default: all of them)
-    identity: dict  # optional, on the instance: more identity, e.g. a weights digest
+    identity: dict[str, Any]  # optional, on the instance: more identity, e.g. a weights digest
 
     def __init__(self, **options: str) -> None:
         """Build from ``--option key=value`` strings; raise attrib.errors.BadOption for a bad value."""
@@ -64,7 +65,7 @@ class ExtractorIdentity:
 
     name: str
     version: str
-    options: dict = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -130,7 +131,12 @@ class BoundExtractor:
             raise ExtractorError(f"{where} {exc}") from None
 
 
-def normalised_embeddings(out, n: int, dim: int) -> np.ndarray:
+def extractor_list(extractor: BoundExtractor | Sequence[BoundExtractor]) -> list[BoundExtractor]:
+    """One bound extractor, or several (to fuse), as a list."""
+    return list(extractor) if isinstance(extractor, Sequence) else [extractor]
+
+
+def normalised_embeddings(out: object, n: int, dim: int) -> np.ndarray:
     """Check an extractor's output for ``n`` images of ``dim`` numbers and L2-normalise it.
 
     Raises ExtractorError whose message starts with what was returned ("returned shape ...",

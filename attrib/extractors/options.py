@@ -91,7 +91,7 @@ def resolve_weights(
     return path
 
 
-def weights_digest(path: str | os.PathLike) -> str:
+def weights_digest(path: str | os.PathLike[str]) -> str:
     """A short content hash of a weights file, for an extractor's identity (``sha256:<16 hex>``).
 
     Identity by content survives moving the file and changes with different

@@ -10,7 +10,7 @@ import importlib.metadata
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import pluggy
 
@@ -35,6 +35,9 @@ class PluginSpec:
     def description(self) -> str:
         doc = getattr(self.factory, "description", None) or (self.factory.__doc__ or "")
         return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+Spec = TypeVar("Spec", bound=PluginSpec)
 
 
 @dataclass(frozen=True)
@@ -64,10 +67,10 @@ pm = pluggy.PluginManager("attrib")
 pm.add_hookspecs(hookspecs)
 
 _loaded = False
-_dists: dict[str, importlib.metadata.Distribution] = {}
+_dists: dict[str, importlib.metadata.Distribution | None] = {}
 
 
-def _entry_points() -> list[tuple[importlib.metadata.EntryPoint, importlib.metadata.Distribution]]:
+def _entry_points() -> list[tuple[importlib.metadata.EntryPoint, importlib.metadata.Distribution | None]]:
     """Entry points of group ``attrib``, limited to the ATTRIB_LOAD_PLUGINS distributions if set.
 
     Only the ``attrib`` group is looked up: the metadata of other installed distributions is never parsed.
@@ -131,14 +134,14 @@ def extractor_specs() -> dict[str, ExtractorSpec]:
     return _registered("register_extractors", lambda factory, plugin: ExtractorSpec(factory, plugin))
 
 
-def _registered(hook_name: str, make_spec) -> dict[str, Any]:
+def _registered(hook_name: str, make_spec: Callable[[Any, str], Spec]) -> dict[str, Spec]:
     """Call one ``register_*`` hook plugin by plugin, in registration order; the first
     registration of a name wins."""
     load_plugins()
-    specs: dict[str, Any] = {}
+    specs: dict[str, Spec] = {}
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
 
-        def register(factory, _plugin=impl.plugin_name):
+        def register(factory: Any, _plugin: str = impl.plugin_name) -> None:
             spec = make_spec(factory, _plugin)
             specs.setdefault(spec.name, spec)
 

@@ -5,18 +5,19 @@ as a table."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Iterable
 
 from .html import esc, image_tag, page, placeholder, preview_bytes, table
 
 
-def _stat(s: dict | None, pct: bool) -> str:
+def _stat(s: dict[str, Any] | None, pct: bool) -> str:
     if not s or s.get("mean") is None:
         return "-"
     fmt = "{:.1%}" if pct else "{:.3f}"
     return fmt.format(s["mean"]) + ("" if s.get("std") is None else " ± " + fmt.format(s["std"]))
 
 
-def mistakes_html(mistakes: list[dict]) -> str:
+def mistakes_html(mistakes: list[dict[str, Any]]) -> str:
     """The wrong decisions, the most confident first: the query, truth and decision, and the nearest enrolled
     samples that led there (previews made from their files, which the evaluation keeps)."""
     from .html import PREVIEW_PX
@@ -37,7 +38,8 @@ def mistakes_html(mistakes: list[dict]) -> str:
     return "".join(rows)
 
 
-def condition_html(block: dict, metric_names, plots: list[tuple[str, bytes]]) -> str:
+def condition_html(block: dict[str, Any], metric_names: Iterable[tuple[str, str]],
+                   plots: list[tuple[str, bytes]]) -> str:
     """One condition's metrics, per-generator table, plots (``(file name, PNG bytes)``) and matrix."""
     metrics = table(["metric", "mean ± std over repeats", "s.e. of the mean"],
                     [[text, _stat(block["metrics"].get(key), False),
@@ -66,7 +68,8 @@ def condition_html(block: dict, metric_names, plots: list[tuple[str, bytes]]) ->
             + "</section>")
 
 
-def evaluation_page(data: dict, plots: dict[str, list[tuple[str, bytes]]], metric_names) -> str:
+def evaluation_page(data: dict[str, Any], plots: dict[str, list[tuple[str, bytes]]],
+                    metric_names: Iterable[tuple[str, str]]) -> str:
     """The whole page for an evaluation's JSON ``data``; ``plots`` maps a condition to its PNGs."""
     cfg = data["config"]
     setup = table(["setting", "value"], [

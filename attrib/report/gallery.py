@@ -6,12 +6,16 @@ samples that do not belong stand out."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .html import esc, image_tag, page, placeholder, table, write_page
 from .identify import exemplar_images
 
+if TYPE_CHECKING:
+    from ..gallery import Gallery
 
-def held_out_scores(gallery, name: str) -> tuple[dict[str, float], float | None, str | None]:
+
+def held_out_scores(gallery: Gallery, name: str) -> tuple[dict[str, float], float | None, str | None]:
     """Each sample of generator ``name`` scored as identify scores a query, against the rest of its
     generator (the mean similarity of its 3 nearest other samples), by sha256; with the generator's
     threshold and the extractor, under the gallery's first extractor. Empty when the index is not
@@ -24,7 +28,9 @@ def held_out_scores(gallery, name: str) -> tuple[dict[str, float], float | None,
     keys = gallery.extractor_keys()
     reads = gallery.reads()
     view = load_index_view(reads, keys[0]) if keys else None
-    ids = {generator: gid for gid, generator in view.generator_names.items()} if view else {}
+    if view is None:
+        return {}, None, None
+    ids = {generator: gid for gid, generator in view.generator_names.items()}
     if name not in ids:
         return {}, None, None
     vector_ids = view.ids[view.generator_ids == ids[name]]
@@ -36,7 +42,7 @@ def held_out_scores(gallery, name: str) -> tuple[dict[str, float], float | None,
     return held_out, view.threshold(ids[name]), view.extractor_key
 
 
-def sample_figure(sample: dict, images: dict[str, tuple[bytes, str]], score: float | None = None,
+def sample_figure(sample: dict[str, Any], images: dict[str, tuple[bytes, str]], score: float | None = None,
                   threshold: float | None = None) -> str:
     path, sha = sample.get("path") or "", sample["sha256"]
     shown = images.get(sha)
@@ -51,8 +57,9 @@ def sample_figure(sample: dict, images: dict[str, tuple[bytes, str]], score: flo
             f'</span><br><span class="muted">{esc(size)}</span>{held_out}</figcaption></figure>')
 
 
-def generator_page(detail: dict, images: dict[str, tuple[bytes, str]], held_out: dict[str, float] | None = None,
-                   threshold: float | None = None, extractor: str | None = None) -> str:
+def generator_page(detail: dict[str, Any], images: dict[str, tuple[bytes, str]],
+                   held_out: dict[str, float] | None = None, threshold: float | None = None,
+                   extractor: str | None = None) -> str:
     """The page for :meth:`attrib.gallery.Gallery.generator_detail` ``detail``, with each sample's held-out
     score (:func:`held_out_scores`) where known."""
     held_out = held_out or {}
@@ -73,7 +80,7 @@ def generator_page(detail: dict, images: dict[str, tuple[bytes, str]], held_out:
     return page(f"attrib gallery: {detail['name']}", body)
 
 
-def write_generator_report(gallery, name: str, path: Path) -> Path:
+def write_generator_report(gallery: Gallery, name: str, path: Path) -> Path:
     """Write the page of generator ``name`` of ``gallery`` to ``path``."""
     detail = gallery.generator_detail(name)
     images = exemplar_images(gallery, {s["sha256"]: s.get("path") for s in detail["samples"]})

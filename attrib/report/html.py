@@ -12,6 +12,7 @@ import os
 import tempfile
 from html import escape
 from pathlib import Path
+from typing import AbstractSet, Any
 
 from ..errors import AttribError
 
@@ -43,7 +44,7 @@ th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: ta
 """
 
 
-def esc(value) -> str:
+def esc(value: object) -> str:
     """``value`` as text, HTML-escaped (quotes included); None is empty."""
     return "" if value is None else escape(str(value), quote=True)
 
@@ -106,7 +107,7 @@ def score_bar(score: float, threshold: float, low: float = -1.0, high: float = 1
             f'<rect x="{max(0.0, x(threshold) - 1)}" y="0" width="2" height="{height + 4}" fill="#000"/></svg>')
 
 
-def table(header: list[str], rows: list[list], numeric: set[int] = frozenset()) -> str:
+def table(header: list[str], rows: list[list[Any]], numeric: AbstractSet[int] = frozenset()) -> str:
     """A table of escaped cells; columns in ``numeric`` right-aligned."""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)
     num = ' class="num"'

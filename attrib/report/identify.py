@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import datetime as _dt
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .html import (PREVIEW_PX, THUMB_PX, esc, image_tag, page, placeholder, preview_bytes, score_bar,
                    write_page)
 
+if TYPE_CHECKING:
+    from ..gallery import Gallery
+    from ..scoring.decision import IdentificationResult
 
-def exemplar_images(gallery, sha256_paths: dict[str, str]) -> dict[str, tuple[bytes, str]]:
+
+def exemplar_images(gallery: Gallery | None, sha256_paths: dict[str, str | None]) -> dict[str, tuple[bytes, str]]:
     """``{sha256: (image bytes, mime)}`` for the exemplars the gallery or their files can show."""
     found: dict[str, tuple[bytes, str]] = {}
     if gallery is not None and hasattr(gallery, "thumbnails") and sha256_paths:
@@ -32,7 +36,7 @@ def exemplar_images(gallery, sha256_paths: dict[str, str]) -> dict[str, tuple[by
     return found
 
 
-def exemplar_figure(exemplar: dict, images: dict[str, tuple[bytes, str]]) -> str:
+def exemplar_figure(exemplar: dict[str, Any], images: dict[str, tuple[bytes, str]]) -> str:
     sha, path = exemplar.get("sha256") or "", exemplar.get("path") or ""
     shown = images.get(sha)
     picture = image_tag(*shown, alt=path, css="thumb") if shown else placeholder(path or sha[:12])
@@ -41,13 +45,13 @@ def exemplar_figure(exemplar: dict, images: dict[str, tuple[bytes, str]]) -> str
             "</figcaption></figure>")
 
 
-def decision_class(result) -> str:
+def decision_class(result: IdentificationResult) -> str:
     if result.decision_level in (None, "unknown"):
         return "unknown"
     return "ambiguous" if result.decision_level == "ambiguous" else "known"
 
 
-def evidence_html(result) -> str:
+def evidence_html(result: IdentificationResult) -> str:
     items = []
     for item in result.evidence:
         what = item.get("label") or item.get("generator") or ""
@@ -67,7 +71,8 @@ def evidence_html(result) -> str:
     return f"{head}<ul>{''.join(items)}</ul>"
 
 
-def query_section(result, preview: tuple[bytes, str] | None, exemplars: dict[str, tuple[bytes, str]]) -> str:
+def query_section(result: IdentificationResult, preview: tuple[bytes, str] | None,
+                  exemplars: dict[str, tuple[bytes, str]]) -> str:
     """One query's ``<section>``."""
     picture = image_tag(*preview, alt=result.path, css="preview") if preview else placeholder(result.path)
     parts = [f"<h2>{esc(result.path)}</h2>"]
@@ -100,18 +105,18 @@ class IdentifyReport:
     one self-contained page (:meth:`write`)."""
 
     def __init__(self) -> None:
-        self.results: list = []
+        self.results: list[IdentificationResult] = []
 
-    def add(self, result) -> None:
+    def add(self, result: IdentificationResult) -> None:
         self.results.append(result)
 
-    def collect(self, results: Iterable) -> Iterator:
+    def collect(self, results: Iterable[IdentificationResult]) -> Iterator[IdentificationResult]:
         """``results`` unchanged, each also added to the report as it passes."""
         for result in results:
             self.add(result)
             yield result
 
-    def render(self, gallery=None, title: str = "attrib identify report") -> str:
+    def render(self, gallery: Gallery | None = None, title: str = "attrib identify report") -> str:
         wanted = {e["sha256"]: e.get("path") for r in self.results for c in r.candidates for e in c.exemplars
                   if e.get("sha256")}
         images = exemplar_images(gallery, wanted)
@@ -128,7 +133,7 @@ class IdentifyReport:
                 + "\n".join(sections))
         return page(title, body)
 
-    def write(self, path: Path, gallery=None) -> Path:
+    def write(self, path: Path, gallery: Gallery | None = None) -> Path:
         return write_page(Path(path), self.render(gallery))
 
 

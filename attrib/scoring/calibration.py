@@ -15,13 +15,13 @@ moves as close to the genuine scores as the false-reject budget allows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 TOP_M = 3
 DEFAULT_THRESHOLD = 0.5
-from . import DEFAULT_TARGET_FAR  # noqa: F401 - re-exported
+from . import DEFAULT_TARGET_FAR as DEFAULT_TARGET_FAR  # re-exported
 MIN_SAMPLES_PER_GENERATOR = 2
 MIN_IMPOSTORS = 5
 MAX_CALIBRATION_SAMPLES = 4000
@@ -143,7 +143,7 @@ class CalibrationResult:
     thresholds: list[Threshold] = field(default_factory=list)
     message: str = ""
     separation: float | None = None  # d' of held-out genuine vs impostor scores (see :func:`separation`)
-    model: dict | None = None  # the open-set decision model (:class:`attrib.scoring.open_set.DecisionModel`)
+    model: dict[str, Any] | None = None  # the open-set decision model (:class:`attrib.scoring.open_set.DecisionModel`)
 
     @property
     def calibrated(self) -> bool:

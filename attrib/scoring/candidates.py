@@ -9,15 +9,40 @@ query does not grow with the number of generators; it then makes the candidate s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from . import calibration
 
+if TYPE_CHECKING:
+    from .whitening import Whitening
+
 EXACT_SEARCH_LIMIT = 4096  # indexes this small are searched whole
 FIRST_K = 256  # hits asked for first, whatever the number of generators
 MAX_K = 4096  # hits asked for at most; a generator still open then is searched for on its own
 OWN_VECTORS = 2048  # a generator with at most this many vectors is rescored by reading them back
+
+
+class SearchView(Protocol):
+    """What scoring reads of one extractor's loaded index (see :class:`attrib.storage.base.IndexView`);
+    an optional ``cache`` dict keeps what scoring derives from it."""
+
+    index: Any  # a FAISS index
+    ids: np.ndarray
+    generator_ids: np.ndarray
+    whitening: Whitening
+
+    def threshold(self, generator_id: int | None) -> float: ...
+
+    def generators_of(self, vector_ids: np.ndarray) -> np.ndarray: ...
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def search_among(self, queries: np.ndarray, k: int, vector_ids: np.ndarray, everywhere: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def generator_vectors(self, generator_id: int) -> np.ndarray: ...
 
 
 @dataclass
@@ -28,7 +53,7 @@ class QueryScores:
     hits: dict[int, list[tuple[int, float]]]  # generator id -> [(vector id, similarity)], best first
 
 
-def score_queries(view, queries: np.ndarray) -> list[QueryScores]:
+def score_queries(view: SearchView, queries: np.ndarray) -> list[QueryScores]:
     """Per-generator scores (and the hits behind them) for each query vector against a loaded
     index (:class:`attrib.upkeep.freshness.LoadedIndex`), for the whole batch at once.
 
@@ -60,7 +85,8 @@ def score_queries(view, queries: np.ndarray) -> list[QueryScores]:
     out: list[QueryScores | None] = [None] * len(x)
     table = _generator_table(view)
     k = ntotal if ntotal <= EXACT_SEARCH_LIMIT else min(FIRST_K, ntotal)
-    pending, reopen = np.arange(len(x)), {}
+    pending = np.arange(len(x))
+    reopen: dict[int, list[int]] = {}
     while len(pending):
         sims, ids = view.search(x[pending], k)
         top = calibration.top_hits(sims, view.generators_of(ids), best_first=True)
@@ -83,9 +109,11 @@ def score_queries(view, queries: np.ndarray) -> list[QueryScores]:
             for gid in doubtful:
                 reopen.setdefault(gid, []).append(query)
         pending, k = pending[grow], min(2 * k, ntotal)
+    scored = [scores for scores in out if scores is not None]
+    assert len(scored) == len(out), "every query is scored once its search stops growing"
     for gid, open_queries in reopen.items():
-        _rescore(view, table, gid, x, open_queries, out)
-    return out
+        _rescore(view, table, gid, x, open_queries, scored)
+    return scored
 
 
 @dataclass
@@ -99,12 +127,12 @@ class _GeneratorTable:
     members: np.ndarray  # positions in view.ids, grouped by generator (in gids order)
     starts: np.ndarray  # [generators + 1] offsets into members
 
-    def vector_ids(self, view, gid: int) -> np.ndarray:
+    def vector_ids(self, view: SearchView, gid: int) -> np.ndarray:
         i = int(np.searchsorted(self.gids, gid))
         return view.ids[self.members[self.starts[i]:self.starts[i + 1]]]
 
 
-def _generator_table(view) -> _GeneratorTable:
+def _generator_table(view: SearchView) -> _GeneratorTable:
     cache = getattr(view, "cache", None)
     if cache is not None and "generators" in cache:
         return cache["generators"]
@@ -172,7 +200,8 @@ class _Rows:
         return QueryScores(dict(zip(gens, self.scores_of[lo:hi])), hits)
 
 
-def _rescore(view, table: _GeneratorTable, gid: int, x: np.ndarray, rows: list[int], out: list[QueryScores]) -> None:
+def _rescore(view: SearchView, table: _GeneratorTable, gid: int, x: np.ndarray, rows: list[int],
+             out: list[QueryScores]) -> None:
     """Score one generator for the queries ``rows`` on its own vectors: read back and compared with
     each query when it has at most OWN_VECTORS of them, else by a search restricted to them
     (``view.search_among``), repeated over the whole index for a query it found too few for."""
@@ -195,7 +224,7 @@ def _rescore(view, table: _GeneratorTable, gid: int, x: np.ndarray, rows: list[i
             out[row].hits[gid] = list(zip(row_ids[found].tolist(), row_sims[found].tolist()))
 
 
-def _own_vectors(view, gid: int) -> np.ndarray:
+def _own_vectors(view: SearchView, gid: int) -> np.ndarray:
     """One generator's searchable vectors (in vector id order), read back from the index once per view."""
     cache = getattr(view, "cache", None)
     if cache is not None and ("vectors", gid) in cache:

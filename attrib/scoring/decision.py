@@ -7,14 +7,17 @@ Also the result types that identification and verification return.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Literal
 
-from .candidates import EXACT_SEARCH_LIMIT, QueryScores, score_queries  # noqa: F401 - re-exported
+from .candidates import EXACT_SEARCH_LIMIT as EXACT_SEARCH_LIMIT  # re-exported
+from .candidates import QueryScores as QueryScores
+from .candidates import score_queries as score_queries
 from .open_set import WHICH_LEVEL, DecisionModel
 
 
 SCHEMA = 3  # of the JSON objects identify and verify print (3: evidence, provenance, decided_by)
 GENERATOR, FAMILY, AMBIGUOUS, UNKNOWN = "generator", "family", "ambiguous", "unknown"
+DecisionLevel = Literal["generator", "family", "ambiguous", "unknown"]  # the four levels above, as a type
 
 
 @dataclass
@@ -26,7 +29,7 @@ class Candidate:
     score: float
     threshold: float
     confidence: float  # P(the query comes from this generator's source | its margin), see DecisionModel
-    exemplars: list[dict] = field(default_factory=list)  # nearest enrolled samples: path, sha256, similarity
+    exemplars: list[dict[str, Any]] = field(default_factory=list)  # nearest enrolled samples: path, sha256, similarity
     per_extractor: dict[str, float] = field(default_factory=dict)  # fused: each extractor's own score
 
     @property
@@ -37,8 +40,8 @@ class Candidate:
     def accepted(self) -> bool:
         return self.score >= self.threshold
 
-    def to_json(self, explain: bool) -> dict:
-        out = {"generator": self.generator, "family": self.family, "score": round(self.score, 6),
+    def to_json(self, explain: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"generator": self.generator, "family": self.family, "score": round(self.score, 6),
                "threshold": round(self.threshold, 6), "margin": round(self.margin, 6),
                "confidence": round(self.confidence, 4)}
         if explain:
@@ -69,12 +72,18 @@ class IdentificationResult:
     flags: list[str] = field(default_factory=list)
     extractor: str | None = None
     error: str | None = None
-    evidence: list[dict] = field(default_factory=list)  # what the file says (attrib.evidence), always listed
-    provenance: dict = field(default_factory=dict)  # summary, agreement, decided_by, forensic_decision, note
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # what the file says (attrib.evidence), always listed
+    provenance: dict[str, Any] = field(default_factory=dict)  # summary, agreement, decided_by, forensic_decision, note
 
     @property
     def nearest(self) -> Candidate | None:
         return self.candidates[0] if self.candidates else None
+
+    def require_nearest(self) -> Candidate:
+        """:attr:`nearest` of a result without an error, which always has candidates."""
+        if self.nearest is None:
+            raise ValueError(f"{self.path}: no candidate ({self.error or 'nothing was scored'})")
+        return self.nearest
 
     @property
     def score(self) -> float | None:
@@ -88,10 +97,10 @@ class IdentificationResult:
     def accepted(self) -> bool:
         return self.decision_level not in (None, UNKNOWN)
 
-    def to_json(self, top_k: int | None = None) -> dict:
+    def to_json(self, top_k: int | None = None) -> dict[str, Any]:
         if self.error is not None:
             return {"schema": SCHEMA, "path": self.path, "error": self.error, "evidence": self.evidence}
-        nearest = self.nearest
+        nearest = self.require_nearest()
         shown = self.candidates[:top_k] if top_k else self.candidates
         return {
             "schema": SCHEMA,
@@ -129,13 +138,15 @@ class Verification:
     confidence: float | None = None  # P(genuine | margin), as for identification candidates
     extractor: str | None = None
     error: str | None = None
-    evidence: list[dict] = field(default_factory=list)
-    provenance: dict = field(default_factory=dict)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         if self.error is not None:
             return {"schema": SCHEMA, "path": self.path, "generator": self.generator, "error": self.error,
                     "evidence": self.evidence}
+        assert self.score is not None and self.threshold is not None and self.confidence is not None, \
+            "a verification without an error is scored"
         return {
             "schema": SCHEMA,
             "path": self.path,
@@ -163,7 +174,7 @@ def rank(scores: dict[int, float], threshold_of: Callable[[int], float], model: 
     return ranked
 
 
-def decide(candidates: list[Candidate], model: DecisionModel) -> dict:
+def decide(candidates: list[Candidate], model: DecisionModel) -> dict[str, Any]:
     """The decision over ranked candidates: generator, family, ambiguous or unknown, with a
     confidence and the reason (fields of :class:`IdentificationResult`)."""
     best = candidates[0]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import reduce
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
@@ -101,7 +101,7 @@ class Fusion:
     thresholds: dict[int | None, float]  # fused thresholds; empty with the OFFSETS method
     method: str  # COHORT, HELD_OUT or OFFSETS
     n_samples: int = 0
-    model: dict | None = None  # the fused open-set decision model (COHORT only)
+    model: dict[str, Any] | None = None  # the fused open-set decision model (COHORT only)
 
     def rank(self, scores: Sequence[dict[int, float]]) -> dict[int, float]:
         """Fused score per generator from each extractor's per-generator scores."""
@@ -140,7 +140,8 @@ def fit_fusion(store: VectorStore, views: Sequence[CalibratedExtractor], cohorts
     generators, counts = np.unique(labels, return_counts=True)
     fars = [v.target_far for v in views if v.target_far is not None]
     target_far = min(fars, default=calibration.DEFAULT_TARGET_FAR)
-    with_cohort = cohorts is not None and len(generators) > 0 and all(c is not None for c in cohorts)
+    cohort_vectors = [c for c in cohorts or () if c is not None]
+    with_cohort = cohorts is not None and len(generators) > 0 and len(cohort_vectors) == len(cohorts)
     if not with_cohort and (len(generators) < 2 or not (counts >= calibration.MIN_SAMPLES_PER_GENERATOR).any()):
         return Fusion(views, weights, {}, OFFSETS)
     fused, fused_cohort, order = 0.0, 0.0, generators
@@ -149,7 +150,7 @@ def fit_fusion(store: VectorStore, views: Sequence[CalibratedExtractor], cohorts
             margins, order = held_out_margins(view, matrix, labels)
             fused = fused + weight * margins
             if with_cohort:
-                scores = open_set.cohort_scores(view.whitening.apply(cohorts[i]), view.whitening.apply(matrix),
+                scores = open_set.cohort_scores(view.whitening.apply(cohort_vectors[i]), view.whitening.apply(matrix),
                                                 labels, order)
                 fused_cohort = fused_cohort + weight * (scores - view.threshold(None))
     if with_cohort:

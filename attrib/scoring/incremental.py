@@ -9,6 +9,8 @@ decision model's logistic fits stay as the last full calibration left them.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..index.whitening import Whitening
@@ -22,7 +24,7 @@ def per_generator_cap(generators: int) -> int:
 
 
 def generator_thresholds(whitening: Whitening, cohort: np.ndarray, samples: dict[int, np.ndarray],
-                         target_far: float, model: dict | None) -> tuple[list[Threshold], dict]:
+                         target_far: float, model: dict[str, Any] | None) -> tuple[list[Threshold], dict[str, Any]]:
     """Cohort thresholds (raised to each generator's genuine floor, its own samples scored leave-one-out)
     for the generators in ``samples`` (generator id -> raw vectors), and ``model`` with their scales."""
     cohort_whitened = whitening.apply(cohort).astype(np.float64)

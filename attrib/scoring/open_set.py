@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from .calibration import MAX_FRR, far_threshold, generator_score_matrix
+from .calibration import (COHORT_FAR, MAX_FRR, CalibrationResult, Threshold, far_threshold, generator_score_matrix,
+                          separation)
 
 TAIL = 0.05  # the share of the cohort's highest scores whose spread scales a generator's margins
 MIN_TAIL = 10
@@ -59,11 +61,11 @@ class DecisionModel:
     def p_which(self, gap: float) -> float:
         return 1.0 if not math.isfinite(gap) else _sigmoid(self.which_a + self.which_b * gap)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "DecisionModel":
+    def from_dict(cls, data: dict[str, Any] | None) -> "DecisionModel":
         known = {k: v for k, v in (data or {}).items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -167,12 +169,10 @@ def cohort_scores(cohort_whitened: np.ndarray, gallery_whitened: np.ndarray, lab
 
 
 def calibrate(held_out: np.ndarray, labels: np.ndarray, order: np.ndarray, cohort: np.ndarray,
-              target_far: float):
+              target_far: float) -> CalibrationResult:
     """Thresholds and the decision model from held-out scores of the enrolled samples
     (``held_out[i, j]``: sample i against generator ``order[j]``, -inf where missing) and the
     cohort's scores (``cohort[c, j]``); see the module docstring."""
-    from .calibration import COHORT_FAR, CalibrationResult, Threshold, separation
-
     labels, order = np.asarray(labels), np.asarray(order)
     own = labels[:, None] == order[None, :]
     thresholds = cohort_thresholds(cohort, target_far)

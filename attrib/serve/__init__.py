@@ -13,12 +13,20 @@ May import (the layers below it in the import contract, pyproject.toml): :mod:`a
 :mod:`attrib.batch`, :mod:`attrib.evaluation` (its siblings) or :mod:`attrib.report`.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from .settings import ServeSettings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 __all__ = ["ServeSettings", "create_app"]
 
 
-def create_app(gallery_location, settings: ServeSettings | None = None):
+def create_app(gallery_location: str | Path, settings: ServeSettings | None = None) -> FastAPI:
     """The FastAPI app serving the gallery at ``gallery_location`` (see :func:`attrib.serve.app.create_app`)."""
     from .app import create_app as build
 

@@ -13,7 +13,7 @@ import hmac
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, AsyncIterator, Sequence, Union
 
 import numpy as np
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
@@ -24,8 +24,9 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import (AttribError, DiskFull, EmptyGallery, GalleryBusy, ImageError, ReadOnlyGallery,
                       UnknownGenerator)
 from ..evidence.read import file_inspector
-from ..gallery import open_gallery
-from ..images import PIXELS_AHEAD
+from ..gallery import Gallery, open_gallery
+from ..images import PIXELS_AHEAD, Loaded
+from ..scoring.decision import IdentificationResult, Verification
 from ..version import __version__
 from .batching import Batcher
 from .limits import BodyLimit, PixelAllowance, pixel_problem
@@ -36,6 +37,7 @@ from .uploads import Upload, UploadFolder, check_folder, decoded, stored_as, upl
 
 _STATUS = ((ImageError, 422), (UnknownGenerator, 404), (EmptyGallery, 409), (GalleryBusy, 503),
            (ReadOnlyGallery, 507), (DiskFull, 507))
+Result = Union[IdentificationResult, Verification]  # one answer of identify or verify
 
 
 def error_status(exc: AttribError) -> int:
@@ -67,13 +69,13 @@ class Service:
         self.pixels = PixelAllowance(PIXELS_AHEAD)
         self.inspect = file_inspector(None)  # what identify and verify read of each file's origin
 
-    def results(self, key: tuple, uploads: list[Upload]) -> list:
+    def results(self, key: tuple[Any, ...], uploads: list[Upload]) -> list[Result]:
         """The results for ``uploads`` (decoded here, on the request's thread, within the worker's pixel
         allowance) from the batcher: ``key`` as for :meth:`run_batch`."""
         with self.pixels.held(sum(upload.pixels for upload in uploads)):
             return self.batcher.submit(key, decoded(uploads, self.inspect))
 
-    def run_batch(self, key: tuple, paths: list) -> list:
+    def run_batch(self, key: tuple[Any, ...], paths: list[Loaded]) -> Sequence[Result]:
         """The results for ``paths`` (images decoded already, see :func:`.uploads.decoded`) of one batch:
         ``key`` is ("identify", top_k, trust_metadata) or ("verify", generator)."""
         with self.reading() as gallery:
@@ -86,10 +88,10 @@ class Service:
         self.batcher.close()
         self.uploads.close()
 
-    def reading(self):
+    def reading(self) -> Gallery:
         return open_gallery(self.location, read_only=True)
 
-    def writing(self):
+    def writing(self) -> Gallery:
         return open_gallery(self.location)
 
 
@@ -99,7 +101,7 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
     settings = settings or ServeSettings.from_environment()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = await run_in_threadpool(Service, gallery_location, settings)
         yield
         await run_in_threadpool(app.state.service.close)
@@ -145,14 +147,14 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
     Held = Annotated[Service, Depends(service)]
 
     @app.get("/v1/health", response_model=None, responses=answers(Health, 401, 403))
-    def health(_: Reader, held: Held) -> dict:
+    def health(_: Reader, held: Held) -> dict[str, Any]:
         """Whether the server is up, with the gallery and extractor it serves."""
         key = "+".join(b.identity.key for b in held.identifier) if isinstance(held.identifier, list) \
             else held.identifier.identity.key
         return {"status": "ok", "version": __version__, "extractor": key}
 
     @app.get("/v1/generators", response_model=None, responses=answers(Generators, 400, 401, 403, 503))
-    def generators(_: Reader, held: Held) -> dict:
+    def generators(_: Reader, held: Held) -> dict[str, Any]:
         """The enrolled generators, as `attrib gallery list --json` lists them."""
         with held.reading() as gallery:
             infos = gallery.generators()
@@ -161,7 +163,7 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
     @app.post("/v1/identify", response_model=None,
               responses=answers(Identified, 400, 401, 403, 409, 413, 503, unreadable=IdentifyFailed))
     def identify(_: Reader, held: Held, files: Files, top_k: Annotated[int, Form(ge=1, le=100)] = 3,
-                 trust_metadata: Annotated[bool, Form()] = False):
+                 trust_metadata: Annotated[bool, Form()] = False) -> JSONResponse:
         """Identify each uploaded image: `{"results": [...]}`, one `attrib identify --json` object per image,
         in upload order; 422 (with the results) when an image cannot be read."""
         results = held.results(("identify", top_k, trust_metadata), read_uploads(files, held.settings))
@@ -169,7 +171,7 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
 
     @app.post("/v1/verify", response_model=None,
               responses=answers(Verified, 400, 401, 403, 404, 409, 413, 503, unreadable=VerifyFailed))
-    def verify(_: Reader, held: Held, files: Files, generator: Annotated[str, Form(min_length=1)]):
+    def verify(_: Reader, held: Held, files: Files, generator: Annotated[str, Form(min_length=1)]) -> JSONResponse:
         """Verify each uploaded image against `generator`: `{"results": [...]}`, one `attrib verify --json`
         object per image; 404 when the generator is not enrolled."""
         results = held.results(("verify", generator), read_uploads(files, held.settings))
@@ -178,7 +180,8 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
     @app.post("/v1/enroll", response_model=None,
               responses=answers(Enrolled, 400, 401, 403, 413, 503, 507, unreadable=EnrollFailed))
     def enroll(_: Writer, held: Held, files: Files, generator: Annotated[str, Form(min_length=1)],
-               family: Annotated[str | None, Form()] = None, note: Annotated[str | None, Form()] = None):
+               family: Annotated[str | None, Form()] = None, note: Annotated[str | None, Form()] = None
+               ) -> JSONResponse | dict[str, Any]:
         """Enroll the uploaded images under `generator` (needs the token): the summary `attrib enroll
         --json` prints; 422 when an image could not be enrolled."""
         uploads = read_uploads(files, held.settings)
@@ -193,7 +196,7 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
 
     @app.delete("/v1/generators/{name}", response_model=None,
                 responses=answers(Removed, 400, 401, 403, 404, 422, 503, 507))
-    def remove(_: Writer, held: Held, name: str) -> dict:
+    def remove(_: Writer, held: Held, name: str) -> dict[str, Any]:
         """Remove a generator and its samples, then recalibrate (needs the token); 404 when not enrolled."""
         with held.writing() as gallery:
             count = gallery.remove(name)
@@ -214,7 +217,7 @@ def read_uploads(files: list[UploadFile], settings: ServeSettings) -> list[Uploa
     return uploads
 
 
-def answer(records: list[dict]) -> JSONResponse:
+def answer(records: list[dict[str, Any]]) -> JSONResponse:
     """``{"results": records}`` (plain JSON already: sent as it is); 422 with the first error as the
     detail when an image could not be read."""
     error = next((r["error"] for r in records if r.get("error")), None)

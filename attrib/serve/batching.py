@@ -17,36 +17,38 @@ from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 DEFAULT_MAX_IMAGES = 32
+Key = TypeVar("Key", bound=Hashable)
+Item = TypeVar("Item")  # an image as the run takes it: a path, or one decoded already
 
 
 @dataclass
-class Job:
+class Job(Generic[Key, Item]):
     """One request's images and what it asks for; ``answer`` gets its results (or the error)."""
 
-    key: Hashable
-    paths: list[Path]
-    answer: Future = field(default_factory=Future)
+    key: Key
+    paths: list[Item]
+    answer: Future[list[Any]] = field(default_factory=Future)
 
 
-class Batcher:
+class Batcher(Generic[Key, Item]):
     """Runs ``run(key, paths) -> results`` (one result per path, in order) for the requests waiting,
     at most ``max_images`` images a batch (a request is never split, so a larger one runs alone)."""
 
-    def __init__(self, run: Callable[[Hashable, list[Path]], Sequence], max_images: int = DEFAULT_MAX_IMAGES):
+    def __init__(self, run: Callable[[Key, list[Item]], Sequence[Any]], max_images: int = DEFAULT_MAX_IMAGES):
         if max_images < 1:
             raise ValueError(f"max_images must be at least 1, got {max_images}")
         self._run = run
         self.max_images = max_images
-        self._waiting: deque[Job] = deque()
+        self._waiting: deque[Job[Key, Item]] = deque()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
         self.batches = 0  # how many calls have run
 
-    def submit(self, key: Hashable, paths: Sequence[Path]) -> list:
+    def submit(self, key: Key, paths: Sequence[Item]) -> list[Any]:
         """The results for ``paths`` (blocks until they are ready); raises what the call raised."""
         job = Job(key, list(paths))
         with self._changed:
@@ -68,12 +70,13 @@ class Batcher:
         if thread is not None:
             thread.join()
 
-    def _take(self) -> list[Job]:
+    def _take(self) -> list[Job[Key, Item]]:
         """The jobs of the next batch, waiting for one when none is; [] once closed and drained."""
         with self._changed:
             while not self._waiting and not self._closed:
                 self._changed.wait()
-            jobs, images = [], 0
+            jobs: list[Job[Key, Item]] = []
+            images = 0
             while self._waiting and (not jobs or images + len(self._waiting[0].paths) <= self.max_images):
                 job = self._waiting.popleft()
                 jobs.append(job)
@@ -82,13 +85,13 @@ class Batcher:
 
     def _serve(self) -> None:
         while jobs := self._take():
-            groups: dict[Hashable, list[Job]] = {}
+            groups: dict[Key, list[Job[Key, Item]]] = {}
             for job in jobs:
                 groups.setdefault(job.key, []).append(job)
             for key, group in groups.items():
                 self._answer(key, group)
 
-    def _answer(self, key: Hashable, group: list[Job]) -> None:
+    def _answer(self, key: Key, group: list[Job[Key, Item]]) -> None:
         self.batches += 1
         try:
             results = list(self._run(key, [path for job in group for path in job.paths]))

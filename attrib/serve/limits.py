@@ -8,10 +8,14 @@ import io
 import json
 import threading
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator
 
 from PIL import Image
 
 from ..images import PILLOW_FORMATS
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyLimit:
@@ -20,11 +24,11 @@ class BodyLimit:
     Content-Length streams through untouched (the server delivers no more than that); one without is
     read here first and handed on, so the app sees it unchanged."""
 
-    def __init__(self, app, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -49,7 +53,7 @@ class BodyLimit:
             more = message.get("more_body", False)
         body, delivered = b"".join(parts), False
 
-        async def replay():
+        async def replay() -> Message:
             nonlocal delivered
             if delivered:
                 return await receive()
@@ -58,7 +62,7 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send) -> None:
+    async def _refuse(self, send: Send) -> None:
         detail = (f"request body is over the {self.limit:,}-byte limit; send fewer or smaller images "
                   "(the server's ATTRIB_MAX_REQUEST_BYTES sets the limit)")
         payload = json.dumps({"detail": detail}).encode()
@@ -97,7 +101,7 @@ class PixelAllowance:
         self._changed = threading.Condition()
 
     @contextmanager
-    def held(self, pixels: int):
+    def held(self, pixels: int) -> Iterator[None]:
         with self._changed:
             while self.used and self.used + pixels > self.limit:
                 self._changed.wait()

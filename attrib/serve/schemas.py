@@ -15,8 +15,9 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..evidence.item import VERIFIED
-from ..scoring.decision import AMBIGUOUS, FAMILY, GENERATOR, UNKNOWN
+from ..scoring.decision import DecisionLevel
+
+SignatureCheck = Literal["valid", "invalid", "untrusted"]  # attrib.evidence.item.VERIFIED, as a type
 
 
 class Answer(BaseModel):
@@ -59,7 +60,7 @@ class EvidenceItem(Answer):
     label: Optional[str] = Field(description="The display name of that generator, or null.")
     ai_generated: Optional[bool] = Field(description="Whether the claim says the image is AI-generated; null "
                                                      "when it does not say.")
-    verified: Optional[Literal[VERIFIED]] = Field(description="For signed evidence: valid (trusted signer), "
+    verified: Optional[SignatureCheck] = Field(description="For signed evidence: valid (trusted signer), "
                                                               "untrusted or invalid; null when unsigned.")
     detail: dict[str, Any] = Field(description="Reader-specific details (small, JSON-safe; open-ended).")
     error: Optional[str] = Field(description="Why evidence that was there could not be read; null when read.")
@@ -75,7 +76,7 @@ class Agreement(Answer):
     generator: Optional[str] = Field(description="The generator the strongest naming claim names, or null.")
     label: Optional[str] = Field(description="Its display name, or null.")
     kind: Optional[str] = Field(description="The kind of that claim, or null.")
-    verified: Optional[Literal[VERIFIED]] = Field(description="Its signature check (valid, untrusted, invalid), "
+    verified: Optional[SignatureCheck] = Field(description="Its signature check (valid, untrusted, invalid), "
                                                               "or null.")
     ai_generated: Optional[bool] = Field(description="Whether the strongest claim says AI-generated, or null.")
     enrolled: Optional[bool] = Field(description="Whether the named generator is enrolled; null when none is named.")
@@ -152,7 +153,7 @@ class Identification(Answer):
     path: str = PATH
     sha256: str = SHA256
     decision: str = Field(description="A generator, a family, `ambiguous` or `unknown`.")
-    decision_level: Literal[GENERATOR, FAMILY, AMBIGUOUS, UNKNOWN] = Field(
+    decision_level: DecisionLevel = Field(
         description="Which of those the decision is.")
     generator: Optional[str] = Field(description="The generator decided; null unless one generator was decided.")
     family: Optional[str] = Field(description="The family decided or the decided generator's family, else null.")
@@ -314,11 +315,12 @@ WHY = {
 }
 
 
-def answers(ok: type[BaseModel], *statuses: int, unreadable: type[BaseModel] | None = None) -> dict[int, dict]:
+def answers(ok: type[BaseModel], *statuses: int, unreadable: type[BaseModel] | None = None
+            ) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route: ``ok`` for 200 and :class:`Problem` for each of ``statuses`` (for 422,
     FastAPI's :class:`InvalidRequest`); with ``unreadable`` (the answer when an uploaded image cannot be
     read), 422 is that or :class:`InvalidRequest`."""
-    documented: dict[int, dict] = {200: {"model": ok, "description": describe(ok)}}
+    documented: dict[int | str, dict[str, Any]] = {200: {"model": ok, "description": describe(ok)}}
     for status in statuses:
         documented[status] = {"model": InvalidRequest if status == 422 else Problem, "description": WHY[status]}
     if unreadable is not None:
@@ -329,4 +331,5 @@ def answers(ok: type[BaseModel], *statuses: int, unreadable: type[BaseModel] | N
 
 def describe(model: type[BaseModel]) -> str:
     """The first line of a model's docstring."""
+    assert model.__doc__, f"{model.__name__} has no docstring to describe it"
     return model.__doc__.strip().splitlines()[0]

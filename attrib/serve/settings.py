@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from ..errors import AttribError
 from ..images import MAX_PIXELS, positive_setting
@@ -36,7 +37,7 @@ class ServeSettings:
     uploads_dir: Path | None = None
 
     @classmethod
-    def from_environment(cls, environ=None) -> "ServeSettings":
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> "ServeSettings":
         env = os.environ if environ is None else environ
         return cls(
             token=env.get(TOKEN_ENV) or None,
@@ -57,5 +58,5 @@ def _flag(value: str) -> bool:
     raise AttribError(f"{AUTH_READS_ENV}={value!r} is not a yes/no value; set it to 1 or 0")
 
 
-def _positive(env, name: str, default: int) -> int:
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     return positive_setting(name, default, f"must be a positive whole number (default {default})", env)

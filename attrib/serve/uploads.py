@@ -23,6 +23,7 @@ import tempfile
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import AttribError, DiskFull
 from ..images import Inspect, Loaded, LoadedImage, display_path, image_from_bytes
@@ -65,7 +66,7 @@ class UploadFolder:
         self._numbers = itertools.count(1)
 
     @contextmanager
-    def written(self, uploads: list[Upload]):
+    def written(self, uploads: list[Upload]) -> Iterator[list[Written]]:
         """The uploads as files in this folder, in order; each file is removed afterwards."""
         with ExitStack() as stack:
             files = []
@@ -144,8 +145,11 @@ def check_folder(folder: Path) -> None:
 
 
 def _sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()  # hashlib.file_digest is Python 3.11+
     try:
         with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
     except OSError:
         return None
+    return digest.hexdigest()

@@ -19,9 +19,14 @@ gallery's database per extractor identity.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
+
+from ..errors import AttribError
+
+if TYPE_CHECKING:
+    from ..extractors.contract import BoundExtractor
 
 COHORT_VERSION = "1"
 SEED_BASE = 5000  # zoo seeds of the cohort's simulated generators
@@ -30,7 +35,7 @@ SEEDS_PER_FAMILY = 40
 PHOTOS = 120
 SIZE = 256
 SEED = 20250611
-PIPELINES = (("none", 0.5), ("jpeg", 0.25), ("webp", 0.25))
+PIPELINES: tuple[tuple[str, float], ...] = (("none", 0.5), ("jpeg", 0.25), ("webp", 0.25))
 QUALITY_RANGE = (60, 95)
 BATCH = 16
 
@@ -75,6 +80,8 @@ def render(item: tuple[str, str, int, str]) -> np.ndarray:
         pixels = render_zoo(source, number, SIZE)
     else:
         photo = _load_photo(source)
+        if photo is None:
+            raise AttribError(f"cohort photo {source} cannot be read")
         rng = np.random.default_rng([SEED, number, 4])
         h, w = photo.shape[:2]
         scale = max(float(rng.uniform(0.5, 1.0)), SIZE / min(h, w))
@@ -96,7 +103,7 @@ def batches() -> Iterator[list[np.ndarray]]:
         yield [render(item) for item in todo[start:start + BATCH]]
 
 
-def embed(extractor, progress: Callable[[int], None] | None = None) -> np.ndarray:
+def embed(extractor: BoundExtractor, progress: Callable[[int], None] | None = None) -> np.ndarray:
     """The cohort embedded by a bound extractor (L2-normalised [n, dim]), cached per identity key."""
     key = f"{extractor.identity.key}#cohort{COHORT_VERSION}"
     if key not in _cache:

@@ -24,6 +24,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -52,12 +53,14 @@ class Step:
     def apply(self, pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.kind == "none":
             return pixels
+        value = self.value
+        assert value is not None, f"a {self.kind} step has a value"
         if self.kind in ("center-crop", "crop"):
-            return _crop(pixels, int(self.value), rng if self.kind == "crop" else None)
+            return _crop(pixels, int(value), rng if self.kind == "crop" else None)
         if self.kind in ("jpeg", "webp"):
-            return _round_trip(pixels, "JPEG" if self.kind == "jpeg" else "WEBP", int(self.value))
+            return _round_trip(pixels, "JPEG" if self.kind == "jpeg" else "WEBP", int(value))
         if self.kind == "resize":
-            return _resize(pixels, float(self.value))
+            return _resize(pixels, float(value))
         raise AssertionError(self.kind)
 
 
@@ -169,7 +172,8 @@ def _resize(pixels: np.ndarray, factor: float) -> np.ndarray:
 
 
 def write_conditioned(files: dict[str, list[Path]], conditions: list[Condition], seed: int, workdir: Path,
-                      advance=lambda n=1: None, notes: Counter | None = None) -> list[dict[str, dict[int, Path]]]:
+                      advance: Callable[[int], None] = lambda n: None, notes: Counter[str] | None = None
+                      ) -> list[dict[str, dict[int, Path]]]:
     """Decode every file once, apply each condition, save the result losslessly (PNG) under ``workdir``.
 
     ``files`` maps a label to its image files. Returns, per condition, ``{label: {file index: png path}}``.
@@ -193,7 +197,7 @@ def write_conditioned(files: dict[str, list[Path]], conditions: list[Condition],
                 continue
             for c, condition in enumerate(conditions):
                 rng = np.random.default_rng([seed, zlib.crc32(f"{label}/{path.name}/{i}".encode())])
-                pixels = condition.apply(image.pixels, rng)
+                pixels = condition.apply(image.require_pixels(), rng)
                 if min(pixels.shape[:2]) < MIN_SIDE:
                     notes[f"left out of {condition}: {path} is {pixels.shape[1]}x{pixels.shape[0]} px after it, "
                           f"below the {MIN_SIDE}-px minimum"] += 1

@@ -78,7 +78,7 @@ _IMAGE_FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "
                   "tif": "TIFF", "tiff": "TIFF"}
 
 
-def _crc(*parts) -> int:
+def _crc(*parts: object) -> int:
     return zlib.crc32("|".join(str(p) for p in (_SALT,) + parts).encode("utf-8"))
 
 
@@ -140,7 +140,7 @@ def _photo_content(rng: np.random.Generator, h: int) -> np.ndarray | None:
     return out
 
 
-def _fractal(rng: np.random.Generator, yy, xx, h: int, beta: float, n: int = 24) -> np.ndarray:
+def _fractal(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, h: int, beta: float, n: int = 24) -> np.ndarray:
     """Band-limited random-Fourier fractal noise, resolution independent (std ~ 1)."""
     f = np.exp(rng.uniform(np.log(1.0), np.log(48.0), n))
     theta = rng.uniform(0, 2 * np.pi, n)
@@ -269,7 +269,7 @@ def _corr(x: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(out, 0, -1))
 
 
-def _smooth3(rng: np.random.Generator, sigma: float, gain_jitter: float, wmin=0.15) -> np.ndarray:
+def _smooth3(rng: np.random.Generator, sigma: float, gain_jitter: float, wmin: float = 0.15) -> np.ndarray:
     """Random near-smoothing 3x3 kernel: binomial-ish blur + noise, sum 1 +- gain_jitter."""
     w = rng.uniform(wmin, 0.5)
     b = np.array([w, 1 - 2 * w + 1.0, w])
@@ -308,11 +308,11 @@ class _Decoder:
                 self.post = _smooth3(rng, 0.01, 0.0)
             else:
                 b = [np.array([.25, .75, 0]), np.array([0, .75, .25])]
-                ks = np.array([[np.outer(b[p], b[q]) for _c in range(3)] for p in range(2)
-                               for q in range(2)])
-                ks = ks + rng.normal(0, 0.012, ks.shape)
-                sums = ks.sum(axis=(2, 3), keepdims=True)
-                self.phase_kernels = ks / sums * (1 + rng.normal(0, 0.006, (4, 1, 1, 1)))
+                phases = np.array([[np.outer(b[p], b[q]) for _c in range(3)] for p in range(2)
+                                   for q in range(2)])
+                phases = phases + rng.normal(0, 0.012, phases.shape)
+                sums = phases.sum(axis=(2, 3), keepdims=True)
+                self.phase_kernels = phases / sums * (1 + rng.normal(0, 0.006, (4, 1, 1, 1)))
         elif f == "upconv":
             self.pre = _phases_1d("nearest" if rng.random() < 0.5 else "bilinear")
             k = np.array([_smooth3(rng, 0.02, 0.0) for _ in range(3)])
@@ -386,7 +386,7 @@ def _prnu(family: str, seed: int, size: int, sigma: float) -> np.ndarray:
     return p
 
 
-def _noise(rng: np.random.Generator, shape, std: float) -> np.ndarray:
+def _noise(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.ndarray:
     """Zero-mean uniform noise of the given standard deviation (5x faster than Gaussian)."""
     u = rng.random(shape, dtype=np.float32) - np.float32(0.5)
     return u * np.float32(std * math.sqrt(12.0))
@@ -411,14 +411,14 @@ def render(generator: str, index: int, size: int = 256) -> np.ndarray:
     x = x @ dec.color.T.astype(np.float32) + dec.offset.astype(np.float32)
     x = np.clip(x, 0, 1) ** np.float32(dec.gamma)
     x = x + _noise(rng, x.shape, dec.latent_noise)  # latent noise: shaped by the decoder
-    y = dec.upsample(x)[:size, :size].astype(np.float32)
+    y: np.ndarray = dec.upsample(x)[:size, :size].astype(np.float32)
     y = y * (1 + dec.prnu_amp * _prnu(family, seed, size, round(dec.prnu_sigma, 3)))
     y = y + _noise(rng, y.shape, dec.noise)  # output noise: shaped by the post-filter
     y = _corr(y, dec.postfilter)
     return np.clip(np.rint(y * 255), 0, 255).astype(np.uint8)
 
 
-def write_zoo(out_dir, generators: list[str] | None = None, n_per: int = 20, size: int = 256,
+def write_zoo(out_dir: str | os.PathLike[str], generators: list[str] | None = None, n_per: int = 20, size: int = 256,
               start: int = 0, fmt: str = "png") -> dict[str, list[pathlib.Path]]:
     """Write images ``start .. start+n_per-1`` of each generator to ``out_dir/<gen>/<gen>_<i:04d>.<fmt>``.
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -53,7 +53,8 @@ N_GENERATORS = 2100
 PER_GENERATOR = 6
 GATE_C = 0.1  # inverse L2 penalty of the compression gate's logistic regression
 REGULARISATION = 0.1  # within-generator covariance shrunk this far towards a multiple of the identity
-PIPELINES = (("none", 0.5), ("jpeg", 0.25), ("webp", 0.25))  # delivery of a simulated generator's images
+# delivery of a simulated generator's images: (condition kind, share)
+PIPELINES: tuple[tuple[str, float], ...] = (("none", 0.5), ("jpeg", 0.25), ("webp", 0.25))
 QUALITY_RANGE = (60, 95)
 SEED = 20261125
 
@@ -95,7 +96,7 @@ def simulate(n_generators: int = N_GENERATORS, per: int = PER_GENERATOR, workers
     workers = workers or os.cpu_count() or 1
     work = partial(_simulate_one, per=per)
     if workers == 1:
-        rows = map(work, range(n_generators))
+        rows: Iterable[np.ndarray] = map(work, range(n_generators))
         pool = None
     else:
         pool = ProcessPoolExecutor(workers)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ...errors import BadOption
 from ...host.hookspecs import hookimpl
@@ -45,7 +45,7 @@ class ResidualExtractor:
         if options:
             raise BadOption(f"the residual extractor takes no options (got {', '.join(sorted(options))})")
 
-    def embed_batch(self, images):
+    def embed_batch(self, images: Sequence[np.ndarray]) -> np.ndarray:
         from . import fingerprint  # numpy: imported when the first batch is embedded, not at registration
 
         return fingerprint.fingerprint_batch(images)
@@ -59,5 +59,5 @@ class ResidualExtractor:
 
 
 @hookimpl
-def register_extractors(register):
+def register_extractors(register: Callable[[Any], None]) -> None:
     register(ResidualExtractor)

@@ -44,7 +44,8 @@ import numpy as np
 
 from ...errors import ExtractorError
 
-from .identity import DIM, VERSION  # noqa: F401  (re-exported: the extractor identity)
+from .identity import DIM as DIM  # re-exported: the extractor identity
+from .identity import VERSION as VERSION
 
 _CROP = 128
 _BUDGET = 4 * _CROP * _CROP  # pixels per image: fixed cost
