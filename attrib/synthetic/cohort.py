@@ -19,14 +19,21 @@ gallery's database per extractor identity.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 
 from ..errors import AttribError
 
-if TYPE_CHECKING:
-    from ..extractors.contract import BoundExtractor
+
+class Embedder(Protocol):
+    """What the cohort needs of an extractor (a bound one, :class:`attrib.extractors.contract.BoundExtractor`):
+    its identity key and embedding a batch of RGB images."""
+
+    @property
+    def identity(self) -> Any: ...
+
+    def embed(self, images: list[np.ndarray]) -> np.ndarray: ...
 
 COHORT_VERSION = "1"
 SEED_BASE = 5000  # zoo seeds of the cohort's simulated generators
@@ -103,7 +110,7 @@ def batches() -> Iterator[list[np.ndarray]]:
         yield [render(item) for item in todo[start:start + BATCH]]
 
 
-def embed(extractor: BoundExtractor, progress: Callable[[int], None] | None = None) -> np.ndarray:
+def embed(extractor: Embedder, progress: Callable[[int], None] | None = None) -> np.ndarray:
     """The cohort embedded by a bound extractor (L2-normalised [n, dim]), cached per identity key."""
     key = f"{extractor.identity.key}#cohort{COHORT_VERSION}"
     if key not in _cache:
