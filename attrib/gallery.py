@@ -266,7 +266,7 @@ class Gallery:
                     return report
                 if stale:
                     self.notify(f"{stale[0]}; recalibrating")
-            self.ensure_cohort(extractor_id, extractor)
+            self.ensure_cohort(extractor, extractor_id)
             done = self._bring_up_to_date(extractor_id, target_far)
             report.calibration = done.message
         return report
@@ -310,7 +310,7 @@ class Gallery:
         with store.lock.held():
             report.embedded, report.replaced = store.add_vectors(
                 extractor_id, extractor.name, key, new_vectors, replace_other_versions=report.complete)
-            self.ensure_cohort(extractor_id, extractor)
+            self.ensure_cohort(extractor, extractor_id)
             self._bring_up_to_date(extractor_id, target_far, force=True)
         for old_key in report.replaced:
             self.notify(f"dropped vectors of {old_key}: every sample now has a {key} vector")
@@ -337,8 +337,11 @@ class Gallery:
         assert done.calibration is not None, "a forced refit calibrates"
         return done.calibration
 
-    def ensure_cohort(self, extractor_id: int, extractor: BoundExtractor) -> None:
-        """Store the impostor cohort embedded by ``extractor`` unless the gallery has it (once per extractor)."""
+    def ensure_cohort(self, extractor: BoundExtractor, extractor_id: int | None = None) -> None:
+        """Store the impostor cohort embedded by ``extractor`` unless the gallery has it (once per extractor;
+        ``extractor_id`` is its id in the gallery, looked up when not given)."""
+        if extractor_id is None:
+            extractor_id = self._store.require_extractor(extractor)
         version = cohort_version()
         if self._store.cohort(extractor_id, version) is not None:
             return
