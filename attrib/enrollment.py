@@ -19,7 +19,7 @@ from .extractors.contract import BoundExtractor
 from .images import BATCH, ImageRecord, LoadedImage, display_path, load_batches, load_images
 
 if TYPE_CHECKING:
-    from .storage.sqlite import SQLiteStore
+    from .storage.sql import SQLStore
 
 
 @dataclass
@@ -76,7 +76,7 @@ def stored_path(image: LoadedImage, stored_as: StoredAs | None) -> str:
     return stored_as(image) if stored_as is not None else str(image.record().path)
 
 
-def relink(store: SQLiteStore, generator: str, images: Sequence[LoadedImage], stored_as: StoredAs | None = None
+def relink(store: SQLStore, generator: str, images: Sequence[LoadedImage], stored_as: StoredAs | None = None
            ) -> dict[str, str]:
     """Give each sample of ``generator`` among ``images`` (by sha256) whose stored path is a placeholder the
     path it would be stored under now, unless that is a placeholder too; one transaction under the writer
@@ -187,7 +187,7 @@ def make_thumbnail(pixels: np.ndarray, side: int = SIDE) -> Thumbnail:
     return Thumbnail(buffer.getvalue(), image.width, image.height)
 
 
-def fill_in(store: SQLiteStore, skip: AbstractSet[int] = frozenset(), ready: dict[int, Thumbnail] | None = None,
+def fill_in(store: SQLStore, skip: AbstractSet[int] = frozenset(), ready: dict[int, Thumbnail] | None = None,
             problems: list[str] | None = None, chunk: int = 256,
             notify: Callable[[str], None] | None = None) -> int:
     """Store a thumbnail for every sample of ``store`` that lacks one, from ``ready`` (sample id ->

@@ -41,7 +41,7 @@ from .upkeep.check import repair as repair_gallery
 from .upkeep.freshness import LoadedIndex, fit_problems, index_problems, load_index_view, memory_view, open_index
 
 if TYPE_CHECKING:
-    from .storage.sqlite import SQLiteStore
+    from .storage.sql import SQLStore
 
 Progress = Callable[[int], None]
 EMBEDDED_CHUNK = 10_000  # precomputed vectors stored per transaction by Gallery.enroll_embedded
@@ -71,40 +71,37 @@ class Gallery:
         self.root: MaskedURL | Path = MaskedURL(self.url) if self.url is not None else Path(root).expanduser()
         self.notify = notify or (lambda message: None)
         self.lock_timeout = lock_timeout
-        self._store: SQLiteStore | None = None  # or its PostgresStore subclass
+        self._location = root if self.url is not None else self.root  # what open_store opens
+        self._opened: SQLStore | None = None  # SQLiteStore or PostgresStore, opened on first use
         self._reader: FastReader | None = None
         if not read_only or self.url is not None:  # a database has no fast read-only path
-            self.store  # noqa: B018 - open (and create) now, so a bad folder fails first
+            self._store  # noqa: B018 - open (and create) now, so a bad folder fails first
 
     @property
-    def store(self) -> SQLiteStore:
-        """The SQLite store (SQLAlchemy), or the PostgreSQL one, opened on first use."""
-        if self._store is None:
-            if self.url is not None:
-                from .storage.postgres import PostgresStore
+    def _store(self) -> SQLStore:
+        """The SQL store (SQLite, or PostgreSQL for a URL), opened on first use. Private: the gallery's
+        methods are its interface; tests and tools that need the store itself open one with
+        :func:`attrib.storage.opening.open_store`."""
+        if self._opened is None:
+            from .storage.opening import open_store  # SQLAlchemy: kept off the fast read-only path
 
-                self._store = PostgresStore(self.url, notify=lambda message: self.notify(message),
-                                            lock_timeout=self.lock_timeout)
-                return self._store
-            from .storage.sqlite import SQLiteStore
-
-            self._store = SQLiteStore(self.root, notify=lambda message: self.notify(message),
+            self._opened = open_store(self._location, notify=lambda message: self.notify(message),
                                       lock_timeout=self.lock_timeout)
-        return self._store
+        return self._opened
 
-    def reads(self) -> GalleryReads:
+    def _reads(self) -> GalleryReads:
         """The store when it is open, else the fast read-only path (else the store)."""
-        if self._store is None and self._reader is None:
+        if self._opened is None and self._reader is None:
             self._reader = FastReader.open(self.root)
-        return self._store or self._reader or self.store
+        return self._opened or self._reader or self._store
 
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None
 
     def __enter__(self) -> "Gallery":
         return self
@@ -116,15 +113,15 @@ class Gallery:
 
     def extractor_names(self) -> set[str]:
         """Names of the extractors this gallery holds vectors for (empty for a new or unreadable one)."""
-        if self._store is None and isinstance(self.root, Path) and not (self.root / "gallery.db").exists():
+        if self._opened is None and isinstance(self.root, Path) and not (self.root / "gallery.db").exists():
             return set()
         try:
-            return self.reads().extractor_names()
+            return self._reads().extractor_names()
         except (sqlite3.Error, GalleryError):
             return set()
 
     def extractor_keys(self) -> list[str]:
-        return self.store.extractor_keys()
+        return self._store.extractor_keys()
 
     def load_extractor(self, name: str | None = None, options: Sequence[str] = ()
                        ) -> BoundExtractor | list[BoundExtractor]:
@@ -137,9 +134,9 @@ class Gallery:
         """The loaded index for ``extractor``. When the whitening or calibration predates the vectors
         they are refitted, and a stale index is rebuilt, under the writer lock (and said so); a gallery
         that cannot be written searches its stored vectors instead, or refuses stale fits in one line."""
-        if self._store is None:
+        if self._opened is None:
             try:
-                reader = self.reads()
+                reader = self._reads()
                 view = load_index_view(reader, extractor.identity.key)
             except sqlite3.Error:
                 view = None
@@ -151,7 +148,7 @@ class Gallery:
             return self._read_only_view(extractor, exc)
 
     def _repaired_view(self, extractor: BoundExtractor) -> LoadedIndex:
-        store = self.store
+        store = self._store
         view = load_index_view(store, extractor.identity.key)
         if view is not None:
             return view
@@ -213,7 +210,7 @@ class Gallery:
         one instead."""
         generator = validate_name(generator)
         report = EnrollReport(generator)
-        store = self.store
+        store = self._store
         chunks = embedded_chunks(report, paths, extractor, store.owners, progress, stored_as,
                                  lambda images: relink(store, generator, images, stored_as))
         return self._enroll_chunks(report, chunks, extractor, family, note, target_far)
@@ -246,7 +243,7 @@ class Gallery:
         enrolled before; stale fits are brought up to date even when nothing new is stored."""
         from .storage import bulk
 
-        store = self.store
+        store = self._store
         extractor_id = None
         for records, shown, matrix in chunks:
             with store.lock.held():
@@ -269,7 +266,7 @@ class Gallery:
                     return report
                 if stale:
                     self.notify(f"{stale[0]}; recalibrating")
-            self.ensure_cohort(extractor_id, extractor)
+            self.ensure_cohort(extractor, extractor_id)
             done = self._bring_up_to_date(extractor_id, target_far)
             report.calibration = done.message
         return report
@@ -278,13 +275,13 @@ class Gallery:
                           ) -> refit.Upkeep:
         """:func:`attrib.upkeep.refit.bring_up_to_date` with this gallery's cohort (the caller holds the writer
         lock)."""
-        return refit.bring_up_to_date(self.store, extractor_id, self.store.cohort(extractor_id, cohort_version()),
+        return refit.bring_up_to_date(self._store, extractor_id, self._store.cohort(extractor_id, cohort_version()),
                                       target_far, force)
 
     def remove(self, generator: str, target_far: float | None = None) -> int:
         """Remove a generator with its samples and vectors, then refit and recalibrate; return the samples
         removed."""
-        store = self.store
+        store = self._store
         with store.lock.held():
             count = store.remove_generator(generator)
             for extractor_id in store.extractor_ids():
@@ -305,15 +302,15 @@ class Gallery:
         """
         key = extractor.identity.key
         report = ReembedReport(key)
-        extractor_id, todo, report.present = self.store.samples_to_embed(extractor)
+        extractor_id, todo, report.present = self._store.samples_to_embed(extractor)
         if progress and report.present:
             progress(report.present)
         new_vectors, made, unread = embed_again(todo, extractor, report, progress)
-        store = self.store
+        store = self._store
         with store.lock.held():
             report.embedded, report.replaced = store.add_vectors(
                 extractor_id, extractor.name, key, new_vectors, replace_other_versions=report.complete)
-            self.ensure_cohort(extractor_id, extractor)
+            self.ensure_cohort(extractor, extractor_id)
             self._bring_up_to_date(extractor_id, target_far, force=True)
         for old_key in report.replaced:
             self.notify(f"dropped vectors of {old_key}: every sample now has a {key} vector")
@@ -331,7 +328,7 @@ class Gallery:
         a gallery without one falls back to its own impostors. ``target_far`` defaults to the one this
         extractor was last calibrated at (else the default).
         """
-        with self.store.lock.held():
+        with self._store.lock.held():
             return self._refit(extractor_id, target_far)
 
     def _refit(self, extractor_id: int, target_far: float | None) -> calibration.CalibrationResult:
@@ -340,10 +337,13 @@ class Gallery:
         assert done.calibration is not None, "a forced refit calibrates"
         return done.calibration
 
-    def ensure_cohort(self, extractor_id: int, extractor: BoundExtractor) -> None:
-        """Store the impostor cohort embedded by ``extractor`` unless the gallery has it (once per extractor)."""
+    def ensure_cohort(self, extractor: BoundExtractor, extractor_id: int | None = None) -> None:
+        """Store the impostor cohort embedded by ``extractor`` unless the gallery has it (once per extractor;
+        ``extractor_id`` is its id in the gallery, looked up when not given)."""
+        if extractor_id is None:
+            extractor_id = self._store.require_extractor(extractor)
         version = cohort_version()
-        if self.store.cohort(extractor_id, version) is not None:
+        if self._store.cohort(extractor_id, version) is not None:
             return
         shipped = getattr(extractor.impl, "cohort_vectors", None)
         vectors = shipped(version) if callable(shipped) else None
@@ -353,13 +353,13 @@ class Gallery:
             self.notify(f"embedding the impostor cohort ({cohort.size()} images of generators never enrolled) "
                         f"with {extractor.identity.key} for open-set calibration; once per gallery and extractor")
             vectors = cohort.embed(extractor)
-        self.store.save_cohort(extractor_id, version, np.asarray(vectors, dtype=np.float32))
+        self._store.save_cohort(extractor_id, version, np.asarray(vectors, dtype=np.float32))
 
     def calibrate(self, target_far: float = calibration.DEFAULT_TARGET_FAR) -> dict[str, calibration.CalibrationResult]:
         """Recalibrate every extractor at ``target_far``; results by extractor identity key."""
         if not 0 < target_far < 1:
             raise AttribError(f"--target-far must be between 0 and 1 (e.g. 0.01), got {target_far}")
-        store = self.store
+        store = self._store
         rows = store.extractors()
         if not rows:
             from .errors import EmptyGallery
@@ -370,19 +370,19 @@ class Gallery:
 
     def rebuild_indexes(self) -> list[str]:
         """Rebuild every FAISS index from the database; return the extractor keys."""
-        with self.store.lock.held():
-            for extractor_id in self.store.extractor_ids():
-                refit.rebuild_index(self.store, extractor_id)
-        return self.store.extractor_keys()
+        with self._store.lock.held():
+            for extractor_id in self._store.extractor_ids():
+                refit.rebuild_index(self._store, extractor_id)
+        return self._store.extractor_keys()
 
     def check(self, repair: bool = False) -> CheckReport:
         """Verify the gallery (:mod:`attrib.upkeep.check`); with ``repair``, migrate an earlier schema and
         rebuild what the durable vectors allow (whitening and calibration, index files, leftover files)
         under the writer lock, then verify again; the report lists what was repaired."""
-        report = inspect_gallery(self.root, self._store)
+        report = inspect_gallery(self.root, self._opened)
         if not (repair and report.repairable):
             return self._with_staleness(report)
-        store = self.store  # opening the store migrates an earlier schema
+        store = self._store  # opening the store migrates an earlier schema
         done = ["migrated the database to the current schema"] if report.needs_migration else []
         with store.lock.held():
             done += repair_gallery(store, inspect_gallery(self.root, store), self.calibrate_extractor)
@@ -395,7 +395,7 @@ class Gallery:
         stale it is; `attrib calibrate` refits it)."""
         if not report.contents_read or not report.consistent or not report.extractors:
             return report
-        reads = self.reads()
+        reads = self._reads()
         for key in report.extractors:
             extractor_id = reads.extractor_id(key)
             if extractor_id is None:  # the report lists the extractors the database holds
@@ -429,7 +429,7 @@ class Gallery:
             raise AttribError(f"--top-k must be at least 1, got {top_k}")
         extractors = extractor_list(extractor)
         views = [self.open_index(e) for e in extractors]
-        reads = self.reads()
+        reads = self._reads()
         key = "+".join(e.identity.key for e in extractors)
         names, families = views[0].generator_names, views[0].families
         fusion = None
@@ -527,33 +527,53 @@ class Gallery:
     # -- listing --------------------------------------------------------
 
     def generators(self) -> list[GeneratorInfo]:
-        return [GeneratorInfo(**row) for row in self.store.generator_rows()]
+        return [GeneratorInfo(**row) for row in self._store.generator_rows()]
 
     def generator_names(self) -> dict[int, str]:
-        return self.reads().generator_names()
+        return self._reads().generator_names()
 
     def generator_detail(self, name: str) -> dict[str, Any]:
-        return self.store.generator_detail(name)
+        return self._store.generator_detail(name)
 
     def audit_log(self, limit: int | None = None, action: str | None = None) -> list[dict[str, Any]]:
-        return self.store.audit_log(limit, action)
+        return self._store.audit_log(limit, action)
+
+    def held_out_scores(self, name: str) -> tuple[dict[str, float], float | None, str | None]:
+        """Each sample of generator ``name`` scored as identify scores a query, against the rest of its
+        generator, by sha256; with the generator's threshold and the extractor, under the gallery's first
+        extractor. Empty when the index is not current (a reader never rewrites it here) or the generator
+        has a single sample."""
+        keys = self.extractor_keys()
+        reads = self._reads()
+        view = load_index_view(reads, keys[0]) if keys else None
+        ids = {generator: gid for gid, generator in view.generator_names.items()} if view else {}
+        if view is None or name not in ids:
+            return {}, None, None
+        vector_ids = view.ids[view.generator_ids == ids[name]]
+        if len(vector_ids) < 2:
+            return {}, view.threshold(ids[name]), view.extractor_key
+        vectors = view.generator_vectors(ids[name])
+        scores, _ = calibration.loo_score_matrix(vectors, np.zeros(len(vector_ids), np.int64))
+        owners = reads.exemplars([int(v) for v in vector_ids])
+        held_out = {owners[int(v)][1]: float(s) for v, s in zip(vector_ids, scores[:, 0]) if int(v) in owners}
+        return held_out, view.threshold(ids[name]), view.extractor_key
 
     def thumbnails(self, sha256s: Iterable[str]) -> dict[str, bytes]:
         """The stored previews (WebP bytes, at most 128 px on the long side) of the enrolled samples with
         these sha256s; samples without one, and sha256s not enrolled, are absent."""
-        reads = self.reads()
+        reads = self._reads()
         if isinstance(reads, FastReader):
             return reads.thumbnails(list(sha256s))
         from .storage import thumbnails
 
-        return thumbnails.by_sha256(self.store, sha256s)
+        return thumbnails.by_sha256(self._store, sha256s)
 
     def generator_samples(self, name: str) -> list[dict[str, Any]]:
         """The samples of generator ``name`` in enrollment order, each ``{"sha256", "path", "thumbnail"}``
         (WebP bytes, or None where the gallery has none: see ``attrib gallery reembed``)."""
         from .storage import thumbnails
 
-        return thumbnails.of_generator(self.store, name)
+        return thumbnails.of_generator(self._store, name)
 
 
 def _inspector(evidence: bool, c2pa_trust: str | Path | None) -> Inspect | None:

@@ -62,8 +62,7 @@ def build(root: Path, n: int, generators: int, extractor) -> float:
             if records:
                 gallery.enroll_embedded(f"gen-{g}", records, vectors[rows.start: rows.stop], extractor,
                                         bring_up_to_date=False)
-        extractor_id = gallery.store.extractor_id(extractor.identity.key)
-        gallery.ensure_cohort(extractor_id, extractor)
+        gallery.ensure_cohort(extractor)
         gallery.calibrate()
     return time.perf_counter() - start
 

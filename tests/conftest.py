@@ -84,6 +84,28 @@ def colormean(plugin):
     return ColorMean
 
 
+@pytest.fixture
+def store_of():
+    """``store_of(location)``: the SQL store of the gallery at ``location`` (its folder, or its PostgreSQL
+    URL), opened with :func:`attrib.storage.opening.open_store` for a test's direct reads and writes. A
+    store on SQLite sees what was committed before each of its reads. Every store opened is closed at the
+    end of the test."""
+    from attrib.storage.opening import open_store
+
+    opened = []
+
+    def open_(location, **options):
+        store = open_store(location, **options)
+        opened.append(store)
+        return store
+
+    try:
+        yield open_
+    finally:
+        for store in opened:
+            store.close()
+
+
 CASTS = {"red": (200, 60, 60), "green": (60, 200, 60), "blue": (60, 60, 200), "gray": (128, 128, 128)}
 
 

@@ -47,7 +47,7 @@ def test_the_same_files_enrolled_at_once_are_stored_once(tmp_path, make_set):
     assert report.consistent and report.samples == 25
 
 
-def test_concurrent_loops_of_small_enrolls_end_with_every_generator_calibrated(tmp_path, make_set):
+def test_concurrent_loops_of_small_enrolls_end_with_every_generator_calibrated(tmp_path, make_set, store_of):
     with Gallery(tmp_path / "g") as g:
         g.enroll("seed", make_set("gray", 4, seed=9), bound())
     loop = """
@@ -69,8 +69,9 @@ print('{}')
     with Gallery(tmp_path / "g") as g:
         infos = g.generators()
         assert len(infos) == 4 and all(info.threshold is not None for info in infos)
-        extractor_id = g.store.extractor_id(bound().identity.key)
-        assert g.store.fit_revisions(extractor_id) == (g.store.revision(extractor_id),) * 2
+    store = store_of(tmp_path / "g")
+    extractor_id = store.extractor_id(bound().identity.key)
+    assert store.fit_revisions(extractor_id) == (store.revision(extractor_id),) * 2
 
 
 def hold_lock(root):

@@ -105,14 +105,13 @@ def test_a_crash_while_calibrating_keeps_the_committed_chunks_and_a_rerun_comple
     assert [r["nearest"] for r in answers(filled, query)] == [r["nearest"] for r in before]
 
 
-def test_samples_stored_without_their_calibration_are_refitted_by_the_next_enroll(filled, make_set):
+def test_samples_stored_without_their_calibration_are_refitted_by_the_next_enroll(filled, make_set, store_of):
     """What a crash between the commits of earlier versions left: samples, then no recalibration."""
-    images = make_set("gray", 6)
-    with Gallery(filled) as g:
-        from attrib.images import load_images
+    from attrib.images import load_images
 
-        loaded = [image for _, image in load_images(images)]
-        g.store.add_samples("gray", loaded, bound().embed([i.pixels for i in loaded]), bound())
+    images = make_set("gray", 6)
+    loaded = [image for _, image in load_images(images)]
+    store_of(filled).add_samples("gray", loaded, bound().embed([i.pixels for i in loaded]), bound())
     report = check(filled)
     assert {f.repair for f in report.findings} == {"refit the whitening and recalibrate",
                                                    "rebuild it from the stored vectors"}

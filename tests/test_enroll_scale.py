@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attrib.gallery import Gallery
+from attrib.errors import EmptyGallery
+from attrib.gallery import Gallery, cohort_version
 from attrib.images import BATCH, ImageRecord
 from attrib.scoring import whitening as whitening_module
 from attrib.scoring.calibration import stratified
@@ -59,7 +60,8 @@ KILLED_AFTER_FIRST_CHUNK = """
 import os, signal
 from pathlib import Path
 from gallery_helpers import bound
-from attrib.gallery import Gallery
+from attrib.errors import EmptyGallery
+from attrib.gallery import Gallery, cohort_version
 from attrib.storage import bulk
 store_chunk = bulk.store_chunk
 def store_then_die(*args, **kwargs):
@@ -90,13 +92,14 @@ def test_an_enroll_killed_after_its_first_chunk_keeps_it_and_a_rerun_completes(f
     assert {r["nearest"] for r in answers(filled, make_set("gray", 2, seed=4))} == {"gray"}
 
 
-def test_a_new_generator_is_calibrated_and_indexed_incrementally(filled, make_set, large):
+def test_a_new_generator_is_calibrated_and_indexed_incrementally(filled, make_set, large, store_of):
     base = sidecar(filled)
+    store = store_of(filled)
     with Gallery(filled) as g:
-        before = g.store.whitening(1).digest
+        before = store.whitening(1).digest
         report = g.enroll("gray", make_set("gray", 6), bound())
         assert len(report.added) == 6 and "recalibrated 1 generator" in report.calibration
-        assert g.store.whitening(1).digest == before  # 6 changes on 24 fitted: within the share (50 %)
+        assert store.whitening(1).digest == before  # 6 changes on 24 fitted: within the share (50 %)
         assert {info.name: info.threshold is not None for info in g.generators()}["gray"]
     after = sidecar(filled)
     assert after["index_file"] == base["index_file"] and len(after["deltas"]) == 1
@@ -105,12 +108,13 @@ def test_a_new_generator_is_calibrated_and_indexed_incrementally(filled, make_se
     assert [r["nearest"] for r in answers(filled, make_set("gray", 3, seed=8))] == ["gray"] * 3
 
 
-def test_changes_past_the_share_refit_the_whitening_and_rebuild_the_index(filled, make_set, large):
+def test_changes_past_the_share_refit_the_whitening_and_rebuild_the_index(filled, make_set, large, store_of):
+    store = store_of(filled)
+    before = store.whitening(1).digest
     with Gallery(filled) as g:
-        before = g.store.whitening(1).digest
         g.enroll("gray", make_set("gray", 14), bound())  # 14 changes on 24 fitted: over 50 %
-        assert g.store.whitening(1).digest != before
-        assert g.store.whitening(1).fitted_count == 38
+    assert store.whitening(1).digest != before
+    assert store.whitening(1).fitted_count == 38
     assert sidecar(filled)["deltas"] == [] and check(filled).consistent
 
 
@@ -162,7 +166,23 @@ def test_enroll_embedded_stores_in_chunks_and_reports_exactly(tmp_path):
         taken = g.enroll_embedded("gen-2", records(3, "g1"), clustered(3, 1), extractor)
         assert not taken.added and len(taken.failed) == 3 and "already enrolled under generator 'gen-1'" in \
             taken.failed[0][1]
-        assert len(g.store.audit_log(action="enroll")) == 3 * 3 + 1
+        assert len(g.audit_log(action="enroll")) == 3 * 3 + 1
+    assert check(tmp_path / "g").consistent
+
+
+def test_a_bulk_load_stores_the_cohort_then_calibrates_once(tmp_path, store_of):
+    extractor = bound()
+    with Gallery(tmp_path / "g") as g:
+        with pytest.raises(EmptyGallery, match="no enrolled generators"):
+            g.ensure_cohort(extractor)
+        for k in range(3):
+            g.enroll_embedded(f"gen-{k}", records(20, f"g{k}"), clustered(20, k), extractor, bring_up_to_date=False)
+        g.ensure_cohort(extractor)
+        g.calibrate()
+    store = store_of(tmp_path / "g")
+    extractor_id = store.extractor_id(extractor.identity.key)
+    assert store.cohort(extractor_id, cohort_version()) is not None
+    assert store.calibration(extractor_id).model is not None  # calibrated on the cohort: confidence is too
     assert check(tmp_path / "g").consistent
 
 

@@ -85,10 +85,10 @@ def _views(gallery):
     return [read_view(gallery.root, bound(cls).identity.key) for cls in (ColorMean, ColorPercentiles)]
 
 
-def test_fused_thresholds_come_from_held_out_fused_scores(two_extractor_gallery):
+def test_fused_thresholds_come_from_held_out_fused_scores(two_extractor_gallery, store_of):
     gallery = two_extractor_gallery
     views = _views(gallery)
-    fitted = fusion.fit_fusion(gallery.store, views)
+    fitted = fusion.fit_fusion(store_of(gallery.root), views)
     assert fitted.method == fusion.HELD_OUT and fitted.n_samples == 18
     # recompute independently: cross-fitted scores per extractor, minus its global threshold, weighted
     fused = 0.0
@@ -108,11 +108,12 @@ def test_fused_thresholds_come_from_held_out_fused_scores(two_extractor_gallery)
     assert fitted.threshold(10_000) == fitted.thresholds[None]
 
 
-def test_identify_uses_the_fused_thresholds(two_extractor_gallery, make_set):
+def test_identify_uses_the_fused_thresholds(two_extractor_gallery, make_set, store_of):
     gallery = two_extractor_gallery
     views = _views(gallery)
-    cohorts = [gallery.store.cohort(v.extractor_id, COHORT_VERSION) for v in views]
-    fitted = fusion.fit_fusion(gallery.store, views, cohorts)
+    store = store_of(gallery.root)
+    cohorts = [store.cohort(v.extractor_id, COHORT_VERSION) for v in views]
+    fitted = fusion.fit_fusion(store, views, cohorts)
     assert fitted.method == fusion.COHORT and fitted.model is not None
     names = {v: k for k, v in views[0].generator_names.items()}
     queries = make_set("green", 2, seed=9) + make_set("gray", 2, seed=9)
@@ -126,11 +127,11 @@ def test_identify_uses_the_fused_thresholds(two_extractor_gallery, make_set):
     assert [r.decision for r in results[2:]] == ["unknown", "unknown"]
 
 
-def test_too_few_generators_in_common_fall_back_to_offsets(tmp_path, make_set):
+def test_too_few_generators_in_common_fall_back_to_offsets(tmp_path, make_set, store_of):
     with Gallery(tmp_path / "g") as gallery:
         gallery.enroll("red", make_set("red", 4), bound(ColorMean))
         gallery.reembed(bound(ColorPercentiles))
-        fitted = fusion.fit_fusion(gallery.store, _views(gallery))
+        fitted = fusion.fit_fusion(store_of(gallery.root), _views(gallery))
     assert fitted.method == fusion.OFFSETS and fitted.thresholds == {}
 
 

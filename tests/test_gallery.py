@@ -137,26 +137,23 @@ def test_empty_gallery_says_how_to_enroll(tmp_path, make_set):
         list(gallery.identify(make_set("red", 1), bound()))
 
 
-def test_audit_and_schema_version(filled):
-    from sqlalchemy import select
-
+def test_audit_and_schema_version(filled, store_of):
     from attrib.storage import models as db
 
-    with filled.store.Session() as session:
-        actions = list(session.scalars(select(db.Audit.action)))
-        assert actions.count("enroll") == 3 and "calibrate" in actions
+    actions = [entry["action"] for entry in filled.audit_log()]
+    assert actions.count("enroll") == 3 and "calibrate" in actions
+    assert filled.audit_log(action="enroll")[0]["detail"]["extractor"] == "colormean@1"
+    with store_of(filled.root).Session() as session:
         assert db.schema_version(session) == db.SCHEMA_VERSION
-        details = [json.loads(d) for d in session.scalars(select(db.Audit.detail).where(db.Audit.action == "enroll"))]
-        assert details[0]["extractor"] == "colormean@1"
 
 
-def test_newer_schema_is_refused(filled):
+def test_newer_schema_is_refused(filled, store_of):
     from sqlalchemy import update
 
     from attrib.storage import models as db
     from attrib.errors import GalleryError
 
-    with filled.store.Session.begin() as session:
+    with store_of(filled.root).Session.begin() as session:
         session.execute(update(db.Meta).where(db.Meta.key == "schema_version").values(value="99"))
     filled.close()
     with pytest.raises(GalleryError, match="newer than this attrib supports"):
@@ -183,7 +180,7 @@ def test_read_only_view_is_used_when_trusted_and_repaired_when_not(filled, make_
     assert read_view(filled.root, key) is not None
 
 
-def test_calibration_stores_the_separation_fusion_weighs_by(filled):
+def test_calibration_stores_the_separation_fusion_weighs_by(filled, store_of):
     from sqlalchemy import select
 
     from attrib.storage import models as db
@@ -192,20 +189,21 @@ def test_calibration_stores_the_separation_fusion_weighs_by(filled):
     view = read_view(filled.root, bound().identity.key)
     # colour means tell red, green and blue apart: held-out genuine scores sit well above impostors
     assert view.separation is not None and view.separation > 1.0
-    with filled.store.Session() as session:
+    with store_of(filled.root).Session() as session:
         rows = session.execute(select(db.Calibration.generator_id, db.Calibration.separation)).all()
     assert [sep for gid, sep in rows if gid is None] == [pytest.approx(view.separation)]
     assert all(sep is None for gid, sep in rows if gid is not None)
 
 
-def test_a_locked_database_is_reported_as_busy_by_the_store(filled):
+def test_a_locked_database_is_reported_as_busy_by_the_store(filled, store_of):
     from sqlalchemy.exc import OperationalError
 
     from attrib.errors import GalleryBusy
 
+    store = store_of(filled.root)
     with pytest.raises(GalleryBusy, match="another attrib process is writing to it; retry"):
-        with filled.store.writing():
+        with store.writing():
             raise OperationalError("INSERT", {}, Exception("database is locked"))
     with pytest.raises(OperationalError, match="disk I/O error"):  # anything else is not hidden
-        with filled.store.writing():
+        with store.writing():
             raise OperationalError("INSERT", {}, Exception("disk I/O error"))

@@ -18,8 +18,8 @@ from attrib.storage.schema import HEAD_REVISION, SCHEMA_VERSION
 from gallery_helpers import bound, read_only_view, run_in_process
 
 
-def stamp_and_version(gallery: Gallery) -> tuple[str, int]:
-    with gallery.store.engine.connect() as connection:
+def stamp_and_version(store) -> tuple[str, int]:
+    with store.engine.connect() as connection:
         revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
         version = connection.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar()
     return revision, int(version)
@@ -31,14 +31,15 @@ def test_the_head_revision_is_the_one_the_code_expects():
     assert head() == HEAD_REVISION
 
 
-def test_a_new_database_gets_the_baseline_with_exactly_the_models_tables(gallery_location):
+def test_a_new_database_gets_the_baseline_with_exactly_the_models_tables(gallery_location, store_of):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    with Gallery(gallery_location) as g:
-        assert stamp_and_version(g) == (HEAD_REVISION, SCHEMA_VERSION)
-        with g.store.engine.connect() as connection:
-            differences = compare_metadata(MigrationContext.configure(connection), db.Base.metadata)
+    Gallery(gallery_location).close()
+    store = store_of(gallery_location)
+    assert stamp_and_version(store) == (HEAD_REVISION, SCHEMA_VERSION)
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), db.Base.metadata)
     assert differences == []
 
 
@@ -56,13 +57,13 @@ def build_old_gallery(folder, version: int) -> None:
 
 
 @pytest.mark.parametrize("version", [1, 2, 3, 4, 5])
-def test_a_gallery_written_before_alembic_is_brought_forward_and_stamped(tmp_path, make_set, version):
+def test_a_gallery_written_before_alembic_is_brought_forward_and_stamped(tmp_path, make_set, store_of, version):
     build_old_gallery(tmp_path / "g", version)
     with Gallery(tmp_path / "g") as g:
-        assert stamp_and_version(g) == (HEAD_REVISION, SCHEMA_VERSION)
+        store = store_of(tmp_path / "g")  # opened after the gallery, which migrated the database
+        assert stamp_and_version(store) == (HEAD_REVISION, SCHEMA_VERSION)
         assert len(g.enroll("red", make_set("red", 4), bound()).added) == 4
-        extractor_id = g.store.extractor_id("colormean@1")
-        assert g.store.revision(extractor_id) == 4  # the revision triggers are in place
+        assert store.revision(store.extractor_id("colormean@1")) == 4  # the revision triggers are in place
         assert g.check().consistent
 
 
@@ -82,11 +83,11 @@ def test_a_current_gallery_opens_without_importing_alembic(gallery_location, tmp
     assert outputs == ["False False", "True True"]  # the second one needed migrating
 
 
-def test_a_gallery_migrated_by_a_newer_attrib_is_refused_in_one_line(gallery_location):
+def test_a_gallery_migrated_by_a_newer_attrib_is_refused_in_one_line(gallery_location, store_of):
     with Gallery(gallery_location) as g:
-        with g.store.engine.begin() as connection:
-            connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
         shown = str(g.root)
+    with store_of(gallery_location).engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
     with pytest.raises(GalleryError) as info:
         Gallery(gallery_location)
     message = str(info.value)
@@ -94,7 +95,7 @@ def test_a_gallery_migrated_by_a_newer_attrib_is_refused_in_one_line(gallery_loc
     assert "\n" not in message
 
 
-def test_an_unstamped_current_gallery_still_opens_where_it_cannot_be_written(tmp_path, make_set):
+def test_an_unstamped_current_gallery_still_opens_where_it_cannot_be_written(tmp_path, make_set, store_of):
     with Gallery(tmp_path / "g") as g:
         g.enroll("red", make_set("red", 4), bound())
         g.enroll("blue", make_set("blue", 4), bound())
@@ -106,5 +107,5 @@ def test_an_unstamped_current_gallery_still_opens_where_it_cannot_be_written(tmp
     with read_only_view(tmp_path / "g") as view:
         with Gallery(view) as g:
             assert [r.to_json()["nearest"] for r in g.identify(query, bound())] == ["red"]
-    with Gallery(tmp_path / "g") as g:  # the next writer stamps it
-        assert stamp_and_version(g) == (HEAD_REVISION, SCHEMA_VERSION)
+    Gallery(tmp_path / "g").close()  # the next writer stamps it
+    assert stamp_and_version(store_of(tmp_path / "g")) == (HEAD_REVISION, SCHEMA_VERSION)

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from attrib.errors import GalleryBusy, GalleryError
 from attrib.gallery import Gallery, open_gallery
+from attrib.upkeep.freshness import index_problems
 
 from conftest import PG_PASSWORD
 from gallery_helpers import CohortColorMean, bound, enroll_elsewhere, outcomes, run_in_process
@@ -23,12 +24,12 @@ def decisions(gallery, paths) -> list[tuple]:
     return [(r.to_json()["decision"], r.to_json()["generator"]) for r in gallery.identify(paths, bound())]
 
 
-def sql(gallery: Gallery, statement: str):
-    with gallery.store.engine.begin() as connection:
+def sql(store, statement: str):
+    with store.engine.begin() as connection:
         return connection.execute(text(statement))
 
 
-def test_enroll_identify_remove_calibrate_round_trip(gallery_location, make_set):
+def test_enroll_identify_remove_calibrate_round_trip(gallery_location, make_set, store_of):
     with Gallery(gallery_location) as g:
         for cast in ("red", "green", "blue"):
             assert len(g.enroll(cast, make_set(cast, 6), bound()).added) == 6
@@ -40,15 +41,16 @@ def test_enroll_identify_remove_calibrate_round_trip(gallery_location, make_set)
         assert decisions(g, queries[:1]) == [("red", "red")]
         results = g.calibrate(target_far=0.05)
         assert list(results) == ["colormean@1"]
-        extractor_id = g.store.extractor_id("colormean@1")
-        assert g.store.fit_revisions(extractor_id) == (g.store.revision(extractor_id),) * 2
+        store = store_of(gallery_location)
+        extractor_id = store.extractor_id("colormean@1")
+        assert store.fit_revisions(extractor_id) == (store.revision(extractor_id),) * 2
         actions = [entry["action"] for entry in g.audit_log()]
         assert actions.count("enroll") == 3 and "remove" in actions and actions[-1] == "calibrate"
         report = g.check()
     assert report.consistent and (report.generators, report.samples) == (2, 12), report.lines()
 
 
-def test_both_backends_give_the_same_answers_and_revisions(tmp_path, postgres_url, make_set):
+def test_both_backends_give_the_same_answers_and_revisions(tmp_path, postgres_url, make_set, store_of):
     """The same steps on a folder and on a database: identical results, counters and audit trail."""
     steps = [("red", make_set("red", 5)), ("blue", make_set("blue", 5)), ("gray", make_set("gray", 5))]
     queries = make_set("red", 2, seed=7) + make_set("gray", 2, seed=7) + make_set("green", 2, seed=7)
@@ -59,36 +61,37 @@ def test_both_backends_give_the_same_answers_and_revisions(tmp_path, postgres_ur
                 g.enroll(name, paths, bound())
             g.remove("blue")
             results = [r.to_json() for r in g.identify(queries, bound())]
-            extractor_id = g.store.extractor_id("colormean@1")
-            counters = (g.store.revision(extractor_id), g.store.fit_revisions(extractor_id))
+            store = store_of(location)
+            extractor_id = store.extractor_id("colormean@1")
+            counters = (store.revision(extractor_id), store.fit_revisions(extractor_id))
             audit = [(e["action"], e["detail"]) for e in g.audit_log()]
             seen.append((results, counters, audit))
     assert seen[0] == seen[1]
     assert seen[0][1][0] == 15 + 5  # one bump per vector stored, one per vector removed
 
 
-def test_revision_triggers_count_every_change_of_vectors(gallery_location, make_set):
+def test_revision_triggers_count_every_change_of_vectors(gallery_location, make_set, store_of):
     with Gallery(gallery_location) as g:
         g.enroll("red", make_set("red", 4), bound())
         g.enroll("blue", make_set("blue", 3), bound())
-        store = g.store
+        store = store_of(gallery_location)
         extractor_id = store.extractor_id("colormean@1")
         before = store.revision(extractor_id)
         assert before == 7
-        sql(g, "UPDATE vectors SET data = data WHERE id = 1")
-        sql(g, "UPDATE samples SET generator_id = (SELECT id FROM generators WHERE name = 'blue') WHERE id = 1")
-        sql(g, "DELETE FROM samples WHERE id = 2")  # its vector goes with it (ON DELETE CASCADE)
+        sql(store, "UPDATE vectors SET data = data WHERE id = 1")
+        sql(store, "UPDATE samples SET generator_id = (SELECT id FROM generators WHERE name = 'blue') WHERE id = 1")
+        sql(store, "DELETE FROM samples WHERE id = 2")  # its vector goes with it (ON DELETE CASCADE)
         assert store.revision(extractor_id) == before + 3
         report = g.check()
         assert not report.consistent and any("was fitted at revision 7" in f.problem for f in report.findings)
         assert g.check(repair=True).consistent
 
 
-def test_gallery_check_finds_stale_index_files_and_repairs_them(gallery_location, make_set):
+def test_gallery_check_finds_stale_index_files_and_repairs_them(gallery_location, make_set, store_of):
     with Gallery(gallery_location) as g:
         g.enroll("red", make_set("red", 5), bound())
         g.enroll("green", make_set("green", 5), bound())
-        index = g.store.root / "index"
+        index = store_of(gallery_location).root / "index"  # the folder, or the database's index cache
         for path in index.glob("*.faiss"):
             path.unlink()
         (index / "1-leftover.tmp").write_bytes(b"x")
@@ -101,7 +104,7 @@ def test_gallery_check_finds_stale_index_files_and_repairs_them(gallery_location
         assert any("rebuilt the index of colormean@1" in line for line in repaired.repaired)
 
 
-def test_concurrent_writers_on_one_database_keep_everything(postgres_url, make_set):
+def test_concurrent_writers_on_one_database_keep_everything(postgres_url, make_set, store_of):
     with Gallery(postgres_url) as g:
         g.enroll("red", make_set("red", 4), bound())
     first, second = make_set("gray", 10, seed=1), make_set("gray", 10, seed=2)
@@ -115,11 +118,13 @@ def test_concurrent_writers_on_one_database_keep_everything(postgres_url, make_s
         assert report.consistent and report.samples == 24, report.lines()
         names = sorted(info.name for info in g.generators())
         assert names == (["gray", "navy", "red"] if navy_first else ["gray", "red"])
-        extractor_id = g.store.extractor_id("colormean@1")
-        assert g.store.fit_revisions(extractor_id) == (g.store.revision(extractor_id),) * 2
+    store = store_of(postgres_url)
+    extractor_id = store.extractor_id("colormean@1")
+    assert store.fit_revisions(extractor_id) == (store.revision(extractor_id),) * 2
 
 
-def test_a_machine_rebuilds_its_index_when_another_machine_enrolled(postgres_url, tmp_path, make_set, monkeypatch):
+def test_a_machine_rebuilds_its_index_when_another_machine_enrolled(postgres_url, tmp_path, make_set, monkeypatch,
+                                                                   store_of):
     query = make_set("blue", 1, seed=5)
     monkeypatch.setenv("ATTRIB_CACHE_DIR", str(tmp_path / "machine-a"))
     with Gallery(postgres_url) as a:
@@ -135,16 +140,18 @@ def test_a_machine_rebuilds_its_index_when_another_machine_enrolled(postgres_url
     notes = []
     with open_gallery(postgres_url, notify=notes.append, read_only=True) as a:
         assert [r.to_json() for r in a.identify(query, bound())] == on_b
-        assert str(a.store.root).startswith(str(tmp_path / "machine-a"))
     assert any("index is out of date with the database" in n and "rebuilt it from 18 stored vectors" in n
                for n in notes), notes
+    store = store_of(postgres_url)  # machine a's view: its index cache now matches the database
+    assert str(store.root).startswith(str(tmp_path / "machine-a"))
+    assert index_problems(store, store.extractor_id("colormean@1"))[0] == []
 
 
-def test_the_advisory_lock_makes_writers_wait_then_give_up(postgres_url, make_set):
+def test_the_advisory_lock_makes_writers_wait_then_give_up(postgres_url, make_set, store_of):
     with Gallery(postgres_url) as g:
         g.enroll("red", make_set("red", 4), bound())
-        key = g.store.lock.key
-        name = g.store.name
+    store = store_of(postgres_url)
+    key, name = store.lock.key, store.name
     holder = run_in_process(
         "import time, psycopg\nfrom attrib.storage.location import database_url\n"
         "url = database_url(sys.argv[1])\n"
@@ -167,15 +174,16 @@ def test_the_advisory_lock_makes_writers_wait_then_give_up(postgres_url, make_se
 
 
 def test_the_password_never_shows_in_messages_audit_or_cache_paths(postgres_server, tmp_path, make_set,
-                                                                 monkeypatch):
+                                                                 monkeypatch, store_of):
     monkeypatch.setenv("ATTRIB_CACHE_DIR", str(tmp_path / "cache"))
     database = postgres_server.new_database()
     url = postgres_server.tcp_url(database)
     notes = []
     with Gallery(url, notify=notes.append) as g:
         g.enroll("red", make_set("red", 4), bound())
-        shown = [str(g.root), g.store.name, json.dumps(g.audit_log()), *g.check().lines(), *notes]
-        cache = g.store.root
+        store = store_of(url)
+        shown = [str(g.root), store.name, json.dumps(g.audit_log()), *g.check().lines(), *notes]
+        cache = store.root
     assert str(g.root) == f"postgresql://attrib:***@127.0.0.1:{postgres_server.port}/{database}"
     assert not [line for line in shown if PG_PASSWORD in line]
     files = [str(p) for p in (tmp_path / "cache").rglob("*")]

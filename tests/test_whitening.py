@@ -76,7 +76,7 @@ def test_crossfit_scores_are_held_out():
     assert crossfit_genuine < inflated_genuine  # but without the in-sample inflation
 
 
-def test_schema_1_gallery_is_migrated_on_open(tmp_path):
+def test_schema_1_gallery_is_migrated_on_open(tmp_path, store_of):
     engine = create_engine(f"sqlite:///{tmp_path / 'gallery.db'}")
     with engine.begin() as connection:
         db._migrate_to_1(connection)
@@ -85,8 +85,9 @@ def test_schema_1_gallery_is_migrated_on_open(tmp_path):
             session.flush()
     assert "backends" not in inspect(engine).get_table_names()
     engine.dispose()
-    with Gallery(tmp_path) as gallery:
-        assert "backends" in inspect(gallery.store.engine).get_table_names()
-        assert "separation" in {c["name"] for c in inspect(gallery.store.engine).get_columns("calibrations")}
-        with gallery.store.Session() as session:
-            assert db.schema_version(session) == db.SCHEMA_VERSION == 6
+    Gallery(tmp_path).close()
+    store = store_of(tmp_path)
+    assert "backends" in inspect(store.engine).get_table_names()
+    assert "separation" in {c["name"] for c in inspect(store.engine).get_columns("calibrations")}
+    with store.Session() as session:
+        assert db.schema_version(session) == db.SCHEMA_VERSION == 6

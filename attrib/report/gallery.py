@@ -15,33 +15,6 @@ if TYPE_CHECKING:
     from ..gallery import Gallery
 
 
-def held_out_scores(gallery: Gallery, name: str) -> tuple[dict[str, float], float | None, str | None]:
-    """Each sample of generator ``name`` scored as identify scores a query, against the rest of its
-    generator (the mean similarity of its 3 nearest other samples), by sha256; with the generator's
-    threshold and the extractor, under the gallery's first extractor. Empty when the index is not
-    current (a reader never rewrites it here) or the generator has a single sample."""
-    import numpy as np
-
-    from ..scoring.calibration import loo_score_matrix
-    from ..upkeep.freshness import load_index_view
-
-    keys = gallery.extractor_keys()
-    reads = gallery.reads()
-    view = load_index_view(reads, keys[0]) if keys else None
-    if view is None:
-        return {}, None, None
-    ids = {generator: gid for gid, generator in view.generator_names.items()}
-    if name not in ids:
-        return {}, None, None
-    vector_ids = view.ids[view.generator_ids == ids[name]]
-    if len(vector_ids) < 2:
-        return {}, view.threshold(ids[name]), view.extractor_key
-    scores, _ = loo_score_matrix(view.generator_vectors(ids[name]), np.zeros(len(vector_ids), np.int64))
-    owners = reads.exemplars([int(v) for v in vector_ids])
-    held_out = {owners[int(v)][1]: float(score) for v, score in zip(vector_ids, scores[:, 0]) if int(v) in owners}
-    return held_out, view.threshold(ids[name]), view.extractor_key
-
-
 def sample_figure(sample: dict[str, Any], images: dict[str, tuple[bytes, str]], score: float | None = None,
                   threshold: float | None = None) -> str:
     path, sha = sample.get("path") or "", sample["sha256"]
@@ -61,7 +34,7 @@ def generator_page(detail: dict[str, Any], images: dict[str, tuple[bytes, str]],
                    held_out: dict[str, float] | None = None, threshold: float | None = None,
                    extractor: str | None = None) -> str:
     """The page for :meth:`attrib.gallery.Gallery.generator_detail` ``detail``, with each sample's held-out
-    score (:func:`held_out_scores`) where known."""
+    score (:meth:`attrib.gallery.Gallery.held_out_scores`) where known."""
     held_out = held_out or {}
     thresholds = table(["extractor", "threshold", "method", "target FAR", "genuine accepted"],
                        [[c["extractor"], f"{c['threshold']:.4f}", c["method"], f"{c['target_far']:g}",
@@ -84,4 +57,4 @@ def write_generator_report(gallery: Gallery, name: str, path: Path) -> Path:
     """Write the page of generator ``name`` of ``gallery`` to ``path``."""
     detail = gallery.generator_detail(name)
     images = exemplar_images(gallery, {s["sha256"]: s.get("path") for s in detail["samples"]})
-    return write_page(Path(path), generator_page(detail, images, *held_out_scores(gallery, name)))
+    return write_page(Path(path), generator_page(detail, images, *gallery.held_out_scores(name)))

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from ..errors import EmptyGallery, ExtractorMismatch, UnknownGenerator
@@ -26,6 +27,7 @@ from . import models as db
 from .bulk import StoredSamples, store_chunk
 from .interface import CalibrationState, stack_rows, state_of
 from .listing import ListingMixin
+from .locking import WriterLock
 
 
 class SQLStore(ListingMixin):
@@ -35,6 +37,14 @@ class SQLStore(ListingMixin):
     (the writer lock), ``engine`` and ``Session``, and says how storage faults read
     (:meth:`storage_faults`); ``_session`` (the open transaction or snapshot every method then uses) and
     ``_read_only`` start as None and False."""
+
+    root: Path
+    name: str
+    notify: Callable[[str], None]
+    lock: WriterLock
+    engine: Engine
+    _session: Session | None
+    _read_only: bool
 
     def close(self) -> None:
         self.engine.dispose()
