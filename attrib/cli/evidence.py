@@ -6,20 +6,25 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from ..errors import AttribError
 from .common import c2pa_trust_option, collect_paths, echo_err, emit_json
 
+if TYPE_CHECKING:
+    from ..evidence.item import Evidence
 
-def item_line(item) -> str:
+
+def item_line(item: Evidence) -> str:
     """``  c2pa [DALL·E 3; AI-generated; signature valid, ...]: claim`` for one evidence item."""
     from ..evidence.combine import named_as, verification_phrase
 
     if item.error is not None:
         return f"  {item.kind}: cannot be read: {item.error}"
-    tags = [named_as(item)] if item.generator else []
+    named = named_as(item) if item.generator else None
+    tags = [named] if named is not None else []
     if item.ai_generated is not None:
         tags.append("AI-generated" if item.ai_generated else "not AI-generated")
     if item.verified is not None:
@@ -27,7 +32,7 @@ def item_line(item) -> str:
     return f"  {item.kind}" + (f" [{'; '.join(tags)}]" if tags else "") + f": {item.claim}"
 
 
-def _human(path: Path, items) -> None:
+def _human(path: Path, items: list[Evidence]) -> None:
     from ..evidence import summary_line
 
     if not items:
@@ -42,7 +47,7 @@ def _human(path: Path, items) -> None:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file: path and evidence (or error).")
 @c2pa_trust_option
-def inspect(paths, as_json, c2pa_trust):
+def inspect(paths: tuple[str, ...], as_json: bool, c2pa_trust: Path | None) -> None:
     """Show what files say about where they came from; no gallery needed.
 
     Exit status 1 when a file cannot be read or is not an image whose metadata can be parsed.
@@ -68,7 +73,8 @@ def inspect(paths, as_json, c2pa_trust):
         sys.exit(1)
 
 
-def inspect_record(path: Path, read_evidence) -> tuple[dict, list | None]:
+def inspect_record(path: Path, read_evidence: Callable[[Path, bytes], list[Evidence]]
+                   ) -> tuple[dict[str, Any], list[Evidence] | None]:
     """``attrib inspect --json``'s record of one file (``path`` and ``evidence``, or ``path`` and
     ``error``) and its evidence items (None when the file cannot be read). ``read_evidence`` is a
     :func:`attrib.evidence.read.file_inspector`."""

@@ -20,7 +20,7 @@ May import (the layers below it in the import contract, pyproject.toml): :mod:`a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 _LAZY = {
     "agreement": "combine", "decide_with_evidence": "combine", "rank": "combine", "strongest": "combine",
@@ -33,16 +33,19 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .combine import (agreement, apply_to_identification, apply_to_verification, decide_with_evidence,
-                          provenance, rank, strongest, summary_line)
-    from .item import KINDS, VERIFIED, Evidence
-    from .names import GeneratorNames, generator_names, name_key
-    from .read import evidence_readers, file_inspector, load_trust_list, names_for, read_evidence, run_reader
-    from .source import EvidenceSource
+if TYPE_CHECKING:  # pragma: no cover - ``name as name``: re-exported for mypy, which cannot read __all__ here
+    from .combine import (agreement as agreement, apply_to_identification as apply_to_identification,
+                          apply_to_verification as apply_to_verification, decide_with_evidence as decide_with_evidence,
+                          provenance as provenance, rank as rank, strongest as strongest, summary_line as summary_line)
+    from .item import KINDS as KINDS, VERIFIED as VERIFIED, Evidence as Evidence
+    from .names import GeneratorNames as GeneratorNames, generator_names as generator_names, name_key as name_key
+    from .read import (evidence_readers as evidence_readers, file_inspector as file_inspector,
+                       load_trust_list as load_trust_list, names_for as names_for, read_evidence as read_evidence,
+                       run_reader as run_reader)
+    from .source import EvidenceSource as EvidenceSource
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 

@@ -8,8 +8,13 @@ evidence start as fast as before.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..host.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from .item import Evidence
+    from .source import EvidenceSource
 
 
 class LazyReader:
@@ -18,11 +23,11 @@ class LazyReader:
     name = ""
     target = ""
 
-    def __init__(self):
+    def __init__(self) -> None:
         module, _, cls = self.target.partition(":")
         self.impl = getattr(importlib.import_module(module), cls)()
 
-    def read(self, source):
+    def read(self, source: EvidenceSource) -> list[Evidence]:
         return self.impl.read(source)
 
 
@@ -54,6 +59,6 @@ BUILTIN_READERS = (C2pa, GenerationParameters, Exif, Xmp)
 
 
 @hookimpl
-def register_evidence(register):
+def register_evidence(register: Callable[[Any], None]) -> None:
     for reader in BUILTIN_READERS:
         register(reader)

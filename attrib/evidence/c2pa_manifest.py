@@ -11,22 +11,26 @@ from __future__ import annotations
 import functools
 import io
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import EvidenceError
 from .containers import manifest_store_format
 from .item import Evidence
 from .names import GeneratorNames
+from .item import Verified
 from .source import C2PA_TRUST_OPTION, EvidenceSource
+
+if TYPE_CHECKING:
+    import c2pa
 
 KIND = "c2pa"
 MAX_INGREDIENTS = 10
 UNTRUSTED_CODE = "signingCredential.untrusted"
-_STATES = {"Trusted": "valid", "Valid": "untrusted"}
+_STATES: dict[str, Verified] = {"Trusted": "valid", "Valid": "untrusted"}
 
 
 @functools.lru_cache(maxsize=4)
-def _context(trust_pem: str | None):
+def _context(trust_pem: str | None) -> c2pa.Context:
     import c2pa
 
     settings: dict[str, Any] = {"verify": {"verify_trust": True, "remote_manifest_fetch": False, "ocsp_fetch": False}}
@@ -38,19 +42,24 @@ def _context(trust_pem: str | None):
         raise EvidenceError(f"the C2PA trust list cannot be used: {exc}") from None
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def _agent_name(agent: Any) -> str | None:
     if isinstance(agent, dict):
         agent = agent.get("name")
     return str(agent) if agent else None
 
 
-def manifest_actions(manifest: dict) -> list[dict]:
+def manifest_actions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """The active manifest's actions: action, softwareAgent (its name) and digitalSourceType."""
     actions = []
     for assertion in manifest.get("assertions") or []:
         if not isinstance(assertion, dict) or not str(assertion.get("label", "")).startswith("c2pa.actions"):
             continue
-        data = assertion.get("data") if isinstance(assertion.get("data"), dict) else {}
+        data = _object(assertion.get("data"))
         for action in data.get("actions") or []:
             if isinstance(action, dict):
                 actions.append({"action": action.get("action"), "softwareAgent": _agent_name(action.get("softwareAgent")),
@@ -58,7 +67,7 @@ def manifest_actions(manifest: dict) -> list[dict]:
     return actions
 
 
-def _claim_generator(manifest: dict) -> str:
+def _claim_generator(manifest: dict[str, Any]) -> str:
     info = manifest.get("claim_generator_info")
     if isinstance(info, list) and info:
         parts = [" ".join(str(i.get(k)) for k in ("name", "version") if isinstance(i, dict) and i.get(k))
@@ -67,7 +76,7 @@ def _claim_generator(manifest: dict) -> str:
     return str(manifest.get("claim_generator") or "")
 
 
-def _failures(store: dict) -> list[str]:
+def _failures(store: dict[str, Any]) -> list[str]:
     results = store.get("validation_results")
     active = results.get("activeManifest") if isinstance(results, dict) else None
     if isinstance(active, dict) and isinstance(active.get("failure"), list):
@@ -77,7 +86,7 @@ def _failures(store: dict) -> list[str]:
     return [str(c) for c in codes if c and c != UNTRUSTED_CODE]
 
 
-def _claim_text(generator_text: str, actions: list[dict], signer: str | None, issuer: str | None) -> str:
+def _claim_text(generator_text: str, actions: list[dict[str, Any]], signer: str | None, issuer: str | None) -> str:
     """``claim generator ChatGPT; c2pa.created by DALL·E (trainedAlgorithmicMedia); signed by X (Org)``."""
     parts = [f"claim generator {generator_text or '?'}"]
     for action in actions[:5]:
@@ -96,12 +105,13 @@ def _trust_phrase(verified: str, trust_list: bool) -> str:
     return "validation failed"
 
 
-def manifest_evidence(store: dict, trust_list: bool, names: GeneratorNames) -> Evidence:
+def manifest_evidence(store: dict[str, Any], trust_list: bool, names: GeneratorNames) -> Evidence:
     """One item for a parsed manifest store (the JSON of ``c2pa.Reader.json()``)."""
-    manifests = store.get("manifests") if isinstance(store.get("manifests"), dict) else {}
-    manifest = manifests.get(store.get("active_manifest")) or {}
+    manifests = _object(store.get("manifests"))
+    active = store.get("active_manifest")
+    manifest = (manifests.get(active) if isinstance(active, str) else None) or {}
     state = store.get("validation_state")
-    verified = _STATES.get(state, "invalid")
+    verified: Verified = _STATES.get(state, "invalid") if isinstance(state, str) else "invalid"
     actions = manifest_actions(manifest)
     generator_text = _claim_generator(manifest)
     agents = [a["softwareAgent"] for a in actions if a["softwareAgent"]]
@@ -109,7 +119,7 @@ def manifest_evidence(store: dict, trust_list: bool, names: GeneratorNames) -> E
     stated = [names.source_type(a["digitalSourceType"]) for a in actions if a["digitalSourceType"]]
     says = [ai for _, ai in filter(None, stated) if ai is not None]
     ai = True if True in says else (False if says else (True if rule else None))
-    signature = manifest.get("signature_info") if isinstance(manifest.get("signature_info"), dict) else {}
+    signature = _object(manifest.get("signature_info"))
     signer = signature.get("common_name") or signature.get("issuer")
     ingredients = [{k: i.get(k) for k in ("title", "relationship", "format")}
                    for i in (manifest.get("ingredients") or [])[:MAX_INGREDIENTS] if isinstance(i, dict)]
@@ -121,8 +131,8 @@ def manifest_evidence(store: dict, trust_list: bool, names: GeneratorNames) -> E
         "trust": _trust_phrase(verified, trust_list), "failures": _failures(store) if verified == "invalid" else [],
         "title": manifest.get("title"),
     }
-    return Evidence(kind=KIND, claim=claim, generator=rule and rule.generator, label=rule and rule.label,
-                    ai_generated=ai, verified=verified, detail=detail)
+    return Evidence(kind=KIND, claim=claim, generator=rule.generator if rule else None,
+                    label=rule.label if rule else None, ai_generated=ai, verified=verified, detail=detail)
 
 
 class C2paReader:

@@ -4,10 +4,36 @@ decides, and says so). Plain functions of evidence items; nothing here reads fil
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable, Protocol, TypeVar
 
 from .item import Evidence
 from .names import name_key
+
+
+class IdentificationRecord(Protocol):
+    """What evidence changes of an identification (:class:`attrib.scoring.decision.IdentificationResult`)."""
+
+    decision: str | None
+    decision_level: str | None
+    generator: str | None
+    family: str | None
+    confidence: float | None
+    reason: str
+    evidence: list[dict[str, Any]]
+    provenance: dict[str, Any]
+
+
+class VerificationRecord(Protocol):
+    """What evidence adds to a verification (:class:`attrib.scoring.decision.Verification`)."""
+
+    generator: str
+    match: bool | None
+    evidence: list[dict[str, Any]]
+    provenance: dict[str, Any]
+
+
+IdentificationT = TypeVar("IdentificationT", bound=IdentificationRecord)
+VerificationT = TypeVar("VerificationT", bound=VerificationRecord)
 
 # how much a claim is worth: signed and trusted first, unreadable last
 _RANK_BY_VERIFIED = {"valid": 6, "untrusted": 5, "invalid": 1}
@@ -91,11 +117,13 @@ def summary_line(evidence: Iterable[Evidence]) -> str | None:
         broken = next((e for e in evidence if e.error is not None and e.kind == "c2pa"), None)
         return None if broken is None else f"file says: nothing readable ({broken.error})"
     line = f"file says: {_what(best)} ({source_phrase(best)})"
-    others = sorted({named_as(e) for e in evidence if e.names_something and e.generator not in (None, best.generator)})
+    others = sorted({named for e in evidence if e.names_something and e.generator not in (None, best.generator)
+                     and (named := named_as(e)) is not None})
     return line + (f"; other evidence names {', '.join(others)}" if others else "")
 
 
-def agreement(evidence: Iterable[Evidence], decision_generator: str | None, enrolled: Iterable[str]) -> dict:
+def agreement(evidence: Iterable[Evidence], decision_generator: str | None, enrolled: Iterable[str]
+              ) -> dict[str, Any]:
     """Does the file's claim agree with the forensic decision?
 
     ``decision_generator``: the generator the forensic answer named (None for unknown,
@@ -109,11 +137,11 @@ def agreement(evidence: Iterable[Evidence], decision_generator: str | None, enro
     enrolled = list(enrolled)
     named = strongest(evidence, naming=True)
     stated = strongest(evidence)
-    result = {"generator": None, "label": None, "kind": None, "verified": None,
+    result: dict[str, Any] = {"generator": None, "label": None, "kind": None, "verified": None,
               "ai_generated": stated.ai_generated if stated is not None else None,
               "enrolled": None, "enrolled_as": None, "agrees": None, "reason": "the file names no generator"}
     decided = decision_generator or "unknown"
-    if named is None:
+    if named is None or named.generator is None:  # strongest(naming=True) names a generator
         if stated is not None and stated.ai_generated is False and decision_generator is not None:
             result.update(agrees=False, reason=f"the file says it is not AI-generated; the forensic answer is {decided}")
         return result
@@ -137,8 +165,8 @@ def agreement(evidence: Iterable[Evidence], decision_generator: str | None, enro
     return result
 
 
-def decide_with_evidence(forensic_decision: str, evidence: Iterable[Evidence], enrolled: Iterable[str],
-                         trust_metadata: bool = False) -> dict:
+def decide_with_evidence(forensic_decision: str | None, evidence: Iterable[Evidence], enrolled: Iterable[str],
+                         trust_metadata: bool = False) -> dict[str, Any]:
     """The decision to report: the forensic one, unless ``trust_metadata`` and a verified item
     (signature valid, signer on the trust list) names a generator; then that generator (its
     gallery name when enrolled) and ``decided_by`` is the item's kind (``c2pa``).
@@ -147,12 +175,12 @@ def decide_with_evidence(forensic_decision: str, evidence: Iterable[Evidence], e
     ``forensic_decision`` and ``note`` (why evidence did not decide, when it was asked to).
     """
     evidence = list(evidence)
-    result = {"decision": forensic_decision, "decided_by": "forensic", "forensic_decision": forensic_decision,
-              "note": None}
+    result: dict[str, Any] = {"decision": forensic_decision, "decided_by": "forensic",
+                              "forensic_decision": forensic_decision, "note": None}
     if not trust_metadata:
         return result
     verified = strongest([e for e in evidence if e.verified == "valid"], naming=True)
-    if verified is not None:
+    if verified is not None and verified.generator is not None:  # strongest(naming=True) names a generator
         decision = _enrolled_as(verified.generator, enrolled) or verified.generator
         result.update(decision=decision, decided_by=verified.kind)
         return result
@@ -166,8 +194,8 @@ def decide_with_evidence(forensic_decision: str, evidence: Iterable[Evidence], e
     return result
 
 
-def provenance(evidence: Iterable[Evidence], forensic_decision: str, decided_generator: str | None,
-               enrolled: Iterable[str], trust_metadata: bool = False) -> dict:
+def provenance(evidence: Iterable[Evidence], forensic_decision: str | None, decided_generator: str | None,
+               enrolled: Iterable[str], trust_metadata: bool = False) -> dict[str, Any]:
     """What a result reports about the file's own claims: ``summary`` (:func:`summary_line`),
     ``agreement`` (:func:`agreement`) and the keys of :func:`decide_with_evidence`."""
     evidence, enrolled = list(evidence), list(enrolled)
@@ -175,8 +203,8 @@ def provenance(evidence: Iterable[Evidence], forensic_decision: str, decided_gen
             **decide_with_evidence(forensic_decision, evidence, enrolled, trust_metadata)}
 
 
-def apply_to_identification(result, evidence: Iterable[Evidence], enrolled: Iterable[str],
-                            trust_metadata: bool = False):
+def apply_to_identification(result: IdentificationT, evidence: Iterable[Evidence], enrolled: Iterable[str],
+                            trust_metadata: bool = False) -> IdentificationT:
     """Attach evidence to an :class:`attrib.scoring.decision.IdentificationResult`; when
     ``trust_metadata`` and verified evidence names a generator, it decides, and the reason keeps the
     forensic answer (the confidence, a property of the forensic model, becomes None)."""
@@ -192,7 +220,8 @@ def apply_to_identification(result, evidence: Iterable[Evidence], enrolled: Iter
     return result
 
 
-def apply_to_verification(result, evidence: Iterable[Evidence], enrolled: Iterable[str]):
+def apply_to_verification(result: VerificationT, evidence: Iterable[Evidence], enrolled: Iterable[str]
+                          ) -> VerificationT:
     """Attach evidence to an :class:`attrib.scoring.decision.Verification` (never changes the match)."""
     evidence = list(evidence)
     result.evidence = [item.to_dict() for item in evidence]

@@ -5,12 +5,14 @@ both without decoding; the XMP packet is parsed with defusedxml (no DTDs, no ent
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from ..errors import EvidenceError
 from .item import Evidence
 from .metadata import MAX_XMP_BYTES, exif_text, xmp_packet
 from .names import MAX_MATCH_CHARS, GeneratorNames
 from .parameters import is_generation_parameters
+from .source import EvidenceSource
 
 # fields in the order their claims are preferred
 EXIF_CLAIM_FIELDS = ("Software", "UserComment", "ImageDescription", "XPComment", "Artist", "MakerNote",
@@ -40,14 +42,14 @@ def _claim(kind: str, fields: dict[str, str], names: GeneratorNames) -> Evidence
         field = "DigitalSourceType"
     else:
         field = said_ai or ordered[0]
-    detail = {"field": field, "fields": fields}
+    detail: dict[str, Any] = {"field": field, "fields": fields}
     if source_type is not None:
         detail["digital_source_type"] = source_type[0]
     long_fields = {f: len(text) for f, text in fields.items() if len(text) > MAX_MATCH_CHARS}
     if long_fields:  # matched on their first characters only: said, with their lengths
         detail.update(match_limit=MAX_MATCH_CHARS, long_fields=long_fields)
-    return Evidence(kind=kind, claim=f"{field}: {fields[field]}", generator=rule and rule.generator,
-                    label=rule and rule.label, ai_generated=ai, detail=detail)
+    return Evidence(kind=kind, claim=f"{field}: {fields[field]}", generator=rule.generator if rule else None,
+                    label=rule.label if rule else None, ai_generated=ai, detail=detail)
 
 
 class ExifReader:
@@ -55,7 +57,7 @@ class ExifReader:
 
     name = "exif"
 
-    def read(self, source) -> list[Evidence]:
+    def read(self, source: EvidenceSource) -> list[Evidence]:
         fields = {name: text for name, text in exif_text(source.image, source.data).items()
                   if not is_generation_parameters(text)}
         return [_claim("exif", fields, source.names)] if fields else []
@@ -102,7 +104,7 @@ class XmpReader:
 
     name = "xmp"
 
-    def read(self, source) -> list[Evidence]:
+    def read(self, source: EvidenceSource) -> list[Evidence]:
         packet = xmp_packet(source.image)
         if not packet:
             return []

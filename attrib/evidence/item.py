@@ -8,10 +8,11 @@ import json
 import math
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 KINDS = ("c2pa", "generation-parameters", "exif", "xmp", "watermark")
-VERIFIED = ("valid", "invalid", "untrusted")  # for signed evidence; None for unsigned claims
+Verified = Literal["valid", "invalid", "untrusted"]  # a signed item's signature check; None for unsigned claims
+VERIFIED: tuple[Verified, ...] = get_args(Verified)
 MAX_CLAIM_CHARS = 300
 MAX_DETAIL_CHARS = 200
 MAX_NAME_CHARS = 80  # generator names and labels
@@ -80,13 +81,13 @@ class Evidence:
     generator: str | None = None
     label: str | None = None
     ai_generated: bool | None = None
-    verified: str | None = None
-    detail: dict = field(default_factory=dict)
+    verified: Verified | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     reader: str = ""
     known: bool | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.verified is not None and self.verified not in VERIFIED:
             raise ValueError(f"verified must be one of {VERIFIED} or None, got {self.verified!r}")
         if self.ai_generated not in (True, False, None):

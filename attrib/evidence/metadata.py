@@ -8,6 +8,7 @@ its pixel data is found from the chunk headers (Pillow reads one there only by d
 from __future__ import annotations
 
 import functools
+from typing import Callable, ParamSpec, TypeVar
 
 from PIL import Image
 
@@ -53,7 +54,7 @@ def _without_code(text: str) -> str:
     return text[8:] if code in _USER_COMMENT_CODES else text
 
 
-def _as_text(name: str, value) -> str | None:
+def _as_text(name: str, value: object) -> str | None:
     if isinstance(value, str):
         text = _without_code(value) if name == "UserComment" else value
     elif isinstance(value, bytes):
@@ -72,13 +73,17 @@ def _as_text(name: str, value) -> str | None:
     return text if _printable(text) else None
 
 
-def _metadata_errors(read):
+Params = ParamSpec("Params")
+Read = TypeVar("Read")
+
+
+def _metadata_errors(read: Callable[Params, Read]) -> Callable[Params, Read]:
     """Pillow's failures on a damaged file (OSError, ValueError, struct.error, ...) -> MetadataError."""
 
     @functools.wraps(read)
-    def wrapped(image, *args):
+    def wrapped(*args: Params.args, **kwargs: Params.kwargs) -> Read:
         try:
-            return read(image, *args)
+            return read(*args, **kwargs)
         except EvidenceError:
             raise
         except Exception as exc:  # noqa: BLE001 - any parser failure on a hostile file is one line

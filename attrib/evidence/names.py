@@ -24,7 +24,7 @@ class NameRule:
 
     generator: str
     label: str
-    patterns: tuple[re.Pattern, ...]
+    patterns: tuple[re.Pattern[str], ...]
     kinds: frozenset[str] | None = None
 
     def matches(self, text: str, kind: str | None) -> bool:
@@ -66,7 +66,7 @@ class GeneratorNames:
     """The rules in force; :meth:`match` names the generator a claim names."""
 
     rules: tuple[NameRule, ...]
-    ai_phrases: tuple[re.Pattern, ...]
+    ai_phrases: tuple[re.Pattern[str], ...]
     source_types: dict[str, bool | None]
 
     def match(self, text: str | None, kind: str | None = None) -> NameRule | None:
@@ -95,7 +95,7 @@ class GeneratorNames:
         return None
 
 
-def _compile(pattern: Any, where: str) -> re.Pattern:
+def _compile(pattern: Any, where: str) -> re.Pattern[str]:
     if not isinstance(pattern, str):
         raise EvidenceError(f"{where}: pattern {pattern!r} is not a string")
     try:
@@ -123,7 +123,7 @@ def parse_rules(rules: Iterable[Any], where: str) -> tuple[NameRule, ...]:
     return tuple(parsed)
 
 
-def _read_json(text: str, where: str) -> dict:
+def _read_json(text: str, where: str) -> dict[str, Any]:
     try:
         table = json.loads(text)
     except ValueError as exc:
@@ -134,13 +134,13 @@ def _read_json(text: str, where: str) -> dict:
 
 
 @functools.lru_cache(maxsize=1)
-def _shipped() -> dict:
+def _shipped() -> dict[str, Any]:
     text = resources.files(__package__).joinpath("generators.json").read_text(encoding="utf-8")
     return _read_json(text, "attrib/evidence/generators.json")
 
 
 @functools.lru_cache(maxsize=8)
-def _user_table(path: str) -> dict:
+def _user_table(path: str) -> dict[str, Any]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -166,7 +166,7 @@ def _build(user_file: str | None, plugin_rules: tuple[tuple[str, str], ...]) -> 
     return GeneratorNames(tuple(rules), tuple(phrases), source_types)
 
 
-def generator_names(plugin_rules: Iterable[tuple[str, list]] = (), user_file: str | None = None) -> GeneratorNames:
+def generator_names(plugin_rules: Iterable[tuple[str, list[Any]]] = (), user_file: str | None = None) -> GeneratorNames:
     """The rules in force: ``user_file`` (default ``$ATTRIB_GENERATOR_NAMES``), then each
     ``(plugin, rules)`` pair, then the shipped table. Raises EvidenceError for a bad file or rule."""
     user_file = user_file if user_file is not None else os.environ.get(NAMES_ENV) or None

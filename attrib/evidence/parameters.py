@@ -13,7 +13,7 @@ from typing import Any, Callable
 from ..errors import EvidenceError
 from .item import Evidence
 from .metadata import exif_text, info_text
-from .names import GeneratorNames, model_file_name
+from .names import GeneratorNames, NameRule, model_file_name
 from .source import EvidenceSource
 
 KIND = "generation-parameters"
@@ -67,7 +67,7 @@ def _a1111_tool(settings: dict[str, str]) -> str:
     return "AUTOMATIC1111"
 
 
-def _named(names: GeneratorNames, model: str | None, model_hash: str | None = None):
+def _named(names: GeneratorNames, model: str | None, model_hash: str | None = None) -> NameRule | None:
     rule = names.match(model, KIND)
     if rule is None and model_hash:
         rule = names.match(MODEL_HASHES.get(model_hash.lower()[:10]), KIND)
@@ -78,7 +78,11 @@ def _item(names: GeneratorNames, text: str, field: str, tool: str, models: list[
           model_hash: str | None = None, **detail: Any) -> Evidence:
     """The item for parameters naming ``models``: the generator of the first the rules know, else the
     first model's file name (:func:`attrib.evidence.names.model_file_name`, ``known`` False)."""
-    rule = next(filter(None, (_named(names, m, model_hash) for m in models or [None])), None)
+    tried: list[str | None] = [*models] or [None]
+    rule = next(filter(None, (_named(names, m, model_hash) for m in tried)), None)
+    generator: str | None
+    label: str | None
+    known: bool | None
     if rule is not None:
         generator, label, known = rule.generator, rule.label, True
     else:
@@ -151,8 +155,8 @@ def read_novelai(texts: dict[str, str], source: EvidenceSource) -> Evidence | No
     comment = _json(texts["Comment"], "Comment", "NovelAI writes a JSON object there") if "Comment" in texts else {}
     comment = comment if isinstance(comment, dict) else {}
     rule = source.names.match(f"NovelAI {model_source}", KIND)
-    return Evidence(kind=KIND, claim=texts.get("Description") or model_source or "NovelAI", generator=rule and rule.generator,
-                    label=rule and rule.label, ai_generated=True,
+    return Evidence(kind=KIND, claim=texts.get("Description") or model_source or "NovelAI",
+                    generator=rule.generator if rule else None, label=rule.label if rule else None, ai_generated=True,
                     detail={"field": "Software+Source+Comment", "tool": "NovelAI", "source": model_source,
                             "sampler": comment.get("sampler"), "seed": comment.get("seed"), "steps": comment.get("steps")})
 

@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from PIL import Image
 
@@ -39,7 +39,7 @@ def _trust_pem(path: str, mtime_ns: int) -> str:
     return text
 
 
-def load_trust_list(path: str | os.PathLike | None = None) -> str | None:
+def load_trust_list(path: str | os.PathLike[str] | None = None) -> str | None:
     """The PEM text of a C2PA trust list: ``path``, else ``$ATTRIB_C2PA_TRUST``, else None."""
     path = path if path is not None else os.environ.get(C2PA_TRUST_ENV) or None
     if path is None:
@@ -79,12 +79,12 @@ def run_reader(reader: Any, source: EvidenceSource) -> list[Evidence]:
 
 
 def read_evidence(
-    path: str | os.PathLike | None = None,
+    path: str | os.PathLike[str] | None = None,
     data: bytes | None = None,
     image: Image.Image | None = None,
     readers: Iterable[Any] | None = None,
     *,
-    c2pa_trust: str | os.PathLike | None = None,
+    c2pa_trust: str | os.PathLike[str] | None = None,
 ) -> list[Evidence]:
     """What the file says about its origin: evidence items from every reader (or ``readers``).
 
@@ -117,7 +117,8 @@ def read_evidence(
     return items
 
 
-def file_inspector(c2pa_trust: str | os.PathLike | None = None, readers: Iterable[Any] | None = None):
+def file_inspector(c2pa_trust: str | os.PathLike[str] | None = None, readers: Iterable[Any] | None = None
+                   ) -> Callable[[Path, bytes], list[Evidence]]:
     """``inspect(path, data) -> [Evidence]`` for :func:`attrib.images.load_images`: the readers, the
     names file and the trust list are set up (and checked, raising EvidenceError) once, here."""
     readers = evidence_readers() if readers is None else list(readers)

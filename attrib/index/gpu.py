@@ -24,9 +24,10 @@ from . import files, tuning
 ENV = "ATTRIB_FAISS_GPU"  # "0": never search on a GPU
 GPU_MAX_K = 2048  # the most neighbours FAISS's GPU indexes return per query
 
-_copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # CPU index -> (its size, GPU copy or None)
+# CPU index -> (its size, GPU copy or None)
+_copies: weakref.WeakKeyDictionary[faiss.Index, tuple[int, faiss.Index | None]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
-_resources = None
+_resources: faiss.StandardGpuResources | None = None
 
 
 def num_gpus() -> int:
@@ -75,7 +76,7 @@ def gpu_copy(index: faiss.Index) -> faiss.Index | None:
             try:
                 copy = copy_to_gpu(index)
                 parameter, value = tuning.search_parameter(index)
-                if parameter == "nprobe" and hasattr(faiss, "GpuParameterSpace"):
+                if parameter == "nprobe" and value is not None and hasattr(faiss, "GpuParameterSpace"):
                     faiss.GpuParameterSpace().set_index_parameter(copy, "nprobe", value)
             except Exception as exc:  # out of GPU memory, an unsupported variant, a CUDA error
                 why, copy = f"copying the index to the GPU failed ({exc})", None

@@ -32,20 +32,29 @@ class Whitening:
         vectors = np.asarray(vectors, dtype=np.float32)
         if self.kind == "identity":
             return np.ascontiguousarray(vectors)
+        mean, matrix = self._fitted()
         if len(vectors) == 0:
-            return np.zeros((0, self.matrix.shape[1] + 1), np.float32)
-        y = (vectors - self.mean) @ self.matrix
+            return np.zeros((0, matrix.shape[1] + 1), np.float32)
+        y = (vectors - mean) @ matrix
         y = np.hstack([y, np.full((len(y), 1), self.constant, dtype=np.float32)])
         y /= np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
         return np.ascontiguousarray(y, dtype=np.float32)
 
+    def _fitted(self) -> tuple[np.ndarray, np.ndarray]:
+        """The mean and matrix of a fitted whitening (kind ``whiten``)."""
+        if self.mean is None or self.matrix is None:
+            raise ValueError(f"a {self.kind!r} whitening without its mean and matrix")
+        return self.mean, self.matrix
+
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
         fitted = {"fitted": np.array([self.fitted_count, self.fitted_generators], dtype=np.int64)}
+        # allow_pickle named (it only matters for object arrays: none here), so **fitted cannot stand for it
         if self.kind == "identity":
-            np.savez(buffer, kind=np.array("identity"), **(fitted if self.fitted_count else {}))
+            np.savez(buffer, allow_pickle=False, kind=np.array("identity"), **(fitted if self.fitted_count else {}))
         else:
-            np.savez(buffer, kind=np.array("whiten"), mean=self.mean, matrix=self.matrix,
+            mean, matrix = self._fitted()
+            np.savez(buffer, allow_pickle=False, kind=np.array("whiten"), mean=mean, matrix=matrix,
                      constant=np.array(self.constant, dtype=np.float32), **(fitted if self.fitted_count else {}))
         return buffer.getvalue()
 

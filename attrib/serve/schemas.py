@@ -15,9 +15,8 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..evidence.item import Verified as SignatureCheck
 from ..scoring.decision import DecisionLevel
-
-SignatureCheck = Literal["valid", "invalid", "untrusted"]  # attrib.evidence.item.VERIFIED, as a type
 
 
 class Answer(BaseModel):

@@ -10,14 +10,32 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence, cast
 
 import numpy as np
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from . import models as db
-from .interface import stack_rows
+from .interface import SQLSessions, ThresholdRecord, stack_rows
 from .thumbnails import rows_for
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import CursorResult
+
+    from ..extractors.contract import BoundExtractor
+    from ..images import ImageRecord
+
+
+class ChunkStore(SQLSessions, Protocol):
+    """What :func:`store_chunk` needs of the SQL store (:class:`attrib.storage.sql.SQLStore`)."""
+
+    def owners(self, sha256s: Sequence[str] | None = None) -> dict[str, str]:
+        """The generator name every enrolled sha256 (of ``sha256s`` when given) belongs to."""
+
+    def extractor_row(self, session: Session, extractor: BoundExtractor, create: bool,
+                      allow_other_versions: bool = False) -> db.ExtractorRow | None:
+        """The row for ``extractor``'s identity (created if asked)."""
 
 
 @dataclass
@@ -31,8 +49,8 @@ class StoredSamples:
     conflicts: list[tuple[int, str]] = field(default_factory=list)
 
 
-def store_chunk(store, generator: str, records: Sequence, matrix: np.ndarray, extractor,
-                family: str | None = None, note: str | None = None):
+def store_chunk(store: ChunkStore, generator: str, records: Sequence[ImageRecord], matrix: np.ndarray,
+                extractor: BoundExtractor, family: str | None = None, note: str | None = None) -> StoredSamples:
     """Store one chunk of embedded images (``records``: path, sha256, format, size_bytes, width, height,
     e.g. :class:`attrib.images.ImageRecord`; paths are stored as given) with their vectors, and their
     thumbnails where the records carry one (``thumbnail``), under ``generator``, in one transaction under
@@ -60,7 +78,7 @@ def store_chunk(store, generator: str, records: Sequence, matrix: np.ndarray, ex
                 stored.conflicts.append((position, owner))
         row = store.extractor_row(session, extractor, create=bool(stored.added))
         stored.extractor_id = row.id if row is not None else None
-        if not stored.added:
+        if row is None or not stored.added:  # row is None only when there is nothing to add
             return stored
         generator_id = _generator_id(session, generator, family, note)
         sample_rows = [{"generator_id": generator_id, "sha256": records[i].sha256, "path": str(records[i].path),
@@ -81,7 +99,7 @@ def store_chunk(store, generator: str, records: Sequence, matrix: np.ndarray, ex
         return stored
 
 
-def _generator_id(session, name: str, family: str | None, note: str | None) -> int:
+def _generator_id(session: Session, name: str, family: str | None, note: str | None) -> int:
     generator = session.scalar(select(db.Generator).where(db.Generator.name == name))
     if generator is None:
         generator = db.Generator(name=name, family=family, note=note)
@@ -93,11 +111,11 @@ def _generator_id(session, name: str, family: str | None, note: str | None) -> i
     return generator.id
 
 
-def vectors_after(store, extractor_id: int, after_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def vectors_after(store: SQLSessions, extractor_id: int, after_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(vector ids, generator ids, float32 matrix) of one extractor's vectors with ids above ``after_id``,
     by id: what was stored since an index generation whose largest id is ``after_id``."""
     with store.reading() as session:
-        dim = session.get(db.ExtractorRow, extractor_id).dim
+        dim = db.stored_extractor(session, extractor_id).dim
         rows = session.execute(
             select(db.Vector.id, db.Sample.generator_id, db.Vector.data)
             .join(db.Sample, db.Sample.id == db.Vector.sample_id)
@@ -106,15 +124,16 @@ def vectors_after(store, extractor_id: int, after_id: int) -> tuple[np.ndarray, 
     return stack_rows(rows, dim)
 
 
-def generator_samples(store, extractor_id: int, generator_ids: Sequence[int], cap: int) -> dict[int, np.ndarray]:
+def generator_samples(store: SQLSessions, extractor_id: int, generator_ids: Sequence[int], cap: int
+                      ) -> dict[int, np.ndarray]:
     """Per generator: at most ``cap`` of its vectors for one extractor (a random choice when it has more)."""
     out = {}
     with store.reading() as session:
-        dim = session.get(db.ExtractorRow, extractor_id).dim
+        dim = db.stored_extractor(session, extractor_id).dim
         for generator_id in generator_ids:
             query = (select(db.Vector.data).join(db.Sample, db.Sample.id == db.Vector.sample_id)
                      .where(db.Vector.extractor_id == extractor_id, db.Sample.generator_id == int(generator_id)))
-            count = session.scalar(select(func.count()).select_from(query.subquery()))
+            count = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
             if count > cap:
                 query = query.order_by(func.random()).limit(cap)
             blobs = session.scalars(query).all()
@@ -123,8 +142,8 @@ def generator_samples(store, extractor_id: int, generator_ids: Sequence[int], ca
     return out
 
 
-def save_generator_thresholds(store, extractor_id: int, thresholds: list, model: dict | None, target_far: float,
-                              revision: int, message: str) -> None:
+def save_generator_thresholds(store: SQLSessions, extractor_id: int, thresholds: Sequence[ThresholdRecord],
+                              model: dict[str, Any] | None, target_far: float, revision: int, message: str) -> None:
     """Replace the thresholds of the generators in ``thresholds`` (:class:`attrib.scoring.calibration.Threshold`),
     keep the others, store ``model``, and record that the calibration is current at ``revision``; audited."""
     with store.writing() as session:
@@ -140,12 +159,12 @@ def save_generator_thresholds(store, extractor_id: int, thresholds: list, model:
                         .values(revision=revision))
         if model is not None:
             session.merge(db.DecisionModelRow(extractor_id=extractor_id, params=json.dumps(model)))
-        key = session.get(db.ExtractorRow, extractor_id).key
+        key = db.stored_extractor(session, extractor_id).key
         session.add(db.Audit(action="calibrate", detail=json.dumps(
             {"extractor": key, "extractor_id": extractor_id, "target_far": target_far, "message": message})))
 
 
-def paths_starting(store, generator: str, sha256s: Sequence[str], prefix: str) -> dict[str, str]:
+def paths_starting(store: SQLSessions, generator: str, sha256s: Sequence[str], prefix: str) -> dict[str, str]:
     """{sha256: stored path} of the samples of ``generator`` among ``sha256s`` (a batch: at most a few
     hundred) whose stored path starts with ``prefix``."""
     if not sha256s:
@@ -157,16 +176,17 @@ def paths_starting(store, generator: str, sha256s: Sequence[str], prefix: str) -
                    db.Sample.path.startswith(prefix, autoescape=True))).all())
 
 
-def replace_paths(store, generator: str, paths: dict[str, str], prefix: str) -> list[str]:
+def replace_paths(store: SQLSessions, generator: str, paths: dict[str, str], prefix: str) -> list[str]:
     """Store ``paths`` ({sha256: path}) for the samples (of ``generator``) whose stored path still starts
     with ``prefix``, in one transaction (the caller holds the writer lock), audited; returns the sha256s
     changed."""
     changed = []
     with store.writing() as session:
         for sha256, path in paths.items():
-            done = session.execute(update(db.Sample).where(db.Sample.sha256 == sha256,
-                                                           db.Sample.path.startswith(prefix, autoescape=True))
-                                   .values(path=path))
+            # an UPDATE gives a CursorResult (with rowcount); Session.execute is typed with the base Result
+            done = cast("CursorResult[Any]", session.execute(
+                update(db.Sample).where(db.Sample.sha256 == sha256, db.Sample.path.startswith(prefix, autoescape=True))
+                .values(path=path)))
             if done.rowcount:
                 changed.append(sha256)
         if changed:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import sqlite3
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, select, text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -24,10 +25,11 @@ from ..errors import DamagedGallery, GalleryError, ReadOnlyGallery
 from . import models as db
 from .fast_reader import cannot_open_here, database_uri
 from .faults import storage_error
+from .locking import WriterLock
 from .schema import HEAD_REVISION, SCHEMA_VERSION
 
 
-def _configure_sqlite(dbapi_connection, _record) -> None:
+def _configure_sqlite(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     """Foreign keys on, the WAL journal, and transactions begun by SQLAlchemy's own BEGIN (``_begin``), so
     reads see one snapshot and migrations (DDL) are transactional (SQLAlchemy's pysqlite recipe)."""
     dbapi_connection.isolation_level = None
@@ -42,11 +44,11 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
         cursor.close()
 
 
-def _begin(connection) -> None:
+def _begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
-def sqlite_engine(path: Path, immutable: bool = False):
+def sqlite_engine(path: Path, immutable: bool = False) -> Engine:
     """An engine on the SQLite file ``path`` (any characters in the path), not yet connected;
     ``immutable``: read-only, for a database in a folder that cannot be written (see fast_reader)."""
     url = URL.create(drivername="sqlite", database=str(path))
@@ -59,7 +61,7 @@ def sqlite_engine(path: Path, immutable: bool = False):
     return engine
 
 
-def postgresql_engine(url):
+def postgresql_engine(url: URL) -> Engine:
     """An engine on the PostgreSQL database ``url`` (psycopg 3), not yet connected. Every transaction is
     REPEATABLE READ, so the reads of one snapshot see one state of the database; writers never conflict,
     since they hold the gallery's writer lock before their transaction begins."""
@@ -67,7 +69,7 @@ def postgresql_engine(url):
                          connect_args={"connect_timeout": 10, "application_name": "attrib"})
 
 
-def open_database(path: Path, lock=None):
+def open_database(path: Path, lock: WriterLock[Any] | None = None) -> Engine:
     """Create or open the SQLite file, apply pending migrations (holding ``lock``, the gallery's writer
     lock, while migrating), return the engine. Refuses to start a new gallery where index files of an
     existing one lie beside a missing, empty or table-less database."""
@@ -100,7 +102,7 @@ def open_database(path: Path, lock=None):
     return engine
 
 
-def open_postgresql(engine, where: str, lock) -> None:
+def open_postgresql(engine: Engine, where: str, lock: WriterLock[Any]) -> None:
     """Check the schema of the PostgreSQL gallery ``where`` (its URL, password masked) and migrate it
     under ``lock`` when needed (raises what the driver raises; the caller words it)."""
     with engine.connect() as connection:
@@ -108,7 +110,8 @@ def open_postgresql(engine, where: str, lock) -> None:
     bring_forward(engine, state, lock, where)
 
 
-def bring_forward(engine, state: tuple[int, str | None], lock, where: str, path: Path | None = None) -> None:
+def bring_forward(engine: Engine, state: tuple[int, str | None], lock: WriterLock[Any] | None, where: str,
+                  path: Path | None = None) -> None:
     """Migrate the database ``where`` found at ``state`` (schema version, Alembic revision) under ``lock``
     unless it is current. A gallery at the current schema that only lacks the Alembic stamp stays usable
     where it cannot be written (the next writer stamps it)."""
@@ -141,7 +144,7 @@ def refuse_new_over_old(path: Path, state: str) -> None:
         )
 
 
-def _state(connection, where: str) -> tuple[int, str | None]:
+def _state(connection: Connection, where: str) -> tuple[int, str | None]:
     """(schema version, Alembic revision) of the database ``where``: (0, None) for a new one; raises for
     a newer or a foreign database."""
     tables = set(inspect(connection).get_table_names())
@@ -167,7 +170,7 @@ def _state(connection, where: str) -> tuple[int, str | None]:
     return current, revision
 
 
-def _migrate(engine, where: str, path: Path | None) -> None:
+def _migrate(engine: Engine, where: str, path: Path | None) -> None:
     """Bring the database to the head revision in one transaction (the state is read again inside it)."""
     with engine.begin() as connection:
         current, revision = _state(connection, where)
@@ -184,7 +187,7 @@ def _migrate(engine, where: str, path: Path | None) -> None:
         _set_version(connection, SCHEMA_VERSION)
 
 
-def _set_version(connection, version: int) -> None:
+def _set_version(connection: Connection, version: int) -> None:
     """Record schema ``version`` in ``meta`` (the revisions do it too; this keeps a database whose row
     lagged its Alembic revision in step)."""
     with Session(bind=connection) as session:

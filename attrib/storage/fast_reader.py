@@ -15,6 +15,7 @@ import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import quote
 
 import numpy as np
@@ -63,7 +64,7 @@ class FastReader:
         self._depth = 0
 
     @contextmanager
-    def snapshot(self):
+    def snapshot(self) -> Iterator[None]:
         """Reads inside the block see one committed state of the database."""
         if self._depth == 0:
             self.con.execute("BEGIN")
@@ -101,7 +102,7 @@ class FastReader:
     def __enter__(self) -> "FastReader":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def extractor_id(self, key: str) -> int | None:

@@ -14,7 +14,7 @@ import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..errors import (AttribError, DamagedGallery, DiskFull, GalleryBusy, GalleryError,
                       ReadOnlyGallery)
@@ -165,7 +165,7 @@ def postgresql_error(exc: BaseException, where: str, cache: Path, doing: str = "
 
 @contextmanager
 def faults(root: Path, doing: str = "writing",
-           translate: Callable[[Exception], AttribError | None] | None = None):
+           translate: Callable[[Exception], AttribError | None] | None = None) -> Iterator[None]:
     """Re-raise storage faults in the block as one-line gallery errors (anything else passes through);
     ``translate`` words them (default: :func:`storage_error` for the gallery folder ``root``)."""
     try:

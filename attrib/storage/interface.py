@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ContextManager, Protocol
+from typing import TYPE_CHECKING, Any, ContextManager, Protocol, Sequence
 
 import numpy as np
 
 from ..index import files
 from ..index.whitening import Whitening
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass
@@ -25,7 +28,37 @@ class CalibrationState:
     thresholds: dict[int | None, float]
     separation: float | None = None  # d' of held-out genuine vs impostor scores (the fusion weight)
     target_far: float | None = None  # the FAR the thresholds were calibrated at
-    model: dict | None = None  # the open-set decision model (attrib.scoring.open_set.DecisionModel)
+    model: dict[str, Any] | None = None  # the open-set decision model (attrib.scoring.open_set.DecisionModel)
+
+
+class ThresholdRecord(Protocol):
+    """One calibrated threshold as storage keeps it (:class:`attrib.scoring.calibration.Threshold`)."""
+
+    @property
+    def generator_id(self) -> int | None: ...  # None: the global open-set threshold
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def n_genuine(self) -> int: ...
+    @property
+    def n_impostor(self) -> int: ...
+    @property
+    def tar(self) -> float | None: ...
+
+
+class CalibrationRecord(Protocol):
+    """A calibration as storage keeps it (:class:`attrib.scoring.calibration.CalibrationResult`)."""
+
+    @property
+    def thresholds(self) -> Sequence[ThresholdRecord]: ...
+    @property
+    def separation(self) -> float | None: ...
+    @property
+    def model(self) -> dict[str, Any] | None: ...
+    @property
+    def message(self) -> str: ...
 
 
 class GalleryReads(Protocol):
@@ -96,17 +129,29 @@ class GalleryStore(GalleryReads, Protocol):
     def save_whitening(self, extractor_id: int, whitening: Whitening, n_fitted: int, revision: int) -> None:
         """Store the whitening fitted on ``n_fitted`` of one extractor's vectors at ``revision``."""
 
-    def save_calibration(self, extractor_id: int, result, target_far: float, revision: int) -> None:
+    def save_calibration(self, extractor_id: int, result: CalibrationRecord, target_far: float,
+                         revision: int) -> None:
         """Replace one extractor's thresholds by a calibration result fitted at ``revision``, and audit it."""
 
     def write_index(self, extractor_id: int, force: bool = False) -> bool:
         """Rebuild one extractor's index generation from durable vectors if stale; True if rebuilt."""
 
-    def audit(self, action: str, detail: dict) -> None:
+    def audit(self, action: str, detail: dict[str, Any]) -> None:
         """Append an entry to the audit trail."""
 
     def save_cohort(self, extractor_id: int, version: str, vectors: np.ndarray) -> None:
         """Store the impostor cohort embedded by one extractor."""
+
+
+class SQLSessions(Protocol):
+    """The sessions of the SQL store (:class:`attrib.storage.sql.SQLStore`), which its bulk reads and writes
+    (:mod:`.bulk`, :mod:`.thumbnails`, :mod:`.listing`) run in."""
+
+    def reading(self) -> ContextManager[Session]:
+        """A session that reads one snapshot (the open transaction's, inside :meth:`writing`)."""
+
+    def writing(self) -> ContextManager[Session]:
+        """One transaction under the writer lock, committed when the outermost block ends."""
 
 
 def state_of(ids: np.ndarray, generators: np.ndarray, dim: int, whitening: Whitening) -> files.IndexState:
@@ -117,7 +162,7 @@ def state_of(ids: np.ndarray, generators: np.ndarray, dim: int, whitening: White
                                   labels=files.labels_digest(ids, generators))
 
 
-def stack_rows(rows, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def stack_rows(rows: Sequence[Sequence[Any]], dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(first column, second column, float32 matrix of the third) from (id, generator id, blob) rows."""
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     gens = np.array([r[1] for r in rows], dtype=np.int64)

@@ -4,19 +4,21 @@ and its PostgreSQL subclass), for ``attrib gallery list``, ``show`` and ``audit`
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sqlalchemy import func, select
 
 from . import models as db
+from .interface import SQLSessions
 
 
 class ListingMixin:
     """Generators with their counts and thresholds, one generator in detail, the audit trail; needs the
-    store's ``reading``, ``writing`` and ``_generator``."""
+    store's sessions (``reading`` and ``writing``)."""
 
     # -- listing and audit ----------------------------------------------
 
-    def generator_rows(self) -> list[dict]:
+    def generator_rows(self: SQLSessions) -> list[dict[str, Any]]:
         """Every generator with its sample count and (latest extractor's) threshold, by name."""
         with self.reading() as session:
             rows = session.execute(
@@ -37,9 +39,9 @@ class ListingMixin:
                         "created_at": gen.created_at.isoformat(timespec="seconds")})
         return out
 
-    def generator_detail(self, name: str) -> dict:
+    def generator_detail(self: SQLSessions, name: str) -> dict[str, Any]:
         with self.reading() as session:
-            gen = self._generator(session, name)
+            gen = db.named_generator(session, name)
             samples = [
                 {
                     "id": s.id,
@@ -55,7 +57,7 @@ class ListingMixin:
             ]
             calibration = [
                 {
-                    "extractor": session.get(db.ExtractorRow, c.extractor_id).key,
+                    "extractor": db.stored_extractor(session, c.extractor_id).key,
                     "threshold": c.threshold,
                     "method": c.method,
                     "target_far": c.target_far,
@@ -74,11 +76,11 @@ class ListingMixin:
                 "calibration": calibration,
             }
 
-    def audit(self, action: str, detail: dict) -> None:
+    def audit(self: SQLSessions, action: str, detail: dict[str, Any]) -> None:
         with self.writing() as session:
             session.add(db.Audit(action=action, detail=json.dumps(detail)))
 
-    def audit_log(self, limit: int | None = None, action: str | None = None) -> list[dict]:
+    def audit_log(self: SQLSessions, limit: int | None = None, action: str | None = None) -> list[dict[str, Any]]:
         """The audit trail, oldest first: the last ``limit`` entries (all when None),
         optionally of one ``action`` (enroll, remove, calibrate, reembed)."""
         query = select(db.Audit).order_by(db.Audit.id.desc())

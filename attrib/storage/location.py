@@ -12,21 +12,25 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from ..errors import GalleryError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 DRIVER = "postgresql+psycopg"
 CACHE_ENV = "ATTRIB_CACHE_DIR"
 
 
-def is_database_url(location) -> bool:
+def is_database_url(location: object) -> bool:
     """``location`` names a database (``scheme://...``), not a folder."""
     return "://" in str(location)
 
 
-def database_url(location):
+def database_url(location: object) -> URL:
     """The SQLAlchemy URL of a gallery location given as text (driver psycopg 3); raises GalleryError,
     with the password masked, for a scheme or URL that cannot be used."""
     from sqlalchemy.engine import URL, make_url
@@ -62,12 +66,12 @@ def _without_password(text: str) -> str:
     return f"{scheme}://{credentials}{at}{host}"
 
 
-def masked(url) -> str:
+def masked(url: URL) -> str:
     """The URL as shown to people: ``postgresql://``, the password (if any) as ***, no percent-escapes."""
     return unquote(url.set(drivername="postgresql").render_as_string(hide_password=True))
 
 
-def cache_folder(url) -> Path:
+def cache_folder(url: URL) -> Path:
     """This machine's folder for the index files of the database gallery ``url``:
     ``$ATTRIB_CACHE_DIR`` (else the per-user cache folder) ``/galleries/<digest of the URL without its
     password>``."""
@@ -84,9 +88,9 @@ class MaskedURL(str):
     """A database gallery's URL as shown to people (the text: :func:`masked`); ``url`` is the URL itself,
     so the gallery can be opened again from it."""
 
-    url: object
+    url: URL
 
-    def __new__(cls, url):
+    def __new__(cls, url: URL) -> MaskedURL:
         shown = super().__new__(cls, masked(url))
         shown.url = url
         return shown

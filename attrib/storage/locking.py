@@ -17,7 +17,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Generic, Iterator, TypeVar
 
 from ..errors import GalleryBusy
 from .faults import faults
@@ -25,6 +25,8 @@ from .faults import faults
 LOCK_NAME = "gallery.lock"
 DEFAULT_TIMEOUT = 300.0  # seconds; ATTRIB_LOCK_TIMEOUT overrides
 POLL = 0.05
+
+Handle = TypeVar("Handle")  # what a lock is taken on: a file descriptor, a database connection
 
 
 def lock_timeout(timeout: float | None = None) -> float:
@@ -38,7 +40,7 @@ def lock_timeout(timeout: float | None = None) -> float:
         return DEFAULT_TIMEOUT
 
 
-class WriterLock:
+class WriterLock(Generic[Handle]):
     """A re-entrant writer lock that waits up to ``timeout`` seconds (saying so once through ``notify``),
     then raises GalleryBusy naming the gallery ``name``. Subclasses say how to try and release it."""
 
@@ -50,10 +52,10 @@ class WriterLock:
         self.timeout = lock_timeout(timeout)
         self._guard = threading.RLock()
         self._depth = 0
-        self._handle = None
+        self._handle: Handle | None = None
 
     @contextmanager
-    def held(self):
+    def held(self) -> Iterator[None]:
         """Hold the lock for the block (waiting for another writer if needed)."""
         with self._guard:
             if self._depth == 0:
@@ -65,9 +67,10 @@ class WriterLock:
                 self._depth -= 1
                 if self._depth == 0:
                     handle, self._handle = self._handle, None
-                    self._release(handle)
+                    if handle is not None:
+                        self._release(handle)
 
-    def _acquire(self):
+    def _acquire(self) -> Handle:
         handle = self._open()
         deadline = time.monotonic() + self.timeout
         waiting = False
@@ -90,20 +93,20 @@ class WriterLock:
                             f"waiting up to {self.timeout:g} s")
             time.sleep(self.poll)
 
-    def _open(self):
+    def _open(self) -> Handle:
         """What the lock is taken on (a file descriptor, a database connection)."""
         raise NotImplementedError
 
-    def _try(self, handle) -> bool:
+    def _try(self, handle: Handle) -> bool:
         """Take the lock without waiting; False when another process holds it."""
         raise NotImplementedError
 
-    def _release(self, handle) -> None:
+    def _release(self, handle: Handle) -> None:
         """Release the lock (if taken) and close ``handle``."""
         raise NotImplementedError
 
 
-class GalleryLock(WriterLock):
+class GalleryLock(WriterLock[int]):
     """The writer lock of the gallery folder ``root``: ``flock`` on ``gallery.lock`` (see the module
     docstring)."""
 

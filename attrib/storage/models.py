@@ -17,12 +17,16 @@ revision the whitening and the thresholds were fitted at (:func:`attrib.upkeep.f
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint, inspect, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
+from ..errors import UnknownGenerator
 from .revisions import sqlite_triggers
 from .schema import SCHEMA_VERSION  # noqa: F401 - part of this module's interface
 
@@ -84,7 +88,7 @@ class ExtractorRow(Base):
     revision: Mapped[int] = mapped_column(default=0, server_default="0")
 
     @property
-    def options(self) -> dict:
+    def options(self) -> dict[str, Any]:
         return json.loads(self.options_json or "{}")
 
 
@@ -178,34 +182,38 @@ class Audit(Base):
 SCHEMA_1_TABLES = ("meta", "generators", "samples", "extractors", "vectors", "calibrations", "audit")
 
 
-def _migrate_to_1(connection) -> None:
+def _create_tables(connection: Connection, *names: str) -> None:
+    for name in names:
+        Base.metadata.tables[name].create(connection, checkfirst=True)
+
+
+def _migrate_to_1(connection: Connection) -> None:
     Base.metadata.create_all(connection, tables=[Base.metadata.tables[name] for name in SCHEMA_1_TABLES])
 
 
-def _migrate_to_2(connection) -> None:
+def _migrate_to_2(connection: Connection) -> None:
     """Add the fitted whitening per extractor (refitted on the next calibration)."""
-    WhiteningRow.__table__.create(connection, checkfirst=True)
+    _create_tables(connection, WhiteningRow.__tablename__)
 
 
-def _migrate_to_3(connection) -> None:
+def _migrate_to_3(connection: Connection) -> None:
     """Add calibrations.separation (set by the next calibration; while NULL, fusion weighs extractors equally)."""
     columns = {c["name"] for c in inspect(connection).get_columns("calibrations")}
     if "separation" not in columns:
         connection.exec_driver_sql("ALTER TABLE calibrations ADD COLUMN separation FLOAT")
 
 
-def _migrate_to_4(connection) -> None:
+def _migrate_to_4(connection: Connection) -> None:
     """Add the impostor cohort and the decision model per extractor (filled by the next enroll or re-embed)."""
-    CohortRow.__table__.create(connection, checkfirst=True)
-    DecisionModelRow.__table__.create(connection, checkfirst=True)
+    _create_tables(connection, CohortRow.__tablename__, DecisionModelRow.__tablename__)
 
 
-def _add_column(connection, table: str, column: str, ddl: str) -> None:
+def _add_column(connection: Connection, table: str, column: str, ddl: str) -> None:
     if column not in {c["name"] for c in inspect(connection).get_columns(table)}:
         connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
 
 
-def _migrate_to_5(connection) -> None:
+def _migrate_to_5(connection: Connection) -> None:
     """Add revisions (see the module docstring). A whitening fitted on as many vectors as the extractor
     holds, with thresholds beside it for every generator that has vectors, is taken as current; anything
     else stays unrecorded (NULL), so the next writer, or reader that can write, refits it."""
@@ -227,7 +235,25 @@ def _migrate_to_5(connection) -> None:
 
 
 # version reached -> function applied to a connection at the previous version
-MIGRATIONS = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4, 5: _migrate_to_5}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3, 4: _migrate_to_4, 5: _migrate_to_5}
+
+
+def named_generator(session: Session, name: str) -> Generator:
+    """The row of generator ``name``; raises UnknownGenerator, naming the enrolled ones, when there is none."""
+    generator = session.scalar(select(Generator).where(Generator.name == name))
+    if generator is None:
+        known = ", ".join(session.scalars(select(Generator.name).order_by(Generator.name))) or "none"
+        raise UnknownGenerator(f"generator {name!r} is not enrolled (enrolled: {known}); see `attrib gallery list`")
+    return generator
+
+
+def stored_extractor(session: Session, extractor_id: int) -> ExtractorRow:
+    """The row of extractor ``extractor_id``; raises KeyError for an id the gallery does not hold."""
+    row = session.get(ExtractorRow, extractor_id)
+    if row is None:
+        raise KeyError(f"no extractor with id {extractor_id}")
+    return row
 
 
 def schema_version(session: Session) -> int:

@@ -13,11 +13,12 @@ naming the URL with its password masked (:func:`attrib.storage.faults.postgresql
 from __future__ import annotations
 
 import hashlib
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import text
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.orm import sessionmaker
 
 from . import database
@@ -27,29 +28,30 @@ from .locking import WriterLock
 from .sql import SQLStore
 
 
-class AdvisoryLock(WriterLock):
+class AdvisoryLock(WriterLock[Connection]):
     """The writer lock of a PostgreSQL gallery: a session-level advisory lock on ``key``, held on a
     connection of its own (so it outlives transactions, and the server releases it when a killed
     holder's connection ends)."""
 
     poll = 0.1
 
-    def __init__(self, engine, key: int, name: str, notify: Callable[[str], None] | None = None,
-                 timeout: float | None = None, guard: Callable[[str], object] = lambda doing: nullcontext()):
+    def __init__(self, engine: Engine, key: int, name: str, notify: Callable[[str], None] | None = None,
+                 timeout: float | None = None,
+                 guard: Callable[[str], AbstractContextManager[object]] = lambda doing: nullcontext()):
         super().__init__(name, notify, timeout)
         self.engine = engine
         self.key = key
         self.guard = guard  # words the faults met while ``doing`` something
 
-    def _open(self):
+    def _open(self) -> Connection:
         with self.guard("taking the gallery's write lock"):
             return self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
-    def _try(self, connection) -> bool:
+    def _try(self, connection: Connection) -> bool:
         with self.guard("taking the gallery's write lock"):
             return bool(connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar())
 
-    def _release(self, connection) -> None:
+    def _release(self, connection: Connection) -> None:
         try:
             connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
         except Exception:  # the connection is gone, and the lock with it: never reuse it
@@ -58,7 +60,7 @@ class AdvisoryLock(WriterLock):
             connection.close()
 
 
-def lock_key(url) -> int:
+def lock_key(url: URL) -> int:
     """The advisory lock key of the gallery in database ``url`` (a signed 64-bit integer)."""
     digest = hashlib.sha256(f"attrib gallery writer lock: {url.database}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
@@ -71,7 +73,7 @@ class PostgresStore(SQLStore):
 
     dialect = "postgresql"
 
-    def __init__(self, url, notify: Callable[[str], None] | None = None, lock_timeout: float | None = None,
+    def __init__(self, url: URL, notify: Callable[[str], None] | None = None, lock_timeout: float | None = None,
                  cache: str | Path | None = None):
         self.url = url
         self.name = masked(url)
@@ -92,6 +94,6 @@ class PostgresStore(SQLStore):
             raise
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
 
-    def storage_faults(self, doing: str):
+    def storage_faults(self, doing: str) -> AbstractContextManager[None]:
         return faults(self.root, doing, lambda exc: postgresql_error(exc, self.name, self.root, doing,
                                                                      self.url.password))

@@ -12,22 +12,26 @@ transaction that is committed whole or not at all. Storage faults become one-lin
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
-from sqlalchemy import Engine, delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, orm, select
+from sqlalchemy.engine import Engine
 
-from ..errors import EmptyGallery, ExtractorMismatch, UnknownGenerator
+from ..errors import EmptyGallery, ExtractorMismatch
 from ..index import choice, files
 from ..index.whitening import Whitening
 from . import models as db
 from .bulk import StoredSamples, store_chunk
-from .interface import CalibrationState, stack_rows, state_of
+from .interface import CalibrationRecord, CalibrationState, stack_rows, state_of
 from .listing import ListingMixin
 from .locking import WriterLock
+
+if TYPE_CHECKING:
+    from ..extractors.contract import BoundExtractor
+    from ..images import ImageRecord, LoadedImage
 
 
 class SQLStore(ListingMixin):
@@ -41,20 +45,22 @@ class SQLStore(ListingMixin):
     root: Path
     name: str
     notify: Callable[[str], None]
-    lock: WriterLock
+    lock: WriterLock[Any]
     engine: Engine
-    _session: Session | None
+    Session: orm.sessionmaker[orm.Session]  # named like the class it makes
+    dialect: str
+    _session: orm.Session | None
     _read_only: bool
 
     def close(self) -> None:
         self.engine.dispose()
 
-    def storage_faults(self, doing: str):
+    def storage_faults(self, doing: str) -> AbstractContextManager[None]:
         """A context that turns storage faults met while ``doing`` something into one-line errors."""
         raise NotImplementedError
 
     @contextmanager
-    def reading(self) -> Iterator[Session]:
+    def reading(self) -> Iterator[orm.Session]:
         """A session that reads one snapshot (the open transaction's, inside :meth:`writing`)."""
         if self._session is not None:
             yield self._session
@@ -63,7 +69,7 @@ class SQLStore(ListingMixin):
             yield session
 
     @contextmanager
-    def writing(self) -> Iterator[Session]:
+    def writing(self) -> Iterator[orm.Session]:
         """One transaction under the writer lock: committed when the outermost block ends, rolled back
         (with everything nested in it) on any error."""
         if self._session is not None:
@@ -98,8 +104,8 @@ class SQLStore(ListingMixin):
 
     # -- extractors -----------------------------------------------------
 
-    def extractor_row(self, session: Session, extractor, create: bool, allow_other_versions: bool = False
-                      ) -> db.ExtractorRow | None:
+    def extractor_row(self, session: orm.Session, extractor: BoundExtractor, create: bool,
+                      allow_other_versions: bool = False) -> db.ExtractorRow | None:
         """The row for ``extractor``'s identity (a bound extractor; created if asked).
 
         Refuses, naming the re-embed command, when the gallery holds vectors of
@@ -160,11 +166,11 @@ class SQLStore(ListingMixin):
     def extractors(self) -> list[tuple[int, str]]:
         """(id, identity key) of every extractor, in the order they were added."""
         with self.reading() as session:
-            return [tuple(r) for r in session.execute(select(db.ExtractorRow.id, db.ExtractorRow.key)).all()]
+            return [(r.id, r.key) for r in session.execute(select(db.ExtractorRow.id, db.ExtractorRow.key)).all()]
 
     def extractor_key(self, extractor_id: int) -> str:
         with self.reading() as session:
-            return session.get(db.ExtractorRow, extractor_id).key
+            return db.stored_extractor(session, extractor_id).key
 
     # -- generators and samples -----------------------------------------
 
@@ -182,14 +188,14 @@ class SQLStore(ListingMixin):
         with self.reading() as session:
             if sha256s is None:
                 return dict(session.execute(query).all())
-            found = {}
+            found: dict[str, str] = {}
             for start in range(0, len(sha256s), db.IN_CHUNK):
                 chunk = list(sha256s[start: start + db.IN_CHUNK])
                 found.update(session.execute(query.where(db.Sample.sha256.in_(chunk))).all())
             return found
 
-    def add_samples(self, generator: str, images: Sequence, matrix: np.ndarray, extractor,
-                    family: str | None = None, note: str | None = None) -> StoredSamples:
+    def add_samples(self, generator: str, images: Sequence[LoadedImage | ImageRecord], matrix: np.ndarray,
+                    extractor: BoundExtractor, family: str | None = None, note: str | None = None) -> StoredSamples:
         """Store decoded ``images`` (path, sha256, size, format, width, height) and their vectors under
         ``generator`` in one transaction (:func:`attrib.storage.bulk.store_chunk`, with each path resolved).
         Who owns each sha256 is checked again inside it, so files another process enrolled meanwhile are
@@ -200,29 +206,24 @@ class SQLStore(ListingMixin):
     def remove_generator(self, generator: str) -> int:
         """Remove a generator with its samples and vectors; return the number of samples removed."""
         with self.writing() as session:
-            gen = self._generator(session, generator)
+            gen = db.named_generator(session, generator)
             count = len(gen.samples)
             session.delete(gen)
             session.add(db.Audit(action="remove", detail=json.dumps({"generator": generator, "samples": count})))
         return count
 
-    def _generator(self, session: Session, name: str) -> db.Generator:
-        gen = session.scalar(select(db.Generator).where(db.Generator.name == name))
-        if gen is None:
-            known = ", ".join(session.scalars(select(db.Generator.name).order_by(db.Generator.name))) or "none"
-            raise UnknownGenerator(f"generator {name!r} is not enrolled (enrolled: {known}); see `attrib gallery list`")
-        return gen
-
-    def samples_to_embed(self, extractor) -> tuple[int, list[tuple[int, str, str, str]], int]:
+    def samples_to_embed(self, extractor: BoundExtractor) -> tuple[int, list[tuple[int, str, str, str]], int]:
         """For re-embedding with ``extractor``: (its id, [(sample id, path, sha256, generator)] lacking a
         vector, how many already have one)."""
         with self.writing() as session:
-            extractor_id = self.extractor_row(session, extractor, create=True, allow_other_versions=True).id
+            row = self.extractor_row(session, extractor, create=True, allow_other_versions=True)
+            assert row is not None  # created when missing
+            extractor_id = row.id
             done = set(session.scalars(select(db.Vector.sample_id).where(db.Vector.extractor_id == extractor_id)))
             samples = session.execute(
                 select(db.Sample.id, db.Sample.path, db.Sample.sha256, db.Generator.name).join(db.Generator)
             ).all()
-        todo = [tuple(s) for s in samples if s[0] not in done]
+        todo = [(s.id, s.path, s.sha256, s.name) for s in samples if s.id not in done]
         return extractor_id, todo, len(samples) - len(todo)
 
     def add_vectors(self, extractor_id: int, name: str, key: str, vectors: list[tuple[int, np.ndarray]],
@@ -254,14 +255,14 @@ class SQLStore(ListingMixin):
     def vectors(self, extractor_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(vector ids, generator ids, float32 matrix) for one extractor, ordered by vector id."""
         with self.reading() as session:
-            row = session.get(db.ExtractorRow, extractor_id)
+            dim = db.stored_extractor(session, extractor_id).dim
             rows = session.execute(
                 select(db.Vector.id, db.Sample.generator_id, db.Vector.data)
                 .join(db.Sample, db.Sample.id == db.Vector.sample_id)
                 .where(db.Vector.extractor_id == extractor_id)
                 .order_by(db.Vector.id)
             ).all()
-        return stack_rows(rows, row.dim)
+        return stack_rows(rows, dim)
 
     def labels(self, extractor_id: int) -> tuple[np.ndarray, np.ndarray]:
         with self.reading() as session:
@@ -273,7 +274,10 @@ class SQLStore(ListingMixin):
 
     def revision(self, extractor_id: int) -> int:
         with self.reading() as session:
-            return int(session.scalar(select(db.ExtractorRow.revision).where(db.ExtractorRow.id == extractor_id)))
+            revision = session.scalar(select(db.ExtractorRow.revision).where(db.ExtractorRow.id == extractor_id))
+        if revision is None:
+            raise KeyError(f"no extractor with id {extractor_id}")
+        return int(revision)
 
     def fit_revisions(self, extractor_id: int) -> tuple[int | None, int | None]:
         with self.reading() as session:
@@ -300,7 +304,7 @@ class SQLStore(ListingMixin):
         if sample_ids is not None:
             query = query.where(db.Vector.sample_id.in_([int(i) for i in sample_ids]))
         with self.reading() as session:
-            dim = session.get(db.ExtractorRow, extractor_id).dim
+            dim = db.stored_extractor(session, extractor_id).dim
             rows = session.execute(query).all()
         return stack_rows(rows, dim)
 
@@ -316,7 +320,7 @@ class SQLStore(ListingMixin):
 
     def index_state(self, extractor_id: int) -> files.IndexState:
         with self.reading() as session:
-            dim = session.get(db.ExtractorRow, extractor_id).dim
+            dim = db.stored_extractor(session, extractor_id).dim
             ids, gens = self.labels(extractor_id)
             return state_of(ids, gens, dim, self.whitening(extractor_id))
 
@@ -336,7 +340,7 @@ class SQLStore(ListingMixin):
             files.write_index(built, files.index_path(self.root, extractor_id), state, ids, gens)
             return True
 
-    def require_extractor(self, extractor) -> int:
+    def require_extractor(self, extractor: BoundExtractor) -> int:
         """The id of ``extractor``'s identity; raises, saying what to do, when the gallery has no sample
         embedded with it."""
         key = extractor.identity.key
@@ -363,8 +367,8 @@ class SQLStore(ListingMixin):
                 select(db.Calibration.generator_id, db.Calibration.threshold, db.Calibration.separation,
                        db.Calibration.target_far).where(db.Calibration.extractor_id == extractor_id)
             ).all()
-            model = session.get(db.DecisionModelRow, extractor_id)
-            model = json.loads(model.params) if model else None
+            stored = session.get(db.DecisionModelRow, extractor_id)
+            model = json.loads(stored.params) if stored else None
         return CalibrationState(
             {gid: threshold for gid, threshold, _, _ in rows},
             separation=next((sep for gid, _, sep, _ in rows if gid is None), None),
@@ -403,7 +407,8 @@ class SQLStore(ListingMixin):
             )
         return previous
 
-    def save_calibration(self, extractor_id: int, result, target_far: float, revision: int) -> None:
+    def save_calibration(self, extractor_id: int, result: CalibrationRecord, target_far: float,
+                         revision: int) -> None:
         """Replace one extractor's thresholds by ``result`` (:class:`attrib.scoring.calibration.CalibrationResult`:
         its thresholds, separation, decision model and message) fitted at ``revision``, and audit it."""
         with self.writing() as session:
@@ -428,7 +433,7 @@ class SQLStore(ListingMixin):
                 session.merge(db.DecisionModelRow(extractor_id=extractor_id, params=json.dumps(result.model)))
             else:
                 session.execute(delete(db.DecisionModelRow).where(db.DecisionModelRow.extractor_id == extractor_id))
-            key = session.get(db.ExtractorRow, extractor_id).key
+            key = db.stored_extractor(session, extractor_id).key
             detail = {"extractor": key, "extractor_id": extractor_id, "target_far": target_far,
                       "message": result.message}
             session.add(db.Audit(action="calibrate", detail=json.dumps(detail)))

@@ -8,6 +8,7 @@ disagree, :mod:`attrib.index.files`) and ``gallery.lock`` (the writer lock, a lo
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Callable
 
@@ -45,6 +46,6 @@ class SQLiteStore(SQLStore):
 
     dialect = "sqlite"
 
-    def storage_faults(self, doing: str):
+    def storage_faults(self, doing: str) -> AbstractContextManager[None]:
         """A context that turns storage faults met while ``doing`` something into one-line errors."""
         return faults(self.root, doing)

@@ -4,21 +4,35 @@ Enrollment stores thumbnails with their samples (:func:`attrib.storage.bulk.stor
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from sqlalchemy import insert, select
 
 from . import models as db
+from .interface import SQLSessions
 
 
-def rows_for(sample_ids: Sequence[int], thumbnails: Sequence) -> list[dict]:
+class Thumbnail(Protocol):
+    """A thumbnail as stored (:class:`attrib.enrollment.Thumbnail`): its encoded bytes, format and size."""
+
+    @property
+    def format(self) -> str: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def data(self) -> bytes: ...
+
+
+def rows_for(sample_ids: Sequence[int], thumbnails: Sequence[Thumbnail | None]) -> list[dict[str, Any]]:
     """Rows of the thumbnails table for ``thumbnails`` (:class:`attrib.enrollment.Thumbnail` or None, None
     skipped), one per sample id."""
     return [{"sample_id": int(sample_id), "format": t.format, "width": int(t.width), "height": int(t.height),
              "data": t.data} for sample_id, t in zip(sample_ids, thumbnails) if t is not None]
 
 
-def by_sha256(store, sha256s: Iterable[str]) -> dict[str, bytes]:
+def by_sha256(store: SQLSessions, sha256s: Iterable[str]) -> dict[str, bytes]:
     """The stored thumbnails (encoded bytes) of the samples with these sha256s; those without one are absent."""
     wanted = list(dict.fromkeys(sha256s))
     out: dict[str, bytes] = {}
@@ -30,26 +44,26 @@ def by_sha256(store, sha256s: Iterable[str]) -> dict[str, bytes]:
     return out
 
 
-def of_generator(store, name: str) -> list[dict]:
+def of_generator(store: SQLSessions, name: str) -> list[dict[str, Any]]:
     """The samples of generator ``name`` in enrollment order: sha256, path and thumbnail (bytes, or None);
     raises UnknownGenerator for a name not enrolled."""
     with store.reading() as session:
-        generator = store._generator(session, name)
+        generator = db.named_generator(session, name)
         rows = session.execute(
             select(db.Sample.sha256, db.Sample.path, db.ThumbnailRow.data)
             .outerjoin(db.ThumbnailRow).where(db.Sample.generator_id == generator.id).order_by(db.Sample.id)).all()
     return [{"sha256": sha256, "path": path, "thumbnail": data} for sha256, path, data in rows]
 
 
-def samples_without(store) -> list[tuple[int, str, str, str]]:
+def samples_without(store: SQLSessions) -> list[tuple[int, str, str, str]]:
     """(sample id, path, sha256, generator name) of every sample without a thumbnail, by id."""
     with store.reading() as session:
-        return [tuple(row) for row in session.execute(
+        return [(row.id, row.path, row.sha256, row.name) for row in session.execute(
             select(db.Sample.id, db.Sample.path, db.Sample.sha256, db.Generator.name).join(db.Generator)
             .outerjoin(db.ThumbnailRow).where(db.ThumbnailRow.sample_id.is_(None)).order_by(db.Sample.id))]
 
 
-def add(store, thumbnails: dict) -> int:
+def add(store: SQLSessions, thumbnails: Mapping[int, Thumbnail]) -> int:
     """Store ``thumbnails`` (sample id -> :class:`attrib.enrollment.Thumbnail`) in one transaction, skipping
     samples that gained one or were removed meanwhile; the caller holds the writer lock. Returns how many."""
     if not thumbnails:

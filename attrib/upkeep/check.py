@@ -18,14 +18,17 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..errors import GalleryError
 from ..index import files
 from ..storage.fast_reader import FastReader, connect_read_only
-from ..storage.interface import GalleryReads
+from ..storage.interface import GalleryReads, GalleryStore
 from ..storage.schema import SCHEMA_VERSION
 from .freshness import fit_problems, index_problems
+
+if TYPE_CHECKING:
+    from ..storage.sql import SQLStore
 
 MAX_LISTED = 10  # integrity problems listed one by one
 SEVERITIES = ("problem", "stale", "note")
@@ -110,17 +113,17 @@ class CheckReport:
         """One line per finding and per repair done, then the summary."""
         return [f.line() for f in self.findings] + [f"repaired: {r}" for r in self.repaired] + [self.summary()]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"gallery": self.gallery, "consistent": self.consistent, "status": self.status,
                 "generators": self.generators,
                 "samples": self.samples, "extractors": self.extractors,
                 "findings": [asdict(f) for f in self.findings], "repaired": self.repaired}
 
 
-def inspect_gallery(root: str | Path, store: GalleryReads | None = None) -> CheckReport:
-    """Check the gallery folder ``root``, reading through ``store`` when given (else read-only sqlite3);
-    a PostgreSQL gallery is checked through its ``store``."""
-    if store is not None and getattr(store, "dialect", "sqlite") != "sqlite":
+def inspect_gallery(root: str | Path, store: SQLStore | None = None) -> CheckReport:
+    """Check the gallery folder ``root``, reading through the SQL store ``store`` when given (else read-only
+    sqlite3); a PostgreSQL gallery is checked through its ``store``."""
+    if store is not None and store.dialect != "sqlite":
         return _inspect_database(store)
     root = Path(root)
     report = CheckReport(str(root))
@@ -160,7 +163,7 @@ def inspect_gallery(root: str | Path, store: GalleryReads | None = None) -> Chec
     return report
 
 
-def _inspect_database(store) -> CheckReport:
+def _inspect_database(store: SQLStore) -> CheckReport:
     """Check a gallery whose database is a server's (which keeps its own integrity): its contents and
     this machine's index files."""
     from sqlalchemy import text
@@ -205,7 +208,7 @@ def _database_findings(connection: sqlite3.Connection, report: CheckReport) -> i
     return version
 
 
-def _content_findings(query: Callable[..., list], reads: GalleryReads, report: CheckReport) -> None:
+def _content_findings(query: Callable[..., Sequence[Sequence[Any]]], reads: GalleryReads, report: CheckReport) -> None:
     """Per extractor: vectors present and well formed, fits current, index generation current; stray files.
     ``query(sql, params)`` returns the rows of an SQL statement with ``:name`` parameters."""
     report.contents_read = True
@@ -245,7 +248,7 @@ def _content_findings(query: Callable[..., list], reads: GalleryReads, report: C
                                        severity="note"))
 
 
-def repair(store, report: CheckReport, recalibrate: Callable[[int], object]) -> list[str]:
+def repair(store: GalleryStore, report: CheckReport, recalibrate: Callable[[int], object]) -> list[str]:
     """Rebuild what ``report`` (made through ``store``, under the writer lock) found stale: fits through
     ``recalibrate(extractor_id)``, index generations from the stored vectors, leftover files removed.
     Returns what was done, one line each."""

@@ -17,7 +17,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import faiss
 import numpy as np
 
 from ..errors import EmptyGallery, GalleryError
@@ -28,6 +30,10 @@ from ..scoring.whitening import refit_reason
 from ..storage.fast_reader import FastReader
 from ..storage.interface import GalleryReads
 
+if TYPE_CHECKING:
+    from ..extractors.contract import BoundExtractor
+    from ..storage.sql import SQLStore
+
 
 @dataclass
 class LoadedIndex:
@@ -35,7 +41,7 @@ class LoadedIndex:
 
     extractor_id: int
     extractor_key: str
-    index: object
+    index: faiss.Index  # a files.LayeredIndex stands in for one (base and deltas)
     ids: np.ndarray  # sorted vector ids
     generator_ids: np.ndarray  # aligned with ids
     generator_names: dict[int, str]
@@ -44,9 +50,9 @@ class LoadedIndex:
     separation: float | None = None  # the calibration's d' (fusion weight); None before schema 3 calibration
     rebuilt: bool = False
     target_far: float | None = None  # the FAR the thresholds were calibrated at
-    model: dict | None = None  # the open-set decision model; None for a gallery calibrated without a cohort
+    model: dict[str, Any] | None = None  # the open-set decision model; None for a gallery calibrated without a cohort
     families: dict[int, str | None] = field(default_factory=dict)
-    cache: dict = field(default_factory=dict, repr=False, compare=False)  # what scoring derives from it, kept
+    cache: dict[object, Any] = field(default_factory=dict, repr=False, compare=False)  # what scoring derives, kept
 
     def generators_of(self, vector_ids: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self.ids, vector_ids)
@@ -128,7 +134,7 @@ def load_index_view(store: GalleryReads, key: str) -> LoadedIndex | None:
         if extractor_id is None or fit_problems(store, extractor_id):
             return None
         problems, cached = index_problems(store, extractor_id, full=False)
-        if problems or not cached.state.count:
+        if problems or cached is None or not cached.state.count:  # cached is None only with problems
             return None
         return _view(store, extractor_id, key, cached.index, cached.labels[0], cached.labels[1])
 
@@ -148,7 +154,8 @@ def memory_view(store: GalleryReads, key: str) -> LoadedIndex | None:
         return _view(store, extractor_id, key, index, ids, gens)
 
 
-def _view(store: GalleryReads, extractor_id: int, key: str, index, ids: np.ndarray, gens: np.ndarray) -> LoadedIndex:
+def _view(store: GalleryReads, extractor_id: int, key: str, index: faiss.Index, ids: np.ndarray, gens: np.ndarray
+          ) -> LoadedIndex:
     calibration = store.calibration(extractor_id)
     return LoadedIndex(
         extractor_id, key, index, ids, gens, store.generator_names(),
@@ -158,7 +165,7 @@ def _view(store: GalleryReads, extractor_id: int, key: str, index, ids: np.ndarr
     )
 
 
-def open_index(store, extractor) -> LoadedIndex:
+def open_index(store: SQLStore, extractor: BoundExtractor) -> LoadedIndex:
     """Load the index of ``extractor`` from the SQL store ``store``, rebuilding it under the writer lock (and
     saying so) if it disagrees with the database."""
     key = extractor.identity.key
@@ -184,7 +191,7 @@ def open_index(store, extractor) -> LoadedIndex:
     return view
 
 
-def read_view(root: str | Path, key: str):
+def read_view(root: str | Path, key: str) -> LoadedIndex | None:
     """The trusted index view of extractor identity ``key`` in the gallery at ``root``, else None."""
     reader = FastReader.open(root)
     if reader is None:

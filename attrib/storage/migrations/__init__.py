@@ -11,15 +11,20 @@ Imported only when a database needs migrating.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...errors import GalleryError
 from ..schema import HEAD_REVISION, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
 
 FOLDER = Path(__file__).resolve().parent
 BASELINE = "0005"  # the schema 5 of SQLite galleries written before Alembic
 
 
-def config(connection=None, url: str | None = None):
+def config(connection: Connection | None = None, url: str | None = None) -> Config:
     """An Alembic Config for this script folder, running on ``connection`` (else on ``url``)."""
     from alembic.config import Config
 
@@ -35,10 +40,13 @@ def head() -> str:
     """The newest revision among the scripts."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(config()).get_current_head()
+    current = ScriptDirectory.from_config(config()).get_current_head()
+    if current is None:
+        raise GalleryError(f"no Alembic revision in {FOLDER / 'versions'}; this attrib is damaged, reinstall it")
+    return current
 
 
-def upgrade(connection, where: str, stamp: int | None = None) -> None:
+def upgrade(connection: Connection, where: str, stamp: int | None = None) -> None:
     """Apply every revision the database on ``connection`` lacks; with ``stamp`` (a schema version, 5 or
     later), first record it at that schema's revision (a gallery without the Alembic stamp: brought to
     schema 5 by the code before Alembic, or whose stamp was lost)."""

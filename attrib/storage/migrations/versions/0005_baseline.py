@@ -7,6 +7,8 @@ Revises:
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -20,19 +22,19 @@ depends_on = None
 SCHEMA_VERSION = "5"
 
 
-def _required(name: str, kind, **options) -> sa.Column:
+def _required(name: str, kind: sa.types.TypeEngine[Any], **options: Any) -> sa.Column[Any]:
     return sa.Column(name, kind, nullable=False, **options)
 
 
-def _id() -> sa.Column:
+def _id() -> sa.Column[Any]:
     return sa.Column("id", sa.Integer(), primary_key=True)
 
 
-def _created() -> sa.Column:
+def _created() -> sa.Column[Any]:
     return _required("created_at", sa.DateTime())
 
 
-def _refers(name: str, target: str, primary: bool = False, nullable: bool = False) -> sa.Column:
+def _refers(name: str, target: str, primary: bool = False, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(name, sa.Integer(), sa.ForeignKey(target, ondelete="CASCADE"), nullable=nullable,
                      primary_key=primary, index=not (primary or nullable))
 
