@@ -11,11 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from attrib.gallery import Gallery
+from attrib import refit
+from attrib.gallery import Gallery, cohort_version
 from attrib.images import BATCH, ImageRecord
 from attrib.scoring import whitening as whitening_module
 from attrib.scoring.calibration import stratified
+from attrib.scoring.decision import decide, rank, score_queries
+from attrib.scoring.open_set import DecisionModel
 from attrib.storage import faiss_cache
+from attrib.storage.base import fit_problems, load_index_view
+from attrib.storage.fast_reader import FastReader
 
 from gallery_helpers import bound, enrolled_gallery, run_in_process
 
@@ -95,7 +100,7 @@ def test_a_new_generator_is_calibrated_and_indexed_incrementally(filled, make_se
         before = g.store.whitening(1).digest
         report = g.enroll("gray", make_set("gray", 6), bound())
         assert len(report.added) == 6 and "recalibrated 1 generator" in report.calibration
-        assert g.store.whitening(1).digest == before  # 6 changes on 24 fitted: within the share (50 %)
+        assert g.store.whitening(1).digest == before  # a new generator, 6 of the 30 vectors fitted on: within 50 %
         assert {info.name: info.threshold is not None for info in g.generators()}["gray"]
     after = sidecar(filled)
     assert after["index_file"] == base["index_file"] and len(after["deltas"]) == 1
@@ -107,9 +112,9 @@ def test_a_new_generator_is_calibrated_and_indexed_incrementally(filled, make_se
 def test_changes_past_the_share_refit_the_whitening_and_rebuild_the_index(filled, make_set, large):
     with Gallery(filled) as g:
         before = g.store.whitening(1).digest
-        g.enroll("gray", make_set("gray", 14), bound())  # 14 changes on 24 fitted: over 50 %
+        g.enroll("gray", make_set("gray", 30), bound())  # a new generator, 30 of the 54 vectors fitted on: over 50 %
         assert g.store.whitening(1).digest != before
-        assert g.store.whitening(1).fitted_count == 38
+        assert g.store.whitening(1).fitted_count == 54
     assert sidecar(filled)["deltas"] == [] and check(filled).consistent
 
 
@@ -204,3 +209,78 @@ def test_stratified_sample_caps_each_generator_and_the_total():
     counts = np.bincount(labels[keep], minlength=4)
     assert counts[1] == 3 and counts[0] == counts[3] and counts[2] <= counts[0]
     assert np.bincount(labels[stratified(labels, 10_000, per_generator=20)]).tolist() == [20, 3, 20, 20]
+
+
+def test_a_forced_refit_keeps_the_graph_and_whitens_every_vector_anew(filled, make_set, large, monkeypatch):
+    monkeypatch.setattr(faiss_cache, "FLAT_LIMIT", 10)  # an HNSW graph from 10 vectors on
+
+    def forced(g):
+        with g.store.lock.held():
+            return refit.bring_up_to_date(g.store, 1, g.store.cohort(1, cohort_version()), force=True)
+
+    with Gallery(filled) as g:
+        assert not forced(g).reused  # the exact index of before: built afresh as a graph
+        g.enroll("gray", make_set("gray", 3), bound())  # appended to the graph as a delta
+        done = forced(g)
+        assert done.refitted and done.reused and done.indexed == 27
+        ids, _, matrix = g.store.vectors(1)
+        whitened = g.store.whitening(1).apply(matrix)
+        view = g.open_index(bound())
+        assert "HNSW" in sidecar(filled)["key"] and sidecar(filled)["deltas"] == []
+        assert np.allclose(faiss_cache.reconstruct(view.index, ids), whitened, atol=1e-6)
+    assert check(filled).consistent
+
+
+def decisions(root: Path, queries: np.ndarray) -> list[str]:
+    """The decision (a generator's name, ``unknown``, ...) for each raw query vector."""
+    with Gallery(root, read_only=True) as g:
+        view = g.open_index(bound())
+        model = DecisionModel.from_dict(view.model)
+        return [decide([c for _, c in rank(q.scores, view.threshold, model, view.generator_names, view.families)],
+                       model)["decision"] for q in score_queries(view, queries)]
+
+
+def thresholds(root: Path) -> dict[str, float]:
+    with Gallery(root, read_only=True) as g:
+        return {info.name: info.threshold for info in g.generators()}
+
+
+def test_a_new_generator_kept_out_of_the_fit_decides_as_a_full_refit_would(tmp_path, monkeypatch):
+    monkeypatch.setattr(whitening_module, "REFIT_EVERY_CHANGE_BELOW", 1_000)  # 6 x 500 counts as large
+    extractor, root = bound(), tmp_path / "g"
+    with Gallery(root) as g:
+        for k in range(6):
+            g.enroll_embedded(f"gen-{k}", records(500, f"g{k}"), clustered(500, k, seed=k), extractor,
+                              bring_up_to_date=False)
+        g.ensure_cohort(1, extractor)
+        g.calibrate()
+        fitted = g.store.whitening(1).digest
+        report = g.enroll_embedded("new", records(10, "new"), -clustered(10, 0, seed=9), extractor)
+        assert "recalibrated 1 generator" in report.calibration  # 10 of the 1,210 vectors fitted on: kept
+        assert g.store.whitening(1).digest == fitted
+    shutil.copytree(root, tmp_path / "refitted")
+    with Gallery(tmp_path / "refitted") as g:
+        g.calibrate()
+        assert g.store.whitening(1).digest != fitted
+    queries = np.concatenate([clustered(40, k, seed=100 + k) for k in range(6)]
+                             + [-clustered(40, 0, seed=200), -clustered(40, 1, seed=201)])  # the new one; none
+    kept, full = decisions(root, queries), decisions(tmp_path / "refitted", queries)
+    agree = np.mean(np.array(kept) == np.array(full))
+    assert agree >= 0.99, list(zip(kept, full))
+    assert kept[240:280].count("new") >= 35 and kept[280:].count("new") == 0
+    before, after = thresholds(root), thresholds(tmp_path / "refitted")  # cosines, about 0.99 here
+    assert max(abs(before[name] - after[name]) for name in before) <= 0.005, (before, after)
+
+
+def test_both_readers_keep_a_whitening_the_vectors_added_since_leave_within_the_share(filled, make_set, large):
+    with Gallery(filled) as g:
+        fitted = g.store.whitening(1)
+        g.enroll("red", make_set("red", 13, seed=5), bound())  # 13 more of 8: taken in full, 13 of 37 (< 50 %)
+        assert g.store.whitening(1).digest == fitted.digest
+        red = {name: gid for gid, name in g.store.generator_names().items()}["red"]
+        assert g.store.added_since(1, fitted.fitted_max_id) == {red: 13}
+        assert whitening_module.refit_reason(fitted, 13) is not None  # the bound alone would refit
+        assert fit_problems(g.store, 1) == []
+    with FastReader.open(filled) as reader:
+        assert reader.added_since(1, fitted.fitted_max_id) == {red: 13}
+        assert load_index_view(reader, bound().identity.key) is not None
