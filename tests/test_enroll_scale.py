@@ -18,7 +18,7 @@ from attrib.scoring import whitening as whitening_module
 from attrib.scoring.calibration import stratified
 from attrib.scoring.decision import decide, rank, score_queries
 from attrib.scoring.open_set import DecisionModel
-from attrib.storage import faiss_cache
+from attrib.storage import faiss_cache, index_tuning
 from attrib.storage.base import fit_problems, load_index_view
 from attrib.storage.fast_reader import FastReader
 
@@ -284,3 +284,19 @@ def test_both_readers_keep_a_whitening_the_vectors_added_since_leave_within_the_
     with FastReader.open(filled) as reader:
         assert reader.added_since(1, fitted.fitted_max_id) == {red: 13}
         assert load_index_view(reader, bound().identity.key) is not None
+
+
+@pytest.mark.parametrize("key", ["IDMap2,Flat", "IDMap2,HNSW32"])
+def test_a_search_among_some_vectors_reaches_the_deltas(key):
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(400, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(10, 410)
+    layered = faiss_cache.LayeredIndex(faiss_cache.build_index(ids[:300], vectors[:300], 8, key), ids[300:],
+                                       vectors[300:])
+    among = ids[::3]  # in the base and in the delta
+    scores, found = index_tuning.search_among(layered, vectors[:6], 5, among, everywhere=True)
+    exact = vectors[:6] @ vectors[::3].T
+    assert np.array_equal(found, among[np.argsort(-exact, axis=1, kind="stable")[:, :5]])
+    assert np.allclose(scores, np.sort(exact, axis=1)[:, ::-1][:, :5], atol=1e-5)
+    assert np.all(index_tuning.search_among(layered, vectors[:2], 5, ids[[0, 350]])[1][:, 2:] == -1)

@@ -76,6 +76,9 @@ def search_among(index: faiss.Index, queries: np.ndarray, k: int, ids: np.ndarra
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k similarities and ids of ``queries`` among the vectors ``ids`` only (a FAISS ``IDSelector``),
     at the index's own efSearch / nprobe; ``everywhere``: every IVF list, efSearch at least MAX_EF_SEARCH."""
+    layered = getattr(index, "search_among", None)
+    if layered is not None:  # a base with vectors appended beside it (faiss_cache.LayeredIndex)
+        return layered(queries, k, ids, everywhere)
     selector = faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
     parameter, value = search_parameter(index)
     if everywhere and parameter is not None:
