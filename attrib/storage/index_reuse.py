@@ -2,16 +2,17 @@
 
 A refit changes the whitening, so every stored vector changes and the new index must hold the new
 ones: a vector whitened one way is never searched as if whitened another. What need not be redone,
-when the index type stays, is the costly part: an HNSW graph (built by inserting every vector, the
-2 s of a 60,000-vector refit, minutes at a million) or the trained IVF centroids.
+when the index type stays, is the costly part: an HNSW graph (built by inserting every vector, most
+of a refit's time from 50,000 vectors on) or the trained IVF centroids (k-means).
 :func:`rewhitened` takes the previous generation's structure, puts every vector under the new
 whitening in it (the graph's stored vectors replaced in place, the IVF lists refilled), adds the
-vectors stored since, and measures recall@1 at the previous generation's search parameter. It keeps
-the index only when that recall meets :data:`~attrib.storage.index_tuning.TARGET_RECALL` there, so
-reuse never raises the search cost; otherwise (and when a vector was removed from an HNSW graph,
-which cannot drop one) the caller builds afresh. The whitening moves with the share of its fit
-sample that changed (:func:`attrib.scoring.whitening.refit_reason`), so neighbourhoods move little
-and the previous graph stays a good one.
+vectors stored since, and tunes the search parameter again from the previous generation's
+(:func:`retuned`: half, the same or twice it, the smallest whose measured recall@1 meets
+:data:`~attrib.storage.index_tuning.TARGET_RECALL`, as a fresh build's tuning would land within a
+doubling). A structure that needs more than that, and an HNSW graph holding a vector removed since
+(a graph cannot drop one), is not reused: the caller builds afresh. The whitening moves with the
+share of its fit sample that changed (:func:`attrib.scoring.whitening.refit_reason`), so
+neighbourhoods move little and the previous graph stays a good one.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def rewhitened(path: Path, ids: np.ndarray, vectors: np.ndarray, key: str) -> fa
         index.add_with_ids(vectors, ids)
     else:
         return None
-    return index if finds_nearest(index, ids, vectors) else None
+    return index if retuned(index, ids, vectors) else None
 
 
 def _regraphed(index: faiss.Index, ids: np.ndarray, vectors: np.ndarray) -> bool:
@@ -73,10 +74,20 @@ def _regraphed(index: faiss.Index, ids: np.ndarray, vectors: np.ndarray) -> bool
     return True
 
 
-def finds_nearest(index: faiss.Index, ids: np.ndarray, vectors: np.ndarray,
-                  target: float = index_tuning.TARGET_RECALL) -> bool:
-    """Whether ``index`` (holding ``vectors`` by ``ids``) finds the exact nearest neighbour of held-out queries
-    (:func:`~attrib.storage.index_tuning.held_out_queries`) at its search parameter with recall@1 >= ``target``."""
+def retuned(index: faiss.Index, ids: np.ndarray, vectors: np.ndarray, target: float = index_tuning.TARGET_RECALL
+            ) -> bool:
+    """Set the search parameter of ``index`` (holding ``vectors`` by ``ids``) to the smallest of half, once and
+    twice its value at which it finds the exact nearest neighbour of held-out queries
+    (:func:`~attrib.storage.index_tuning.held_out_queries`) with recall@1 >= ``target``; False, the value
+    left as it was, when none does."""
+    parameter, value = index_tuning.search_parameter(index)
+    if parameter is None or value is None:
+        return False
     queries = index_tuning.held_out_queries(vectors, index=index)
     exact, _ = faiss.knn(queries, vectors, 1, metric=faiss.METRIC_INNER_PRODUCT)
-    return index_tuning.recall_at_1(index, queries, exact[:, 0], vectors, ids) >= target
+    for candidate in sorted({max(1, value // 2), value, 2 * value}):
+        index_tuning.set_search_parameter(index, candidate)
+        if index_tuning.recall_at_1(index, queries, exact[:, 0], vectors, ids) >= target:
+            return True
+    index_tuning.set_search_parameter(index, value)
+    return False
