@@ -27,8 +27,8 @@ from . import faiss_cache, index_tuning
 
 def rewhitened(path: Path, ids: np.ndarray, vectors: np.ndarray, key: str) -> faiss.Index | None:
     """An index of factory ``key`` holding ``vectors`` (whitened, by sorted ``ids``), in the graph or lists of
-    the generation at sidecar ``path`` when that was built with ``key``, is readable, and searches them at
-    its own search parameter with recall@1 at the target; None otherwise."""
+    the generation at sidecar ``path``, when that was built with ``key``, is readable and :func:`retuned`
+    finds a search parameter for it; None otherwise (and for an exact index)."""
     fields = faiss_cache.read_sidecar(path)
     if fields is None or fields.get("key") != key or fields.get("dim") != vectors.shape[1] or not len(ids):
         return None
