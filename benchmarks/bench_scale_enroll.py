@@ -1,7 +1,7 @@
 """Enrollment and cold identification against galleries of growing size (prints figures, asserts nothing).
 
     python benchmarks/bench_scale_enroll.py [--sizes 1k,10k,100k] [--generators 500] [--images 10]
-                                            [--workdir DIR] [--json]
+                                            [--few-large 6x10k] [--repeats 3] [--workdir DIR] [--json]
 
 For each size a gallery of that many synthetic samples (unit vectors of the default ``residual``
 extractor's dimension, clustered in ``--generators`` generators) is built through the library's
@@ -10,6 +10,13 @@ fresh process: ``attrib enroll`` of ``--images`` real images (zoo images of a ne
 ``attrib identify`` of one image. Prints for each size the build time, the wall time and peak RSS
 of both commands, the gallery's file sizes, and the ratio of the enroll time at the largest size
 to that at the smallest. 1M (``--sizes 1m``) takes several minutes to build (the HNSW index).
+
+Then the few large generators case (``--few-large``, ``GxN``: G generators of N samples each): a
+gallery of 1,000 samples and one of G x N, both of G generators, each receiving ``--images``
+images of a new generator (the median of ``--repeats`` enrolls, each into a fresh copy), then a
+forced ``attrib calibrate`` of the large one (a full refit, which keeps the index's graph when it
+can). Prints both enroll times and their ratio; enrolling a few images of a new generator should
+cost about the same whatever the size of the generators already there.
 """
 
 from __future__ import annotations
@@ -87,6 +94,37 @@ def attrib(gallery: Path, *args: str) -> list[str]:
     return [sys.executable, "-c", "from attrib.cli import main; main()", "--gallery", str(gallery), *args]
 
 
+def median_enroll(root: Path, images: Path, repeats: int) -> float:
+    """Median wall seconds of ``attrib enroll`` of ``images`` (a new generator) into fresh copies of ``root``."""
+    times = []
+    for run in range(repeats):
+        copy = root.with_name(f"{root.name}-run{run}")
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(root, copy)
+        wall, _, status = timed(attrib(copy, "enroll", "-g", NEW_GENERATOR, str(images)))
+        if status:
+            raise RuntimeError(f"attrib enroll into {copy} exited with {status}")
+        times.append(wall)
+        shutil.rmtree(copy, ignore_errors=True)
+    return float(np.median(times))
+
+
+def few_large(work: Path, generators: int, per_generator: int, images: Path, extractor, repeats: int) -> dict:
+    """Enrolling a new generator's images into a gallery of 1,000 samples and into one of ``generators`` x
+    ``per_generator`` (both of ``generators`` generators), and a forced refit of the large one."""
+    row = {"generators": generators, "per_generator": per_generator}
+    for name, n in (("small", 1_000), ("large", generators * per_generator)):
+        root = work / f"few-{generators}x{n}"
+        shutil.rmtree(root, ignore_errors=True)
+        row[f"{name}_samples"] = n
+        row[f"{name}_build_s"] = round(build(root, n, generators, extractor), 2)
+        row[f"{name}_enroll_s"] = round(median_enroll(root, images, repeats), 3)
+    calibrate_s, _, status = timed(attrib(root, "calibrate"))
+    row["large_calibrate_s"], row["calibrate_status"] = round(calibrate_s, 3), status
+    row["ratio"] = round(row["large_enroll_s"] / row["small_enroll_s"], 2)
+    return row
+
+
 def folder_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -108,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1k,10k,100k", help="gallery sizes, e.g. 1k,10k,100k,1m")
     parser.add_argument("--generators", type=int, default=500)
     parser.add_argument("--images", type=int, default=10, help="real images enrolled into each gallery")
+    parser.add_argument("--few-large", default="6x10k",
+                        help="few large generators, GxN[,GxN...] (G generators of N samples; empty: skip)")
+    parser.add_argument("--repeats", type=int, default=3, help="enrolls timed per few-large gallery (median)")
     parser.add_argument("--workdir", type=Path, help="keep the galleries here (default: a temporary folder)")
     parser.add_argument("--json", action="store_true", help="print the rows and ratios as one JSON object")
     args = parser.parse_args(argv)
@@ -139,14 +180,28 @@ def main(argv: list[str] | None = None) -> int:
         by_size = {r["samples"]: r for r in rows}
         if 1_000 in by_size and 100_000 in by_size:
             ratios["enroll(100000)/enroll(1000)"] = round(by_size[100_000]["enroll_s"] / by_size[1_000]["enroll_s"], 2)
-    if args.json:
-        print(json.dumps({"rows": rows, "ratios": ratios}))
-    else:
+    if not args.json:
         for name, value in ratios.items():
             print(f"{name} = {value}")
+    few = []
+    for spec in (s.strip().lower() for s in args.few_large.split(",") if s.strip()):
+        generators, per_generator = spec.split("x")
+        row = few_large(work, int(generators), parse_size(per_generator), images / NEW_GENERATOR, extractor,
+                        args.repeats)
+        few.append(row)
+        ratios[f"enroll({row['generators']}x{row['per_generator']})/enroll(1000)"] = row["ratio"]
+        if not args.json:
+            print(f"few large generators, {args.images} images of a new generator (median of {args.repeats}): "
+                  f"into {row['generators']} x {row['per_generator']} samples {row['large_enroll_s']:.2f} s, "
+                  f"into {row['small_samples']} samples of {row['generators']} generators "
+                  f"{row['small_enroll_s']:.2f} s, ratio {row['ratio']}; forced refit (attrib calibrate) of "
+                  f"the large one {row['large_calibrate_s']:.2f} s", flush=True)
+    if args.json:
+        print(json.dumps({"rows": rows, "few_large": few, "ratios": ratios}))
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
-    return 0 if all(r["enroll_status"] == 0 and r["identify_status"] == 0 for r in rows) else 1
+    return 0 if all(r["enroll_status"] == 0 and r["identify_status"] == 0 for r in rows) and \
+        all(r["calibrate_status"] == 0 for r in few) else 1
 
 
 if __name__ == "__main__":

@@ -16,7 +16,12 @@ from attrib.gallery import Gallery, cohort_version
 from attrib.images import BATCH, ImageRecord
 from attrib.scoring import whitening as whitening_module
 from attrib.scoring.calibration import stratified
-from attrib.index import choice, files
+from attrib.index import choice, files, tuning
+from attrib.scoring.decision import decide, rank, score_queries
+from attrib.scoring.open_set import DecisionModel
+from attrib.storage.fast_reader import FastReader
+from attrib.upkeep import refit
+from attrib.upkeep.freshness import fit_problems, load_index_view
 
 from comparisons import assert_same_neighbours
 from gallery_helpers import bound, enrolled_gallery, run_in_process
@@ -99,7 +104,7 @@ def test_a_new_generator_is_calibrated_and_indexed_incrementally(filled, make_se
         before = store.whitening(1).digest
         report = g.enroll("gray", make_set("gray", 6), bound())
         assert len(report.added) == 6 and "recalibrated 1 generator" in report.calibration
-        assert store.whitening(1).digest == before  # 6 changes on 24 fitted: within the share (50 %)
+        assert store.whitening(1).digest == before  # a new generator, 6 of the 30 vectors fitted on: within 50 %
         assert {info.name: info.threshold is not None for info in g.generators()}["gray"]
     after = sidecar(filled)
     assert after["index_file"] == base["index_file"] and len(after["deltas"]) == 1
@@ -112,9 +117,9 @@ def test_changes_past_the_share_refit_the_whitening_and_rebuild_the_index(filled
     store = store_of(filled)
     before = store.whitening(1).digest
     with Gallery(filled) as g:
-        g.enroll("gray", make_set("gray", 14), bound())  # 14 changes on 24 fitted: over 50 %
+        g.enroll("gray", make_set("gray", 30), bound())  # a new generator, 30 of the 54 vectors fitted on: over 50 %
     assert store.whitening(1).digest != before
-    assert store.whitening(1).fitted_count == 38
+    assert store.whitening(1).fitted_count == 54
     assert sidecar(filled)["deltas"] == [] and check(filled).consistent
 
 
@@ -226,3 +231,99 @@ def test_stratified_sample_caps_each_generator_and_the_total():
     counts = np.bincount(labels[keep], minlength=4)
     assert counts[1] == 3 and counts[0] == counts[3] and counts[2] <= counts[0]
     assert np.bincount(labels[stratified(labels, 10_000, per_generator=20)]).tolist() == [20, 3, 20, 20]
+
+
+def test_a_forced_refit_keeps_the_graph_and_whitens_every_vector_anew(filled, make_set, large, monkeypatch,
+                                                                     store_of):
+    monkeypatch.setattr(choice, "FLAT_LIMIT", 10)  # an HNSW graph from 10 vectors on
+    store = store_of(filled)
+
+    def forced():
+        with store.lock.held():
+            return refit.bring_up_to_date(store, 1, store.cohort(1, cohort_version()), force=True)
+
+    assert not forced().reused  # the exact index of before: built afresh as a graph
+    with Gallery(filled) as g:
+        g.enroll("gray", make_set("gray", 3), bound())  # appended to the graph as a delta
+    done = forced()
+    assert done.refitted and done.reused and done.indexed == 27
+    ids, _, matrix = store.vectors(1)
+    whitened = store.whitening(1).apply(matrix)
+    with Gallery(filled) as g:
+        view = g.open_index(bound())
+        assert "HNSW" in sidecar(filled)["key"] and sidecar(filled)["deltas"] == []
+        assert np.allclose(files.reconstruct(view.index, ids), whitened, atol=1e-6)
+    assert check(filled).consistent
+
+
+def decisions(root: Path, queries: np.ndarray) -> list[str]:
+    """The decision (a generator's name, ``unknown``, ...) for each raw query vector."""
+    with Gallery(root, read_only=True) as g:
+        view = g.open_index(bound())
+        model = DecisionModel.from_dict(view.model)
+        return [decide([c for _, c in rank(q.scores, view.threshold, model, view.generator_names, view.families)],
+                       model)["decision"] for q in score_queries(view, queries)]
+
+
+def thresholds(root: Path) -> dict[str, float]:
+    with Gallery(root, read_only=True) as g:
+        return {info.name: info.threshold for info in g.generators()}
+
+
+def test_a_new_generator_kept_out_of_the_fit_decides_as_a_full_refit_would(tmp_path, monkeypatch, store_of):
+    monkeypatch.setattr(whitening_module, "REFIT_EVERY_CHANGE_BELOW", 1_000)  # 6 x 500 counts as large
+    extractor, root = bound(), tmp_path / "g"
+    with Gallery(root) as g:
+        for k in range(6):
+            g.enroll_embedded(f"gen-{k}", records(500, f"g{k}"), clustered(500, k, seed=k), extractor,
+                              bring_up_to_date=False)
+        g.ensure_cohort(extractor)
+        g.calibrate()
+        fitted = store_of(root).whitening(1).digest
+        report = g.enroll_embedded("new", records(10, "new"), -clustered(10, 0, seed=9), extractor)
+        assert "recalibrated 1 generator" in report.calibration  # 10 of the 1,210 vectors fitted on: kept
+    assert store_of(root).whitening(1).digest == fitted
+    shutil.copytree(root, tmp_path / "refitted")
+    with Gallery(tmp_path / "refitted") as g:
+        g.calibrate()
+    assert store_of(tmp_path / "refitted").whitening(1).digest != fitted
+    queries = np.concatenate([clustered(40, k, seed=100 + k) for k in range(6)]
+                             + [-clustered(40, 0, seed=200), -clustered(40, 1, seed=201)])  # the new one; none
+    kept, full = decisions(root, queries), decisions(tmp_path / "refitted", queries)
+    agree = np.mean(np.array(kept) == np.array(full))
+    assert agree >= 0.99, list(zip(kept, full))
+    assert kept[240:280].count("new") >= 35 and kept[280:].count("new") == 0
+    before, after = thresholds(root), thresholds(tmp_path / "refitted")  # cosines, about 0.99 here
+    assert max(abs(before[name] - after[name]) for name in before) <= 0.005, (before, after)
+
+
+def test_both_readers_keep_a_whitening_the_vectors_added_since_leave_within_the_share(filled, make_set, large,
+                                                                                     store_of):
+    fitted = store_of(filled).whitening(1)
+    with Gallery(filled) as g:
+        g.enroll("red", make_set("red", 13, seed=5), bound())  # 13 more of 8: taken in full, 13 of 37 (< 50 %)
+    store = store_of(filled)
+    assert store.whitening(1).digest == fitted.digest
+    red = {name: gid for gid, name in store.generator_names().items()}["red"]
+    assert store.added_since(1, fitted.fitted_max_id) == {red: 13}
+    assert whitening_module.refit_reason(fitted, 13) is not None  # the bound alone would refit
+    assert fit_problems(store, 1) == []
+    with FastReader.open(filled) as reader:
+        assert reader.added_since(1, fitted.fitted_max_id) == {red: 13}
+        assert load_index_view(reader, bound().identity.key) is not None
+
+
+@pytest.mark.parametrize("key", ["IDMap2,Flat", "IDMap2,HNSW32"])
+def test_a_search_among_some_vectors_reaches_the_deltas(key):
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(400, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(10, 410)
+    layered = files.LayeredIndex(choice.build_index(ids[:300], vectors[:300], 8, key), ids[300:], vectors[300:])
+    among = ids[::3]  # in the base and in the delta
+    exact = vectors[:6] @ vectors[::3].T
+    best = np.argsort(-exact, axis=1, kind="stable")[:, :5]
+    # FAISS's inner products and numpy's matrix product sum in other orders
+    assert_same_neighbours(tuning.search_among(layered, vectors[:6], 5, among, everywhere=True),
+                           (np.take_along_axis(exact, best, axis=1), among[best]))
+    assert np.all(tuning.search_among(layered, vectors[:2], 5, ids[[0, 350]])[1][:, 2:] == -1)

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from attrib.index.choice import build_index, choose_index_key
-from attrib.index.files import (IndexState, generation_files, labels_digest, read_cache, search, stray_files,
-                                write_index)
+from attrib.index.files import (IndexState, append_delta, generation_files, labels_digest, read_cache, reconstruct,
+                                search, stray_files, write_index)
+from attrib.index.reuse import rewhitened
+from attrib.index.tuning import search_parameter
 
 
 # choose_index_key's choices by size, dimension and memory: tests/test_index_tuning.py
@@ -92,3 +94,52 @@ def test_damaged_or_inconsistent_files_read_as_none(tmp_path):
     assert read_cache(path) is None
     path.write_text("{not json")
     assert read_cache(path) is None
+
+
+def nudged(vectors, scale, seed=1):
+    """``vectors`` each moved a little (as a refit's small change of the whitening moves them), renormalised."""
+    moved = vectors + scale * np.random.default_rng(seed).normal(size=vectors.shape).astype(np.float32)
+    return moved / np.linalg.norm(moved, axis=1, keepdims=True)
+
+
+def old_generation(path, key, ids, vectors, appended=100):
+    """A generation of ``vectors`` under an earlier whitening, the last ``appended`` of them in a delta."""
+    base = len(ids) - appended
+    state = IndexState(base, int(ids[base - 1]), int(ids[:base].sum()), vectors.shape[1], key, whitening="earlier")
+    index = build_index(ids[:base], vectors[:base], vectors.shape[1], key)
+    write_index(index, path, state, ids[:base], ids[:base] % 5)
+    assert append_delta(path, ids[base:], ids[base:] % 5, vectors[base:], revision=len(ids))
+    return index
+
+
+@pytest.mark.parametrize("key", ["IDMap2,HNSW32", "IVF16,Flat"])
+def test_a_refitted_index_keeps_its_structure_and_holds_only_the_new_vectors(tmp_path, key):
+    vectors, ids = unit(3000, 16), np.arange(1, 3001, dtype=np.int64) * 3
+    path = tmp_path / "1.json"
+    before = search_parameter(old_generation(path, key, ids[:2900], vectors[:2900]))
+    refitted = nudged(vectors, 0.01)  # every vector moved, 100 of them stored since
+    index = rewhitened(path, ids, refitted, key)
+    parameter, value = search_parameter(index)
+    assert index is not None and index.ntotal == 3000 and parameter == before[0]
+    assert before[1] // 2 <= value <= 2 * before[1]  # tuned again within a doubling of before
+    assert np.allclose(reconstruct(index, ids), refitted, atol=1e-6)  # none left as the earlier whitening made it
+    scores, found = search(index, refitted[::30], 1)
+    assert np.array_equal(found[:, 0], ids[::30]) and np.allclose(scores[:, 0], 1.0, atol=1e-5)
+
+
+def test_a_graph_is_not_reused_when_it_would_search_worse_or_holds_a_removed_vector(tmp_path):
+    vectors, ids = unit(3000, 16), np.arange(1, 3001, dtype=np.int64)
+    path = tmp_path / "1.json"
+    old_generation(path, "IDMap2,HNSW32", ids, vectors)
+    other = unit(3000, 16, seed=5)
+    assert rewhitened(path, ids, other, "IDMap2,HNSW32") is None  # its graph links other neighbours
+    assert rewhitened(path, ids[1:], vectors[1:], "IDMap2,HNSW32") is None  # vector 1 removed since
+    assert rewhitened(path, ids, vectors, "IVF16,Flat") is None  # another index type
+    assert rewhitened(tmp_path / "2.json", ids, vectors, "IDMap2,HNSW32") is None  # no generation
+    assert rewhitened(path, ids, vectors, "IDMap2,HNSW32") is not None
+
+
+def test_an_exact_index_is_built_not_reused(tmp_path):
+    vectors, ids = unit(300, 8), np.arange(300, dtype=np.int64)
+    old_generation(tmp_path / "1.json", "IDMap2,Flat", ids, vectors)
+    assert rewhitened(tmp_path / "1.json", ids, vectors, "IDMap2,Flat") is None

@@ -124,3 +124,23 @@ def test_held_out_queries_sit_among_their_neighbours():
     best = (queries @ vectors.T).max(axis=1)
     assert (best < 0.9999).all()  # never a stored vector itself
     assert held_out_queries(vectors, 200, seed=1).tobytes() == queries.tobytes()  # seeded
+
+
+class FindsOnlyItself:
+    """An index answering each query with the query's own vector only, as an IVF list of one vector does at
+    nprobe 1: the second answer is id -1 with FAISS's lowest similarity."""
+
+    def __init__(self, vectors):
+        self.vectors = vectors
+
+    def search(self, queries, k):
+        sims = np.full((len(queries), k), -np.finfo(np.float32).max, np.float32)
+        ids = np.full((len(queries), k), -1, np.int64)
+        sims[:, 0], ids[:, 0] = 1.0, np.argmax(queries @ self.vectors.T, axis=1)
+        return sims, ids
+
+
+def test_held_out_queries_of_an_index_that_finds_no_neighbour_sit_among_them_too():
+    vectors = unit(400, 8, seed=3)
+    queries = held_out_queries(vectors, 100, index=FindsOnlyItself(vectors))
+    assert np.isfinite(queries).all() and np.allclose(queries, held_out_queries(vectors, 100), atol=1e-6)

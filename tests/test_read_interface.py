@@ -58,6 +58,8 @@ def answers(reader: GalleryReads, data) -> dict:
         "revision_in_snapshot": in_snapshot,
         "fit_revisions": reader.fit_revisions(extractor_id),
         "labels": sorted(names[int(g)] for g in generators),
+        "added_since": [{names[g]: n for g, n in reader.added_since(extractor_id, int(after)).items()}
+                        for after in (0, vector_ids[len(vector_ids) // 2], vector_ids[-1])],
         "labels_sorted": bool(np.all(np.diff(vector_ids) > 0)) and np.array_equal(vector_ids, ids),
         "vectors_by_sha": {owners[int(v)][1]: (names[int(g)], row) for v, g, row in zip(ids, vgens, matrix)},
         "exemplar_paths": sorted(path for path, _ in owners.values()),
@@ -103,7 +105,7 @@ def assert_same(a: dict, b: dict) -> None:
 
 
 def test_every_read_of_the_interface_is_covered():
-    covered = {"extractor_id", "extractor_key", "extractor_names", "revision", "fit_revisions", "labels",
+    covered = {"added_since", "extractor_id", "extractor_key", "extractor_names", "revision", "fit_revisions", "labels",
                "vectors", "index_state", "whitening", "calibration", "generator_names", "generator_families",
                "sample_ids", "exemplars", "sample_owner", "cohort", "vectors_of_samples", "snapshot"}
     declared = {name for name, _ in inspect.getmembers(GalleryReads, inspect.isfunction) if not name.startswith("_")}
@@ -127,6 +129,8 @@ def test_sqlite_store_fast_reader_and_postgresql_read_alike(tmp_path, data, post
         # what the gallery holds, read through the SQL store on SQLite
         assert expected["generator_names"] == sorted(GENERATORS)
         assert expected["labels"] == sorted(n for n, k in GENERATORS.items() for _ in range(k))
+        everything, later, none = expected["added_since"]
+        assert everything == GENERATORS and none == {} and 0 < sum(later.values()) < sum(GENERATORS.values())
         assert expected["owners"] == expected["shas"] and expected["unknown_owner"] is None
         assert expected["unknown_extractor"] is None and expected["no_cohort"] is None
         assert expected["families"] == FAMILIES

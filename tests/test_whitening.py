@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.orm import Session
 
 from attrib.gallery import Gallery
 from attrib.index.whitening import IDENTITY, Whitening
 from attrib.scoring.calibration import loo_score_matrix
-from attrib.scoring.whitening import crossfit_score_matrix, fit_whitening
+from attrib.scoring.whitening import (REFIT_EVERY_CHANGE_BELOW, crossfit_score_matrix, fit_sample, fit_whitening,
+                                      refit_reason)
 from attrib.storage import models as db
 
 
@@ -56,6 +58,92 @@ def test_round_trip_and_digest():
     assert np.allclose(again.apply(x), backend.apply(x))
     assert again.digest == backend.digest != IDENTITY.digest
     assert Whitening.from_bytes(None) is IDENTITY
+
+
+def test_the_fit_record_round_trips():
+    x, y = anisotropic()
+    ids = np.arange(len(y)) * 2 + 5
+    fitted = fit_whitening(x, y).fitted_on(ids, y + 10)
+    again = Whitening.from_bytes(fitted.to_bytes())
+    assert (again.fitted_count, again.fitted_generators, again.fitted_max_id) == (40, 4, int(ids.max()))
+    assert again.fitted_counts == {10: 10, 11: 10, 12: 10, 13: 10} and again.digest == fitted.digest
+    identity = Whitening.from_bytes(IDENTITY.fitted_on(ids, np.zeros(len(ids))).to_bytes())
+    assert identity.kind == "identity" and identity.fitted_counts == {0: 40}
+
+
+def fitted(counts: dict[int, int], kind: str = "whiten") -> Whitening:
+    """A whitening recording that it was fitted on ``counts`` vectors by generator id (ids 1..total)."""
+    total = sum(counts.values())
+    return Whitening(kind, fitted_count=total, fitted_generators=len(counts), fitted_counts=dict(counts),
+                     fitted_max_id=total)
+
+
+SIX_LARGE = {g: 10_000 for g in range(6)}  # a fit sample of 6 x 200
+MANY = {g: 2_000 for g in range(500)}  # 1M vectors: a fit sample of 500 x 40
+
+
+@pytest.mark.parametrize("counts, changes, added, refit", [
+    (SIX_LARGE, 0, None, False),
+    (SIX_LARGE, 10, {6: 10}, False),  # a new generator of 10: 10 of 1,210 in the sample
+    (SIX_LARGE, 100, {6: 100}, False),  # 100 of 1,300: under 10 %
+    (SIX_LARGE, 200, {6: 200}, True),  # 200 of 1,400: over
+    (SIX_LARGE, 6_000, {0: 6_000}, False),  # 6,000 more of one: about 75 of the 1,200 enter
+    (SIX_LARGE, 20_000, {0: 20_000}, True),  # 20,000 more of one: about 133
+    (SIX_LARGE, 120, {}, True),  # 120 deletes or relabels of unknown generators: each counts in full
+    (SIX_LARGE, 10_000, {}, True),  # a generator removed
+    (SIX_LARGE, 100, None, False),  # not counted, 100 changes are within the share however they fell
+    (SIX_LARGE, 200, None, True),  # not counted, 200 might not be
+    (MANY, 100, {500: 100}, False),  # a new generator of 100 among 500 of 2,000: 40 of 20,000
+    (MANY, 2_500, {501: 2_000, 502: 500}, False),  # two new ones: two quotas of 39 in 20,000
+    (MANY, 6_000, {500 + g: 100 for g in range(60)}, True),  # 60 new ones: 60 quotas of 35, over 10 %
+    (MANY, 100_000, {g: 200 for g in range(500)}, False),  # 10 % more of every generator: 9 % of 40 each
+])
+def test_a_large_gallery_is_refitted_once_the_fit_sample_would_move(counts, changes, added, refit):
+    reason = refit_reason(fitted(counts), changes, added)
+    assert (reason is not None) == refit and reason != ""
+
+
+@pytest.mark.parametrize("changes", [1, 10])
+def test_a_small_gallery_is_refitted_after_any_change(changes):
+    small = fitted({0: 300, 1: 300})
+    assert small.fitted_count < REFIT_EVERY_CHANGE_BELOW
+    assert refit_reason(small, changes, {2: changes}) == "" and refit_reason(small, 0) is None
+
+
+def test_an_identity_whitening_is_refitted_once_it_can_fit_one():
+    one = fitted({0: 30_000}, "identity")
+    assert refit_reason(one, 10, {0: 10}) is None
+    assert refit_reason(one, 10, {1: 10}) is not None  # a second generator: a whitening can be fitted
+
+
+def test_a_whitening_without_counts_by_generator_counts_every_change():
+    old = Whitening("whiten", fitted_count=60_000, fitted_generators=6)  # fitted before they were recorded
+    assert refit_reason(old, 100, {6: 100}) is None
+    assert refit_reason(old, 200, {6: 1}) is not None
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_uncounted_changes_bound_the_counted_ones(seed):
+    rng = np.random.default_rng(seed)
+    counts = {g: int(c) for g, c in enumerate(rng.integers(1, 30_000, rng.integers(2, 60)))}
+    whitening = fitted(counts)
+    for changes in rng.integers(1, 5_000, 20):
+        added = {int(g): int(c) for g, c in zip(rng.integers(0, len(counts) + 3, 4),
+                                                rng.multinomial(int(rng.integers(0, changes + 1)), [0.25] * 4))}
+        if refit_reason(whitening, int(changes)) is None:
+            assert refit_reason(whitening, int(changes), added) is None
+
+
+def test_vectors_added_change_the_fit_sample_only_where_they_enter_it():
+    labels = np.repeat(np.arange(6), 1_000)
+    ids = np.arange(1, 6_001)
+    before = set(ids[fit_sample(labels, ids)].tolist())
+    more = np.concatenate([labels, np.full(300, 2), np.full(10, 6)])
+    after = set(np.arange(1, 6_311)[fit_sample(more, np.arange(1, 6_311))].tolist())
+    entered, left = after - before, before - after
+    assert {i for i in entered if i <= 6_000} == set()  # nothing chosen anew among the vectors already there
+    assert len(left) == len(entered) - 10 and set(range(6_301, 6_311)) <= entered  # the new generator in full
+    assert 20 <= len(entered) - 10 <= 100  # about 200 x 300 / 1,300 of generator 2's sample
 
 
 def top1_and_genuine(scores, y):

@@ -30,6 +30,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from . import tuning
+
+
 @dataclass
 class IndexState:
     """The database state an index generation was built from."""
@@ -109,17 +112,32 @@ class LayeredIndex:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        parts_s, parts_i = [], []
-        if self.base.ntotal:
-            scores, ids = self.base.search(queries, min(k, int(self.base.ntotal)))
-            parts_s.append(scores)
-            parts_i.append(ids)
-        if len(self.delta_ids):
-            sims = queries @ self.delta_vectors.T
+        base = self.base.search(queries, min(k, int(self.base.ntotal))) if self.base.ntotal else None
+        return self._merged(queries, k, base, np.ones(len(self.delta_ids), bool))
+
+    def search_among(self, queries: np.ndarray, k: int, ids: np.ndarray, everywhere: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k among the vectors ``ids`` only: the base searched through an ID selector
+        (:func:`.tuning.search_among`), the deltas exactly."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        base = (tuning.search_among(self.base, queries, min(k, int(self.base.ntotal)), ids, everywhere)
+                if self.base.ntotal else None)
+        return self._merged(queries, k, base, np.isin(self.delta_ids, ids))
+
+    def _merged(self, queries: np.ndarray, k: int, base: tuple[np.ndarray, np.ndarray] | None, among: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """The top-k of the base's answer and of the delta vectors where ``among``, by similarity (k columns,
+        padded with id -1 as FAISS pads)."""
+        parts_s, parts_i = [np.full((len(queries), k), -np.inf, np.float32)], [np.full((len(queries), k), -1, np.int64)]
+        if base is not None:
+            parts_s.append(base[0])
+            parts_i.append(base[1])
+        if among.any():
+            sims = queries @ self.delta_vectors[among].T
             top = min(k, sims.shape[1])
             best = np.argpartition(-sims, top - 1, axis=1)[:, :top]
             parts_s.append(np.take_along_axis(sims, best, axis=1))
-            parts_i.append(self.delta_ids[best])
+            parts_i.append(self.delta_ids[among][best])
         scores, ids = np.concatenate(parts_s, axis=1), np.concatenate(parts_i, axis=1)
         scores = np.where(ids >= 0, scores, -np.inf)
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]

@@ -76,6 +76,9 @@ def search_among(index: faiss.Index, queries: np.ndarray, k: int, ids: np.ndarra
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k similarities and ids of ``queries`` among the vectors ``ids`` only (a FAISS ``IDSelector``),
     at the index's own efSearch / nprobe; ``everywhere``: every IVF list, efSearch at least MAX_EF_SEARCH."""
+    layered = getattr(index, "search_among", None)
+    if layered is not None:  # a base with vectors appended beside it (files.LayeredIndex)
+        return layered(queries, k, ids, everywhere)
     selector = faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
     parameter, value = search_parameter(index)
     if everywhere and parameter is not None:
@@ -139,13 +142,17 @@ def _trained(index: faiss.Index, vectors: np.ndarray, dim: int, seed: int) -> fa
 def held_out_queries(vectors: np.ndarray, n: int = TUNING_QUERIES, seed: int = 0,
                      noise: float = QUERY_NOISE, index: faiss.Index | None = None) -> np.ndarray:
     """``n`` unit queries: indexed vectors moved by ``noise`` times their nearest-neighbour distance
-    (found by ``index`` when given, which is close enough for a noise scale and cheaper than exact)."""
+    (found by ``index`` when given, which is close enough for a noise scale and cheaper than exact; exactly
+    for a vector it finds no neighbour of, as an IVF list holding one vector at nprobe 1)."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(vectors), min(n, len(vectors)), replace=False)
     origin = vectors[rows]
     if index is not None:
-        sims, _ = index.search(origin, min(2, len(vectors)))
+        sims, found = index.search(origin, min(2, len(vectors)))
+        missing = (found < 0).any(axis=1)
+        if missing.any():
+            sims[missing], _ = faiss.knn(origin[missing], vectors, sims.shape[1], metric=faiss.METRIC_INNER_PRODUCT)
     else:
         sims, _ = faiss.knn(origin, vectors, min(2, len(vectors)), metric=faiss.METRIC_INNER_PRODUCT)
     nearest = sims[:, -1] if sims.shape[1] > 1 else np.zeros(len(rows), np.float32)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,6 +23,8 @@ class Whitening:
     constant: float = 0.0
     fitted_count: int = 0  # vectors the gallery held when fitted (0: not recorded)
     fitted_generators: int = 0  # generators it held then
+    fitted_counts: dict[int, int] = field(default_factory=dict)  # its vectors by generator id (empty: not recorded)
+    fitted_max_id: int = 0  # the largest vector id it held then
 
     def out_dim(self, dim: int) -> int:
         return dim + 1 if self.kind == "whiten" else dim
@@ -49,6 +51,10 @@ class Whitening:
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
         fitted = {"fitted": np.array([self.fitted_count, self.fitted_generators], dtype=np.int64)}
+        if self.fitted_counts:
+            fitted["fitted_counts"] = np.array([list(self.fitted_counts), list(self.fitted_counts.values())],
+                                               dtype=np.int64)
+            fitted["fitted_max_id"] = np.array(self.fitted_max_id, dtype=np.int64)
         # allow_pickle named (it only matters for object arrays: none here), so **fitted cannot stand for it
         if self.kind == "identity":
             np.savez(buffer, allow_pickle=False, kind=np.array("identity"), **(fitted if self.fitted_count else {}))
@@ -64,13 +70,19 @@ class Whitening:
             return IDENTITY
         with np.load(io.BytesIO(data)) as npz:
             count, generators = (int(v) for v in npz["fitted"]) if "fitted" in npz.files else (0, 0)
+            by_generator = dict(zip(*npz["fitted_counts"].tolist())) if "fitted_counts" in npz.files else {}
+            max_id = int(npz["fitted_max_id"]) if "fitted_max_id" in npz.files else 0
             if str(npz["kind"]) == "identity":
-                return cls("identity", fitted_count=count, fitted_generators=generators) if count else IDENTITY
-            return cls("whiten", npz["mean"], npz["matrix"], float(npz["constant"]), count, generators)
+                return cls("identity", None, None, 0.0, count, generators, by_generator, max_id) if count else IDENTITY
+            return cls("whiten", npz["mean"], npz["matrix"], float(npz["constant"]), count, generators, by_generator,
+                       max_id)
 
-    def fitted_on(self, count: int, generators: int) -> "Whitening":
-        """This whitening, recording that it was fitted on a gallery of ``count`` vectors of ``generators``."""
-        return Whitening(self.kind, self.mean, self.matrix, self.constant, int(count), int(generators))
+    def fitted_on(self, ids: np.ndarray, generators: np.ndarray) -> "Whitening":
+        """This whitening, recording that it was fitted on a gallery of the vectors ``ids`` of ``generators``
+        (one generator id each)."""
+        names, counts = np.unique(np.asarray(generators, np.int64), return_counts=True)
+        return Whitening(self.kind, self.mean, self.matrix, self.constant, len(ids), len(names),
+                         dict(zip(names.tolist(), counts.tolist())), int(np.max(ids, initial=0)))
 
     @property
     def digest(self) -> str:

@@ -150,28 +150,53 @@ class CalibrationResult:
         return any(t.method in ("loo-far", COHORT_FAR) for t in self.thresholds)
 
 
-def stratified(labels: np.ndarray, total: int, per_generator: int | None = None, seed: int = 0) -> np.ndarray:
-    """Sorted positions of at most ``total`` of ``labels``, at most ``per_generator`` of each generator
-    (by default an even share of ``total``, with what small generators leave over given to the others),
-    a fixed random choice within each generator."""
-    labels = np.asarray(labels)
-    if len(labels) <= total and per_generator is None:
-        return np.arange(len(labels))
-    generators, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    cap = np.minimum(counts, per_generator if per_generator is not None else counts.max())
+def quotas(counts: np.ndarray, total: int, per_generator: int | None = None) -> np.ndarray:
+    """How many vectors :func:`stratified` keeps of generators holding ``counts``: at most ``per_generator``
+    of each (by default an even share of ``total``, with what small generators leave over given to the
+    others), at most ``total`` in all."""
+    counts = np.asarray(counts, np.int64)
+    cap = np.minimum(counts, per_generator if per_generator is not None else counts.max(initial=0))
     if cap.sum() > total:  # the largest per-generator quota that keeps the total within ``total``
         low, high = 0, int(cap.max())
         while low < high:
             mid = (low + high + 1) // 2
             low, high = (mid, high) if np.minimum(cap, mid).sum() <= total else (low, mid - 1)
         cap = np.minimum(cap, max(low, 1))
-    order = np.random.default_rng(seed).permutation(len(labels))
+    return cap
+
+
+def stratified(labels: np.ndarray, total: int, per_generator: int | None = None, seed: int = 0,
+               ids: np.ndarray | None = None) -> np.ndarray:
+    """Sorted positions of at most ``total`` of ``labels``, as many of each generator as :func:`quotas`
+    allows, a fixed random choice within each generator.
+
+    ``ids`` (one per label, unique): the choice follows a seeded hash of each id instead of its position,
+    so vectors added later change it only where they hash ahead of the chosen ones (about the generator's
+    quota over its count of them), and the choice never moves with the positions of the others."""
+    labels = np.asarray(labels)
+    if len(labels) <= total and per_generator is None:
+        return np.arange(len(labels))
+    generators, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    cap = quotas(counts, total, per_generator)
+    if ids is None:
+        order = np.random.default_rng(seed).permutation(len(labels))
+    else:
+        order = np.argsort(id_hash(ids, seed), kind="stable")
     ordered = inverse[order]
     rank = np.empty(len(labels), np.int64)  # each position's rank among its generator's in the random order
     sort = np.argsort(ordered, kind="stable")
     starts = np.concatenate([[0], np.cumsum(np.bincount(ordered, minlength=len(generators)))[:-1]])
     rank[sort] = np.arange(len(labels)) - starts[ordered[sort]]
     return np.sort(order[rank < cap[ordered]])
+
+
+def id_hash(ids: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A seeded 64-bit mix (splitmix64) of each id: a random order that depends on the id alone."""
+    z = np.asarray(ids).astype(np.uint64) + np.uint64(seed + 1) * np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
 
 def subsample(vectors: np.ndarray, labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

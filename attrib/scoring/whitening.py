@@ -19,14 +19,20 @@ stores transformed vectors. With fewer than two generators of two samples
 each, the whitening is the identity.
 
 The fit reads a bounded sample stratified by generator (:func:`fit_sample`), so its cost is
-capped however large the gallery. A whitening records what it was fitted on (vectors and
-generators of the gallery at the time); :func:`refit_reason` says when the gallery has changed
-enough since to refit it (and rebuild the index, which stores whitened vectors): small galleries
-after every change, large ones once the changes exceed :data:`REFIT_SHARE` of the vectors or of
-the generators fitted on.
+capped however large the gallery; the sample is chosen by a hash of each vector id, so vectors
+added later change it only by those that enter it. A whitening records what it was fitted on
+(how many vectors of each generator the gallery held, and the largest vector id);
+:func:`refit_reason` says when the gallery has changed enough since to refit it (and rewrite the
+index, which stores whitened vectors): small galleries after every change, large ones once the
+changes would move more than :data:`REFIT_SHARE` of the sample it is fitted on. A vector added to
+a generator enters that sample with the chance the generator's quota leaves it (every one of a
+new or small generator, few of a large one's), so ten images of a new generator among six
+generators of 10,000 move about 1 % of it, and 6,000 more of an enrolled one about 6 %.
 """
 
 from __future__ import annotations
+
+from typing import Mapping
 
 import numpy as np
 
@@ -36,7 +42,7 @@ SHRINK = 0.1
 MAX_FIT_SAMPLES = 20_000
 FIT_PER_GENERATOR = 200  # vectors of one generator in the sample the whitening is fitted on
 REFIT_EVERY_CHANGE_BELOW = 20_000  # galleries smaller than this are refitted after every change
-REFIT_SHARE = 0.1  # larger ones once changes exceed this share of the vectors (or generators) fitted on
+REFIT_SHARE = 0.1  # larger ones once changes would move this share of the sample the whitening is fitted on
 
 
 def fit_whitening(vectors: np.ndarray, labels: np.ndarray, shrink: float = SHRINK, seed: int = 0) -> Whitening:
@@ -64,28 +70,60 @@ def fit_whitening(vectors: np.ndarray, labels: np.ndarray, shrink: float = SHRIN
     return Whitening("whiten", mean.astype(np.float32), matrix.astype(np.float32), constant)
 
 
-def fit_sample(labels: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Positions of the vectors to fit on: at most FIT_PER_GENERATOR of each generator, MAX_FIT_SAMPLES in all."""
+def fit_sample(labels: np.ndarray, ids: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """Positions of the vectors to fit on: at most FIT_PER_GENERATOR of each generator, MAX_FIT_SAMPLES in all,
+    chosen by a hash of their ``ids`` when given (see :func:`attrib.scoring.calibration.stratified`)."""
     from .calibration import stratified
 
-    return stratified(labels, MAX_FIT_SAMPLES, FIT_PER_GENERATOR, seed)
+    return stratified(labels, MAX_FIT_SAMPLES, FIT_PER_GENERATOR, seed, ids)
 
 
-def refit_reason(whitening: Whitening, changes: int, generators: int) -> str | None:
-    """Why ``whitening`` must be refitted after ``changes`` vector inserts and deletes since its fit, with
-    ``generators`` enrolled now ("" for a small gallery, which is refitted after any change); None while
-    it may stay."""
+def refit_reason(whitening: Whitening, changes: int, added: Mapping[int, int] | None = None) -> str | None:
+    """Why ``whitening`` must be refitted after ``changes`` vector inserts, deletes and relabels since its fit
+    ("" for a small gallery, which is refitted after any change); None while it may stay.
+
+    A large gallery's whitening stays while the changes would move at most REFIT_SHARE of the sample it is
+    fitted on (:func:`fit_moved`); an identity whitening is refitted once a whitening can be fitted.
+    ``added``: the vectors added since the fit (ids above ``whitening.fitted_max_id``) by generator id;
+    None when not counted, and then every change is taken to move one vector of the sample, the most it
+    can (an answer of None then holds whatever they were)."""
     if changes <= 0:
         return None
     fitted = whitening.fitted_count
     if fitted < REFIT_EVERY_CHANGE_BELOW:
         return ""
-    if changes > REFIT_SHARE * fitted:
-        return f"{changes} vectors changed since, over {REFIT_SHARE:.0%} of the {fitted} it was fitted on"
-    if generators - whitening.fitted_generators > REFIT_SHARE * whitening.fitted_generators:
-        return (f"{generators} generators are enrolled, {generators - whitening.fitted_generators} more than "
-                "it was fitted on")
+    then = whitening.fitted_counts
+    if not then:  # fitted before the counts by generator were recorded: taken as even, every change in full
+        shares = np.diff(np.linspace(0, fitted, max(1, whitening.fitted_generators) + 1).round().astype(np.int64))
+        then, added = dict(enumerate(shares.tolist())), None
+    now = dict(then)
+    for generator, count in (added or {}).items():
+        now[generator] = now.get(generator, 0) + int(count)
+    if whitening.kind == "identity" and (added is None or sum(c >= 2 for c in now.values()) >= 2):
+        return f"{changes} vectors changed since an identity whitening was fitted on {fitted}"
+    moved, sample = fit_moved(now, changes, added)
+    if moved > REFIT_SHARE * sample:
+        return (f"{changes} vector changes since would move about {moved:.0f} of the {sample} vectors it is "
+                f"fitted on, over {REFIT_SHARE:.0%}")
     return None
+
+
+def fit_moved(counts: Mapping[int, int], changes: int, added: Mapping[int, int] | None) -> tuple[float, int]:
+    """(about how many vectors of the fit sample :func:`fit_sample` draws from a gallery of ``counts``
+    vectors by generator id have changed, how many it holds), after ``changes`` since the fit.
+
+    Each vector added to a generator (``added``, by generator id, included in ``counts``) entered the
+    sample with the chance its quota leaves it (quota over count: 1 for a new or small generator); every
+    other change (a delete, a relabel, a changed vector, whose generator is not known) counts as one
+    vector moved and one fewer in the sample, and so does every change when ``added`` is None."""
+    from .calibration import quotas
+
+    quota = dict(zip(counts, quotas(np.array(list(counts.values()), np.int64), MAX_FIT_SAMPLES,
+                                    FIT_PER_GENERATOR).tolist()))
+    added = added if added is not None else {}
+    other = max(0, changes - sum(added.values()))
+    entered = sum(count * quota[g] / counts[g] for g, count in added.items() if count > 0)
+    return entered + other, max(0, sum(quota.values()) - other)
 
 
 def staleness(whitening: Whitening, changes: int) -> str:

@@ -133,6 +133,12 @@ class FastReader:
         pairs = np.array(rows, dtype=np.int64).reshape(-1, 2)
         return pairs[:, 0].copy(), pairs[:, 1].copy()
 
+    def added_since(self, extractor_id: int, after_id: int) -> dict[int, int]:
+        rows = self.con.execute("SELECT s.generator_id, count(v.id) FROM vectors v JOIN samples s "
+                                "ON s.id = v.sample_id WHERE v.extractor_id = ? AND v.id > ? GROUP BY s.generator_id",
+                                (extractor_id, int(after_id))).fetchall()
+        return {int(generator): int(count) for generator, count in rows}
+
     def vectors(self, extractor_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = self.con.execute("SELECT v.id, s.generator_id, v.data FROM vectors v JOIN samples s "
                                 "ON s.id = v.sample_id WHERE v.extractor_id = ? ORDER BY v.id",

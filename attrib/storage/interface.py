@@ -87,6 +87,9 @@ class GalleryReads(Protocol):
     def labels(self, extractor_id: int) -> tuple[np.ndarray, np.ndarray]:
         """(vector ids, generator ids) of one extractor, by vector id."""
 
+    def added_since(self, extractor_id: int, after_id: int) -> dict[int, int]:
+        """How many of one extractor's vectors have ids above ``after_id``, by generator id."""
+
     def vectors(self, extractor_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(vector ids, generator ids, float32 matrix) of one extractor, by vector id."""
 

@@ -272,6 +272,15 @@ class SQLStore(ListingMixin):
             ).all()
         return np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64)
 
+    def added_since(self, extractor_id: int, after_id: int) -> dict[int, int]:
+        with self.reading() as session:
+            rows = session.execute(
+                select(db.Sample.generator_id, func.count(db.Vector.id))
+                .join(db.Sample, db.Sample.id == db.Vector.sample_id)
+                .where(db.Vector.extractor_id == extractor_id, db.Vector.id > int(after_id))
+                .group_by(db.Sample.generator_id)).all()
+        return {int(generator): int(count) for generator, count in rows}
+
     def revision(self, extractor_id: int) -> int:
         with self.reading() as session:
             revision = session.scalar(select(db.ExtractorRow.revision).where(db.ExtractorRow.id == extractor_id))

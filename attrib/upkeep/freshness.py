@@ -89,7 +89,7 @@ def fit_problems(store: GalleryReads, extractor_id: int) -> list[str]:
     if whitened is None:
         problems.append(f"the whitening of {key} does not record which vectors it was fitted on")
     elif whitened != revision:
-        why = refit_reason(store.whitening(extractor_id), revision - whitened, len(store.generator_names()))
+        why = whitening_refit_reason(store, extractor_id, revision - whitened)
         if why is not None:
             problems.append(f"the whitening of {key} was fitted at revision {whitened} of its vectors, "
                             f"which are now at revision {revision}" + (f" ({why})" if why else ""))
@@ -101,6 +101,17 @@ def fit_problems(store: GalleryReads, extractor_id: int) -> list[str]:
     if problems and not len(store.labels(extractor_id)[0]):
         return []  # nothing to fit: an extractor without vectors
     return problems
+
+
+def whitening_refit_reason(store: GalleryReads, extractor_id: int, changes: int) -> str | None:
+    """:func:`attrib.scoring.whitening.refit_reason` for one extractor's stored whitening after ``changes``
+    since its fit: bounded by their number alone first, and only when that bound says refit, with the
+    vectors added since the fit counted by generator (a read of those vectors' labels, never the rest)."""
+    whitening = store.whitening(extractor_id)
+    reason = refit_reason(whitening, changes)
+    if reason and whitening.fitted_counts:
+        reason = refit_reason(whitening, changes, store.added_since(extractor_id, whitening.fitted_max_id))
+    return reason
 
 
 def index_problems(store: GalleryReads, extractor_id: int, full: bool = True

@@ -10,7 +10,10 @@ Two ways, chosen by :func:`bring_up_to_date` (the caller holds the gallery's wri
   It reads what was added and a few capped samples, never the whole gallery.
 * **full** otherwise (and when forced, as ``attrib calibrate`` does): every vector is read once, the
   whitening is fitted on a bounded stratified sample, the calibration on a bounded stratified
-  sample, both committed, and the index rebuilt with the index type for the new size.
+  sample, both committed, and the index rewritten with the index type for the new size: every
+  vector whitened anew, in the previous generation's HNSW graph or IVF lists where that type stays
+  and the index still finds the nearest neighbours as well there (:mod:`attrib.index.reuse`),
+  else in an index built afresh.
 
 The database commits first and the index follows; a crash between leaves an index that readers
 find out of date and that the next writer or reader brings up to date.
@@ -23,15 +26,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..index import choice, files
+from ..index.reuse import rewhitened
 from ..scoring import calibration, incremental, open_set
-from ..scoring.whitening import fit_sample, fit_whitening, held_out_score_matrix, refit_reason
+from ..scoring.whitening import fit_sample, fit_whitening, held_out_score_matrix
+from .freshness import whitening_refit_reason
 
 
 @dataclass
 class Upkeep:
     """What :func:`bring_up_to_date` did for one extractor."""
 
-    refitted: bool = False  # whitening and calibration refitted, index rebuilt
+    refitted: bool = False  # whitening and calibration refitted, index rewritten
+    reused: bool = False  # the rewritten index kept the previous generation's graph or lists
     recalibrated: list[int] = field(default_factory=list)  # generators recalibrated incrementally
     appended: int = 0  # vectors appended to the index
     folded: bool = False  # the index's deltas were folded into a new base
@@ -67,7 +73,7 @@ def _needs_full(store, extractor_id: int, cohort: np.ndarray | None) -> str | No
     whitened, calibrated = store.fit_revisions(extractor_id)
     if whitened is None or calibrated is None:
         return "the fits do not record what they were fitted on"
-    reason = refit_reason(store.whitening(extractor_id), revision - whitened, len(store.generator_names()))
+    reason = whitening_refit_reason(store, extractor_id, revision - whitened)
     if reason is not None:
         return reason or "the gallery changed since the whitening was fitted"
     if calibrated != revision and (cohort is None or store.calibration(extractor_id).model is None):
@@ -118,8 +124,8 @@ def full_refit(store, extractor_id: int, cohort: np.ndarray | None, target_far: 
     with store.writing():
         revision = store.revision(extractor_id)
         ids, gens, matrix = store.vectors(extractor_id)
-        keep = fit_sample(gens)
-        whitening = fit_whitening(matrix[keep], gens[keep]).fitted_on(len(ids), len(np.unique(gens)))
+        keep = fit_sample(gens, ids)
+        whitening = fit_whitening(matrix[keep], gens[keep]).fitted_on(ids, gens)
         store.save_whitening(extractor_id, whitening, len(ids), revision)
         if cohort is None or len(gens) == 0:
             result = calibration.calibrate(matrix, gens, target_far=target_far,
@@ -130,9 +136,11 @@ def full_refit(store, extractor_id: int, cohort: np.ndarray | None, target_far: 
             scores = open_set.cohort_scores(whitening.apply(cohort), whitening.apply(sample), labels, order)
             result = open_set.calibrate(held_out, labels, order, scores, target_far)
         store.save_calibration(extractor_id, result, target_far, revision)
+    reused = False
     if not store.in_transaction:  # else the index follows the outer transaction's commit
-        write_base(store, extractor_id, ids, gens, whitening.apply(matrix), revision, whitening.digest)
-    return Upkeep(refitted=True, calibration=result, message=result.message, indexed=len(ids))
+        reused = write_base(store, extractor_id, ids, gens, whitening.apply(matrix), revision, whitening.digest,
+                            reuse=True)
+    return Upkeep(refitted=True, reused=reused, calibration=result, message=result.message, indexed=len(ids))
 
 
 def rebuild_index(store, extractor_id: int) -> int:
@@ -146,16 +154,23 @@ def rebuild_index(store, extractor_id: int) -> int:
 
 
 def write_base(store, extractor_id: int, ids: np.ndarray, gens: np.ndarray, whitened: np.ndarray, revision: int,
-               whitening: str) -> None:
-    """Build an index of the type :func:`~attrib.index.choice.choose_index_key` picks for its size and
-    write it as a new base generation recording ``revision``."""
+               whitening: str, reuse: bool = False) -> bool:
+    """Write an index of the type :func:`~attrib.index.choice.choose_index_key` picks for its size, of
+    ``whitened`` (every vector, under the whitening whose digest is ``whitening``), as a new base generation
+    recording ``revision``. ``reuse``: in the previous generation's graph or lists where
+    :func:`attrib.index.reuse.rewhitened` can, else (and without it) built afresh. True if reused."""
     dim = whitened.shape[1]
     key = choice.choose_index_key(len(ids), dim)
-    index = choice.build_index(ids, whitened, dim, key)
+    path = files.index_path(store.root, extractor_id)
+    index = rewhitened(path, ids, whitened, key) if reuse else None
+    reused = index is not None
+    if index is None:
+        index = choice.build_index(ids, whitened, dim, key)
     state = files.IndexState(len(ids), int(ids.max()) if len(ids) else 0, int(ids.sum()), dim, key,
-                                   whitening=whitening, revision=revision)
+                             whitening=whitening, revision=revision)
     with index_faults(store):
-        files.write_index(index, files.index_path(store.root, extractor_id), state, ids, gens)
+        files.write_index(index, path, state, ids, gens)
+    return reused
 
 
 def index_faults(store):
