@@ -111,9 +111,12 @@ class LayeredIndex:
     def d(self) -> int:
         return int(self.base.d)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, copy: faiss.Index | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k similarities and ids over the base and the deltas; ``copy``: a copy of the base searched in
+        its place (on a GPU, :mod:`.gpu`)."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        base = self.base.search(queries, min(k, int(self.base.ntotal))) if self.base.ntotal else None
+        searched = self.base if copy is None else copy
+        base = searched.search(queries, min(k, int(self.base.ntotal))) if self.base.ntotal else None
         return self._merged(queries, k, base, np.ones(len(self.delta_ids), bool))
 
     def search_among(self, queries: np.ndarray, k: int, ids: np.ndarray, everywhere: bool = False
@@ -432,10 +435,15 @@ def _agrees(index: faiss.Index, labels: np.ndarray, state: IndexState) -> bool:
     return True
 
 
-def search(index: GalleryIndex, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k inner products and ids; k is clipped to the index size."""
+def search(index: GalleryIndex, queries: np.ndarray, k: int, copy: faiss.Index | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k inner products and ids; k is clipped to the index size. ``copy``: a copy of the FAISS index (of
+    a :class:`LayeredIndex`, of its base) searched in its place (on a GPU, :mod:`.gpu`)."""
     k = max(1, min(k, index.ntotal))
-    scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    if isinstance(index, LayeredIndex):
+        return index.search(queries, k, copy)
+    scores, ids = (index if copy is None else copy).search(queries, k)
     return scores, ids
 
 
