@@ -2,7 +2,8 @@
 (``faiss.index_cpu_to_gpu``) is searched and finds what the CPU index finds; where it sees none,
 searches stay on the CPU index with identical results. The branch that ran is in the test id
 (``[gpu]`` or ``[cpu-fallback]``). With a fake GPU (a fake device count and a fake copier) the copy
-is made once, reused, and refused when it can't be, on any machine."""
+is made once, reused, and refused when it can't be, on any machine. An index with appended vectors
+(files.LayeredIndex) has its base searched on the copy and the appended vectors on the CPU."""
 
 from __future__ import annotations
 
@@ -27,11 +28,21 @@ VECTORS, IDS = unit(3000, 16), np.arange(3000, dtype=np.int64) * 2 + 100
 QUERIES = unit(40, 16, seed=1)
 
 
-def index_of(key):
-    index = new_index(IDS, VECTORS, 16, key)
+BASE = 2500  # vectors in the base of a layered index; the rest appended beside it
+
+
+def index_of(key, layered=False):
+    """An index of ``key`` over VECTORS, at efSearch / nprobe 8; ``layered``: a LayeredIndex whose base holds
+    the first BASE vectors, the rest appended."""
+    held = BASE if layered else len(IDS)
+    index = new_index(IDS[:held], VECTORS[:held], 16, key)
     if search_parameter(index)[0] is not None:
         set_search_parameter(index, 8)
-    return index
+    return files.LayeredIndex(index, IDS[held:], VECTORS[held:]) if layered else index
+
+
+def base_of(index):
+    return index.base if isinstance(index, files.LayeredIndex) else index
 
 
 BRANCH = "gpu" if faiss.get_num_gpus() > 0 else "cpu-fallback"  # what this machine's FAISS can exercise
@@ -39,13 +50,14 @@ GPU_ATOL = 1e-5  # cuBLAS sums the 16 products of two unit vectors in another or
 
 
 @pytest.mark.parametrize("branch", [BRANCH])
+@pytest.mark.parametrize("layered", [False, True], ids=["base", "layered"])
 @pytest.mark.parametrize("key", ["IDMap2,Flat", "IDMap2,HNSW16", "IVF32,Flat"])
-def test_searches_find_what_the_cpu_index_finds(key, branch, capsys, monkeypatch):
+def test_searches_find_what_the_cpu_index_finds(key, layered, branch, capsys, monkeypatch):
     monkeypatch.delenv(gpu.ENV, raising=False)
-    index = index_of(key)
+    index = index_of(key, layered)
     want = files.search(index, QUERIES, 5)
     got = gpu.search(index, QUERIES, 5)
-    copy = gpu.gpu_copy(index)
+    copy = gpu.gpu_copy(base_of(index))
     err = capsys.readouterr().err
     if branch == "cpu-fallback":
         assert gpu.num_gpus() == 0 and not gpu.enabled() and copy is None
@@ -55,9 +67,9 @@ def test_searches_find_what_the_cpu_index_finds(key, branch, capsys, monkeypatch
         assert gpu.enabled() and copy is None
         assert err.count("searching on the CPU") == 1 and "HNSW" in err
         assert np.array_equal(got[1], want[1]) and np.array_equal(got[0], want[0])
-    else:  # the real index_cpu_to_gpu copy, made once and searched
-        assert gpu.enabled() and copy is not None and copy is not index and err == ""
-        assert gpu.gpu_copy(index) is copy
+    else:  # the real index_cpu_to_gpu copy (of a layered index's base), made once and searched
+        assert gpu.enabled() and copy is not None and copy is not base_of(index) and err == ""
+        assert gpu.gpu_copy(base_of(index)) is copy and copy.ntotal == base_of(index).ntotal
         assert_same_neighbours(got, want, atol=GPU_ATOL)
 
 
@@ -95,6 +107,25 @@ def test_a_gpu_copy_is_made_once_and_searched(fake_gpu):
     index.add_with_ids(unit(5, 16, seed=7), np.arange(5, dtype=np.int64) + 10**6)  # the copy is stale now
     got = gpu.search(index, unit(5, 16, seed=7), 1)
     assert len(fake_gpu.copies) == 2 and list(got[1][:, 0]) == list(range(10**6, 10**6 + 5))
+
+
+@pytest.mark.parametrize("key", ["IDMap2,Flat", "IVF32,Flat"])
+def test_a_layered_index_searches_its_base_on_the_gpu_copy_and_its_appended_vectors_beside_it(key, fake_gpu,
+                                                                                             capsys):
+    index = index_of(key, layered=True)
+    queries = np.concatenate([QUERIES, VECTORS[BASE:BASE + 10]])  # the last ten find an appended vector first
+    want = files.search(index, queries, 5)
+    got = gpu.search(index, queries, 5)
+    assert len(fake_gpu.copies) == 1 and fake_gpu.copies[0].ntotal == BASE  # the base went to the "GPU"
+    copy_searched = []
+    search_copy = fake_gpu.copies[0].search
+    fake_gpu.copies[0].search = lambda *a, **kw: copy_searched.append(a) or search_copy(*a, **kw)
+    again = gpu.search(index, queries, 5)
+    assert len(copy_searched) == 1 and len(fake_gpu.copies) == 1  # the copy is reused and searched
+    for answer in (got, again):
+        assert np.array_equal(answer[1], want[1]) and np.array_equal(answer[0], want[0])  # a clone: the same sums
+    assert list(got[1][len(QUERIES):, 0]) == list(IDS[BASE:BASE + 10])
+    assert capsys.readouterr().err == ""  # nothing refused
 
 
 def test_more_neighbours_than_a_gpu_returns_are_searched_on_the_cpu(fake_gpu):

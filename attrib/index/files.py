@@ -26,6 +26,7 @@ import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -110,9 +111,12 @@ class LayeredIndex:
     def d(self) -> int:
         return int(self.base.d)
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, copy: faiss.Index | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k similarities and ids over the base and the deltas; ``copy``: a copy of the base searched in
+        its place (on a GPU, :mod:`.gpu`)."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)
-        base = self.base.search(queries, min(k, int(self.base.ntotal))) if self.base.ntotal else None
+        searched = self.base if copy is None else copy
+        base = searched.search(queries, min(k, int(self.base.ntotal))) if self.base.ntotal else None
         return self._merged(queries, k, base, np.ones(len(self.delta_ids), bool))
 
     def search_among(self, queries: np.ndarray, k: int, ids: np.ndarray, everywhere: bool = False
@@ -143,8 +147,11 @@ class LayeredIndex:
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(scores, order, axis=1).astype(np.float32), np.take_along_axis(ids, order, axis=1)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.base, name)
+
+
+GalleryIndex = faiss.Index | LayeredIndex  # what a generation is read back as: a LayeredIndex when it has deltas
 
 
 @dataclass
@@ -152,7 +159,7 @@ class CachedIndex:
     """One index generation as read back: the index (a :class:`LayeredIndex` when it has deltas), its
     labels ([2, n] vector ids, generator ids, by id), its state, and the files it was read from."""
 
-    index: faiss.Index
+    index: GalleryIndex
     labels: np.ndarray
     state: IndexState
     files: tuple[Path, ...]  # the index file, the labels file, then the delta files
@@ -209,7 +216,7 @@ def write_index(index: faiss.Index, path: Path, state: IndexState, ids: np.ndarr
             stale.unlink(missing_ok=True)
 
 
-def read_sidecar(path: Path) -> dict | None:
+def read_sidecar(path: Path) -> dict[str, Any] | None:
     """The fields of sidecar ``path`` (None when missing, damaged or of an earlier format)."""
     try:
         return _parse_sidecar(path.read_text())
@@ -217,7 +224,7 @@ def read_sidecar(path: Path) -> dict | None:
         return None
 
 
-def _parse_sidecar(text: str) -> dict | None:
+def _parse_sidecar(text: str) -> dict[str, Any] | None:
     try:
         fields = json.loads(text)
         IndexState(**{k: v for k, v in fields.items() if k in IndexState.__dataclass_fields__})
@@ -228,7 +235,7 @@ def _parse_sidecar(text: str) -> dict | None:
         return None
 
 
-def sidecar_state(fields: dict) -> IndexState:
+def sidecar_state(fields: dict[str, Any]) -> IndexState:
     return IndexState(**{k: v for k, v in fields.items() if k in IndexState.__dataclass_fields__})
 
 
@@ -261,7 +268,7 @@ def append_delta(path: Path, ids: np.ndarray, generators: np.ndarray, vectors: n
     return True
 
 
-def needs_fold(fields: dict) -> bool:
+def needs_fold(fields: dict[str, Any]) -> bool:
     """Whether the deltas of a generation (its sidecar ``fields``) should be folded into a new base."""
     appended = sum(d["count"] for d in fields["deltas"])
     return len(fields["deltas"]) >= MAX_DELTAS or (appended > FOLD_MIN and appended > FOLD_SHARE * fields["base_count"])
@@ -343,27 +350,28 @@ def read_cache(path: Path, mmap: bool = False) -> CachedIndex | None:
     return None
 
 
-def _read_generation(folder: Path, fields: dict, mmap: bool) -> CachedIndex | None:
+def _read_generation(folder: Path, fields: dict[str, Any], mmap: bool) -> CachedIndex | None:
     state = sidecar_state(fields)
     files = (folder / fields["index_file"], folder / fields["labels_file"],
              *(folder / d["file"] for d in fields["deltas"]))
     try:
         labels = np.load(files[1], allow_pickle=False)
-        deltas = [_read_delta(file) for file in files[2:]]
+        read = [_read_delta(file) for file in files[2:]]
         if mmap:
             if not files[0].exists():
                 raise FileNotFoundError(files[0])
-            index = faiss.read_index(str(files[0]), MMAP_FLAG)
+            base: faiss.Index | None = faiss.read_index(str(files[0]), MMAP_FLAG)
         else:
-            index = _deserialize(files[0].read_bytes())
+            base = _deserialize(files[0].read_bytes())
     except FileNotFoundError:
         raise
     except Exception:  # a damaged cache is rebuilt, never trusted
         return None
-    if index is None or any(d is None for d in deltas):
+    deltas = [delta for delta in read if delta is not None]
+    if base is None or len(deltas) != len(read):
         return None
     base_state = IndexState(fields["base_count"], 0, 0, state.dim, labels=fields.get("base_labels", ""))
-    if not _agrees(index, labels, base_state):
+    if not _agrees(base, labels, base_state):
         return None
     digest = base_state.labels
     for delta, described in zip(deltas, fields["deltas"]):
@@ -375,10 +383,10 @@ def _read_generation(folder: Path, fields: dict, mmap: bool) -> CachedIndex | No
         digest = chain_digest(digest, described["labels"])
     if digest != state.labels:
         return None
+    index: GalleryIndex = base
     if deltas:
         labels = np.concatenate([labels] + [np.stack([d[0], d[1]]) for d in deltas], axis=1)
-        index = LayeredIndex(index, labels[0][fields["base_count"]:],
-                             np.concatenate([d[2] for d in deltas]) if deltas else None)
+        index = LayeredIndex(base, labels[0][fields["base_count"]:], np.concatenate([d[2] for d in deltas]))
     if labels.shape[1] != state.count or (state.count and (int(labels[0].max()) != state.max_id
                                                            or int(labels[0].sum()) != state.id_sum)):
         return None
@@ -427,14 +435,19 @@ def _agrees(index: faiss.Index, labels: np.ndarray, state: IndexState) -> bool:
     return True
 
 
-def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k inner products and ids; k is clipped to the index size."""
+def search(index: GalleryIndex, queries: np.ndarray, k: int, copy: faiss.Index | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k inner products and ids; k is clipped to the index size. ``copy``: a copy of the FAISS index (of
+    a :class:`LayeredIndex`, of its base) searched in its place (on a GPU, :mod:`.gpu`)."""
     k = max(1, min(k, index.ntotal))
-    scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    if isinstance(index, LayeredIndex):
+        return index.search(queries, k, copy)
+    scores, ids = (index if copy is None else copy).search(queries, k)
     return scores, ids
 
 
-def reconstruct(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
+def reconstruct(index: GalleryIndex, ids: np.ndarray) -> np.ndarray:
     """Stored vectors for database ids (IDMap2 indexes keep them; IVF needs its direct map)."""
     ids = np.asarray(ids, np.int64)
     if len(ids) == 0:
@@ -448,7 +461,5 @@ def reconstruct(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
         out[~in_delta] = reconstruct(index.base, ids[~in_delta])
         return out
     if not isinstance(index, faiss.IndexIDMap2):
-        ivf = faiss.extract_index_ivf(index)
-        if ivf.direct_map.type == faiss.DirectMap.NoMap:  # built with database ids: a hash-table map
-            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+        tuning.keep_direct_map(faiss.extract_index_ivf(index))  # built with database ids: a hash-table map
     return np.stack([index.reconstruct(int(i)) for i in ids]).astype(np.float32)

@@ -3,10 +3,12 @@
 With the ``gpu`` extra (``pip install 'attrib[gpu]'``: faiss-gpu-cu12, which provides the same
 ``faiss`` module as faiss-cpu) and a CUDA device, :func:`search` copies each loaded index to the
 GPUs once per process (``faiss.index_cpu_to_gpu``, or ``index_cpu_to_all_gpus`` with several)
-and searches the copy. It searches the CPU index instead, with the same results, when FAISS sees
-no GPU, when ``ATTRIB_FAISS_GPU=0``, when the index type has no GPU version (HNSW), when the copy
-fails (one notice on stderr per index), or for more neighbours than a GPU index returns
-(GPU_MAX_K).
+and searches the copy; of an index with vectors appended since its base was written
+(:class:`attrib.index.files.LayeredIndex`) it copies and searches the base, and searches the
+appended vectors exactly on the CPU beside it, merged as the CPU search merges them. It searches
+the CPU index instead, with the same results, when FAISS sees no GPU, when ``ATTRIB_FAISS_GPU=0``,
+when the index type has no GPU version (HNSW), when the copy fails (one notice on stderr per
+index), or for more neighbours than a GPU index returns (GPU_MAX_K).
 """
 
 from __future__ import annotations
@@ -86,10 +88,11 @@ def gpu_copy(index: faiss.Index) -> faiss.Index | None:
         return copy
 
 
-def search(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k inner products and ids (:func:`attrib.index.files.search`), on the index's GPU
-    copy when there is one and ``k`` is within what a GPU index returns."""
-    copy = gpu_copy(index)
+def search(index: files.GalleryIndex, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k inner products and ids (:func:`attrib.index.files.search`), on the index's GPU copy (of a
+    :class:`~attrib.index.files.LayeredIndex`, of its base) when there is one and ``k`` is within what a GPU
+    index returns."""
+    copy = gpu_copy(index.base if isinstance(index, files.LayeredIndex) else index)
     if copy is None or min(k, index.ntotal) > GPU_MAX_K:
         return files.search(index, queries, k)
-    return files.search(copy, queries, k)
+    return files.search(index, queries, k, copy)

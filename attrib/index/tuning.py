@@ -20,6 +20,7 @@ written with ``faiss.serialize_index`` / ``write_index`` and read back searches 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, Protocol
 
 import faiss
 import numpy as np
@@ -46,7 +47,7 @@ class Tuning:
     def met(self) -> bool:
         return self.recall >= self.target
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -72,32 +73,45 @@ def set_search_parameter(index: faiss.Index, value: int) -> None:
         ivf.nprobe = int(min(value, ivf.nlist))
 
 
-def search_among(index: faiss.Index, queries: np.ndarray, k: int, ids: np.ndarray, everywhere: bool = False
-                 ) -> tuple[np.ndarray, np.ndarray]:
+class SearchesAmong(Protocol):
+    """An index that searches among given vector ids itself (:class:`attrib.index.files.LayeredIndex`: a base
+    with vectors appended beside it)."""
+
+    def search_among(self, queries: np.ndarray, k: int, ids: np.ndarray, everywhere: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def search_among(index: faiss.Index | SearchesAmong, queries: np.ndarray, k: int, ids: np.ndarray,
+                 everywhere: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Top-k similarities and ids of ``queries`` among the vectors ``ids`` only (a FAISS ``IDSelector``),
     at the index's own efSearch / nprobe; ``everywhere``: every IVF list, efSearch at least MAX_EF_SEARCH."""
-    layered = getattr(index, "search_among", None)
-    if layered is not None:  # a base with vectors appended beside it (files.LayeredIndex)
-        return layered(queries, k, ids, everywhere)
-    selector = faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64))
-    parameter, value = search_parameter(index)
-    if everywhere and parameter is not None:
-        value = _ivf(index).nlist if parameter == "nprobe" else max(value, MAX_EF_SEARCH)
-    if parameter == "efSearch":
-        params = faiss.SearchParametersHNSW(sel=selector, efSearch=value)
-    elif parameter == "nprobe":
-        params = faiss.SearchParametersIVF(sel=selector, nprobe=value)
-    else:
-        params = faiss.SearchParameters(sel=selector)
+    if not isinstance(index, faiss.Index):
+        return index.search_among(queries, k, ids, everywhere)
+    params = _among(index, faiss.IDSelectorBatch(np.ascontiguousarray(ids, dtype=np.int64)), everywhere)
     return index.search(np.ascontiguousarray(queries, dtype=np.float32), k, params=params)
 
 
-def _hnsw(index: faiss.Index):
+def _among(index: faiss.Index, selector: faiss.IDSelector, everywhere: bool) -> faiss.SearchParameters:
+    """Search parameters of ``index`` that search only the vectors ``selector`` selects (see :func:`search_among`).
+
+    The ignores: faiss's stubs lack SearchParametersHNSW and the keyword arguments faiss's Python wrapper
+    gives every SearchParameters class (each sets the attribute it names)."""
+    hnsw, ivf = _hnsw(index), _ivf(index)
+    if hnsw is not None:
+        ef = max(hnsw.efSearch, MAX_EF_SEARCH) if everywhere else hnsw.efSearch
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=ef)  # type: ignore[attr-defined]  # not stubbed
+    if ivf is not None:
+        nprobe = ivf.nlist if everywhere else ivf.nprobe
+        return faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)  # type: ignore[call-arg]  # wrapper's keywords
+    return faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]  # the wrapper's keywords
+
+
+def _hnsw(index: faiss.Index) -> faiss.HNSW | None:
     inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
     return inner.hnsw if isinstance(inner, faiss.IndexHNSW) else None
 
 
-def _ivf(index: faiss.Index):
+def _ivf(index: faiss.Index) -> faiss.IndexIVF | None:
     try:
         return faiss.extract_index_ivf(index)
     except RuntimeError:  # not an IVF index
@@ -118,10 +132,21 @@ def new_index(ids: np.ndarray, vectors: np.ndarray, dim: int, key: str, seed: in
         index = _trained(index, vectors, dim, seed)
     ivf = _ivf(index)
     if ivf is not None and not isinstance(index, faiss.IndexIDMap):
-        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+        keep_direct_map(ivf)
     if len(ids):
         index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
     return index
+
+
+# faiss's stubs lack DirectMap (the kinds of map from a vector id to its place in an IVF list)
+_DIRECT_MAP: Any = faiss.DirectMap  # type: ignore[attr-defined]
+
+
+def keep_direct_map(ivf: faiss.IndexIVF) -> None:
+    """Give ``ivf`` (added to with database ids) a hash-table direct map, so that its stored vectors are read
+    back by id, unless it keeps a map already."""
+    if ivf.direct_map.type == _DIRECT_MAP.NoMap:
+        ivf.set_direct_map_type(_DIRECT_MAP.Hashtable)
 
 
 def _trained(index: faiss.Index, vectors: np.ndarray, dim: int, seed: int) -> faiss.Index:
@@ -183,13 +208,14 @@ def tune_index(index: faiss.Index, ids: np.ndarray, vectors: np.ndarray, target:
     reaches ``target``; the index keeps the smallest value that met it (or, when no value can,
     the smallest that gave the best recall: a product-quantised index may never reach it)."""
     parameter, value = search_parameter(index)
-    if parameter is None or len(ids) == 0:
+    if parameter is None or value is None or len(ids) == 0:
         return Tuning(None, None, 1.0, target, 0)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     ids = np.asarray(ids, dtype=np.int64)
     queries = held_out_queries(vectors, n_queries, seed, index=index)
     exact, _ = faiss.knn(queries, vectors, 1, metric=faiss.METRIC_INNER_PRODUCT)
-    limit = _ivf(index).nlist if parameter == "nprobe" else max(value, min(MAX_EF_SEARCH, len(ids)))
+    ivf = _ivf(index)
+    limit = ivf.nlist if parameter == "nprobe" and ivf is not None else max(value, min(MAX_EF_SEARCH, len(ids)))
     value = max(1, min(value, limit))
     best, best_value, stale = -1.0, value, 0
     while True:

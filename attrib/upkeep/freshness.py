@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import faiss
 import numpy as np
 
 from ..errors import EmptyGallery, GalleryError
@@ -41,7 +40,7 @@ class LoadedIndex:
 
     extractor_id: int
     extractor_key: str
-    index: faiss.Index  # a files.LayeredIndex stands in for one (base and deltas)
+    index: files.GalleryIndex  # a files.LayeredIndex when the generation has deltas
     ids: np.ndarray  # sorted vector ids
     generator_ids: np.ndarray  # aligned with ids
     generator_names: dict[int, str]
@@ -165,7 +164,7 @@ def memory_view(store: GalleryReads, key: str) -> LoadedIndex | None:
         return _view(store, extractor_id, key, index, ids, gens)
 
 
-def _view(store: GalleryReads, extractor_id: int, key: str, index: faiss.Index, ids: np.ndarray, gens: np.ndarray
+def _view(store: GalleryReads, extractor_id: int, key: str, index: files.GalleryIndex, ids: np.ndarray, gens: np.ndarray
           ) -> LoadedIndex:
     calibration = store.calibration(extractor_id)
     return LoadedIndex(

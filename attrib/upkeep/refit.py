@@ -22,6 +22,7 @@ find out of date and that the next writer or reader brings up to date.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ContextManager
 
 import numpy as np
 
@@ -29,7 +30,11 @@ from ..index import choice, files
 from ..index.reuse import rewhitened
 from ..scoring import calibration, incremental, open_set
 from ..scoring.whitening import fit_sample, fit_whitening, held_out_score_matrix
+from ..storage.interface import GalleryReads, GalleryStore
 from .freshness import whitening_refit_reason
+
+if TYPE_CHECKING:
+    from ..storage.sql import SQLStore
 
 
 @dataclass
@@ -47,7 +52,7 @@ class Upkeep:
     message: str = ""
 
 
-def bring_up_to_date(store, extractor_id: int, cohort: np.ndarray | None, target_far: float | None = None,
+def bring_up_to_date(store: SQLStore, extractor_id: int, cohort: np.ndarray | None, target_far: float | None = None,
                      force: bool = False) -> Upkeep:
     """Make one extractor's whitening, calibration and index current, incrementally where it can."""
     if target_far is None:
@@ -68,7 +73,7 @@ def bring_up_to_date(store, extractor_id: int, cohort: np.ndarray | None, target
     return done
 
 
-def _needs_full(store, extractor_id: int, cohort: np.ndarray | None) -> str | None:
+def _needs_full(store: GalleryReads, extractor_id: int, cohort: np.ndarray | None) -> str | None:
     revision = store.revision(extractor_id)
     whitened, calibrated = store.fit_revisions(extractor_id)
     if whitened is None or calibrated is None:
@@ -81,8 +86,9 @@ def _needs_full(store, extractor_id: int, cohort: np.ndarray | None) -> str | No
     return None
 
 
-def _incremental(store, extractor_id: int, cohort: np.ndarray | None, target_far: float) -> Upkeep | None:
-    """The incremental way, or None when the index on disk cannot be extended to the database's state."""
+def _incremental(store: SQLStore, extractor_id: int, cohort: np.ndarray | None, target_far: float) -> Upkeep | None:
+    """The incremental way, or None when the index on disk cannot be extended to the database's state (or the
+    calibration has no cohort to extend)."""
     from ..storage import bulk
 
     path = files.index_path(store.root, extractor_id)
@@ -98,7 +104,7 @@ def _incremental(store, extractor_id: int, cohort: np.ndarray | None, target_far
     _, calibrated = store.fit_revisions(extractor_id)
     if calibrated != revision:
         touched = [int(g) for g in np.unique(gens)]
-        if not touched:
+        if not touched or cohort is None:
             return None
         state = store.calibration(extractor_id)
         cap = incremental.per_generator_cap(len(store.generator_names()))
@@ -118,7 +124,7 @@ def _incremental(store, extractor_id: int, cohort: np.ndarray | None, target_far
     return done
 
 
-def full_refit(store, extractor_id: int, cohort: np.ndarray | None, target_far: float) -> Upkeep:
+def full_refit(store: SQLStore, extractor_id: int, cohort: np.ndarray | None, target_far: float) -> Upkeep:
     """Refit the whitening and the calibration on bounded samples of every vector (read once), commit
     both with the revision they were fitted at, then rebuild the index."""
     with store.writing():
@@ -143,7 +149,7 @@ def full_refit(store, extractor_id: int, cohort: np.ndarray | None, target_far: 
     return Upkeep(refitted=True, reused=reused, calibration=result, message=result.message, indexed=len(ids))
 
 
-def rebuild_index(store, extractor_id: int) -> int:
+def rebuild_index(store: GalleryStore, extractor_id: int) -> int:
     """Rebuild one extractor's index from every stored vector under the stored whitening; the vector count."""
     with store.snapshot():
         revision = store.revision(extractor_id)
@@ -153,7 +159,7 @@ def rebuild_index(store, extractor_id: int) -> int:
     return len(ids)
 
 
-def write_base(store, extractor_id: int, ids: np.ndarray, gens: np.ndarray, whitened: np.ndarray, revision: int,
+def write_base(store: GalleryStore, extractor_id: int, ids: np.ndarray, gens: np.ndarray, whitened: np.ndarray, revision: int,
                whitening: str, reuse: bool = False) -> bool:
     """Write an index of the type :func:`~attrib.index.choice.choose_index_key` picks for its size, of
     ``whitened`` (every vector, under the whitening whose digest is ``whitening``), as a new base generation
@@ -173,7 +179,7 @@ def write_base(store, extractor_id: int, ids: np.ndarray, gens: np.ndarray, whit
     return reused
 
 
-def index_faults(store):
+def index_faults(store: GalleryReads) -> ContextManager[None]:
     """Storage faults while writing index files, as one-line errors that say the database is intact."""
     from ..storage.faults import faults
 
