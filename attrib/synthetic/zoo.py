@@ -395,7 +395,8 @@ def _noise(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.n
 def render(generator: str, index: int, size: int = 256) -> np.ndarray:
     """Image ``index`` of zoo generator ``generator`` ("<family>-<seed>"): size x size x 3 uint8 RGB.
 
-    Deterministic for (generator, index, size). Raises ValueError for an unknown family, a malformed
+    Deterministic for (generator, index, size) on one machine (another CPU's float32 kernels may round a
+    few pixels the other way; compare embeddings of zoo images by cosine, not bit for bit). Raises ValueError for an unknown family, a malformed
     name, a negative index or a size below 16.
     """
     family, seed = _parse(generator)
