@@ -109,13 +109,14 @@ def print_sweep(data: dict) -> None:
               help="At most this many images per label in a repeat (a random subset).")
 @click.option("--condition", "-c", "conditions", multiple=True, metavar="C",
               help=f"Transform every image first (repeatable; each evaluated separately; default {DEFAULT_CONDITION}): "
-                   "center-crop:S, crop:S, jpeg:Q, webp:Q, resize:F, none, joined with '+'.")
+                   "center-crop:S, crop:S, jpeg:Q, webp:Q, resize:F, png, none, joined with '+'.")
 @click.option("--extractor", "-e", envvar="ATTRIB_EXTRACTOR", default=None,
               help="Feature extractor (default residual); a+b fuses several.")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Extractor option (repeatable).")
 @click.option("--query-condition", "-q", "query_conditions", multiple=True, metavar="Q",
               help="Also evaluate each --condition with Q applied to the queries only (repeatable): a gallery "
-                   "enrolled from originals, queries laundered, e.g. jpeg:80 or resize:0.5+jpeg:75.")
+                   "enrolled from originals, queries laundered and written as they travel (a .jpg for a trailing "
+                   "jpeg:Q), e.g. jpeg:80, resize:0.5+jpeg:75 or jpeg:80+png (re-saved losslessly).")
 @click.option("--sweep", is_flag=False, flag_value="default", default=None, metavar="[default|Q,Q,...]",
               help="Sweep the queries' delivery: each Q (default: JPEG 95-50, WebP 80, resize 0.9-0.5 and three "
                    "chains) against the clean gallery and against a gallery enrolled at that quality; "

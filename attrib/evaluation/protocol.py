@@ -2,7 +2,12 @@
 
 ``DATA_DIR/<generator>/`` holds images (recursively). For each condition (default
 ``center-crop:256``) every image is transformed once and saved losslessly as PNG in a
-temporary folder, so that size and file format cannot be the cue. Then, per repeat, a
+temporary folder, so that size and file format cannot be the cue; a query condition
+(``--query-condition``, ``--sweep``) is written as its queries would travel instead: a ``.jpg``
+for a trailing ``jpeg:Q``, a ``.webp`` for ``webp:Q``, a PNG after ``png`` (a lossless re-save)
+or any other step, while the gallery stays PNG. ``--sweep`` runs every delivery D twice on the
+same draws: queries under C+D against the gallery under C, and against a gallery enrolled under
+C+D (every image at that quality), one row per delivery in ``data["sweep"]``. Then, per repeat, a
 temporary gallery is built: K random images of each known generator are enrolled through
 :meth:`attrib.gallery.Gallery.enroll` (so calibration is the real one), and the rest of the
 known images plus every image of the unknown generators are identified (open set) through
@@ -11,8 +16,8 @@ known images plus every image of the unknown generators are identified (open set
 The random draws depend on (seed, repeat, label) only, so every condition sees the same
 enrolled/query split, and a condition's effect is measured on the same images. A random crop
 (``crop:S``) is drawn once per image from (seed, label, file), the same in every repeat.
-Embeddings are cached by pixel content, so an image is embedded once per condition however
-many repeats use it (an extractor must embed each image independently of its batch).
+Embeddings are cached by pixel content, so an image is embedded once however many repeats and
+conditions use it (an extractor must embed each image independently of its batch).
 
 Several extractors (``--extractor a+b``) are fused as ``attrib identify`` fuses them: every
 extractor embeds the enrolled images into the same temporary gallery (the first through
