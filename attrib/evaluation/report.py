@@ -97,7 +97,7 @@ def sweep_figure(data: dict[str, Any]) -> Figure:
 
     rows = data["sweep"]
     conditions = list(dict.fromkeys(row["condition"] for row in rows))
-    fig, axes = plt.subplots(len(conditions), 1, figsize=(10, 4.5 * len(conditions)), squeeze=False)
+    fig, axes = plt.subplots(len(conditions), 1, figsize=(12, 4.5 * len(conditions)), squeeze=False)
     text = dict(METRICS)
     for ax, condition in zip(axes[:, 0], conditions):
         mine = [row for row in rows if row["condition"] == condition]
@@ -114,7 +114,7 @@ def sweep_figure(data: dict[str, Any]) -> Figure:
         ax.set(ylim=(-0.02, 1.02), xlabel="query delivery", ylabel="share of queries",
                title=f"laundering sweep, gallery {condition} ({data['config']['extractor']})")
         ax.grid(True, linewidth=0.3)
-        ax.legend(fontsize=7, loc="lower left", ncol=2)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the curves, never on them
     return fig
 
 
