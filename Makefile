@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # torch/torchvision pair that imports together (open_clip needs torchvision)
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint-imports typecheck bench bench-scale evaluate clean
+.PHONY: demo test lint-imports typecheck bench bench-scale evaluate evaluate-laundering clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,13 @@ evaluate: $(EVAL_DEPS)
 	for g in $(KNOWN); do \
 	  $(EVALUATE) --known $$g --unknown $$(echo $(LABELS) | tr ' ' '\n' | grep -vx $$g | paste -sd,) || exit 1; \
 	done
+
+# The laundering report of the delivery issue: every query delivery of the default sweep (JPEG 95-50,
+# WebP 80, resize 0.9-0.5, three chains) against the clean gallery and a gallery at that quality.
+LAUNDER_REPORT ?= reports/laundering
+evaluate-laundering: $(EVAL_DEPS)
+	$(EVALUATE) --known $(subst $(space),$(comma),$(KNOWN)) --unknown sd21,real \
+	  --condition center-crop:256 --sweep default --report $(LAUNDER_REPORT)
 
 clean:
 	rm -rf $(VENV) demo-data gallery/demo

@@ -43,6 +43,8 @@ def print_tables(evaluation) -> None:
 
     console, cfg = stdout_console(), evaluation.data["config"]
     for block in evaluation.data["conditions"]:
+        if block.get("sweep"):
+            continue
         table = Table(title=f"attrib evaluate: {block['condition']} | {cfg['extractor']} | K={cfg['shots']}, "
                             f"{cfg['repeats']} repeats, seed {cfg['seed']}")
         for col in ("generator", "enrolled", "queries/repeat", "accepted", "right decision",
@@ -67,6 +69,32 @@ def print_tables(evaluation) -> None:
         console.print(matrix)
         console.print(f"  {block['wall_s']:.1f} s; embedded {block['cache']['embedded']} images, "
                       f"reused {block['cache']['reused']} cached embeddings")
+    if evaluation.data.get("sweep"):
+        print_sweep(evaluation.data)
+
+
+def print_sweep(data: dict) -> None:
+    """One row per query delivery: the operating point and closed-set accuracy against the clean
+    gallery ("clean"), then against a gallery enrolled at that quality ("same")."""
+    from rich.table import Table
+
+    from ..evaluation.protocol import SWEEP_METRICS
+
+    cfg, short = data["config"], {"known_accepted": "known acc.", "unknown_rejected": "unknown rej.",
+                                  "closed_set_accuracy": "closed-set top-1"}
+    table = Table(title=f"attrib evaluate --sweep | {cfg['extractor']} | K={cfg['shots']}, {cfg['repeats']} repeats, "
+                        f"seed {cfg['seed']} (mean ± std over repeats)",
+                  caption="clean: the gallery enrolled under the condition; same: enrolled under the condition "
+                          "then the delivery, as the queries")
+    table.add_column("gallery")
+    table.add_column("query delivery")
+    for side in ("clean", "same"):
+        for key in SWEEP_METRICS:
+            table.add_column(f"{side}: {short[key]}", justify="right")
+    for row in data["sweep"]:
+        table.add_row(row["condition"], row["delivery"],
+                      *[_pm(row[side][key], True) for side in ("clean_gallery", "same_gallery") for key in SWEEP_METRICS])
+    stdout_console().print(table)
 
 
 @click.command()
@@ -81,13 +109,18 @@ def print_tables(evaluation) -> None:
               help="At most this many images per label in a repeat (a random subset).")
 @click.option("--condition", "-c", "conditions", multiple=True, metavar="C",
               help=f"Transform every image first (repeatable; each evaluated separately; default {DEFAULT_CONDITION}): "
-                   "center-crop:S, crop:S, jpeg:Q, webp:Q, resize:F, none, joined with '+'.")
+                   "center-crop:S, crop:S, jpeg:Q, webp:Q, resize:F, png, none, joined with '+'.")
 @click.option("--extractor", "-e", envvar="ATTRIB_EXTRACTOR", default=None,
               help="Feature extractor (default residual); a+b fuses several.")
 @click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Extractor option (repeatable).")
 @click.option("--query-condition", "-q", "query_conditions", multiple=True, metavar="Q",
               help="Also evaluate each --condition with Q applied to the queries only (repeatable): a gallery "
-                   "enrolled from originals, queries laundered, e.g. jpeg:80 or resize:0.5+jpeg:75.")
+                   "enrolled from originals, queries laundered and written as they travel (a .jpg for a trailing "
+                   "jpeg:Q), e.g. jpeg:80, resize:0.5+jpeg:75 or jpeg:80+png (re-saved losslessly).")
+@click.option("--sweep", is_flag=False, flag_value="default", default=None, metavar="[default|Q,Q,...]",
+              help="Sweep the queries' delivery: each Q (default: JPEG 95-50, WebP 80, resize 0.9-0.5 and three "
+                   "chains) against the clean gallery and against a gallery enrolled at that quality; "
+                   "prints a table, and --report adds the curve.")
 @click.option("--family", "families", multiple=True, metavar="NAME=A,B",
               help="Enroll known generators A and B under family NAME (repeatable); adds family metrics.")
 @click.option("--target-far", default=DEFAULT_TARGET_FAR, show_default=True,
@@ -96,17 +129,18 @@ def print_tables(evaluation) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with everything.")
 @click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write metrics.json and ROC / confusion-matrix PNGs to this folder.")
-def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions, query_conditions, families,
-             extractor, options, target_far, as_json, report):
+def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions, query_conditions, sweep,
+             families, extractor, options, target_far, as_json, report):
     """Few-shot open-set evaluation on DATA_DIR/<generator>/ folders of images.
 
     --extractor a+b fuses extractors as `attrib identify` does (options as NAME.key=value)."""
     from ..synthetic.conditions import parse_condition
-    from ..evaluation.protocol import run_evaluation, split_labels
+    from ..evaluation.protocol import run_evaluation, split_labels, sweep_deliveries
     from ..evaluation.report import make_report_dir, write_report
     from ..extractors.resolve import load_extractor
 
-    [parse_condition(text) for text in conditions + query_conditions]  # fail on a bad one before any work
+    deliveries = sweep_deliveries(sweep)
+    [parse_condition(text) for text in conditions + query_conditions + deliveries]  # fail on a bad one before any work
     family_of = parse_families(families)
     if report is not None:
         make_report_dir(report)
@@ -114,8 +148,7 @@ def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions
     evaluation = run_evaluation(
         data_dir, split_labels(known), split_labels(unknown), extractor=bound, shots=shots, repeats=repeats,
         seed=seed, max_per=max_per, conditions=conditions or (DEFAULT_CONDITION,), query_conditions=query_conditions,
-        families=family_of, progress_bar=progress_bar,
-        target_far=target_far)
+        families=family_of, progress_bar=progress_bar, target_far=target_far, sweep=deliveries)
     notes = evaluation.data["notes"]
     for note in notes[:10]:
         echo_err(f"note: {note}")

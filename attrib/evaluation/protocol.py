@@ -2,7 +2,12 @@
 
 ``DATA_DIR/<generator>/`` holds images (recursively). For each condition (default
 ``center-crop:256``) every image is transformed once and saved losslessly as PNG in a
-temporary folder, so that size and file format cannot be the cue. Then, per repeat, a
+temporary folder, so that size and file format cannot be the cue; a query condition
+(``--query-condition``, ``--sweep``) is written as its queries would travel instead: a ``.jpg``
+for a trailing ``jpeg:Q``, a ``.webp`` for ``webp:Q``, a PNG after ``png`` (a lossless re-save)
+or any other step, while the gallery stays PNG. ``--sweep`` runs every delivery D twice on the
+same draws: queries under C+D against the gallery under C, and against a gallery enrolled under
+C+D (every image at that quality), one row per delivery in ``data["sweep"]``. Then, per repeat, a
 temporary gallery is built: K random images of each known generator are enrolled through
 :meth:`attrib.gallery.Gallery.enroll` (so calibration is the real one), and the rest of the
 known images plus every image of the unknown generators are identified (open set) through
@@ -11,8 +16,8 @@ known images plus every image of the unknown generators are identified (open set
 The random draws depend on (seed, repeat, label) only, so every condition sees the same
 enrolled/query split, and a condition's effect is measured on the same images. A random crop
 (``crop:S``) is drawn once per image from (seed, label, file), the same in every repeat.
-Embeddings are cached by pixel content, so an image is embedded once per condition however
-many repeats use it (an extractor must embed each image independently of its batch).
+Embeddings are cached by pixel content, so an image is embedded once however many repeats and
+conditions use it (an extractor must embed each image independently of its batch).
 
 Several extractors (``--extractor a+b``) are fused as ``attrib identify`` fuses them: every
 extractor embeds the enrolled images into the same temporary gallery (the first through
@@ -49,6 +54,7 @@ import numpy as np
 from ..errors import AttribError
 from ..extractors.contract import extractor_list
 from ..scoring import DEFAULT_TARGET_FAR
+from ..synthetic.conditions import Condition
 from . import DEFAULT_CONDITION
 
 VERIFICATION_FAR = DEFAULT_TARGET_FAR  # the FAR at which verification TAR is reported
@@ -66,6 +72,9 @@ METRICS = (  # the operating point first
     ("verification_eer", "verification EER"),
     ("tar_at_far_1pct", "verification TAR at FAR 1%"),
 )
+SWEEP_METRICS = ("known_accepted", "unknown_rejected", "closed_set_accuracy")  # per delivery, operating point first
+DEFAULT_SWEEP = ("jpeg:95", "jpeg:90", "jpeg:80", "jpeg:70", "jpeg:60", "jpeg:50", "webp:80", "resize:0.9",
+                 "resize:0.7", "resize:0.5", "resize:0.5+jpeg:75", "jpeg:90+jpeg:70", "jpeg:80+png")
 FAMILY_METRICS = (
     ("family_accuracy", "family top-1 accuracy (family members' queries)"),
     ("family_decided", "family decided right (generator or family in it)"),
@@ -102,6 +111,30 @@ class Evaluation:
 
     data: dict
     pooled: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One evaluated setup: the gallery enrolled under ``gallery`` (as PNG) and the queries under
+    ``queries``, written as delivered (a ``.jpg`` for a trailing ``jpeg:Q``), or, when None, the
+    gallery condition's own PNGs. ``sweep`` marks a block that only a ``--sweep`` row shows."""
+
+    gallery: Condition
+    queries: Condition | None = None
+    sweep: bool = False
+
+    @property
+    def name(self) -> str:
+        return str(self.gallery) if self.queries is None else f"{self.gallery} | queries {self.queries}"
+
+
+def sweep_deliveries(text: str | None) -> tuple[str, ...]:
+    """``--sweep``'s value: ``default`` (or empty) is :data:`DEFAULT_SWEEP`, else comma-separated conditions."""
+    if text is None:
+        return ()
+    if text.strip().lower() in ("", "default"):
+        return DEFAULT_SWEEP
+    return tuple(split_labels(text))
 
 
 def split_labels(text: str | None) -> list[str]:
@@ -257,12 +290,15 @@ def summary(values) -> dict:
 
 def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=5, seed=0, max_per=60,
                    conditions=(DEFAULT_CONDITION,), query_conditions=(), families=None, progress_bar=None,
-                   target_far=DEFAULT_TARGET_FAR) -> Evaluation:
+                   target_far=DEFAULT_TARGET_FAR, sweep=()) -> Evaluation:
     """Evaluate ``extractor`` (a BoundExtractor, or a list of them to fuse) on DATA_DIR; see the module docstring.
 
     Every condition C is evaluated as is and, for every query condition Q, with the gallery enrolled
-    under C and the queries under C+Q. ``families`` maps known labels to the family they are enrolled
-    under."""
+    under C and the queries under C+Q, written as they travel (a ``.jpg`` for a trailing ``jpeg:Q``).
+    Every delivery D of ``sweep`` is evaluated twice: queries under C+D against the gallery under C
+    (clean), and against a gallery enrolled under C+D (every image at that quality); ``data["sweep"]``
+    holds one row per (C, delivery), the clean C first. ``families`` maps known labels to the family
+    they are enrolled under."""
     from ..synthetic.conditions import parse_condition, write_conditioned
 
     known, unknown = list(known), list(unknown)
@@ -275,22 +311,35 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
         raise AttribError(f"--family names {', '.join(strange)}, which is not in --known ({', '.join(known)})")
     parsed = list({str(c): c for c in map(parse_condition, conditions or (DEFAULT_CONDITION,))}.values())
     laundering = list({str(c): c for c in map(parse_condition, query_conditions)}.values())
-    blocks = [(c, None) for c in parsed] + [(c, parse_condition(f"{c}+{q}")) for c in parsed for q in laundering]
-    to_write = list({str(c): c for c in [c for c, _ in blocks] + [q for _, q in blocks if q is not None]}.values())
+    deliveries = list({str(c): c for c in map(parse_condition, sweep)}.values())
+    blocks = [Block(c) for c in parsed] + [Block(c, parse_condition(f"{c}+{q}")) for c in parsed for q in laundering]
+    for c in parsed:
+        for d in deliveries:
+            travelled = parse_condition(f"{c}+{d}")
+            blocks += [Block(c, travelled, sweep=True), Block(travelled, travelled, sweep=True)]
+    unique: dict[str, Block] = {}
+    for block in blocks:
+        unique.setdefault(block.name, block)  # a -q block that a sweep repeats stays a full one
+    blocks = list(unique.values())
+    to_write = list({(str(c), as_file): (c, as_file) for c, as_file in
+                     [(b.gallery, False) for b in blocks] + [(b.queries, True) for b in blocks if b.queries]}.values())
     files = find_label_files(Path(data_dir), known, unknown, shots)
     bar = progress_bar or (lambda total, label: nullcontext(lambda n=1: None))
     notes: Counter = Counter()
     started = time.perf_counter()
     data: dict[str, Any] = {"config": {"data_dir": str(data_dir), "known": known, "unknown": unknown, "shots": shots,
                        "repeats": repeats, "seed": seed, "max_per": max_per, "conditions": [str(c) for c in parsed],
-                       "query_conditions": [str(q) for q in laundering], "families": families,
+                       "query_conditions": [str(q) for q in laundering], "sweep": [str(d) for d in deliveries],
+                       "families": families,
                        "extractor": "+".join(e.identity.key for e in extractors), "target_far": target_far},
             "conditions": []}
     result = Evaluation(data)
     with tempfile.TemporaryDirectory(prefix="attrib-eval-images-") as tmp:
         with bar(sum(map(len, files.values())), "preparing images") as advance:
-            written = dict(zip(map(str, to_write), write_conditioned(files, to_write, seed, Path(tmp), advance, notes)))
-        for written_as, images in written.items():
+            written = dict(zip([(str(c), as_file) for c, as_file in to_write],
+                               write_conditioned(files, [c for c, _ in to_write], seed, Path(tmp), advance, notes,
+                                                 [as_file for _, as_file in to_write])))
+        for (written_as, _), images in written.items():
             for label in known + unknown:
                 if len(images[label]) < (shots + 1 if label in known else 1):
                     why = (f" under {written_as} ({len(files[label]) - len(images[label])} of {len(files[label])} "
@@ -298,11 +347,13 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
                     raise AttribError(_too_few(label, Path(data_dir) / label, len(images[label]), shots,
                                                label in known, why))
         n_files = {label: len(paths) for label, paths in files.items()}
-        for condition, laundered in blocks:
-            name = str(condition) if laundered is None else f"{condition} | queries {laundered}"
-            images, query_images = written[str(condition)], None if laundered is None else written[str(laundered)]
+        cached = [CachedExtractor(e) for e in extractors]  # equal pixels embed once, whatever block they are in
+        for block in blocks:
+            name = block.name
+            images = written[(str(block.gallery), False)]
+            query_images = None if block.queries is None else written[(str(block.queries), True)]
             t0 = time.perf_counter()
-            cached = [CachedExtractor(e) for e in extractors]
+            before = sum(c.embedded for c in cached), sum(c.reused for c in cached)
             splits = [draw_split(images, n_files, known, unknown, shots, max_per, seed, r, query_images)
                       for r in range(repeats)]
             total = sum(sum(map(len, e.values())) + len(q) for e, q in splits)
@@ -312,13 +363,36 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
                     raws.append(run_repeat(cached, enroll, queries, known, advance, notes, target_far, families))
             result.data["conditions"].append(_condition_block(name, raws, splits, known, unknown, families))
             result.data["conditions"][-1].update(
-                cache={"embedded": sum(c.embedded for c in cached), "reused": sum(c.reused for c in cached)},
-                wall_s=round(time.perf_counter() - t0, 2))
+                cache={"embedded": sum(c.embedded for c in cached) - before[0],
+                       "reused": sum(c.reused for c in cached) - before[1]},
+                wall_s=round(time.perf_counter() - t0, 2), **({"sweep": True} if block.sweep else {}))
             result.pooled[name] = (np.concatenate([np.isin(r["truth"], known) for r in raws]),
                                    np.concatenate([r["margin"] for r in raws]))
+    if deliveries:
+        data["sweep"] = sweep_rows(data["conditions"], parsed, deliveries)
     data["notes"] = [f"{text} (x{n})" if n > 1 else text for text, n in notes.items()]
     data["wall_s"] = round(time.perf_counter() - started, 2)
     return result
+
+
+def sweep_rows(blocks: list[dict], conditions: list[Condition], deliveries: list[Condition]) -> list[dict]:
+    """Per gallery condition C, a row per delivery (``none`` first: C's own block on both sides) with
+    :data:`SWEEP_METRICS` against the clean gallery and against the gallery at that quality."""
+    by_name = {b["condition"]: b for b in blocks}
+
+    def metrics(name: str) -> dict:
+        return {key: by_name[name]["metrics"][key] for key in SWEEP_METRICS}
+
+    rows = []
+    for c in conditions:
+        rows.append({"condition": str(c), "delivery": "none", "clean_gallery": metrics(str(c)),
+                     "same_gallery": metrics(str(c))})
+        for d in deliveries:
+            travelled = Condition(c.steps + d.steps)
+            rows.append({"condition": str(c), "delivery": str(d),
+                         "clean_gallery": metrics(Block(c, travelled).name),
+                         "same_gallery": metrics(Block(travelled, travelled).name)})
+    return rows
 
 
 def _condition_block(condition: str, raws, splits, known, unknown, families=None) -> dict:

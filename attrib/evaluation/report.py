@@ -1,5 +1,6 @@
 """``attrib evaluate --report``: metrics.json, ROC (log-scale FAR, the operating point marked) and
-confusion-matrix PNGs (matplotlib), and index.html showing them all (:mod:`attrib.report.evaluation`)."""
+confusion-matrix PNGs (matplotlib), with ``--sweep`` a plot of the operating point and closed-set
+accuracy against the queries' delivery, and index.html showing them all (:mod:`attrib.report.evaluation`)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def make_report_dir(out_dir: Path) -> Path:
 
 
 def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
-    """metrics.json, roc-<condition>.png and confusion-<condition>.png per condition, then index.html."""
+    """metrics.json, roc-<condition>.png and confusion-<condition>.png per condition (not per sweep block),
+    sweep.png with ``--sweep``, then index.html."""
     import json
 
     import matplotlib
@@ -46,6 +48,8 @@ def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
 
     plots: dict[str, list[Path]] = {}
     for block in evaluation.data["conditions"]:
+        if block.get("sweep"):
+            continue
         slug = slug_of(block)
         plots[block["condition"]] = [out_dir / f"roc-{slug}.png", out_dir / f"confusion-{slug}.png"]
         is_known, margin = evaluation.pooled[block["condition"]]
@@ -77,8 +81,41 @@ def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
         ax.set_yticks(range(len(conf["rows"])), conf["rows"])
         ax.set(xlabel="decision", ylabel="true generator", title=f"confusion, {block['condition']}")
         save(fig, f"confusion-{slug}.png")
+    if evaluation.data.get("sweep"):
+        save(sweep_figure(evaluation.data), "sweep.png")
+        plots["sweep"] = [written[-1]]
     written.append(write_index(evaluation, out_dir, plots))
     return written
+
+
+def sweep_figure(data: dict[str, Any]) -> Figure:
+    """Closed-set accuracy, known accepted and unknown rejected (mean, std as a band) against the queries'
+    delivery: solid against the clean gallery, dashed against the gallery enrolled at that quality."""
+    import matplotlib.pyplot as plt
+
+    from .protocol import METRICS, SWEEP_METRICS
+
+    rows = data["sweep"]
+    conditions = list(dict.fromkeys(row["condition"] for row in rows))
+    fig, axes = plt.subplots(len(conditions), 1, figsize=(12, 4.5 * len(conditions)), squeeze=False)
+    text = dict(METRICS)
+    for ax, condition in zip(axes[:, 0], conditions):
+        mine = [row for row in rows if row["condition"] == condition]
+        x = np.arange(len(mine))
+        for colour, key in zip(("tab:blue", "tab:green", "tab:red"), SWEEP_METRICS):
+            for side, style, label in (("clean_gallery", "-", "clean gallery"),
+                                       ("same_gallery", "--", "gallery at that quality")):
+                mean = np.array([np.nan if r[side][key]["mean"] is None else r[side][key]["mean"] for r in mine])
+                std = np.array([r[side][key]["std"] or 0.0 for r in mine])
+                ax.plot(x, mean, style, marker="o", color=colour, label=f"{text[key].split(' (')[0]}, {label}")
+                if side == "clean_gallery":
+                    ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.12, linewidth=0)
+        ax.set_xticks(x, [r["delivery"] for r in mine], rotation=35, ha="right")
+        ax.set(ylim=(-0.02, 1.02), xlabel="query delivery", ylabel="share of queries",
+               title=f"laundering sweep, gallery {condition} ({data['config']['extractor']})")
+        ax.grid(True, linewidth=0.3)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the curves, never on them
+    return fig
 
 
 def slug_of(block: dict[str, Any]) -> str:

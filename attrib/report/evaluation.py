@@ -1,6 +1,6 @@
 """The ``index.html`` of ``attrib evaluate --report DIR``: per condition the metrics (the operating
 point first), the per-generator table, the ROC and confusion plots inlined, and the confusion matrix
-as a table."""
+as a table; with ``--sweep``, the laundering curve and its table (one row per query delivery)."""
 
 from __future__ import annotations
 
@@ -68,9 +68,30 @@ def condition_html(block: dict[str, Any], metric_names: Iterable[tuple[str, str]
             + "</section>")
 
 
+def sweep_html(rows: list[dict[str, Any]], metric_names: Iterable[tuple[str, str]],
+               plots: list[tuple[str, bytes]]) -> str:
+    """The laundering sweep: its curve and a row per (gallery condition, query delivery) with the
+    ``metric_names`` against the clean gallery, then against the gallery enrolled at that quality."""
+    names = list(metric_names)
+    header = ["gallery", "query delivery"] + [f"{side}: {text}" for side in ("clean gallery", "at that quality")
+                                              for _, text in names]
+    body = [[row["condition"], row["delivery"]] + [_stat(row[side].get(key), True)
+                                                   for side in ("clean_gallery", "same_gallery") for key, _ in names]
+            for row in rows]
+    pictures = "".join(f"<figure style=\"max-width:none\">{image_tag(data, 'image/png', name, 'plot')}"
+                       f"<figcaption>{esc(name)}</figcaption></figure>" for name, data in plots)
+    return ("<section><h2>Laundering sweep: the queries' delivery</h2>"
+            "<p class=\"muted\">The same draws for every delivery: the queries written as they travel (a .jpg "
+            "for JPEG, a .webp for WebP) against the gallery enrolled losslessly (clean), and against a gallery "
+            "enrolled under the same delivery (every image at that quality). Mean ± std over repeats.</p>"
+            f"<div class=\"grid\">{pictures}</div>"
+            + table(header, body, numeric=set(range(2, len(header)))) + "</section>")
+
+
 def evaluation_page(data: dict[str, Any], plots: dict[str, list[tuple[str, bytes]]],
                     metric_names: Iterable[tuple[str, str]]) -> str:
-    """The whole page for an evaluation's JSON ``data``; ``plots`` maps a condition to its PNGs."""
+    """The whole page for an evaluation's JSON ``data``; ``plots`` maps a condition to its PNGs (``"sweep"``
+    to the sweep's curve). Blocks that only a sweep row shows get no section of their own."""
     cfg = data["config"]
     setup = table(["setting", "value"], [
         ["data", cfg["data_dir"]], ["known", ", ".join(cfg["known"])], ["unknown", ", ".join(cfg["unknown"]) or "-"],
@@ -80,7 +101,9 @@ def evaluation_page(data: dict[str, Any], plots: dict[str, list[tuple[str, bytes
     body = (f"<h1>attrib evaluate</h1>{setup}"
             + (f"<h3>Notes</h3><ul>{notes}</ul>" if notes else "")
             + "".join(condition_html(block, metric_names, plots.get(block["condition"], []))
-                      for block in data["conditions"])
+                      for block in data["conditions"] if not block.get("sweep"))
+            + (sweep_html(data["sweep"], [(k, t) for k, t in metric_names if k in data["sweep"][0]["clean_gallery"]],
+                          plots.get("sweep", [])) if data.get("sweep") else "")
             + f"<p class=\"muted\">total {data.get('wall_s', 0):.1f} s</p>")
     return page(f"attrib evaluate: {cfg['extractor']}", body)
 

@@ -7,13 +7,17 @@ A condition is one step or several joined with ``+``, applied left to right::
     jpeg:80                    a JPEG round trip in memory at quality Q (1-100, Pillow defaults otherwise)
     webp:80                    a WebP round trip in memory at quality Q (0-100, lossy)
     resize:0.5                 scale both sides by F (Pillow bicubic; at least 1 px per side)
+    png                        a lossless re-save (the pixels unchanged; the file travels as PNG)
     none                       the pixels as decoded
     center-crop:256+jpeg:80    crop first, then compress
+    jpeg:80+png                a JPEG re-saved losslessly (a screenshot, a re-upload as PNG)
 
 An image smaller than a crop is not padded: the crop is clipped to the image, so
 ``center-crop:256`` of a 200x300 image gives 200x256 (the central 256 columns).
 Every step takes and returns an HxWx3 uint8 RGB array. :func:`write_conditioned` applies
-conditions to labelled files and saves the results losslessly, as ``attrib evaluate`` uses them.
+conditions to labelled files and saves the results losslessly, as ``attrib evaluate`` uses them;
+a condition written *as delivered* ends in the file its last step makes: a ``.jpg`` for a
+trailing ``jpeg:Q``, a ``.webp`` for ``webp:Q``, else a PNG (:attr:`Condition.delivered_as`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -32,17 +36,19 @@ from ..errors import AttribError
 
 VALID_FORMS = (
     "center-crop:S, crop:S (S pixels, e.g. 256), jpeg:Q (quality 1-100), webp:Q (quality 0-100), "
-    "resize:F (factor, e.g. 0.5) or none, joined with '+' and applied left to right "
+    "resize:F (factor, e.g. 0.5), png (a lossless re-save) or none, joined with '+' and applied left to right "
     "(e.g. center-crop:256+jpeg:80)"
 )
 _INT = re.compile(r"^\d+$")
 _FLOAT = re.compile(r"^(\d+(\.\d*)?|\.\d+)$")
 MAX_RESIZE = 8.0
+_CODECS = {"jpeg": "JPEG", "webp": "WEBP"}  # a lossy step -> the Pillow format of its file
+_SUFFIX = {"JPEG": ".jpg", "WEBP": ".webp", "PNG": ".png"}
 
 
 @dataclass(frozen=True)
 class Step:
-    """One transformation: ``kind`` is center-crop, crop, jpeg, webp, resize or none."""
+    """One transformation: ``kind`` is center-crop, crop, jpeg, webp, resize, png or none."""
 
     kind: str
     value: float | int | None = None
@@ -51,7 +57,7 @@ class Step:
         return self.kind if self.value is None else f"{self.kind}:{self.value:g}"
 
     def apply(self, pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if self.kind == "none":
+        if self.kind in ("none", "png"):
             return pixels
         value = self.value
         assert value is not None, f"a {self.kind} step has a value"
@@ -82,6 +88,15 @@ class Condition:
     def random(self) -> bool:
         """True when the outcome depends on the rng (a random crop)."""
         return any(s.kind == "crop" for s in self.steps)
+
+    @property
+    def delivered_as(self) -> tuple[str, int | None]:
+        """(Pillow format, quality) of the file the condition ends in: ``("JPEG", 80)`` for a trailing
+        ``jpeg:80``, ``("WEBP", 80)`` for ``webp:80``, ``("PNG", None)`` otherwise (lossless)."""
+        last = self.steps[-1] if self.steps else Step("none")
+        if last.kind in _CODECS:
+            return _CODECS[last.kind], int(last.value or 0)
+        return "PNG", None
 
     def apply(self, pixels: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Apply the steps left to right to an HxWx3 uint8 RGB array; return a new uint8 RGB array."""
@@ -115,10 +130,10 @@ def _parse_step(whole: str, part: str) -> Step:
     if not part:
         raise bad("empty part (two '+' in a row or a '+' at an end)")
     kind, sep, value = (s.strip() for s in part.lower().partition(":"))
-    if kind in ("none", "identity", "original"):
+    if kind in ("none", "identity", "original", "png"):
         if sep:
             raise bad(f"{kind} takes no value")
-        return Step("none")
+        return Step("png" if kind == "png" else "none")
     if kind not in ("center-crop", "crop", "jpeg", "webp", "resize"):
         raise bad(f"unknown transformation {kind!r}")
     if not sep or not value:
@@ -172,11 +187,14 @@ def _resize(pixels: np.ndarray, factor: float) -> np.ndarray:
 
 
 def write_conditioned(files: dict[str, list[Path]], conditions: list[Condition], seed: int, workdir: Path,
-                      advance: Callable[[int], None] = lambda n: None, notes: Counter[str] | None = None
-                      ) -> list[dict[str, dict[int, Path]]]:
+                      advance: Callable[[int], None] = lambda n: None, notes: Counter[str] | None = None,
+                      delivered: Sequence[bool] = ()) -> list[dict[str, dict[int, Path]]]:
     """Decode every file once, apply each condition, save the result losslessly (PNG) under ``workdir``.
 
-    ``files`` maps a label to its image files. Returns, per condition, ``{label: {file index: png path}}``.
+    A condition whose ``delivered`` flag is set (by position; unset when missing) is written as it
+    travels instead: its trailing ``jpeg:Q`` or ``webp:Q`` step is the file's own coding (a ``.jpg``
+    or ``.webp`` whose decoded pixels are the in-memory round trip's), any other ending a PNG.
+    ``files`` maps a label to its image files. Returns, per condition, ``{label: {file index: path}}``.
     A file that cannot be decoded, or is under the loader's minimum size after a condition, is left out
     and counted in ``notes`` (message -> count). A random crop is drawn from (seed, label, file name, index).
     """
@@ -197,12 +215,16 @@ def write_conditioned(files: dict[str, list[Path]], conditions: list[Condition],
                 continue
             for c, condition in enumerate(conditions):
                 rng = np.random.default_rng([seed, zlib.crc32(f"{label}/{path.name}/{i}".encode())])
-                pixels = condition.apply(image.require_pixels(), rng)
+                as_file = c < len(delivered) and delivered[c]
+                fmt, quality = condition.delivered_as if as_file else ("PNG", None)
+                steps = condition.steps[:-1] if quality is not None else condition.steps
+                pixels = Condition(steps).apply(image.require_pixels(), rng)
                 if min(pixels.shape[:2]) < MIN_SIDE:
                     notes[f"left out of {condition}: {path} is {pixels.shape[1]}x{pixels.shape[0]} px after it, "
                           f"below the {MIN_SIDE}-px minimum"] += 1
                     continue
-                target = workdir / f"c{c}" / label / f"{i:05d}.png"
-                Image.fromarray(pixels, "RGB").save(target, format="PNG", compress_level=1)
+                target = workdir / f"c{c}" / label / f"{i:05d}{_SUFFIX[fmt]}"
+                options = {"compress_level": 1} if quality is None else {"quality": quality}
+                Image.fromarray(pixels, "RGB").save(target, format=fmt, **options)
                 prepared[c][label][i] = target
     return prepared
