@@ -28,28 +28,13 @@ import numpy as np
 from PIL import Image, JpegImagePlugin
 
 from .errors import AttribError, ImageError
-from .images import _JPEG_LUMA, decode_bytes, display_path, read_file, to_rgb
+from .images import (IJG_QUALITIES, IJG_TABLES, ZIGZAG, decode_bytes, display_path, jpeg_table_quality, read_file,
+                     to_rgb)
 
 LOSSLESS, JPEG, LOSSY_WEBP = "lossless", "jpeg", "lossy-webp"
 SAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}  # JpegImagePlugin.get_sampling's codes
 RESIZE_TOLERANCE = 0.02  # a scale within this of 1 is no resize
 
-_IJG_CHROMA = np.array([
-    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
-    47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32)
-_ZIGZAG = np.array(sorted(range(64), key=lambda n: (n // 8 + n % 8, n // 8 if (n // 8 + n % 8) % 2 else n % 8)))
-# ^ the natural (row-major) index of each zigzag position
-_QUALITIES = np.arange(1, 101)
-
-
-def ijg_tables(quality: int) -> np.ndarray:
-    """libjpeg's luminance and chrominance tables for ``quality`` (1-100), baseline: (2, 64) natural order."""
-    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
-    base = np.stack([_JPEG_LUMA.astype(np.int64), _IJG_CHROMA])
-    return np.clip((base * scale + 50) // 100, 1, 255)
-
-
-_IJG = np.stack([ijg_tables(int(q)) for q in _QUALITIES])  # (100, 2, 64)
 
 
 @dataclass(frozen=True)
@@ -159,22 +144,6 @@ def _parse_rung(rung: str) -> tuple[str, int | None]:
 
 
 # -- JPEG files ----------------------------------------------------------------
-
-
-def jpeg_table_quality(tables: dict) -> tuple[int, bool] | None:
-    """(IJG quality, whether the tables are exactly libjpeg's) for a JPEG's quantisation tables
-    ({index: 64 values}, natural or zigzag order), or None without a usable luminance table."""
-    found = [np.asarray(tables[k], dtype=np.float64) for k in (0, 1) if len(tables.get(k) or ()) == 64]
-    if len(tables.get(0) or ()) != 64 or any(np.any(t < 1) for t in found):
-        return None
-    observed = np.stack(found)
-    errors = []
-    for order in (observed, observed[:, np.argsort(_ZIGZAG)]):  # natural order, or zigzag read back
-        exact = np.flatnonzero(np.all(_IJG[:, : len(order)] == order, axis=(1, 2)))
-        if len(exact):
-            return int(_QUALITIES[exact[0]]), True
-        errors.append(((np.log(_IJG[:, : len(order)]) - np.log(order)) ** 2).sum(axis=(1, 2)))
-    return int(_QUALITIES[np.argmin(np.minimum(*errors))]), False
 
 
 def _jpeg_delivery(data: bytes, image, label: str) -> Delivery:
@@ -315,8 +284,8 @@ MIN_BLOCKS = 64  # fewer 8x8 blocks than this: nothing is concluded
 DETECT_SCORE, DETECT_MARGIN = 0.1, 0.08  # fit on the grid, and its excess over the fit off the grid
 CONFIDENT = 0.1  # evidence this far from the thresholds (either way) is confidence 1
 _BINS_PER_UNIT, _REACH, _MAX_STEP, _SAMPLES_HALF_WEIGHT = 4, 256, 128, 40
-_POSITIONS = _ZIGZAG[:15]  # the low frequencies read: DC and 14 AC coefficients
-_FIT_QUALITIES = _QUALITIES[_IJG[:, 0, _POSITIONS].max(axis=1) <= _MAX_STEP]
+_POSITIONS = ZIGZAG[:15]  # the low frequencies read: DC and 14 AC coefficients
+_FIT_QUALITIES = IJG_QUALITIES[IJG_TABLES[:, 0, _POSITIONS].max(axis=1) <= _MAX_STEP]
 _DCT = (np.cos(np.pi * np.outer(np.arange(8), 2 * np.arange(8) + 1) / 16) * np.sqrt(2 / 8)).astype(np.float32)
 _DCT[0] /= np.sqrt(2)  # the orthonormal DCT-II: JPEG's forward transform
 
@@ -395,7 +364,7 @@ def _fit(luma: np.ndarray, phase: tuple[int, int]) -> tuple[float, int]:
     samples = sums[:, _MAX_STEP:]
     tightness = sums[:, :_MAX_STEP] / np.maximum(samples, 1)
     weighted = tightness * samples / (samples + _SAMPLES_HALF_WEIGHT)  # (positions, steps)
-    steps = _IJG[_FIT_QUALITIES - 1, 0][:, _POSITIONS]  # (qualities, positions)
+    steps = IJG_TABLES[_FIT_QUALITIES - 1, 0][:, _POSITIONS]  # (qualities, positions)
     per_quality = weighted[np.arange(len(_POSITIONS)), steps - 1].mean(axis=1)
     tied = np.flatnonzero(per_quality >= per_quality.max() - 1e-6)
     return float(per_quality.max()), int(_FIT_QUALITIES[tied[len(tied) // 2]])

@@ -349,18 +349,44 @@ def _bands(image: Image.Image, dtype: DTypeLike) -> Iterator[tuple[int, np.ndarr
         yield top, np.asarray(band, dtype=dtype)
 
 
-# The IJG standard luminance quantisation table (quality 50), in natural order.
-_JPEG_LUMA = np.array([
+# libjpeg's (IJG) standard quantisation tables at quality 50, in natural order, and what a JPEG's own tables
+# say of its quality (the loader's `compression`, and attrib.delivery)
+IJG_LUMA = np.array([
     16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
     14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
     49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64)
+IJG_CHROMA = np.array([
+    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
+    47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32)
+ZIGZAG = np.array(sorted(range(64), key=lambda n: (n // 8 + n % 8, n // 8 if (n // 8 + n % 8) % 2 else n % 8)))
+# ^ the natural (row-major) index of each zigzag position
+IJG_QUALITIES = np.arange(1, 101)
 
 
-def jpeg_quality(table: Iterable[int]) -> int:
-    """The IJG quality (1-100) whose scaled standard luminance table is closest to ``table``."""
-    ratio = float(np.mean(np.asarray(list(table)[:64], dtype=np.float64) / _JPEG_LUMA)) * 100
-    quality = (200 - ratio) / 2 if ratio <= 100 else 5000 / ratio
-    return int(round(min(100.0, max(1.0, quality))))
+def ijg_tables(quality: int) -> np.ndarray:
+    """libjpeg's luminance and chrominance tables for ``quality`` (1-100), baseline: (2, 64) natural order."""
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    base = np.stack([IJG_LUMA.astype(np.int64), IJG_CHROMA])
+    return np.clip((base * scale + 50) // 100, 1, 255)
+
+
+IJG_TABLES = np.stack([ijg_tables(int(q)) for q in IJG_QUALITIES])  # (100, 2, 64)
+
+
+def jpeg_table_quality(tables: Mapping[int, Any]) -> tuple[int, bool] | None:
+    """(IJG quality, whether the tables are exactly libjpeg's) for a JPEG's quantisation tables
+    ({index: 64 values}, natural or zigzag order), or None without a usable luminance table."""
+    found = [np.asarray(tables[k], dtype=np.float64) for k in (0, 1) if len(tables.get(k) or ()) == 64]
+    if len(tables.get(0) or ()) != 64 or any(np.any(t < 1) for t in found):
+        return None
+    observed = np.stack(found)
+    errors = []
+    for order in (observed, observed[:, np.argsort(ZIGZAG)]):  # natural order, or zigzag read back
+        exact = np.flatnonzero(np.all(IJG_TABLES[:, : len(order)] == order, axis=(1, 2)))
+        if len(exact):
+            return int(IJG_QUALITIES[exact[0]]), True
+        errors.append(((np.log(IJG_TABLES[:, : len(order)]) - np.log(order)) ** 2).sum(axis=(1, 2)))
+    return int(IJG_QUALITIES[np.argmin(np.minimum(*errors))]), False
 
 
 def lossy_coding(data: bytes) -> str | None:
@@ -369,7 +395,8 @@ def lossy_coding(data: bytes) -> str | None:
         try:
             with Image.open(io.BytesIO(data), formats=("JPEG",)) as image:
                 tables = getattr(image, "quantization", None) or {}
-                return f"JPEG quality ~{jpeg_quality(tables[0])}" if 0 in tables else "JPEG"
+                found = jpeg_table_quality(tables)
+                return f"JPEG quality ~{found[0]}" if found else "JPEG"
         except Exception:  # noqa: BLE001 -- a damaged table only loses the description
             return "JPEG"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from attrib import delivery
+from attrib import delivery, images
 from attrib.delivery import Delivery, measure_delivery, nearest_version, resize_factor
 from attrib.errors import AttribError, ImageError
 from attrib.synthetic import zoo
@@ -77,13 +77,13 @@ def test_grey_jpeg_has_one_table_and_no_subsampling():
 
 
 def test_tables_in_zigzag_order_and_custom_tables():
-    natural = delivery.ijg_tables(80)
-    zigzag = {0: list(natural[0][delivery._ZIGZAG]), 1: list(natural[1][delivery._ZIGZAG])}
-    assert delivery.jpeg_table_quality(zigzag) == (80, True)
+    natural = images.ijg_tables(80)
+    zigzag = {0: list(natural[0][images.ZIGZAG]), 1: list(natural[1][images.ZIGZAG])}
+    assert images.jpeg_table_quality(zigzag) == (80, True)
     custom = natural.copy()
     custom[0, 63] += 7  # one coefficient off: no longer libjpeg's table, still nearest to 80
-    assert delivery.jpeg_table_quality({0: list(custom[0]), 1: list(custom[1])}) == (80, False)
-    assert delivery.jpeg_table_quality({1: list(natural[1])}) is None  # no luminance table
+    assert images.jpeg_table_quality({0: list(custom[0]), 1: list(custom[1])}) == (80, False)
+    assert images.jpeg_table_quality({1: list(natural[1])}) is None  # no luminance table
     pixels = np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     found = measure_delivery(encode(pixels, "JPEG", qtables=[list(custom[0]), list(custom[1])]))
     assert (found.jpeg_quality, found.standard_tables) == (80, False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 
 import numpy as np
@@ -10,7 +11,7 @@ from PIL import Image
 
 from attrib import images
 from attrib.errors import AttribError, ImageError
-from attrib.images import LoadedImage, decode_workers, iter_image_files, load_image, load_images
+from attrib.images import LoadedImage, decode_workers, iter_image_files, load_image, load_images, lossy_coding
 
 
 def rgb(w=80, h=70, seed=0):
@@ -201,3 +202,11 @@ def test_decode_workers_from_the_environment(monkeypatch):
         monkeypatch.setenv(images.WORKERS_ENV, bad)
         with pytest.raises(AttribError, match=f"ATTRIB_WORKERS='{bad}' must be a positive integer"):
             decode_workers()
+
+
+@pytest.mark.parametrize("quality", [35, 73, 95])
+def test_the_compression_a_jpeg_shows_names_its_quality_from_its_tables(quality):
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(quality).integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(
+        buffer, "JPEG", quality=quality)
+    assert lossy_coding(buffer.getvalue()) == f"JPEG quality ~{quality}"  # libjpeg's tables: exact
