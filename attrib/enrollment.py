@@ -31,6 +31,7 @@ class EnrollReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     calibration: str = ""
+    versions: list[str] = field(default_factory=list)  # the delivery versions embedded too (attrib.delivery)
 
     def to_json(self, extractor_key: str, rename: Callable[[str], str] = str) -> dict[str, Any]:
         """What `attrib enroll --json` prints; ``rename`` maps each shown path (also inside messages) to
@@ -48,6 +49,7 @@ class EnrollReport:
             "skipped": [{"path": rename(p), "reason": text(r)} for p, r in self.skipped],
             "failed": [{"path": rename(p), "error": text(r)} for p, r in self.failed],
             "calibration": self.calibration,
+            "versions": self.versions,
         }
 
 
@@ -98,16 +100,28 @@ def relink(store: SQLStore, generator: str, images: Sequence[LoadedImage], store
 # -- enrolling ----------------------------------------------------------
 
 
+@dataclass
+class Chunk:
+    """Images embedded for one transaction: their records, the paths shown for them, their vectors, and
+    the vectors of each delivery version (version, vectors), row for row."""
+
+    records: list[ImageRecord]
+    shown: list[str]
+    vectors: np.ndarray
+    versions: list[tuple[BoundExtractor, np.ndarray]] = field(default_factory=list)
+
+
 def embedded_chunks(report: EnrollReport, paths: Iterable[Path], extractor: BoundExtractor,
                     owners_of: Callable[[list[str]], dict[str, str]], progress: Callable[[int], None] | None = None,
                     stored_as: StoredAs | None = None,
-                    replace_placeholders: Callable[[list[LoadedImage]], dict[str, str]] | None = None
-                    ) -> Iterator[tuple[list[ImageRecord], list[str], np.ndarray]]:
+                    replace_placeholders: Callable[[list[LoadedImage]], dict[str, str]] | None = None,
+                    versions: Sequence[BoundExtractor] = ()) -> Iterator[Chunk]:
     """Per decoded batch: the records (each with its thumbnail, and the path ``stored_as`` gives, by default
     the file's), shown paths and vectors of the images not enrolled yet (who owns a sha256 is asked of
     ``owners_of`` per batch); what is enrolled already (under this generator, or earlier in this run) or
     under another, or unreadable, goes into ``report``. The images already enrolled under this generator
-    go to ``replace_placeholders`` (see :func:`relink`: {sha256: the placeholder path it replaced})."""
+    go to ``replace_placeholders`` (see :func:`relink`: {sha256: the placeholder path it replaced}). Each
+    delivery version of ``versions`` (:func:`attrib.delivery.delivered`) embeds the same images too."""
     seen: set[str] = set()
     for chunk in load_batches(paths):
         loaded = []
@@ -132,9 +146,11 @@ def embedded_chunks(report: EnrollReport, paths: Iterable[Path], extractor: Boun
                 seen.add(item.sha256)
                 new.append(item)
         if new:
-            yield ([replace(item.record(), path=Path(stored_path(item, stored_as)),
-                            thumbnail=make_thumbnail(item.require_pixels())) for item in new],
-                   [display_path(item.path) for item in new], extractor.embed([item.require_pixels() for item in new]))
+            pixels = [item.require_pixels() for item in new]
+            yield Chunk([replace(item.record(), path=Path(stored_path(item, stored_as)),
+                                 thumbnail=make_thumbnail(item.require_pixels())) for item in new],
+                        [display_path(item.path) for item in new], extractor.embed(pixels),
+                        [(version, version.embed(pixels)) for version in versions])
 
 
 def skip_reason(generator: str, replaced: str | None = None) -> str:
@@ -242,6 +258,7 @@ class ReembedReport:
     thumbnails_added: int = 0
     thumbnail_problems: list[str] = field(default_factory=list)  # samples left without one (file moved, changed)
     uploaded: list[str] = field(default_factory=list)
+    versions: dict[str, int] = field(default_factory=dict)  # delivery version -> samples embedded for it
 
     @property
     def complete(self) -> bool:

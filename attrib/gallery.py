@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .enrollment import (EnrollReport, ReembedReport, StoredAs, conflict_message, embed_again, embedded_chunks,
-                         fill_in, relink, skip_reason, validate_name)
+from .delivery import ORIGINAL, default_ladder, delivered, parse_ladder
+from .enrollment import (Chunk, EnrollReport, ReembedReport, StoredAs, conflict_message, embed_again,
+                         embedded_chunks, fill_in, relink, skip_reason, validate_name)
 from .errors import AttribError, DiskFull, GalleryError, ReadOnlyGallery, StaleGallery, UnknownGenerator
 from .extractors.contract import BoundExtractor, extractor_list
 from .images import ImageInput, ImageRecord, Inspect, LoadedImage, load_batches
+from .routing import Router, measured
 from .scoring import calibration
-from .scoring.decision import IdentificationResult, Verification, decide, rank, score_queries
-from .scoring.fusion import fit_fusion
-from .scoring.open_set import DecisionModel
+from .scoring.decision import IdentificationResult, Verification, decide, rank
 from .scoring.whitening import staleness
 from .storage.fast_reader import FastReader
 from .storage.interface import GalleryReads
@@ -200,6 +200,7 @@ class Gallery:
         progress: Progress | None = None,
         target_far: float | None = None,
         stored_as: StoredAs | None = None,
+        versions: Sequence[str] | str | None = None,
     ) -> EnrollReport:
         """Embed and store images under ``generator``, then bring the fits and the index up to date.
 
@@ -207,13 +208,31 @@ class Gallery:
         keeps every chunk it committed; running it again skips those (by sha256) and stores the rest.
         Each sample's stored path is ``stored_as(image)`` (by default the file's resolved path); an image
         already enrolled under ``generator`` with a placeholder path (:func:`attrib.enrollment.placeholder`) gets this
-        one instead."""
+        one instead.
+
+        Each image is also embedded after every coding of the gallery's delivery ladder for ``extractor``
+        (:meth:`ladder`: the rungs it holds, and ``versions``), stored in the same transaction."""
         generator = validate_name(generator)
         report = EnrollReport(generator)
         store = self._store
+        rungs = self.ladder(extractor, versions)
+        report.versions = list(rungs)
         chunks = embedded_chunks(report, paths, extractor, store.owners, progress, stored_as,
-                                 lambda images: relink(store, generator, images, stored_as))
+                                 lambda images: relink(store, generator, images, stored_as),
+                                 versions=[delivered(extractor, rung) for rung in rungs])
         return self._enroll_chunks(report, chunks, extractor, family, note, target_far)
+
+    def ladder(self, extractor: BoundExtractor, versions: Sequence[str] | str | None = None) -> tuple[str, ...]:
+        """The delivery versions (rungs, :mod:`attrib.delivery.versions`) an enroll with ``extractor`` embeds:
+        those the gallery holds for it, and ``versions`` (rungs, or their comma-separated text). A gallery
+        without vectors of ``extractor`` yet takes ``versions``, by default :func:`attrib.delivery.default_ladder`;
+        one enrolled without versions keeps none unless ``versions`` names some."""
+        requested = parse_ladder(versions) if versions is not None else None
+        reads = self._reads() if self.extractor_names() else None
+        held = tuple(reads.delivery_versions(extractor.identity.key)) if reads is not None else ()
+        if reads is None or reads.extractor_id(extractor.identity.key) is None:
+            return parse_ladder([*held, *(default_ladder() if requested is None else requested)])
+        return parse_ladder([*held, *(requested or ())])
 
     def enroll_embedded(self, generator: str, records: Sequence[ImageRecord], vectors: np.ndarray,
                         extractor: BoundExtractor, family: str | None = None, note: str | None = None,
@@ -231,44 +250,55 @@ class Gallery:
             raise AttribError(f"enroll_embedded needs one {extractor.dim}-d vector per record; got "
                               f"{vectors.shape} for {len(records)} records")
         report = EnrollReport(generator)
-        chunks = ((list(records[start: start + chunk]), [str(r.path) for r in records[start: start + chunk]],
-                   vectors[start: start + chunk]) for start in range(0, len(records), chunk))
-        return self._enroll_chunks(report, chunks, extractor, family, note, target_far, bring_up_to_date)
+        chunks = (Chunk(list(records[start: start + chunk]), [str(r.path) for r in records[start: start + chunk]],
+                        vectors[start: start + chunk]) for start in range(0, len(records), chunk))
+        report = self._enroll_chunks(report, chunks, extractor, family, note, target_far, bring_up_to_date)
+        held = self._reads().delivery_versions(extractor.identity.key) if report.added else {}
+        if held:
+            self.notify(f"the delivery versions {', '.join(held)} of {extractor.identity.key} lack the {len(report.added)} "
+                        "samples stored from vectors (queries are scored against the originals until they have them); "
+                        "`attrib gallery reembed` embeds them from the files")
+        return report
 
-    def _enroll_chunks(self, report: EnrollReport, chunks: Iterable[tuple[list[ImageRecord], list[str], np.ndarray]],
-                       extractor: BoundExtractor, family: str | None,
-                       note: str | None, target_far: float | None, bring_up_to_date: bool = True) -> EnrollReport:
-        """Commit each chunk (records, shown paths, vectors) in its own transaction under the writer lock, then
-        bring the fits and index up to date. Files another process enrolled meanwhile are reported like those
-        enrolled before; stale fits are brought up to date even when nothing new is stored."""
+    def _enroll_chunks(self, report: EnrollReport, chunks: Iterable[Chunk], extractor: BoundExtractor,
+                       family: str | None, note: str | None, target_far: float | None,
+                       bring_up_to_date: bool = True) -> EnrollReport:
+        """Commit each chunk (records, shown paths, vectors, and those of its delivery versions) in its own
+        transaction under the writer lock, then bring the fits and index of the extractor and of each version
+        up to date. Files another process enrolled meanwhile are reported like those enrolled before; stale
+        fits are brought up to date even when nothing new is stored."""
         from .storage import bulk
 
         store = self._store
-        extractor_id = None
-        for records, shown, matrix in chunks:
+        versions: dict[str, BoundExtractor] = {}
+        for chunk in chunks:
             with store.lock.held():
-                stored = bulk.store_chunk(store, report.generator, records, matrix, extractor, family=family,
-                                          note=note)
+                stored = bulk.store_chunk(store, report.generator, chunk.records, chunk.vectors, extractor,
+                                          family=family, note=note, versions=chunk.versions)
+            versions.update((version.identity.key, version) for version, _ in chunk.versions)
             for position in stored.duplicates:
-                report.skipped.append((shown[position], skip_reason(report.generator)))
+                report.skipped.append((chunk.shown[position], skip_reason(report.generator)))
             for position, owner in stored.conflicts:
-                report.failed.append((shown[position], conflict_message(shown[position], owner, report.generator)))
-            report.added.extend(shown[position] for position in stored.added)
-            extractor_id = stored.extractor_id or extractor_id
-        if extractor_id is None:
-            extractor_id = store.extractor_id(extractor.identity.key)
-        if extractor_id is None or not bring_up_to_date:
+                report.failed.append((chunk.shown[position],
+                                      conflict_message(chunk.shown[position], owner, report.generator)))
+            report.added.extend(chunk.shown[position] for position in stored.added)
+        if not bring_up_to_date:
             return report
-        with store.lock.held():
-            if not report.added:
-                stale = fit_problems(store, extractor_id)
-                if not (stale or index_problems(store, extractor_id, full=False)[0]):
-                    return report
-                if stale:
-                    self.notify(f"{stale[0]}; recalibrating")
-            self.ensure_cohort(extractor, extractor_id)
-            done = self._bring_up_to_date(extractor_id, target_far)
-            report.calibration = done.message
+        for bound in [extractor, *versions.values()]:
+            extractor_id = store.extractor_id(bound.identity.key)
+            if extractor_id is None:
+                continue
+            with store.lock.held():
+                if not report.added:
+                    stale = fit_problems(store, extractor_id)
+                    if not (stale or index_problems(store, extractor_id, full=False)[0]):
+                        continue
+                    if stale:
+                        self.notify(f"{stale[0]}; recalibrating")
+                self.ensure_cohort(bound, extractor_id)
+                done = self._bring_up_to_date(extractor_id, target_far)
+            if bound is extractor:
+                report.calibration = done.message
         return report
 
     def _bring_up_to_date(self, extractor_id: int, target_far: float | None = None, force: bool = False
@@ -289,7 +319,7 @@ class Gallery:
         return count
 
     def reembed(self, extractor: BoundExtractor, progress: Progress | None = None,
-                target_far: float | None = None) -> ReembedReport:
+                target_far: float | None = None, versions: Sequence[str] | str | None = None) -> ReembedReport:
         """Embed every sample that lacks a vector for ``extractor``, reading it again from its path,
         then calibrate it (at ``target_far``, by default the FAR it was last calibrated at).
 
@@ -299,6 +329,9 @@ class Gallery:
         (enrolled before galleries kept them) get one, from the images read here or else from their files
         (``thumbnails_added``; files missing or changed go to ``thumbnail_problems``, which, unlike
         ``problems``, leave the vectors complete).
+
+        Then the same for each delivery version of :meth:`ladder` (those the gallery holds, and ``versions``):
+        the samples each lacks are read again and embedded after its coding (``versions`` in the report).
         """
         key = extractor.identity.key
         report = ReembedReport(key)
@@ -314,6 +347,15 @@ class Gallery:
             self._bring_up_to_date(extractor_id, target_far, force=True)
         for old_key in report.replaced:
             self.notify(f"dropped vectors of {old_key}: every sample now has a {key} vector")
+        for rung in self.ladder(extractor, versions):
+            version = delivered(extractor, rung)
+            version_id, todo, _ = store.samples_to_embed(version)
+            vectors, _, _ = embed_again(todo, version, ReembedReport(version.identity.key), progress)
+            with store.lock.held():
+                report.versions[rung], _ = store.add_vectors(version_id, version.name, version.identity.key, vectors,
+                                                             replace_other_versions=False)
+                self.ensure_cohort(version, version_id)
+                self._bring_up_to_date(version_id, target_far, force=bool(todo))
         report.thumbnails_added = fill_in(store, skip=unread, ready=made, problems=report.thumbnail_problems,
                                           notify=self.notify)
         return report
@@ -345,8 +387,13 @@ class Gallery:
         version = cohort_version()
         if self._store.cohort(extractor_id, version) is not None:
             return
-        shipped = getattr(extractor.impl, "cohort_vectors", None)
-        vectors = shipped(version) if callable(shipped) else None
+        rung = extractor.identity.delivery
+        if rung is None:
+            shipped = getattr(extractor.impl, "cohort_vectors", None)
+            vectors = shipped(version) if callable(shipped) else None
+        else:
+            shipped = getattr(extractor.impl, "delivered_cohort_vectors", None)
+            vectors = shipped(version, rung) if callable(shipped) else None
         if vectors is None:
             from .synthetic import cohort
 
@@ -424,30 +471,23 @@ class Gallery:
         With several extractors the scores are fused (:mod:`attrib.scoring.fusion`): each
         generator's score is a weighted mean over extractors of (score - that extractor's global
         threshold), decided with thresholds and a decision model calibrated on fused scores.
+
+        Each query's delivery is measured from its file, and the query is scored against the gallery's
+        delivery version nearest to it (:mod:`attrib.routing`); the result says which (``delivery``).
         """
         if top_k < 1:
             raise AttribError(f"--top-k must be at least 1, got {top_k}")
         extractors = extractor_list(extractor)
-        views = [self.open_index(e) for e in extractors]
+        router = Router(self._reads, self.open_index, extractors, cohort_version())
         reads = self._reads()
         key = "+".join(e.identity.key for e in extractors)
-        names, families = views[0].generator_names, views[0].families
-        fusion = None
-        if len(views) > 1:
-            fusion = fit_fusion(reads, views, [reads.cohort(v.extractor_id, cohort_version()) for v in views])
-        stored_model, threshold_of = (fusion.model, fusion.threshold) if fusion else (views[0].model, views[0].threshold)
-        model = DecisionModel.from_dict(stored_model)
-        uncalibrated = [] if stored_model else [
-            "confidence is not calibrated: this gallery has no impostor cohort yet; run `attrib gallery reembed "
-            f"--extractor {extractors[0].name}` once to add it"]
+        names, families = router.originals[0].generator_names, router.originals[0].families
         inspect, enrolled = _inspector(evidence, c2pa_trust), list(names.values())
         if inspect:
             from .evidence.combine import apply_to_identification
-        for chunk in load_batches(paths, inspect=inspect):
-            per_extractor = []
-            for bound, view in zip(extractors, views):
-                matrix = _embed_chunk(bound, chunk)
-                per_extractor.append(score_queries(view, matrix) if len(matrix) else [])
+        for chunk in load_batches(paths, inspect=inspect, measure=measured):
+            rungs = [router.rung(item) for item in chunk if isinstance(item, LoadedImage)]
+            per_extractor = [router.score(i, _embed_chunk(bound, chunk), rungs) for i, bound in enumerate(extractors)]
             position = 0
             hit_ids = [vid for q in per_extractor[0] for hits in q.hits.values() for vid, _ in hits]
             exemplars = reads.exemplars(hit_ids) if hit_ids else {}
@@ -455,63 +495,73 @@ class Gallery:
                 if not isinstance(item, LoadedImage):
                     yield IdentificationResult(path=str(item[0]), error=item[1])
                     continue
-                queries = [s[position] for s in per_extractor]
+                queries, rung = [s[position] for s in per_extractor], rungs[position]
                 position += 1
-                scores = fusion.rank([q.scores for q in queries]) if fusion else queries[0].scores
-                ranked = rank(scores, threshold_of, model, names, families)
+                decider = router.decider(rung)
+                scores = decider.fusion.rank([q.scores for q in queries]) if decider.fusion else queries[0].scores
+                ranked = rank(scores, decider.threshold, decider.model, names, families)
                 for gid, candidate in ranked[:top_k]:
                     candidate.exemplars = [
                         {"path": exemplars[vid][0], "sha256": exemplars[vid][1], "similarity": round(sim, 6)}
                         for vid, sim in queries[0].hits.get(gid, []) if vid in exemplars]
-                    if fusion:
+                    if decider.fusion:
                         candidate.per_extractor = {e.identity.key: q.scores[gid]
                                                    for e, q in zip(extractors, queries) if gid in q.scores}
                 candidates = [c for _, c in ranked]
                 result = IdentificationResult(path=str(item.path), sha256=item.sha256, candidates=candidates[:top_k],
-                                              flags=self._flags(reads, item) + uncalibrated, extractor=key,
-                                              **decide(candidates, model))
+                                              flags=self._flags(reads, item, router, rung, extractors[0].name),
+                                              extractor=key, delivery=router.delivery_json(item, rung),
+                                              **decide(candidates, decider.model))
                 yield apply_to_identification(result, item.evidence, enrolled, trust_metadata) if inspect else result
 
     @staticmethod
-    def _flags(reads: GalleryReads, item: LoadedImage) -> list[str]:
-        """What makes this query special: an exact copy of an enrolled file, or visible recompression."""
+    def _flags(reads: GalleryReads, item: LoadedImage, router: Router, rung: str, name: str) -> list[str]:
+        """What makes this query special: an exact copy of an enrolled file, recompression that no delivery
+        version of the gallery matches, an uncalibrated version."""
         flags = []
         owner = reads.sample_owner(item.sha256)
         if owner is not None:
             flags.append(f"exact copy of a sample enrolled under {owner} (same sha256)")
-        if item.compression:
-            flags.append(f"recompressed ({item.compression}): attribution is less reliable")
+        if item.compression and rung == ORIGINAL:
+            flags.append(f"recompressed ({item.compression}) and scored against the originals: attribution is less "
+                         "reliable" + ("" if router.rungs else "; `attrib gallery reembed --versions default` adds "
+                                       "delivery versions to this gallery"))
+        if not router.decider(rung).calibrated:
+            flags.append("confidence is not calibrated: this gallery has no impostor cohort yet; run `attrib gallery "
+                         f"reembed --extractor {name}` once to add it")
         return flags
 
     def verify(self, generator: str, paths: Iterable[ImageInput], extractor: BoundExtractor, evidence: bool = True,
                c2pa_trust: str | Path | None = None) -> Iterator[Verification]:
         """Yield one Verification per input path: is it from ``generator``? With what the file says
         (see :meth:`identify`, also for paths that are decoded images), which never changes the match."""
-        view = self.open_index(extractor)
+        router = Router(self._reads, self.open_index, [extractor], cohort_version())
+        view = router.originals[0]
         by_name = {name: gid for gid, name in view.generator_names.items()}
         if generator not in by_name:
             known = ", ".join(sorted(by_name)) or "none"
             raise UnknownGenerator(
                 f"generator {generator!r} is not enrolled (enrolled: {known}); see `attrib gallery list`")
         gid = by_name[generator]
-        own = view.generator_vectors(gid)
-        if len(own) == 0:
+        if len(view.generator_vectors(gid)) == 0:
             raise UnknownGenerator(
                 f"generator {generator!r} has no samples embedded with {extractor.identity.key}; run "
                 f"`attrib gallery reembed --extractor {extractor.name}`"
             )
-        threshold = view.threshold(gid)
-        model = DecisionModel.from_dict(view.model)
         inspect = _inspector(evidence, c2pa_trust)
         if inspect:
             from .evidence.combine import apply_to_verification
-        for chunk in load_batches(paths, inspect=inspect):
+        for chunk in load_batches(paths, inspect=inspect, measure=measured):
             vectors = iter(_embed_chunk(extractor, chunk))
             for item in chunk:
                 if not isinstance(item, LoadedImage):
                     yield Verification(path=str(item[0]), generator=generator, error=item[1])
                     continue
-                score = calibration.aggregate(own @ view.whitening.apply(next(vectors)[None])[0])
+                rung = router.rung(item)
+                version, model = router.views(rung)[0], router.decider(rung).model
+                threshold = version.threshold(gid)
+                own = version.generator_vectors(gid)
+                score = calibration.aggregate(own @ version.whitening.apply(next(vectors)[None])[0])
                 result = Verification(
                     path=str(item.path),
                     generator=generator,
@@ -521,6 +571,7 @@ class Gallery:
                     match=bool(score >= threshold),
                     confidence=model.p_known(score - threshold, gid),
                     extractor=extractor.identity.key,
+                    delivery=router.delivery_json(item, rung),
                 )
                 yield apply_to_verification(result, item.evidence, by_name) if inspect else result
 

@@ -55,6 +55,7 @@ _READ_CHUNK = 1 << 20
 
 Reserve = Callable[[int], None]
 Inspect = Callable[[Path, bytes], list[Any]]  # evidence items (attrib.evidence.item.Evidence)
+Measure = Callable[[bytes, np.ndarray], Any]  # a file's delivery from its bytes and pixels (attrib.delivery)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class LoadedImage:
     size_bytes: int
     compression: str | None = None  # lossy coding the file itself shows ("JPEG quality ~80", "lossy WebP")
     evidence: list[Any] = field(default_factory=list)  # what ``inspect(path, bytes)`` found (see load_image)
+    delivery: Any = None  # what ``measure(bytes, pixels)`` found: attrib.delivery.Delivery (see load_image)
     width: int = field(init=False)
     height: int = field(init=False)
 
@@ -206,20 +208,20 @@ def _os_problem(path: str | os.PathLike[str], exc: OSError) -> str:
 
 
 def load_image(path: str | os.PathLike[str], min_side: int = MIN_SIDE, *, reserve: Reserve | None = None,
-               inspect: Inspect | None = None) -> LoadedImage:
+               inspect: Inspect | None = None, measure: Measure | None = None) -> LoadedImage:
     """Read, hash and decode one image file; raise ImageError with a one-line reason.
 
     ``reserve(pixels)`` is called once the header is read and before any pixel is decoded (see
     :func:`load_images`). ``inspect(path, data)`` sees the file's bytes once decoding succeeded
     (on the same thread) and its answer is kept as ``evidence``: provenance readers use it so
-    that the file is read once.
+    that the file is read once. ``measure(data, pixels)`` likewise gives ``delivery``.
     """
     path = Path(path)
-    return image_from_bytes(path, read_file(path), min_side, reserve=reserve, inspect=inspect)
+    return image_from_bytes(path, read_file(path), min_side, reserve=reserve, inspect=inspect, measure=measure)
 
 
 def image_from_bytes(path: Path, data: bytes, min_side: int = MIN_SIDE, *, reserve: Reserve | None = None,
-                     inspect: Inspect | None = None) -> LoadedImage:
+                     inspect: Inspect | None = None, measure: Measure | None = None) -> LoadedImage:
     """Hash and decode the bytes of the file ``path`` (named so in errors), as :func:`load_image` does
     once it has read them; for bytes that came from elsewhere, e.g. an upload."""
     if not data:
@@ -227,7 +229,8 @@ def image_from_bytes(path: Path, data: bytes, min_side: int = MIN_SIDE, *, reser
     digest = hashlib.sha256(data).hexdigest()
     pixels, fmt = decode_bytes(data, display_path(path), min_side, reserve=reserve)
     return LoadedImage(path=path, pixels=pixels, sha256=digest, format=fmt, size_bytes=len(data),
-                       compression=lossy_coding(data), evidence=inspect(path, data) if inspect else [])
+                       compression=lossy_coding(data), evidence=inspect(path, data) if inspect else [],
+                       delivery=measure(data, pixels) if measure else None)
 
 
 def decode_bytes(data: bytes, label: str, min_side: int = MIN_SIDE, *, reserve: Reserve | None = None
@@ -498,17 +501,17 @@ Loaded = tuple[Path, "LoadedImage | AttribError"]  # what load_images yields for
 ImageInput = Union[str, os.PathLike[str], Loaded]  # what it takes: a path, or an image decoded already
 
 
-def _load_or_error(path: ImageInput, inspect: Inspect | None = None) -> Loaded:
+def _load_or_error(path: ImageInput, inspect: Inspect | None = None, measure: Measure | None = None) -> Loaded:
     if isinstance(path, tuple):  # a load result already (see load_images), not a path
         return path
     try:
-        return Path(path), load_image(path, inspect=inspect)
+        return Path(path), load_image(path, inspect=inspect, measure=measure)
     except AttribError as exc:
         return Path(path), exc
 
 
 def _load_in_turn(path: ImageInput, budget: PixelBudget, turn: int,
-                  inspect: Inspect | None = None) -> Loaded:
+                  inspect: Inspect | None = None, measure: Measure | None = None) -> Loaded:
     """Load one file on a worker thread, taking its pixels from ``budget`` in its turn."""
     if isinstance(path, tuple):  # a load result already
         budget.pass_turn(turn)
@@ -522,7 +525,7 @@ def _load_in_turn(path: ImageInput, budget: PixelBudget, turn: int,
 
     loaded = None
     try:
-        loaded = load_image(path, reserve=reserve, inspect=inspect)
+        loaded = load_image(path, reserve=reserve, inspect=inspect, measure=measure)
         return Path(path), loaded
     except AttribError as exc:
         return Path(path), exc
@@ -536,8 +539,8 @@ def _load_in_turn(path: ImageInput, budget: PixelBudget, turn: int,
 
 
 def load_images(
-    paths: Iterable[ImageInput], workers: int | None = None, inspect: Inspect | None = None
-) -> Iterator[tuple[Path, LoadedImage | AttribError]]:
+    paths: Iterable[ImageInput], workers: int | None = None, inspect: Inspect | None = None,
+    measure: Measure | None = None) -> Iterator[tuple[Path, LoadedImage | AttribError]]:
     """(path, decoded image or the error that path raised) for each path, in input order. An item that
     is such a pair already (decoded elsewhere, e.g. by :func:`image_from_bytes`) is passed on as it is.
 
@@ -549,7 +552,7 @@ def load_images(
     """
     workers = decode_workers() if workers is None else max(1, int(workers))
     if workers == 1:
-        yield from (_load_or_error(path, inspect) for path in paths)
+        yield from (_load_or_error(path, inspect, measure) for path in paths)
         return
     from concurrent.futures import ThreadPoolExecutor
 
@@ -558,7 +561,7 @@ def load_images(
     ahead: deque[tuple[int, Future[Loaded]]] = deque()
     try:
         for turn, path in enumerate(paths):
-            ahead.append((turn, pool.submit(_load_in_turn, path, budget, turn, inspect)))
+            ahead.append((turn, pool.submit(_load_in_turn, path, budget, turn, inspect, measure)))
             if len(ahead) >= 2 * BATCH:
                 yield _wait_for(budget, *ahead.popleft())
         while ahead:
@@ -573,8 +576,8 @@ def _wait_for(budget: PixelBudget, turn: int, future: Future[Loaded]) -> Loaded:
     return future.result()
 
 
-def load_batches(paths: Iterable[ImageInput], batch: int = BATCH, inspect: Inspect | None = None
-                 ) -> Iterator[list[LoadedImage | tuple[Path, str]]]:
+def load_batches(paths: Iterable[ImageInput], batch: int = BATCH, inspect: Inspect | None = None,
+                 measure: Measure | None = None) -> Iterator[list[LoadedImage | tuple[Path, str]]]:
     """Decoded images (or (path, error message) pairs) in groups of ``batch`` or of about
     :data:`BATCH_PIXELS` pixels, whichever is fewer, keeping input order.
 
@@ -583,7 +586,7 @@ def load_batches(paths: Iterable[ImageInput], batch: int = BATCH, inspect: Inspe
     """
     chunk: list[LoadedImage | tuple[Path, str]] = []
     pixels = 0
-    for path, loaded in load_images(paths, inspect=inspect):
+    for path, loaded in load_images(paths, inspect=inspect, measure=measure):
         if isinstance(loaded, LoadedImage):
             chunk.append(loaded)
             pixels += loaded.width * loaded.height

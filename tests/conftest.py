@@ -15,6 +15,21 @@ from attrib import hookimpl  # noqa: E402
 from attrib.host.manager import pm  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _originals_only(request, monkeypatch):
+    """Galleries made by tests hold no delivery versions (each version embeds the impostor cohort once more),
+    as a gallery enrolled with ``--versions none``, unless the test takes ``delivery_ladder``; the versions
+    themselves are tested in tests/test_delivery_versions.py."""
+    if "delivery_ladder" not in request.fixturenames:
+        monkeypatch.setenv("ATTRIB_DELIVERY_LADDER", "none")
+
+
+@pytest.fixture
+def delivery_ladder(monkeypatch):
+    """The default delivery ladder, as a user's gallery gets it."""
+    monkeypatch.delenv("ATTRIB_DELIVERY_LADDER", raising=False)
+
+
 class ColorMean:
     """Test extractor: per-channel mean and std, centred; separates colour-cast images."""
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from attrib import delivery, images
+from attrib import images
+from attrib.delivery import measure as delivery
 from attrib.delivery import Delivery, measure_delivery, nearest_version, resize_factor
 from attrib.errors import AttribError, ImageError
 from attrib.synthetic import zoo

@@ -5,7 +5,7 @@ cleanly on Ctrl-C (:mod:`.run`), and the same over a Ray cluster (:mod:`.ray_run
 numpy, the gallery and Ray are loaded only once a batch runs.
 
 May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.gallery`,
-:mod:`attrib.enrollment`, :mod:`attrib.upkeep`, :mod:`attrib.scoring`, :mod:`attrib.storage`,
+:mod:`attrib.enrollment`, :mod:`attrib.routing`, :mod:`attrib.upkeep`, :mod:`attrib.scoring`, :mod:`attrib.storage`,
 :mod:`attrib.index`, :mod:`attrib.delivery`, :mod:`attrib.extractors`, :mod:`attrib.evidence`, :mod:`attrib.synthetic`,
 :mod:`attrib.images`, :mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`. Never
 :mod:`attrib.serve`, :mod:`attrib.evaluation` (its siblings) or :mod:`attrib.report`.

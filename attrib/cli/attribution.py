@@ -7,7 +7,8 @@ import click
 from ..batch.records import IDENTIFY_COLUMNS, VERIFY_COLUMNS, result_record
 from ..scoring import DEFAULT_TARGET_FAR
 from .batch import BatchRun, batch_options, refuse_output_as_option
-from .common import c2pa_trust_option, collect_paths, echo_err, emit_json, extractor_options, open_gallery, progress_bar
+from .common import (c2pa_trust_option, collect_paths, echo_err, emit_json, extractor_options, open_gallery,
+                     progress_bar, versions_option)
 
 
 @click.command()
@@ -15,17 +16,18 @@ from .common import c2pa_trust_option, collect_paths, echo_err, emit_json, extra
 @click.option("--family", help="Model family, e.g. 'stable-diffusion'.")
 @click.option("--note", help="Free text kept with the generator.")
 @extractor_options
+@versions_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.pass_context
-def enroll(ctx, generator, family, note, extractor, options, as_json, paths):
+def enroll(ctx, generator, family, note, extractor, options, versions, as_json, paths):
     """Enroll the images in PATHS (files or folders) as samples of GENERATOR."""
     files = collect_paths(paths)
     with open_gallery(ctx) as gallery, progress_bar(len(files), f"enrolling {generator}") as advance:
         from ..extractors.resolve import bind_extractor
 
         bound = bind_extractor(extractor, options, gallery.extractor_names())
-        report = gallery.enroll(generator, files, bound, family=family, note=note, progress=advance)
+        report = gallery.enroll(generator, files, bound, family=family, note=note, progress=advance, versions=versions)
     if as_json:
         emit_json(report.to_json(bound.identity.key))
     else:
@@ -39,6 +41,8 @@ def enroll(ctx, generator, family, note, extractor, options, as_json, paths):
             click.echo(f"  failed {reason if reason.startswith(path) else f'{path}: {reason}'}")
         if report.calibration:
             click.echo(f"calibration: {report.calibration}")
+        if report.versions and report.added:
+            click.echo(f"delivery versions: {', '.join(report.versions)} (each image embedded after each coding too)")
     if report.failed:
         ctx.exit(1)
 
@@ -112,7 +116,16 @@ def identification_line(result) -> str:
     cands = ", ".join(f"{c.generator} {c.score:.3f}/{c.threshold:.3f}" for c in result.candidates)
     confidence = "" if result.confidence is None else f" [confidence {result.confidence:.2f}]"
     return (f"{result.path}: {result.reason}{confidence} (score/threshold: {cands})"
-            + evidence_suffix(result))
+            + delivery_suffix(result) + evidence_suffix(result))
+
+
+def delivery_suffix(result) -> str:
+    """`` [JPEG q≈80 -> jpeg:80 version]``: how the file travelled and the version it was scored against."""
+    delivery = result.delivery
+    if not delivery:
+        return ""
+    version = delivery["version"]
+    return f" [{delivery['describe']} -> {'originals' if version == 'original' else f'{version} version'}]"
 
 
 def evidence_suffix(result) -> str:
@@ -160,7 +173,8 @@ def verify(ctx, generator, extractor, options, as_json, c2pa_trust, paths, lists
     def human(result) -> None:
         verdict = "match" if result.match else "no match"
         click.echo(f"{result.path}: {verdict} for {generator} (score {result.score:.3f}, "
-                   f"threshold {result.threshold:.3f}, confidence {result.confidence:.2f})" + evidence_suffix(result))
+                   f"threshold {result.threshold:.3f}, confidence {result.confidence:.2f})" + delivery_suffix(result)
+                   + evidence_suffix(result))
 
     with batch, open_gallery(ctx, read_only=True) as gallery:
         bound = bind_extractor(extractor, options, gallery.extractor_names())

@@ -111,6 +111,16 @@ def batch_progress(label: str, enabled: bool = True, count=None):
         yield lambda n=1: bar.advance(task, n)
 
 
+def versions_option(func):
+    """--versions RUNGS: the delivery versions enroll and reembed embed too (attrib.delivery.versions)."""
+    return click.option(
+        "--versions", default=None, metavar="RUNGS",
+        help="Delivery versions to embed too, so laundered queries are scored against images coded the same way: "
+             "comma-separated jpeg:Q and webp:Q (e.g. jpeg:90,jpeg:70,webp:80), `default` or `none`. A gallery keeps "
+             "the versions it has; a new one gets $ATTRIB_DELIVERY_LADDER, else the default ladder.",
+    )(func)
+
+
 def extractor_options(func):
     """--extractor NAME and repeated --option key=value, shared by every embedding command."""
     func = click.option(

@@ -126,11 +126,15 @@ def print_sweep(data: dict) -> None:
 @click.option("--target-far", default=DEFAULT_TARGET_FAR, show_default=True,
               type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="False-accept rate the per-repeat galleries are calibrated at (the operating point).")
+@click.option("--versions", default=None, metavar="RUNGS",
+              help="Delivery versions of the galleries enrolled from lossless images: jpeg:Q and webp:Q rungs, "
+                   "`default` or `none` (default: $ATTRIB_DELIVERY_LADDER, else the default ladder). Galleries "
+                   "enrolled under a lossy --condition get none.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with everything.")
 @click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write metrics.json and ROC / confusion-matrix PNGs to this folder.")
 def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions, query_conditions, sweep,
-             families, extractor, options, target_far, as_json, report):
+             families, extractor, options, target_far, versions, as_json, report):
     """Few-shot open-set evaluation on DATA_DIR/<generator>/ folders of images.
 
     --extractor a+b fuses extractors as `attrib identify` does (options as NAME.key=value)."""
@@ -142,13 +146,17 @@ def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions
     deliveries = sweep_deliveries(sweep)
     [parse_condition(text) for text in conditions + query_conditions + deliveries]  # fail on a bad one before any work
     family_of = parse_families(families)
+    if versions is not None:
+        from ..delivery import parse_ladder
+
+        parse_ladder(versions)  # fail on a bad rung before any work
     if report is not None:
         make_report_dir(report)
     bound = load_extractor(extractor, options)
     evaluation = run_evaluation(
         data_dir, split_labels(known), split_labels(unknown), extractor=bound, shots=shots, repeats=repeats,
         seed=seed, max_per=max_per, conditions=conditions or (DEFAULT_CONDITION,), query_conditions=query_conditions,
-        families=family_of, progress_bar=progress_bar, target_far=target_far, sweep=deliveries)
+        families=family_of, progress_bar=progress_bar, target_far=target_far, sweep=deliveries, versions=versions)
     notes = evaluation.data["notes"]
     for note in notes[:10]:
         echo_err(f"note: {note}")

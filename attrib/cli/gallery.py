@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .common import DEFAULT_EXTRACTOR, emit_json, extractor_options, open_gallery, progress_bar, stdout_console
+from .common import (DEFAULT_EXTRACTOR, emit_json, extractor_options, open_gallery, progress_bar, stdout_console,
+                     versions_option)
 
 
 @click.group()
@@ -133,17 +134,19 @@ def gallery_rebuild(ctx):
 
 @gallery.command("reembed")
 @extractor_options
+@versions_option
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def gallery_reembed(ctx, extractor, options, as_json):
-    """Embed every stored sample again (from its original file) with an extractor."""
+def gallery_reembed(ctx, extractor, options, versions, as_json):
+    """Embed every stored sample again (from its original file) with an extractor, and for each of its
+    delivery versions (those the gallery holds, and --versions)."""
     from ..extractors.resolve import bind_extractor
 
     with open_gallery(ctx) as g:
         bound = bind_extractor(extractor or DEFAULT_EXTRACTOR, options)
-        total = sum(i.samples for i in g.generators())
+        total = sum(i.samples for i in g.generators()) * (1 + len(g.ladder(bound, versions)))
         with progress_bar(total, f"re-embedding with {bound.name}") as advance:
-            report = g.reembed(bound, progress=advance)
+            report = g.reembed(bound, progress=advance, versions=versions)
     if as_json:
         emit_json(vars(report))
     else:
@@ -151,6 +154,7 @@ def gallery_reembed(ctx, extractor, options, as_json):
             f"{report.extractor}: embedded {report.embedded}, already present {report.present}, "
             f"problems {len(report.problems)}, uploaded without a copy {len(report.uploaded)}, "
             f"thumbnails added {report.thumbnails_added}"
+            + "".join(f", {rung} version embedded {count}" for rung, count in report.versions.items())
         )
         for problem in report.problems:
             click.echo(f"  {problem}")

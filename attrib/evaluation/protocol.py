@@ -197,25 +197,26 @@ def draw_split(prepared: dict[str, dict[int, Path]], n_files: dict[str, int], kn
 
 
 def run_repeat(extractors, enroll, queries, known, advance, notes: Counter,
-               target_far: float = DEFAULT_TARGET_FAR, families: dict[str, str] | None = None) -> dict:
+               target_far: float = DEFAULT_TARGET_FAR, families: dict[str, str] | None = None, versions=None) -> dict:
     """Enroll into a temporary gallery and identify the queries; return the raw outcomes.
 
     ``extractors`` is one (cached) extractor or a list of them; with several, the first enrolls,
-    the others re-embed the enrolled samples, and identification fuses their scores."""
+    the others re-embed the enrolled samples, and identification fuses their scores. ``versions``: the
+    gallery's delivery versions (:meth:`attrib.gallery.Gallery.ladder`; None: the default ladder)."""
     from ..gallery import open_gallery
 
     extractors = extractor_list(extractors)
     with tempfile.TemporaryDirectory(prefix="attrib-eval-gallery-") as tmp, open_gallery(tmp) as gallery:
         for label in known:
             report = gallery.enroll(label, enroll[label], extractors[0], progress=advance, target_far=target_far,
-                                    family=(families or {}).get(label))
+                                    family=(families or {}).get(label), versions=versions)
             for path, why in report.skipped + report.failed:
                 notes[f"enroll {label}: {why if why.startswith(path) else f'{path}: {why}'}"] += 1
             if not report.added:
                 why = (report.failed or report.skipped or [("", "no images")])[0][1]
                 raise AttribError(f"no image of known generator {label!r} could be enrolled: {why}")
         for other in extractors[1:]:
-            for problem in gallery.reembed(other, target_far=target_far).problems:
+            for problem in gallery.reembed(other, target_far=target_far, versions=versions).problems:
                 notes[f"reembed {other.identity.key}: {problem}"] += 1
         identified = gallery.identify([p for _, p in queries], extractors if len(extractors) > 1 else extractors[0],
                                       len(known))
@@ -290,7 +291,7 @@ def summary(values) -> dict:
 
 def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=5, seed=0, max_per=60,
                    conditions=(DEFAULT_CONDITION,), query_conditions=(), families=None, progress_bar=None,
-                   target_far=DEFAULT_TARGET_FAR, sweep=()) -> Evaluation:
+                   target_far=DEFAULT_TARGET_FAR, sweep=(), versions=None) -> Evaluation:
     """Evaluate ``extractor`` (a BoundExtractor, or a list of them to fuse) on DATA_DIR; see the module docstring.
 
     Every condition C is evaluated as is and, for every query condition Q, with the gallery enrolled
@@ -298,7 +299,11 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
     Every delivery D of ``sweep`` is evaluated twice: queries under C+D against the gallery under C
     (clean), and against a gallery enrolled under C+D (every image at that quality); ``data["sweep"]``
     holds one row per (C, delivery), the clean C first. ``families`` maps known labels to the family
-    they are enrolled under."""
+    they are enrolled under.
+
+    A gallery enrolled from lossless images gets the delivery versions ``versions`` (None: the default
+    ladder, :func:`attrib.delivery.default_ladder`; ``none``: none); one enrolled under a lossy condition
+    (every image at that quality, the reference a versioned gallery is compared with) gets none."""
     from ..synthetic.conditions import parse_condition, write_conditioned
 
     known, unknown = list(known), list(unknown)
@@ -330,7 +335,7 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
     data: dict[str, Any] = {"config": {"data_dir": str(data_dir), "known": known, "unknown": unknown, "shots": shots,
                        "repeats": repeats, "seed": seed, "max_per": max_per, "conditions": [str(c) for c in parsed],
                        "query_conditions": [str(q) for q in laundering], "sweep": [str(d) for d in deliveries],
-                       "families": families,
+                       "families": families, "versions": None if versions is None else str(versions),
                        "extractor": "+".join(e.identity.key for e in extractors), "target_far": target_far},
             "conditions": []}
     result = Evaluation(data)
@@ -360,7 +365,9 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
             raws = []
             with bar(total, f"evaluating {name}") as advance:
                 for enroll, queries in splits:
-                    raws.append(run_repeat(cached, enroll, queries, known, advance, notes, target_far, families))
+                    raws.append(run_repeat(cached, enroll, queries, known, advance, notes, target_far, families,
+                                           "none" if any(
+                                               s.kind in ("jpeg", "webp") for s in block.gallery.steps) else versions))
             result.data["conditions"].append(_condition_block(name, raws, splits, known, unknown, families))
             result.data["conditions"][-1].update(
                 cache={"embedded": sum(c.embedded for c in cached) - before[0],

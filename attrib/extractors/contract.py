@@ -24,8 +24,8 @@ A minimal extractor::
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -58,6 +58,9 @@ class Extractor(Protocol):
     def cohort_vectors(self, version: str) -> np.ndarray | None:
         """Optional: the impostor cohort (attrib.synthetic.cohort at ``version``) already embedded, or None."""
 
+    def delivered_cohort_vectors(self, version: str, rung: str) -> np.ndarray | None:
+        """Optional: the same with each image embedded after the lossy coding ``rung`` ("jpeg:80"), or None."""
+
 
 @dataclass(frozen=True)
 class ExtractorIdentity:
@@ -66,14 +69,20 @@ class ExtractorIdentity:
     name: str
     version: str
     options: dict[str, Any] = field(default_factory=dict)
+    delivery: str | None = None  # a gallery's delivery version ("jpeg:80"): images embedded after that coding
 
     @property
     def key(self) -> str:
-        """A stable string, e.g. ``residual@2`` or ``clip@1{"model":"ViT-B-32"}``."""
+        """A stable string, e.g. ``residual@2``, ``clip@1{"model":"ViT-B-32"}`` or ``residual@2|jpeg:80``."""
         base = f"{self.name}@{self.version}"
         if self.options:
             base += json.dumps(self.options, sort_keys=True, separators=(",", ":"))
-        return base
+        return base if self.delivery is None else f"{base}|{self.delivery}"
+
+    @property
+    def base_key(self) -> str:
+        """The key without the delivery: the extractor whose delivery version this is."""
+        return replace(self, delivery=None).key
 
 
 class BoundExtractor:
@@ -129,6 +138,21 @@ class BoundExtractor:
             return normalised_embeddings(out, n, self.dim)
         except ExtractorError as exc:
             raise ExtractorError(f"{where} {exc}") from None
+
+
+class DeliveredExtractor(BoundExtractor):
+    """``base`` embedding each image after ``deliver`` (a lossy round trip, e.g. JPEG at quality 80): the
+    embeddings of a gallery's delivery version ``rung``, scored against queries that travelled that way.
+    Shares ``base``'s instance; its identity is ``base``'s with ``delivery=rung``."""
+
+    def __init__(self, base: BoundExtractor, rung: str, deliver: Callable[[np.ndarray], np.ndarray]):
+        self.base, self.rung, self.deliver = base, rung, deliver
+        self.spec, self.plugin, self.impl = base.spec, base.plugin, base.impl
+        self.name, self.version, self.dim = base.name, base.version, base.dim
+        self.identity = replace(base.identity, delivery=rung)
+
+    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        return self.base.embed([self.deliver(np.asarray(image)) for image in images])
 
 
 def extractor_list(extractor: BoundExtractor | Sequence[BoundExtractor]) -> list[BoundExtractor]:

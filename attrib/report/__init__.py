@@ -8,7 +8,7 @@ network references (:mod:`.html` has the building blocks).
   scored held-out on the gallery's loaded index.
 
 May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.gallery`,
-:mod:`attrib.enrollment`, :mod:`attrib.upkeep`, :mod:`attrib.scoring`, :mod:`attrib.storage`,
+:mod:`attrib.enrollment`, :mod:`attrib.routing`, :mod:`attrib.upkeep`, :mod:`attrib.scoring`, :mod:`attrib.storage`,
 :mod:`attrib.index`, :mod:`attrib.delivery`, :mod:`attrib.extractors`, :mod:`attrib.evidence`, :mod:`attrib.synthetic`,
 :mod:`attrib.images`, :mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`.
 """

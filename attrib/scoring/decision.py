@@ -15,7 +15,7 @@ from .candidates import score_queries as score_queries
 from .open_set import WHICH_LEVEL, DecisionModel
 
 
-SCHEMA = 3  # of the JSON objects identify and verify print (3: evidence, provenance, decided_by)
+SCHEMA = 4  # of the JSON objects identify and verify print (3: evidence, provenance, decided_by; 4: delivery)
 GENERATOR, FAMILY, AMBIGUOUS, UNKNOWN = "generator", "family", "ambiguous", "unknown"
 DecisionLevel = Literal["generator", "family", "ambiguous", "unknown"]  # the four levels above, as a type
 
@@ -74,6 +74,8 @@ class IdentificationResult:
     error: str | None = None
     evidence: list[dict[str, Any]] = field(default_factory=list)  # what the file says (attrib.evidence), always listed
     provenance: dict[str, Any] = field(default_factory=dict)  # summary, agreement, decided_by, forensic_decision, note
+    # how the file travelled and the gallery version it was scored against: {"describe", "version", "measured"}
+    delivery: dict[str, Any] | None = None
 
     @property
     def nearest(self) -> Candidate | None:
@@ -119,6 +121,7 @@ class IdentificationResult:
             "decided_by": self.provenance.get("decided_by", "forensic"),
             "candidates": [c.to_json(explain=False) for c in shown],
             "extractor": self.extractor,
+            "delivery": self.delivery,
             "evidence": self.evidence,
             "provenance": self.provenance,
             "explain": {"candidates": [c.to_json(explain=True) for c in shown], "flags": self.flags},
@@ -140,6 +143,7 @@ class Verification:
     error: str | None = None
     evidence: list[dict[str, Any]] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
+    delivery: dict[str, Any] | None = None  # as for identification
 
     def to_json(self) -> dict[str, Any]:
         if self.error is not None:
@@ -158,6 +162,7 @@ class Verification:
             "match": self.match,
             "confidence": round(self.confidence, 4),
             "extractor": self.extractor,
+            "delivery": self.delivery,
             "evidence": self.evidence,
             "provenance": self.provenance,
         }

@@ -7,7 +7,7 @@ enforces the request size and pixel limits, :mod:`.batching` answers concurrent 
 the app (:func:`create_app`). The command line loads this package only when ``attrib serve`` runs.
 
 May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.gallery`,
-:mod:`attrib.enrollment`, :mod:`attrib.upkeep`, :mod:`attrib.scoring`, :mod:`attrib.storage`,
+:mod:`attrib.enrollment`, :mod:`attrib.routing`, :mod:`attrib.upkeep`, :mod:`attrib.scoring`, :mod:`attrib.storage`,
 :mod:`attrib.index`, :mod:`attrib.delivery`, :mod:`attrib.extractors`, :mod:`attrib.evidence`, :mod:`attrib.synthetic`,
 :mod:`attrib.images`, :mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`. Never
 :mod:`attrib.batch`, :mod:`attrib.evaluation` (its siblings) or :mod:`attrib.report`.

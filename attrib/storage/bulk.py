@@ -50,11 +50,15 @@ class StoredSamples:
 
 
 def store_chunk(store: ChunkStore, generator: str, records: Sequence[ImageRecord], matrix: np.ndarray,
-                extractor: BoundExtractor, family: str | None = None, note: str | None = None) -> StoredSamples:
+                extractor: BoundExtractor, family: str | None = None, note: str | None = None,
+                versions: Sequence[tuple[BoundExtractor, np.ndarray]] = ()) -> StoredSamples:
     """Store one chunk of embedded images (``records``: path, sha256, format, size_bytes, width, height,
     e.g. :class:`attrib.images.ImageRecord`; paths are stored as given) with their vectors, and their
     thumbnails where the records carry one (``thumbnail``), under ``generator``, in one transaction under
     the writer lock (the caller's, when it holds one).
+
+    ``versions`` pairs a delivery version of ``extractor`` (:mod:`attrib.delivery.versions`) with its vectors
+    of the same records, stored in the same transaction.
 
     Who owns each sha256 is checked inside the transaction, so files stored meanwhile by another process
     (or by an earlier, interrupted run) are reported, never stored twice. Returns
@@ -87,15 +91,20 @@ def store_chunk(store: ChunkStore, generator: str, records: Sequence[ImageRecord
                         "created_at": db.utcnow()} for i in stored.added]
         returned = session.execute(insert(db.Sample).returning(db.Sample.id, sort_by_parameter_order=True),
                                    sample_rows).all()
-        session.execute(insert(db.Vector), [
-            {"sample_id": sample_id, "extractor_id": row.id, "data": matrix[position].tobytes()}
-            for (sample_id,), position in zip(returned, stored.added)])
+        for version, vectors in [(extractor, matrix), *versions]:
+            version_row = row if version is extractor else store.extractor_row(session, version, create=True)
+            assert version_row is not None, "created when missing"
+            vectors = np.asarray(vectors, dtype=np.float32)
+            session.execute(insert(db.Vector), [
+                {"sample_id": sample_id, "extractor_id": version_row.id, "data": vectors[position].tobytes()}
+                for (sample_id,), position in zip(returned, stored.added)])
         thumbnails = rows_for([sample_id for (sample_id,) in returned],
                               [getattr(records[i], "thumbnail", None) for i in stored.added])
         if thumbnails:
             session.execute(insert(db.ThumbnailRow), thumbnails)
         session.add(db.Audit(action="enroll", detail=json.dumps(
-            {"generator": generator, "added": len(stored.added), "extractor": extractor.identity.key})))
+            {"generator": generator, "added": len(stored.added), "extractor": extractor.identity.key,
+             **({"versions": [version.identity.delivery for version, _ in versions]} if versions else {})})))
         return stored
 
 

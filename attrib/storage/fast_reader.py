@@ -112,6 +112,16 @@ class FastReader:
     def extractor_names(self) -> set[str]:
         return {name for (name,) in self.con.execute("SELECT name FROM extractors")}
 
+    def delivery_versions(self, key: str) -> dict[str, tuple[str, int]]:
+        rows = self.con.execute(
+            "SELECT e.delivery, e.key, (SELECT count(*) FROM vectors v WHERE v.extractor_id = e.id) FROM extractors e "
+            "WHERE e.delivery IS NOT NULL AND substr(e.key, 1, ?) = ?", (len(key) + 1, key + "|"))
+        return {rung: (version_key, int(count)) for rung, version_key, count in rows}
+
+    def vector_count(self, extractor_id: int) -> int:
+        (count,) = self.con.execute("SELECT count(*) FROM vectors WHERE extractor_id = ?", (extractor_id,)).fetchone()
+        return int(count)
+
     def extractor_key(self, extractor_id: int) -> str:
         (key,) = self.con.execute("SELECT key FROM extractors WHERE id = ?", (extractor_id,)).fetchone()
         return key

@@ -75,6 +75,12 @@ class GalleryReads(Protocol):
     def extractor_key(self, extractor_id: int) -> str:
         """The identity key of one extractor."""
 
+    def delivery_versions(self, key: str) -> dict[str, tuple[str, int]]:
+        """The delivery versions of extractor ``key``: {rung: (identity key, vectors stored)}."""
+
+    def vector_count(self, extractor_id: int) -> int:
+        """How many vectors extractor ``extractor_id`` holds."""
+
     def extractor_names(self) -> set[str]:
         """Names of the extractors the gallery holds vectors for."""
 

@@ -4,7 +4,7 @@ before Alembic (schemas 1 to 5).
 Tables: generators, samples (one per file, keyed by sha256), extractors (name,
 version and the options that change embeddings), vectors (one float32 blob per
 sample and extractor: the durable copy that FAISS indexes are rebuilt from),
-calibrations, thumbnails (schema 6), audit, and meta (the schema version). A new gallery is created by the Alembic
+calibrations, thumbnails (schema 6), audit, ``extractors.delivery`` (schema 7: a delivery version's rung), and meta (the schema version). A new gallery is created by the Alembic
 baseline (:mod:`attrib.storage.migrations`); an SQLite gallery at schema 1-4 is brought to
 schema 5 by :data:`MIGRATIONS`, then stamped at that baseline (:mod:`attrib.storage.database`).
 
@@ -86,6 +86,8 @@ class ExtractorRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # schema 5: bumped by triggers with every change to this extractor's vectors (.revisions)
     revision: Mapped[int] = mapped_column(default=0, server_default="0")
+    # schema 7: the delivery version ("jpeg:80") these vectors were embedded after; NULL: the files as they are
+    delivery: Mapped[str | None] = mapped_column(String(32), default=None)
 
     @property
     def options(self) -> dict[str, Any]:

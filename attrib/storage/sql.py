@@ -121,10 +121,12 @@ class SQLStore(ListingMixin):
                     f"{extractor.dim}; bump the extractor's version"
                 )
             return row
+        delivery = extractor.identity.delivery
         others = session.execute(
             select(db.ExtractorRow.key, func.count(db.Vector.id))
             .join(db.Vector, db.Vector.extractor_id == db.ExtractorRow.id)
-            .where(db.ExtractorRow.name == extractor.name)
+            .where(db.ExtractorRow.name == extractor.name,
+                   db.ExtractorRow.delivery.is_(None) if delivery is None else db.ExtractorRow.delivery == delivery)
             .group_by(db.ExtractorRow.key)
         ).all()
         if others and not allow_other_versions:
@@ -142,6 +144,7 @@ class SQLStore(ListingMixin):
             version=extractor.version,
             options_json=json.dumps(extractor.identity.options, sort_keys=True),
             dim=extractor.dim,
+            delivery=delivery,
         )
         session.add(row)
         session.flush()
@@ -167,6 +170,21 @@ class SQLStore(ListingMixin):
         """(id, identity key) of every extractor, in the order they were added."""
         with self.reading() as session:
             return [(r.id, r.key) for r in session.execute(select(db.ExtractorRow.id, db.ExtractorRow.key)).all()]
+
+    def delivery_versions(self, key: str) -> dict[str, tuple[str, int]]:
+        """The delivery versions of extractor ``key``: {rung: (identity key, vectors stored)}."""
+        with self.reading() as session:
+            rows = session.execute(
+                select(db.ExtractorRow.delivery, db.ExtractorRow.key, func.count(db.Vector.id))
+                .outerjoin(db.Vector, db.Vector.extractor_id == db.ExtractorRow.id)
+                .where(db.ExtractorRow.key.startswith(key + "|", autoescape=True), db.ExtractorRow.delivery.is_not(None))
+                .group_by(db.ExtractorRow.id, db.ExtractorRow.delivery, db.ExtractorRow.key)).all()
+        return {rung: (version_key, int(count)) for rung, version_key, count in rows}
+
+    def vector_count(self, extractor_id: int) -> int:
+        with self.reading() as session:
+            return int(session.scalar(select(func.count(db.Vector.id)).where(db.Vector.extractor_id == extractor_id))
+                       or 0)
 
     def extractor_key(self, extractor_id: int) -> str:
         with self.reading() as session:
@@ -230,9 +248,10 @@ class SQLStore(ListingMixin):
                     replace_other_versions: bool) -> tuple[int, list[str]]:
         """Store re-embedded vectors of samples that still exist and still lack one (another process may
         have removed them or embedded them meanwhile); with ``replace_other_versions`` drop the vectors of
-        other versions (or options) of extractor ``name``. Returns how many were stored and the identity
+        other versions (or options) of extractor ``name``, with their delivery versions. Returns how many were stored and the identity
         keys dropped."""
         replaced = []
+        base = key.partition("|")[0]
         with self.writing() as session:
             present = set(session.scalars(select(db.Sample.id)))
             present -= set(session.scalars(select(db.Vector.sample_id).where(db.Vector.extractor_id == extractor_id)))
@@ -244,6 +263,8 @@ class SQLStore(ListingMixin):
                     select(db.ExtractorRow).where(db.ExtractorRow.name == name, db.ExtractorRow.id != extractor_id)
                 ).all()
                 for old in stale:
+                    if old.key.partition("|")[0] == base:  # a delivery version of this extractor: kept
+                        continue
                     replaced.append(old.key)
                     session.execute(delete(db.Vector).where(db.Vector.extractor_id == old.id))
                     session.delete(old)

@@ -2,8 +2,8 @@
 
 The cohort (:mod:`attrib.synthetic.cohort`) is embedded once per gallery and extractor; for the
 default extractor the vectors ship with attrib (``attrib/extractors/residual/cohort.npz``) so that
-a first enroll does not render 400 images. Reproduce them (about 15 s; needs scikit-image for
-the photographs)::
+a first enroll does not render 400 images, with the cohort of each delivery version of the default
+ladder. Reproduce them (about a minute; needs scikit-image for the photographs)::
 
     python -m attrib.training.cohort
 """
@@ -16,19 +16,22 @@ from typing import Sequence
 
 import numpy as np
 
+from ..delivery import DEFAULT_LADDER, delivered
 from ..extractors.residual import COHORT_PATH, ResidualExtractor
 from ..extractors.contract import BoundExtractor
 from ..host.manager import ExtractorSpec
 from ..synthetic import cohort
 
 
-def write(out: str = COHORT_PATH) -> np.ndarray:
-    """Embed the cohort with ``residual`` and write ``out`` (through a temporary file and os.replace)."""
+def write(out: str = COHORT_PATH, rungs: Sequence[str] = DEFAULT_LADDER) -> np.ndarray:
+    """Embed the cohort with ``residual``, as it is and after each delivery ``rungs`` (the default ladder's
+    versions, :mod:`attrib.delivery.versions`), and write ``out`` (through a temporary file and os.replace)."""
     bound = BoundExtractor(ExtractorSpec(ResidualExtractor, "attrib.extractors.residual"))
     vectors = cohort.embed(bound)
+    delivered_vectors = {f"delivered_{i}": cohort.embed(delivered(bound, rung)) for i, rung in enumerate(rungs)}
     tmp = f"{out}.tmp.npz"
     np.savez(tmp, vectors=vectors, cohort_version=np.array(cohort.COHORT_VERSION),
-             extractor=np.array(bound.identity.key))
+             extractor=np.array(bound.identity.key), rungs=np.array(list(rungs)), **delivered_vectors)
     os.replace(tmp, out)
     return vectors
 

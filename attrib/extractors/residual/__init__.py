@@ -22,13 +22,17 @@ COHORT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cohort.n
 
 
 @lru_cache(maxsize=1)
-def _shipped_cohort() -> "tuple[str, str, np.ndarray] | None":
+def _shipped_cohort() -> "tuple[str, str, dict[str, np.ndarray]] | None":
+    """(cohort version, extractor key, {rung: vectors}): "original", and each delivery version shipped."""
     import numpy as np
 
     if not os.path.exists(COHORT_PATH):
         return None
     with np.load(COHORT_PATH, allow_pickle=False) as npz:
-        return str(npz["cohort_version"]), str(npz["extractor"]), npz["vectors"].astype(np.float32)
+        rungs = [str(rung) for rung in npz["rungs"]] if "rungs" in npz.files else []
+        vectors = {"original": npz["vectors"].astype(np.float32)}
+        vectors.update((rung, npz[f"delivered_{position}"].astype(np.float32)) for position, rung in enumerate(rungs))
+        return str(npz["cohort_version"]), str(npz["extractor"]), vectors
 
 
 class ResidualExtractor:
@@ -52,10 +56,14 @@ class ResidualExtractor:
 
     def cohort_vectors(self, version: str) -> "np.ndarray | None":
         """The impostor cohort (attrib.synthetic.cohort) as this version embeds it, shipped beside this file."""
+        return self.delivered_cohort_vectors(version, "original")
+
+    def delivered_cohort_vectors(self, version: str, rung: str) -> "np.ndarray | None":
+        """The same, each cohort image embedded after the coding ``rung`` (a delivery version's cohort)."""
         shipped = _shipped_cohort()
         if shipped is None or shipped[0] != version or shipped[1] != f"{self.name}@{self.version}":
             return None
-        return shipped[2]
+        return shipped[2].get(rung)
 
 
 @hookimpl

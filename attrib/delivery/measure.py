@@ -27,8 +27,8 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-from .errors import AttribError, ImageError
-from .images import (IJG_QUALITIES, IJG_TABLES, ZIGZAG, decode_bytes, display_path, jpeg_table_quality, read_file,
+from ..errors import AttribError, ImageError
+from ..images import (IJG_QUALITIES, IJG_TABLES, ZIGZAG, decode_bytes, display_path, jpeg_table_quality, read_file,
                      to_rgb)
 
 LOSSLESS, JPEG, LOSSY_WEBP = "lossless", "jpeg", "lossy-webp"

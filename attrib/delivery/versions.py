@@ -1,0 +1,77 @@
+"""A gallery's delivery versions.
+
+A gallery enrolled from original files holds, per extractor, one more set of vectors per *rung* of a
+ladder of lossy codings (``jpeg:90``, ``jpeg:70``, ``webp:80`` ...): the same samples embedded after a
+round trip through that coding (:func:`delivered`). Each version is an extractor row of its own
+(identity key ``residual@2|jpeg:80``), with its own whitening, index, impostor cohort (embedded after
+the same coding) and thresholds. A query is embedded once, as it is, and scored against the version
+its measured delivery is nearest to (:func:`choose_rung`): the originals for a file never
+lossy-coded, else the rung nearest its JPEG (or WebP) quality.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Sequence
+
+from ..errors import BadOption
+from ..extractors.contract import BoundExtractor, DeliveredExtractor
+from ..synthetic.conditions import parse_condition
+from .measure import LOSSY_WEBP, Delivery, nearest_version
+
+ORIGINAL = "original"  # the version of a query scored against the enrolled files as they are
+# the ladder a new gallery gets; measured against smaller and larger ones in docs/measured.md
+DEFAULT_LADDER: tuple[str, ...] = ("jpeg:90", "jpeg:80", "jpeg:70", "jpeg:60", "webp:80")
+LADDER_ENV = "ATTRIB_DELIVERY_LADDER"
+FORMS = ("comma-separated jpeg:Q (quality 1-100) and webp:Q (quality 0-100) rungs, e.g. jpeg:90,jpeg:70,webp:80; "
+         "default (the default ladder); or none")
+
+
+def parse_ladder(text: str | Iterable[str]) -> tuple[str, ...]:
+    """Canonical rungs of ``"jpeg:90,jpeg:70,webp:80"`` (or of a list of rungs; ``default`` stands for
+    :data:`DEFAULT_LADDER`): JPEG rungs first, each kind by quality, highest first, without repeats;
+    ``none`` or nothing -> (). BadOption names a bad rung."""
+    parts = [p.strip() for p in (text.split(",") if isinstance(text, str) else text) if str(p).strip()]
+    if [p.lower() for p in parts] in ([], ["none"]):
+        return ()
+    parts = [rung for p in parts for rung in (DEFAULT_LADDER if p.lower() == "default" else [p])]
+    rungs: dict[str, tuple[int, int]] = {}
+    for part in parts:
+        try:
+            steps = parse_condition(part).steps
+        except Exception as exc:  # noqa: BLE001 - AttribError naming the bad part
+            raise BadOption(f"delivery ladder rung {part!r} is not usable ({exc}); use {FORMS}") from None
+        if len(steps) != 1 or steps[0].kind not in ("jpeg", "webp"):
+            raise BadOption(f"delivery ladder rung {part!r} is not a single lossy coding; use {FORMS}")
+        rung = str(steps[0])
+        rungs[rung] = (0 if steps[0].kind == "jpeg" else 1, -int(steps[0].value or 0))
+    return tuple(sorted(rungs, key=rungs.__getitem__))
+
+
+def default_ladder() -> tuple[str, ...]:
+    """$ATTRIB_DELIVERY_LADDER when set (``none`` for no versions), else :data:`DEFAULT_LADDER`."""
+    text = os.environ.get(LADDER_ENV)
+    return DEFAULT_LADDER if text is None else parse_ladder(text)
+
+
+def delivered(extractor: BoundExtractor, rung: str) -> DeliveredExtractor:
+    """``extractor`` embedding every image after the lossy round trip ``rung`` (e.g. ``jpeg:80``)."""
+    (rung,) = parse_ladder([rung])
+    condition = parse_condition(rung)
+    return DeliveredExtractor(extractor, rung, condition.apply)
+
+
+def rung_of(key: str) -> str:
+    """The rung of an extractor identity key: ``residual@2|jpeg:80`` -> ``jpeg:80``; a key without one -> original."""
+    _, bar, rung = key.rpartition("|")
+    return rung if bar else ORIGINAL
+
+
+def choose_rung(delivery: Delivery, rungs: Sequence[str]) -> str:
+    """The version a query of ``delivery`` is scored against: :data:`ORIGINAL` or one of ``rungs``
+    (:func:`attrib.delivery.nearest_version`). A file lossy-coded on its way (a JPEG or lossy WebP, or a
+    lossless file JPEG-coded before) is scored against the nearest rung, never the originals; any other
+    against the originals."""
+    if not rungs or (delivery.quality is None and delivery.coding != LOSSY_WEBP):
+        return ORIGINAL
+    return nearest_version(delivery, list(rungs))
