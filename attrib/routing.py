@@ -43,7 +43,7 @@ class Decider:
     """How one version decides: the fusion (several extractors), the threshold per generator, the model."""
 
     fusion: Fusion | None
-    threshold: Callable[[int | None], float]
+    threshold: Callable[[int], float]
     model: DecisionModel
     calibrated: bool
 

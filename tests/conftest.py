@@ -15,13 +15,14 @@ from attrib import hookimpl  # noqa: E402
 from attrib.host.manager import pm  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _originals_only(request, monkeypatch):
-    """Galleries made by tests hold no delivery versions (each version embeds the impostor cohort once more),
-    as a gallery enrolled with ``--versions none``, unless the test takes ``delivery_ladder``; the versions
-    themselves are tested in tests/test_delivery_versions.py."""
-    if "delivery_ladder" not in request.fixturenames:
-        monkeypatch.setenv("ATTRIB_DELIVERY_LADDER", "none")
+@pytest.fixture(autouse=True, scope="session")
+def _originals_only():
+    """Galleries made by tests (module-scoped fixtures and subprocesses included) hold no delivery versions
+    (each version embeds the impostor cohort once more), as a gallery enrolled with ``--versions none``,
+    unless the test takes ``delivery_ladder``; the versions are tested in tests/test_delivery_versions.py."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ATTRIB_DELIVERY_LADDER", "none")
+        yield
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def test_enroll_identify_verify_round_trip(run, make_set):
     assert len(rows) == 4
     assert set(rows[0]) == {"schema", "path", "sha256", "decision", "decision_level", "generator", "family", "nearest",
                             "score", "threshold", "margin", "confidence", "reason", "candidates", "extractor",
-                            "explain", "evidence", "provenance", "decided_by"}
+                            "explain", "evidence", "provenance", "decided_by", "delivery"}
     assert [r["generator"] for r in rows[:3]] == ["red", "red", "blue"]
     assert [r["decision"] for r in rows[:3]] == ["red", "red", "blue"]
     assert {r["decision_level"] for r in rows[:3]} == {"generator"}
@@ -57,7 +57,9 @@ def test_enroll_identify_verify_round_trip(run, make_set):
     # unknown: no generator to misattribute, but the nearest candidate, how far below, and why
     assert rows[3]["generator"] is None and rows[3]["nearest"] in ("red", "green", "blue")
     assert rows[3]["margin"] < 0 and rows[3]["reason"].startswith(f"unknown: nearest {rows[3]['nearest']}")
-    assert all(0 <= r["confidence"] <= 1 and r["schema"] == 3 for r in rows)
+    assert all(0 <= r["confidence"] <= 1 and r["schema"] == 4 for r in rows)
+    assert [r["delivery"]["version"] for r in rows] == ["original"] * 4  # PNG queries, a gallery without versions
+    assert rows[0]["delivery"]["describe"].startswith("lossless PNG")
     assert rows[0]["margin"] == pytest.approx(rows[0]["score"] - rows[0]["threshold"], abs=1e-5)
     assert len(rows[0]["candidates"]) == 2 and rows[0]["candidates"][0]["score"] >= rows[0]["candidates"][1]["score"]
     assert rows[0]["extractor"] == "colormean@1"

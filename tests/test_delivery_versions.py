@@ -264,3 +264,31 @@ def test_versions_bring_jpeg_queries_back_on_the_zoo(tmp_path, delivery_ladder):
         if versions is None:
             assert {a.delivery["version"] for a in answers} == {"jpeg:80"}
     assert right[None] >= right["none"] + 0.2, right
+
+
+def test_a_schema_6_gallery_gains_the_delivery_column_and_then_versions(gallery_location, tmp_path, extractor,
+                                                                        store_of):
+    from sqlalchemy import inspect as inspect_database
+    from sqlalchemy import text
+
+    from attrib.storage.schema import HEAD_REVISION, SCHEMA_VERSION
+
+    with Gallery(gallery_location) as gallery:
+        gallery.enroll("red", make_images(tmp_path / "red", "red", 4), extractor, versions="none")
+    store = store_of(gallery_location)
+    with store.engine.begin() as connection:  # back to what the schema 6 attrib wrote
+        connection.execute(text("ALTER TABLE extractors DROP COLUMN delivery"))
+        connection.execute(text("UPDATE meta SET value = '6' WHERE key = 'schema_version'"))
+        connection.execute(text("UPDATE alembic_version SET version_num = '0006'"))
+    with Gallery(gallery_location) as gallery:
+        assert "delivery" in {c["name"] for c in inspect_database(store.engine).get_columns("extractors")}
+        with store.engine.begin() as connection:
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [(HEAD_REVISION,)]
+            assert connection.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).all() == [
+                (str(SCHEMA_VERSION),)]
+        assert gallery.ladder(extractor) == ()  # enrolled without versions: it keeps none
+        assert gallery.reembed(extractor, versions="jpeg:85").versions == {"jpeg:85": 4}
+        gallery.enroll("blue", make_images(tmp_path / "blue", "blue", 4), extractor)
+        assert gallery.check().consistent
+    assert {rung: count for rung, (_, count) in store.delivery_versions(extractor.identity.key).items()} == {
+        "jpeg:85": 8}

@@ -28,7 +28,7 @@ ATOL = 1e-6
 def enroll_all(location: str, data) -> None:
     with Gallery(location) as g:
         for name, paths in data.items():
-            g.enroll(name, paths, bound(), family=FAMILIES[name])
+            g.enroll(name, paths, bound(), family=FAMILIES[name], versions="jpeg:80")
 
 
 def answers(reader: GalleryReads, data) -> dict:
@@ -52,6 +52,9 @@ def answers(reader: GalleryReads, data) -> dict:
     shas = {hashlib.sha256(p.read_bytes()).hexdigest(): name for name, paths in data.items() for p in paths}
     return {
         "extractor_key": reader.extractor_key(extractor_id),
+        "delivery_versions": reader.delivery_versions(key),
+        "no_delivery_versions": reader.delivery_versions("no-such@1"),
+        "vector_count": reader.vector_count(extractor_id),
         "unknown_extractor": reader.extractor_id("no-such@1"),
         "extractor_names": reader.extractor_names(),
         "revision": reader.revision(extractor_id),
@@ -107,7 +110,8 @@ def assert_same(a: dict, b: dict) -> None:
 def test_every_read_of_the_interface_is_covered():
     covered = {"added_since", "extractor_id", "extractor_key", "extractor_names", "revision", "fit_revisions", "labels",
                "vectors", "index_state", "whitening", "calibration", "generator_names", "generator_families",
-               "sample_ids", "exemplars", "sample_owner", "cohort", "vectors_of_samples", "snapshot"}
+               "sample_ids", "exemplars", "sample_owner", "cohort", "vectors_of_samples", "snapshot",
+               "delivery_versions", "vector_count"}
     declared = {name for name, _ in inspect.getmembers(GalleryReads, inspect.isfunction) if not name.startswith("_")}
     assert declared == covered
 
@@ -134,6 +138,9 @@ def test_sqlite_store_fast_reader_and_postgresql_read_alike(tmp_path, data, post
         assert expected["owners"] == expected["shas"] and expected["unknown_owner"] is None
         assert expected["unknown_extractor"] is None and expected["no_cohort"] is None
         assert expected["families"] == FAMILIES
+        total = sum(GENERATORS.values())
+        assert expected["vector_count"] == total and expected["no_delivery_versions"] == {}
+        assert expected["delivery_versions"] == {"jpeg:80": (f"{bound().identity.key}|jpeg:80", total)}
         assert expected["revision"] == sum(GENERATORS.values()) == expected["revision_in_snapshot"]
         assert expected["fit_revisions"] == (expected["revision"],) * 2
         assert expected["samples"] == (sum(GENERATORS.values()), True, True)

@@ -131,6 +131,6 @@ def test_a_gallery_stamped_by_a_newer_revision_is_refused(tmp_path, make_set, st
 
     with Gallery(tmp_path / "g") as g:
         g.enroll("red", make_set("red", 2), bound())
-    sql(store_of(tmp_path / "g"), "UPDATE alembic_version SET version_num = '0007'")
+    sql(store_of(tmp_path / "g"), "UPDATE alembic_version SET version_num = '0008'")
     with pytest.raises(GalleryError, match="newer attrib"):
         Gallery(tmp_path / "g")

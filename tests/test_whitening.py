@@ -178,4 +178,4 @@ def test_schema_1_gallery_is_migrated_on_open(tmp_path, store_of):
     assert "backends" in inspect(store.engine).get_table_names()
     assert "separation" in {c["name"] for c in inspect(store.engine).get_columns("calibrations")}
     with store.Session() as session:
-        assert db.schema_version(session) == db.SCHEMA_VERSION == 6
+        assert db.schema_version(session) == db.SCHEMA_VERSION == 7

@@ -145,6 +145,40 @@ class Explanation(Answer):
                                          "recompression, an uncalibrated gallery.")
 
 
+class MeasuredDelivery(Answer):
+    """Every fact measured of a file's way (:class:`attrib.delivery.Delivery`)."""
+
+    format: str = Field(description="The container: JPEG, WEBP, PNG, BMP, TIFF, GIF, ...")
+    coding: str = Field(description="`jpeg`, `lossy-webp` or `lossless`.")
+    width: int
+    height: int
+    jpeg_quality: Optional[int] = Field(description="JPEG files: the IJG quality of the quantisation tables.")
+    standard_tables: Optional[bool] = Field(description="JPEG files: the tables are libjpeg's scaled standard ones.")
+    chroma_subsampling: Optional[str] = Field(description="JPEG files: 4:4:4, 4:2:2 or 4:2:0.")
+    webp_quantizer: Optional[int] = Field(description="Lossy WebP: the VP8 quantiser index (0-127).")
+    webp_quality: Optional[int] = Field(description="Lossy WebP: the libwebp quality that index implies.")
+    alpha: bool = Field(description="WebP: an alpha channel is stored.")
+    animated: bool = Field(description="WebP: more than a still frame.")
+    jpeg_before: bool = Field(description="Lossless files: the pixels were JPEG-coded before.")
+    estimated_quality: Optional[int] = Field(description="... and the IJG quality that fits them best.")
+    confidence: float = Field(description="0-1: how clearly the pixels show, or lack, the JPEG grid.")
+    scale: Optional[float] = Field(description="Long side over the nearest enrolled long side, when measured.")
+    describe: str = Field(description="The same in a few words.")
+
+
+class DeliveryAnswer(Answer):
+    """How the file travelled, measured from it, and the gallery's delivery version it was scored against."""
+
+    describe: str = Field(description="A few words: `JPEG q≈80`, `lossless PNG, JPEG-coded before (q≈75)`, ...")
+    version: str = Field(description="The version scored against: `original`, or a rung such as `jpeg:80`.")
+    versions: list[str] = Field(description="The versions the gallery holds for every sample, `original` first.")
+    measured: MeasuredDelivery = Field(description="Every measured fact.")
+
+
+DELIVERY = Field(description="The query's delivery and the version it was scored against (null when it "
+                             "could not be measured).")
+
+
 class Identification(Answer):
     """One image identified (one `attrib identify --json` record)."""
 
@@ -166,6 +200,7 @@ class Identification(Answer):
     decided_by: str = Field(description="`forensic`, or the kind of evidence that decided.")
     candidates: list[Candidate] = Field(description="The top candidates, best first.")
     extractor: str = EXTRACTOR
+    delivery: Optional[DeliveryAnswer] = DELIVERY
     evidence: list[EvidenceItem] = EVIDENCE
     provenance: Provenance = Field(description="What the file's claims say, beside the forensic answer.")
     explain: Explanation = Field(description="The candidates' nearest exemplars and the query's flags.")
@@ -193,6 +228,7 @@ class Verification(Answer):
     match: bool = Field(description="Whether the score reaches the threshold.")
     confidence: float = Field(description="P(the image is from the generator | its margin).")
     extractor: str = EXTRACTOR
+    delivery: Optional[DeliveryAnswer] = DELIVERY
     evidence: list[EvidenceItem] = EVIDENCE
     provenance: Provenance = Field(description="What the file's claims say, beside the match.")
 
@@ -258,6 +294,7 @@ class Enrolled(Answer):
     skipped: list[Skipped] = Field(description="The uploads already enrolled.")
     failed: list[NotEnrolled] = Field(description="The uploads that could not be enrolled.")
     calibration: str = Field(description="What recalibration did, in one line.")
+    versions: list[str] = Field(description="The delivery versions each image was also embedded for (`jpeg:80`, ...).")
 
 
 class EnrollFailed(Enrolled):

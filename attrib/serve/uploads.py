@@ -28,6 +28,7 @@ from typing import Iterator
 from ..errors import AttribError, DiskFull
 from ..images import Inspect, Loaded, LoadedImage, display_path, image_from_bytes
 from ..enrollment import StoredAs, placeholder
+from ..routing import measured
 from ..storage.faults import NO_SPACE
 from .settings import UPLOADS_DIR_ENV
 
@@ -90,7 +91,7 @@ def decoded(uploads: list[Upload], inspect: Inspect | None) -> list[Loaded]:
     for upload in uploads:
         path = Path(upload.name)
         try:
-            items.append((path, image_from_bytes(path, upload.data, inspect=inspect)))
+            items.append((path, image_from_bytes(path, upload.data, inspect=inspect, measure=measured)))
         except AttribError as exc:
             items.append((path, exc))
     return items

@@ -179,7 +179,7 @@ class SQLStore(ListingMixin):
                 .outerjoin(db.Vector, db.Vector.extractor_id == db.ExtractorRow.id)
                 .where(db.ExtractorRow.key.startswith(key + "|", autoescape=True), db.ExtractorRow.delivery.is_not(None))
                 .group_by(db.ExtractorRow.id, db.ExtractorRow.delivery, db.ExtractorRow.key)).all()
-        return {rung: (version_key, int(count)) for rung, version_key, count in rows}
+        return {rung: (version_key, int(count)) for rung, version_key, count in rows if rung is not None}
 
     def vector_count(self, extractor_id: int) -> int:
         with self.reading() as session:

@@ -28,10 +28,11 @@ def write(out: str = COHORT_PATH, rungs: Sequence[str] = DEFAULT_LADDER) -> np.n
     versions, :mod:`attrib.delivery.versions`), and write ``out`` (through a temporary file and os.replace)."""
     bound = BoundExtractor(ExtractorSpec(ResidualExtractor, "attrib.extractors.residual"))
     vectors = cohort.embed(bound)
-    delivered_vectors = {f"delivered_{i}": cohort.embed(delivered(bound, rung)) for i, rung in enumerate(rungs)}
+    arrays: dict[str, np.ndarray] = {"vectors": vectors, "cohort_version": np.array(cohort.COHORT_VERSION),
+                                     "extractor": np.array(bound.identity.key), "rungs": np.array(list(rungs))}
+    arrays.update((f"delivered_{i}", cohort.embed(delivered(bound, rung))) for i, rung in enumerate(rungs))
     tmp = f"{out}.tmp.npz"
-    np.savez(tmp, vectors=vectors, cohort_version=np.array(cohort.COHORT_VERSION),
-             extractor=np.array(bound.identity.key), rungs=np.array(list(rungs)), **delivered_vectors)
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]
     os.replace(tmp, out)
     return vectors
 
