@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, AbstractSet, Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from .delivery import measured
 from .errors import AttribError, EnrollmentConflict
 from .extractors.contract import BoundExtractor
 from .images import BATCH, ImageRecord, LoadedImage, display_path, load_batches, load_images
@@ -123,7 +124,7 @@ def embedded_chunks(report: EnrollReport, paths: Iterable[Path], extractor: Boun
     go to ``replace_placeholders`` (see :func:`relink`: {sha256: the placeholder path it replaced}). Each
     delivery version of ``versions`` (:func:`attrib.delivery.delivered`) embeds the same images too."""
     seen: set[str] = set()
-    for chunk in load_batches(paths):
+    for chunk in load_batches(paths, measure=measured):
         loaded = []
         for item in chunk:
             if progress:

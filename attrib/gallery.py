@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .delivery import ORIGINAL, default_ladder, delivered, parse_ladder
+from .delivery import ORIGINAL, default_ladder, delivered, measured, parse_ladder
 from .enrollment import (Chunk, EnrollReport, ReembedReport, StoredAs, conflict_message, embed_again,
                          embedded_chunks, fill_in, relink, skip_reason, validate_name)
 from .errors import AttribError, DiskFull, GalleryError, ReadOnlyGallery, StaleGallery, UnknownGenerator
 from .extractors.contract import BoundExtractor, extractor_list
 from .images import ImageInput, ImageRecord, Inspect, LoadedImage, load_batches
-from .routing import Router, measured
+from .routing import Router
 from .scoring import calibration
 from .scoring.decision import IdentificationResult, Verification, decide, rank
 from .scoring.whitening import staleness
@@ -486,32 +486,32 @@ class Gallery:
         if inspect:
             from .evidence.combine import apply_to_identification
         for chunk in load_batches(paths, inspect=inspect, measure=measured):
-            rungs = [router.rung(item) for item in chunk if isinstance(item, LoadedImage)]
-            per_extractor = [router.score(i, _embed_chunk(bound, chunk), rungs) for i, bound in enumerate(extractors)]
+            plans = [router.plan(item) for item in chunk if isinstance(item, LoadedImage)]
+            scored = router.score([_embed_chunk(bound, chunk) for bound in extractors], plans)
             position = 0
-            hit_ids = [vid for q in per_extractor[0] for hits in q.hits.values() for vid, _ in hits]
+            hit_ids = [vid for s in scored for queries in s.values() for hits in queries[0].hits.values()
+                       for vid, _ in hits]
             exemplars = reads.exemplars(hit_ids) if hit_ids else {}
             for item in chunk:
                 if not isinstance(item, LoadedImage):
                     yield IdentificationResult(path=str(item[0]), error=item[1])
                     continue
-                queries, rung = [s[position] for s in per_extractor], rungs[position]
+                plan, by_version = plans[position], scored[position]
                 position += 1
-                decider = router.decider(rung)
-                scores = decider.fusion.rank([q.scores for q in queries]) if decider.fusion else queries[0].scores
-                ranked = rank(scores, decider.threshold, decider.model, names, families)
+                ranked, model = router.ranked(plan, by_version, names, families)
                 for gid, candidate in ranked[:top_k]:
+                    queries = by_version[plan.version_of(gid)]
                     candidate.exemplars = [
                         {"path": exemplars[vid][0], "sha256": exemplars[vid][1], "similarity": round(sim, 6)}
                         for vid, sim in queries[0].hits.get(gid, []) if vid in exemplars]
-                    if decider.fusion:
+                    if len(extractors) > 1:
                         candidate.per_extractor = {e.identity.key: q.scores[gid]
                                                    for e, q in zip(extractors, queries) if gid in q.scores}
                 candidates = [c for _, c in ranked]
                 result = IdentificationResult(path=str(item.path), sha256=item.sha256, candidates=candidates[:top_k],
-                                              flags=self._flags(reads, item, router, rung, extractors[0].name),
-                                              extractor=key, delivery=router.delivery_json(item, rung),
-                                              **decide(candidates, decider.model))
+                                              flags=self._flags(reads, item, router, plan.rung, extractors[0].name),
+                                              extractor=key, delivery=router.delivery_json(item, plan, names),
+                                              **decide(candidates, model))
                 yield apply_to_identification(result, item.evidence, enrolled, trust_metadata) if inspect else result
 
     @staticmethod
@@ -557,7 +557,8 @@ class Gallery:
                 if not isinstance(item, LoadedImage):
                     yield Verification(path=str(item[0]), generator=generator, error=item[1])
                     continue
-                rung = router.rung(item)
+                plan = router.plan(item)
+                rung = plan.version_of(gid)
                 version, model = router.views(rung)[0], router.decider(rung).model
                 threshold = version.threshold(gid)
                 own = version.generator_vectors(gid)
@@ -571,7 +572,7 @@ class Gallery:
                     match=bool(score >= threshold),
                     confidence=model.p_known(score - threshold, gid),
                     extractor=extractor.identity.key,
-                    delivery=router.delivery_json(item, rung),
+                    delivery=router.delivery_json(item, plan, view.generator_names),
                 )
                 yield apply_to_verification(result, item.evidence, by_name) if inspect else result
 

@@ -69,6 +69,7 @@ class ImageRecord:
     width: int
     height: int
     thumbnail: object | None = field(default=None, compare=False, repr=False)  # attrib.enrollment.Thumbnail
+    delivery: str | None = None  # the coding the file shows (attrib.delivery.Delivery.label), when measured
 
 
 @dataclass
@@ -98,7 +99,8 @@ class LoadedImage:
     def record(self) -> ImageRecord:
         """The facts without the pixels, with a path that can be printed and stored."""
         return ImageRecord(path=Path(display_path(self.path.resolve())), sha256=self.sha256, format=self.format,
-                           size_bytes=self.size_bytes, width=self.width, height=self.height)
+                           size_bytes=self.size_bytes, width=self.width, height=self.height,
+                           delivery=getattr(self.delivery, "label", None))
 
     def drop_pixels(self) -> None:
         self.pixels = None

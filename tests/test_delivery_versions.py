@@ -292,3 +292,37 @@ def test_a_schema_6_gallery_gains_the_delivery_column_and_then_versions(gallery_
         assert gallery.check().consistent
     assert {rung: count for rung, (_, count) in store.delivery_versions(extractor.identity.key).items()} == {
         "jpeg:85": 8}
+
+
+@pytest.mark.parametrize("own, delivery, alike", [
+    ("jpeg:75", Delivery("PNG", "lossless", 64, 64, jpeg_before=True, estimated_quality=75), True),
+    ("jpeg:75", Delivery("JPEG", "jpeg", 64, 64, jpeg_quality=77), True),
+    ("jpeg:75", Delivery("JPEG", "jpeg", 64, 64, jpeg_quality=80), False),
+    ("lossless", Delivery("JPEG", "jpeg", 64, 64, jpeg_quality=75), False),
+    ("webp:80", Delivery("WEBP", "lossy-webp", 64, 64, webp_quality=80), True),
+    ("webp:80", Delivery("JPEG", "jpeg", 64, 64, jpeg_quality=80), False),
+    ("jpeg", Delivery("JPEG", "jpeg", 64, 64, jpeg_quality=80), False),
+])
+def test_a_generator_whose_files_were_coded_as_the_query_is_alike(own, delivery, alike):
+    from attrib.delivery import coded_alike
+
+    assert coded_alike(own, delivery) is alike
+    assert coded_alike(own, delivery, sides=[64, 1024]) is alike
+    assert coded_alike(own, delivery, sides=[128]) is False  # the query was resized, then coded again
+
+
+def test_a_generator_publishing_jpegs_is_scored_against_its_originals(tmp_path, extractor):
+    """Files a generator published as JPEG at 75 are enrolled as they are; a query coded the same way is
+    scored against those originals for that generator, and against the jpeg:75 version for the others."""
+    with Gallery(tmp_path / "g") as gallery:
+        gallery.enroll("red", make_images(tmp_path / "red", "red", 6, fmt="jpg"), extractor, versions="jpeg:75")
+        for cast in ("green", "blue"):
+            gallery.enroll(cast, make_images(tmp_path / cast, cast, 6), extractor, versions="jpeg:75")
+        jpeg_quality = Image.open(next((tmp_path / "red").iterdir())).quantization  # Pillow's default: 75
+        assert jpeg_quality
+        query = write(pixels_of(make_images(tmp_path / "q", "red", 1, seed=4)[0]), tmp_path / "q.jpg", "JPEG", 75)
+        other = write(pixels_of(make_images(tmp_path / "q", "green", 1, seed=4)[0]), tmp_path / "o.jpg", "JPEG", 90)
+        first, second = gallery.identify([query, other], extractor, top_k=3)
+    assert first.delivery["version"] == "jpeg:75" and first.delivery["originals_for"] == ["red"]
+    assert first.decision == "red"
+    assert second.delivery["version"] == "jpeg:75" and "originals_for" not in second.delivery

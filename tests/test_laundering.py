@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -76,11 +77,19 @@ def test_query_files_are_written_as_they_travel(tmp_path):
     assert measure_delivery(png).coding == "lossless"
 
 
-def test_sweep_runs_each_delivery_against_both_galleries(data_dir):
+def test_sweep_runs_each_delivery_against_every_gallery(data_dir, monkeypatch):
     extractor = BoundExtractor(ExtractorSpec(ColorMean, "test"))
+    ladders: Counter = Counter()
+    real = ev.run_repeat
+
+    def run_repeat(*args):
+        ladders[args[-1]] += 1  # the gallery's versions
+        return real(*args)
+
+    monkeypatch.setattr(ev, "run_repeat", run_repeat)
     evaluation = ev.run_evaluation(data_dir, KNOWN, ["gray"], extractor=extractor, shots=3, repeats=2, max_per=6,
                                    conditions=("center-crop:96",), query_conditions=("jpeg:80",),
-                                   sweep=("jpeg:80", "jpeg:80+png", "resize:0.7"))
+                                   sweep=("jpeg:80", "jpeg:80+png", "resize:0.7"), versions="jpeg:80")
     data = evaluation.data
     rows = data["sweep"]
     assert [r["delivery"] for r in rows] == ["none", "jpeg:80", "jpeg:80+png", "resize:0.7"]
@@ -88,18 +97,28 @@ def test_sweep_runs_each_delivery_against_both_galleries(data_dir):
     names = [b["condition"] for b in data["conditions"]]
     assert names[:2] == ["center-crop:96", "center-crop:96 | queries center-crop:96+jpeg:80"]  # -q stays a full block
     assert "center-crop:96+jpeg:80 | queries center-crop:96+jpeg:80" in names
-    assert len(names) == len(set(names)) == 2 + 2 * 3 - 1
+    assert "center-crop:96 (versions none) | queries center-crop:96+jpeg:80" in names
+    assert len(names) == len(set(names)) == 2 + 3 * 3 - 1
+    # 2 repeats of: C and its 3 clean sweep blocks, and the gallery under C+resize:0.7, with the versions;
+    # the 3 originals-only galleries and the 2 under a lossy C+D without
+    assert ladders == {"jpeg:80": 2 * 5, "none": 2 * 5}
     by_name = {b["condition"]: b for b in data["conditions"]}
     assert not by_name[names[1]].get("sweep") and by_name["center-crop:96 | queries center-crop:96+resize:0.7"]["sweep"]
     for row in rows:
-        for side in ("clean_gallery", "same_gallery"):
+        assert list(row)[2:] == ["originals_gallery", "clean_gallery", "same_gallery"]
+        for side in ("originals_gallery", "clean_gallery", "same_gallery"):
             assert list(row[side]) == list(ev.SWEEP_METRICS)  # the operating point first
             assert all(0 <= row[side][k]["mean"] <= 1 and len(row[side][k]["values"]) == 2 for k in ev.SWEEP_METRICS)
     clean = {k: by_name["center-crop:96"]["metrics"][k] for k in ev.SWEEP_METRICS}
-    assert rows[0]["clean_gallery"] == rows[0]["same_gallery"] == clean
+    assert rows[0]["originals_gallery"] == rows[0]["clean_gallery"] == rows[0]["same_gallery"] == clean
     # jpeg:80 and jpeg:80+png decode to the same pixels: the same figures, from cached embeddings
-    assert rows[1]["clean_gallery"] == rows[2]["clean_gallery"] and rows[1]["same_gallery"] == rows[2]["same_gallery"]
+    assert all(rows[1][side] == rows[2][side] for side in ("originals_gallery", "clean_gallery", "same_gallery"))
     assert by_name["center-crop:96 | queries center-crop:96+jpeg:80+png"]["cache"]["embedded"] == 0
+    # the originals-only gallery: the same images as the clean one, every embedding cached already
+    assert by_name["center-crop:96 (versions none) | queries center-crop:96+resize:0.7"]["cache"]["embedded"] == 0
+    assert rows[3]["originals_gallery"] == {
+        k: by_name["center-crop:96 (versions none) | queries center-crop:96+resize:0.7"]["metrics"][k]
+        for k in ev.SWEEP_METRICS}
     # every query of a block of the same draw: the same number of queries everywhere
     assert len({b["queries_per_repeat"] for b in data["conditions"]}) == 1
 
@@ -116,14 +135,20 @@ def test_cli_sweep_prints_the_table_and_reports_the_curve(data_dir, colormean, t
     report = tmp_path / "report"
     args = ["evaluate", str(data_dir), "--known", "red,green,blue", "--unknown", "gray", "-k", "3", "-r", "1",
             "--max-per", "5", "-e", "colormean", "-c", "center-crop:96", "--report", str(report),
-            "--sweep", "jpeg:70,webp:80"]
+            "--sweep", "jpeg:70,webp:80", "--versions", "jpeg:80"]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert result.stdout.count("attrib evaluate: ") == 1  # only the clean block gets the full tables
     sweep = result.stdout[result.stdout.index("attrib evaluate --sweep"):]
     assert "webp:80" in sweep and sweep.index("known") < sweep.index("unknown") < sweep.index("top-1")
+    flat = " ".join(sweep.split())
+    assert flat.index("originals only") < flat.index("with versions") < flat.index("at that quality")
+    assert "with versions: the gallery with delivery versions (jpeg:80)" in flat
     metrics = json.loads((report / "metrics.json").read_text())
     assert [r["delivery"] for r in metrics["sweep"]] == ["none", "jpeg:70", "webp:80"]
+    assert all({"originals_gallery", "clean_gallery", "same_gallery"} <= set(r) for r in metrics["sweep"])
+    assert "center-crop:96 (versions none) | queries center-crop:96+webp:80" in [
+        b["condition"] for b in metrics["conditions"]]
     assert (report / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(report.glob("roc-*queries*"))  # sweep blocks get no plots of their own
     html = (report / "index.html").read_text(encoding="utf-8")
@@ -131,8 +156,9 @@ def test_cli_sweep_prints_the_table_and_reports_the_curve(data_dir, colormean, t
     inlined = [base64.b64decode(u) for u in re.findall(r'src="data:image/png;base64,([^"]+)"', section)]
     assert inlined == [(report / "sweep.png").read_bytes()]
     assert "<td>webp:80</td>" in section
-    positions = [section.index(text) for text in ("clean gallery: known accepted", "clean gallery: unknown rejected",
-                                                  "clean gallery: closed-set top-1")]
+    sides = ("gallery of originals only", "gallery with delivery versions", "every image at that quality")
+    positions = [section.index(f"{side}: {text}") for side in sides
+                 for text in ("known accepted", "unknown rejected", "closed-set top-1")]
     assert positions == sorted(positions)
     bad = CliRunner().invoke(cli, args[:-1] + ["jpeg:80,blur:3"])
     assert bad.exit_code == 1 and "unknown transformation 'blur'" in bad.output
@@ -142,6 +168,9 @@ def test_default_sweep_on_a_small_zoo(tmp_path):
     zoo = write_zoo(tmp_path / "zoo", ["tconv-1", "tconv-2", "bilinear-1", "nearest-1"], n_per=5, size=128)
     extractor = BoundExtractor(ExtractorSpec(ColorMean, "test"))
     data = ev.run_evaluation(tmp_path / "zoo", list(zoo)[:3], list(zoo)[3:], extractor=extractor, shots=2, repeats=1,
-                             max_per=5, conditions=("none",), sweep=ev.DEFAULT_SWEEP).data
+                             max_per=5, conditions=("none",), sweep=ev.DEFAULT_SWEEP, versions="none").data
     assert [r["delivery"] for r in data["sweep"]] == ["none", *ev.DEFAULT_SWEEP]
+    assert data["config"]["versions"] == "none"
+    # no versions: the clean gallery is the gallery of originals only, not run twice
     assert len(data["conditions"]) == 1 + 2 * len(ev.DEFAULT_SWEEP)
+    assert all(r["originals_gallery"] == r["clean_gallery"] for r in data["sweep"])

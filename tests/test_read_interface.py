@@ -55,6 +55,7 @@ def answers(reader: GalleryReads, data) -> dict:
         "delivery_versions": reader.delivery_versions(key),
         "no_delivery_versions": reader.delivery_versions("no-such@1"),
         "vector_count": reader.vector_count(extractor_id),
+        "generator_deliveries": {names[g]: label for g, label in reader.generator_deliveries().items()},
         "unknown_extractor": reader.extractor_id("no-such@1"),
         "extractor_names": reader.extractor_names(),
         "revision": reader.revision(extractor_id),
@@ -111,7 +112,7 @@ def test_every_read_of_the_interface_is_covered():
     covered = {"added_since", "extractor_id", "extractor_key", "extractor_names", "revision", "fit_revisions", "labels",
                "vectors", "index_state", "whitening", "calibration", "generator_names", "generator_families",
                "sample_ids", "exemplars", "sample_owner", "cohort", "vectors_of_samples", "snapshot",
-               "delivery_versions", "vector_count"}
+               "delivery_versions", "vector_count", "generator_deliveries"}
     declared = {name for name, _ in inspect.getmembers(GalleryReads, inspect.isfunction) if not name.startswith("_")}
     assert declared == covered
 
@@ -141,6 +142,7 @@ def test_sqlite_store_fast_reader_and_postgresql_read_alike(tmp_path, data, post
         total = sum(GENERATORS.values())
         assert expected["vector_count"] == total and expected["no_delivery_versions"] == {}
         assert expected["delivery_versions"] == {"jpeg:80": (f"{bound().identity.key}|jpeg:80", total)}
+        assert expected["generator_deliveries"] == {name: ("lossless", frozenset({96})) for name in GENERATORS}
         assert expected["revision"] == sum(GENERATORS.values()) == expected["revision_in_snapshot"]
         assert expected["fit_revisions"] == (expected["revision"],) * 2
         assert expected["samples"] == (sum(GENERATORS.values()), True, True)

@@ -85,6 +85,7 @@ def test_identify_report_keeps_the_records_and_shows_flags(run, tmp_path):
     assert f"report: {out} (3 images)" in result.stderr
     html = out.read_text(encoding="utf-8")
     assert sections(html) == 3
+    assert html.count("delivered as lossless PNG; scored against the gallery&#x27;s originals") == 3
     assert "exact copy of a sample enrolled under green" in html and 'class="flag"' in html
 
 

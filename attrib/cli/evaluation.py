@@ -73,27 +73,36 @@ def print_tables(evaluation) -> None:
         print_sweep(evaluation.data)
 
 
+SWEEP_SIDES = (  # (row key, column header, caption)
+    ("originals_gallery", "originals only", "the gallery of originals only (no delivery versions)"),
+    ("clean_gallery", "with versions", "the gallery with delivery versions"),
+    ("same_gallery", "at that quality", "every image at that quality (enrolled under the condition then the "
+                                        "delivery, as the queries)"),
+)
+
+
 def print_sweep(data: dict) -> None:
-    """One row per query delivery: the operating point and closed-set accuracy against the clean
-    gallery ("clean"), then against a gallery enrolled at that quality ("same")."""
+    """One row per query delivery: the operating point and closed-set accuracy against the gallery of
+    originals only, the gallery with delivery versions, and a gallery enrolled at that quality."""
     from rich.table import Table
 
     from ..evaluation.protocol import SWEEP_METRICS
 
     cfg, short = data["config"], {"known_accepted": "known acc.", "unknown_rejected": "unknown rej.",
                                   "closed_set_accuracy": "closed-set top-1"}
+    ladder = cfg.get("versions") or "the default ladder"
     table = Table(title=f"attrib evaluate --sweep | {cfg['extractor']} | K={cfg['shots']}, {cfg['repeats']} repeats, "
                         f"seed {cfg['seed']} (mean ± std over repeats)",
-                  caption="clean: the gallery enrolled under the condition; same: enrolled under the condition "
-                          "then the delivery, as the queries")
+                  caption="; ".join(f"{header}: {text}" + (f" ({ladder})" if key == "clean_gallery" else "")
+                                    for key, header, text in SWEEP_SIDES))
     table.add_column("gallery")
     table.add_column("query delivery")
-    for side in ("clean", "same"):
+    for _, header, _ in SWEEP_SIDES:
         for key in SWEEP_METRICS:
-            table.add_column(f"{side}: {short[key]}", justify="right")
+            table.add_column(f"{header}: {short[key]}", justify="right")
     for row in data["sweep"]:
         table.add_row(row["condition"], row["delivery"],
-                      *[_pm(row[side][key], True) for side in ("clean_gallery", "same_gallery") for key in SWEEP_METRICS])
+                      *[_pm(row[side][key], True) for side, _, _ in SWEEP_SIDES for key in SWEEP_METRICS])
     stdout_console().print(table)
 
 
@@ -119,7 +128,8 @@ def print_sweep(data: dict) -> None:
                    "jpeg:Q), e.g. jpeg:80, resize:0.5+jpeg:75 or jpeg:80+png (re-saved losslessly).")
 @click.option("--sweep", is_flag=False, flag_value="default", default=None, metavar="[default|Q,Q,...]",
               help="Sweep the queries' delivery: each Q (default: JPEG 95-50, WebP 80, resize 0.9-0.5 and three "
-                   "chains) against the clean gallery and against a gallery enrolled at that quality; "
+                   "chains) against the gallery with delivery versions, the gallery of originals only, and a "
+                   "gallery enrolled at that quality; "
                    "prints a table, and --report adds the curve.")
 @click.option("--family", "families", multiple=True, metavar="NAME=A,B",
               help="Enroll known generators A and B under family NAME (repeatable); adds family metrics.")

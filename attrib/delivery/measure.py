@@ -80,6 +80,25 @@ class Delivery:
     def to_json(self) -> dict:
         return {**asdict(self), "describe": self.describe()}
 
+    @property
+    def label(self) -> str:
+        """The coding it shows, as a ladder rung names it: ``jpeg:75`` (a JPEG file, or a lossless one
+        JPEG-coded before), ``webp:80`` (lossy WebP), ``jpeg`` / ``webp`` (quality unknown) or ``lossless``."""
+        if self.coding == LOSSY_WEBP:
+            return "webp" if self.webp_quality is None else f"webp:{self.webp_quality}"
+        if self.coding == JPEG or self.jpeg_before:
+            return "jpeg" if self.quality is None else f"jpeg:{self.quality}"
+        return LOSSLESS
+
+
+def measured(data: bytes, pixels: np.ndarray) -> Delivery | None:
+    """The delivery of a decoded file, as the loader's ``measure`` (:func:`attrib.images.load_images`) takes it:
+    from its bytes and pixels; None when it cannot be told."""
+    try:
+        return measure_delivery(data, pixels)
+    except AttribError:
+        return None
+
 
 def measure_delivery(source: bytes | str | os.PathLike, image: Image.Image | np.ndarray | None = None,
                      enrolled_sizes: Iterable[tuple[int, int]] = ()) -> Delivery:

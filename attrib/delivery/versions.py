@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 from ..errors import BadOption
 from ..extractors.contract import BoundExtractor, DeliveredExtractor
 from ..synthetic.conditions import parse_condition
-from .measure import LOSSY_WEBP, Delivery, nearest_version
+from .measure import LOSSY_WEBP, RESIZE_TOLERANCE, Delivery, nearest_version, resize_factor
 
 ORIGINAL = "original"  # the version of a query scored against the enrolled files as they are
 # the ladder a new gallery gets; measured against smaller and larger ones in docs/measured.md
@@ -75,3 +75,26 @@ def choose_rung(delivery: Delivery, rungs: Sequence[str]) -> str:
     if not rungs or (delivery.quality is None and delivery.coding != LOSSY_WEBP):
         return ORIGINAL
     return nearest_version(delivery, list(rungs))
+
+
+SAME_CODING = 3  # JPEG / WebP quality steps within which a query's coding counts as a generator's own
+
+
+def coded_alike(own: str, delivery: Delivery, sides: Iterable[int] = ()) -> bool:
+    """Whether a generator whose enrolled files showed the coding ``own`` (``jpeg:75``, ``webp:80``,
+    ``lossless``: :attr:`Delivery.label`) published them coded as the query was: within
+    :data:`SAME_CODING` of the query's quality, of the same kind, and (given the long ``sides`` of its
+    files) at one of their sizes: a resized query was coded again after the resize. Such a generator's
+    originals already look like the query, so it is scored against them rather than against a version
+    coded once more."""
+    sides = list(sides)
+    if sides and abs(resize_factor((delivery.width, delivery.height), [(s, s) for s in sides]) - 1) > RESIZE_TOLERANCE:
+        return False
+    kind, _, number = own.partition(":")
+    if delivery.coding == LOSSY_WEBP:
+        quality, wanted = delivery.webp_quality, "webp"
+    else:
+        quality, wanted = delivery.quality, "jpeg"
+    if kind != wanted or quality is None or not number.isdigit():
+        return False
+    return abs(int(number) - quality) <= SAME_CODING

@@ -5,9 +5,10 @@
 temporary folder, so that size and file format cannot be the cue; a query condition
 (``--query-condition``, ``--sweep``) is written as its queries would travel instead: a ``.jpg``
 for a trailing ``jpeg:Q``, a ``.webp`` for ``webp:Q``, a PNG after ``png`` (a lossless re-save)
-or any other step, while the gallery stays PNG. ``--sweep`` runs every delivery D twice on the
-same draws: queries under C+D against the gallery under C, and against a gallery enrolled under
-C+D (every image at that quality), one row per delivery in ``data["sweep"]``. Then, per repeat, a
+or any other step, while the gallery stays PNG. ``--sweep`` runs every delivery D on the same
+draws: queries under C+D against the gallery under C with its delivery versions, against the
+gallery under C of originals only (no versions), and against a gallery enrolled under C+D (every
+image at that quality), one row per delivery in ``data["sweep"]``. Then, per repeat, a
 temporary gallery is built: K random images of each known generator are enrolled through
 :meth:`attrib.gallery.Gallery.enroll` (so calibration is the real one), and the rest of the
 known images plus every image of the unknown generators are identified (open set) through
@@ -117,15 +118,31 @@ class Evaluation:
 class Block:
     """One evaluated setup: the gallery enrolled under ``gallery`` (as PNG) and the queries under
     ``queries``, written as delivered (a ``.jpg`` for a trailing ``jpeg:Q``), or, when None, the
-    gallery condition's own PNGs. ``sweep`` marks a block that only a ``--sweep`` row shows."""
+    gallery condition's own PNGs. ``sweep`` marks a block that only a ``--sweep`` row shows.
+    ``versions``: the gallery's delivery versions (a ladder text, e.g. ``none``); None: the
+    evaluation's own (:meth:`gallery_versions`)."""
 
     gallery: Condition
     queries: Condition | None = None
     sweep: bool = False
+    versions: str | None = None
 
     @property
     def name(self) -> str:
-        return str(self.gallery) if self.queries is None else f"{self.gallery} | queries {self.queries}"
+        gallery = str(self.gallery) if self.versions is None else f"{self.gallery} (versions {self.versions})"
+        return gallery if self.queries is None else f"{gallery} | queries {self.queries}"
+
+    def gallery_versions(self, versions: str | None) -> str | None:
+        """The ``versions`` its galleries are enrolled with: its own when set, ``none`` for a gallery
+        enrolled under a lossy condition (every image at that quality), else the evaluation's ``versions``."""
+        if self.versions is not None:
+            return self.versions
+        return "none" if lossy(self.gallery) else versions
+
+
+def lossy(condition: Condition) -> bool:
+    """Whether ``condition`` codes the images lossily (a ``jpeg:Q`` or ``webp:Q`` step)."""
+    return any(s.kind in ("jpeg", "webp") for s in condition.steps)
 
 
 def sweep_deliveries(text: str | None) -> tuple[str, ...]:
@@ -296,17 +313,20 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
 
     Every condition C is evaluated as is and, for every query condition Q, with the gallery enrolled
     under C and the queries under C+Q, written as they travel (a ``.jpg`` for a trailing ``jpeg:Q``).
-    Every delivery D of ``sweep`` is evaluated twice: queries under C+D against the gallery under C
-    (clean), and against a gallery enrolled under C+D (every image at that quality); ``data["sweep"]``
-    holds one row per (C, delivery), the clean C first. ``families`` maps known labels to the family
-    they are enrolled under.
+    Every delivery D of ``sweep`` is evaluated with queries under C+D against the gallery under C
+    (clean, with its delivery versions), against the gallery under C without versions (originals only;
+    not run apart when C's gallery has none anyway), and against a gallery enrolled under C+D (every
+    image at that quality); ``data["sweep"]`` holds one row per (C, delivery), the clean C first.
+    ``families`` maps known labels to the family they are enrolled under.
 
     A gallery enrolled from lossless images gets the delivery versions ``versions`` (None: the default
     ladder, :func:`attrib.delivery.default_ladder`; ``none``: none); one enrolled under a lossy condition
     (every image at that quality, the reference a versioned gallery is compared with) gets none."""
+    from ..delivery import default_ladder, parse_ladder
     from ..synthetic.conditions import parse_condition, write_conditioned
 
     known, unknown = list(known), list(unknown)
+    ladder = parse_ladder(versions) if versions is not None else default_ladder()
     families = dict(families or {})
     extractors = extractor_list(extractor)
     if max_per < shots + 1:
@@ -322,6 +342,8 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
         for d in deliveries:
             travelled = parse_condition(f"{c}+{d}")
             blocks += [Block(c, travelled, sweep=True), Block(travelled, travelled, sweep=True)]
+            if ladder and not lossy(c):  # else C's gallery holds originals only already
+                blocks.append(Block(c, travelled, sweep=True, versions="none"))
     unique: dict[str, Block] = {}
     for block in blocks:
         unique.setdefault(block.name, block)  # a -q block that a sweep repeats stays a full one
@@ -366,8 +388,7 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
             with bar(total, f"evaluating {name}") as advance:
                 for enroll, queries in splits:
                     raws.append(run_repeat(cached, enroll, queries, known, advance, notes, target_far, families,
-                                           "none" if any(
-                                               s.kind in ("jpeg", "webp") for s in block.gallery.steps) else versions))
+                                           block.gallery_versions(versions)))
             result.data["conditions"].append(_condition_block(name, raws, splits, known, unknown, families))
             result.data["conditions"][-1].update(
                 cache={"embedded": sum(c.embedded for c in cached) - before[0],
@@ -383,8 +404,10 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
 
 
 def sweep_rows(blocks: list[dict], conditions: list[Condition], deliveries: list[Condition]) -> list[dict]:
-    """Per gallery condition C, a row per delivery (``none`` first: C's own block on both sides) with
-    :data:`SWEEP_METRICS` against the clean gallery and against the gallery at that quality."""
+    """Per gallery condition C, a row per delivery (``none`` first: C's own block on every side) with
+    :data:`SWEEP_METRICS` against the gallery of originals only (``originals_gallery``; the clean block
+    where none was run apart: C's gallery had no versions), the clean gallery with its delivery versions
+    (``clean_gallery``) and the gallery at that quality (``same_gallery``)."""
     by_name = {b["condition"]: b for b in blocks}
 
     def metrics(name: str) -> dict:
@@ -392,12 +415,14 @@ def sweep_rows(blocks: list[dict], conditions: list[Condition], deliveries: list
 
     rows = []
     for c in conditions:
-        rows.append({"condition": str(c), "delivery": "none", "clean_gallery": metrics(str(c)),
-                     "same_gallery": metrics(str(c))})
+        rows.append({"condition": str(c), "delivery": "none", "originals_gallery": metrics(str(c)),
+                     "clean_gallery": metrics(str(c)), "same_gallery": metrics(str(c))})
         for d in deliveries:
             travelled = Condition(c.steps + d.steps)
+            clean, originals = Block(c, travelled).name, Block(c, travelled, versions="none").name
             rows.append({"condition": str(c), "delivery": str(d),
-                         "clean_gallery": metrics(Block(c, travelled).name),
+                         "originals_gallery": metrics(originals if originals in by_name else clean),
+                         "clean_gallery": metrics(clean),
                          "same_gallery": metrics(Block(travelled, travelled).name)})
     return rows
 

@@ -90,7 +90,8 @@ def write_report(evaluation: Evaluation, out_dir: Path) -> list[Path]:
 
 def sweep_figure(data: dict[str, Any]) -> Figure:
     """Closed-set accuracy, known accepted and unknown rejected (mean, std as a band) against the queries'
-    delivery: solid against the clean gallery, dashed against the gallery enrolled at that quality."""
+    delivery: solid against the gallery with delivery versions, dash-dotted against the gallery of originals
+    only, dashed against the gallery enrolled at that quality."""
     import matplotlib.pyplot as plt
 
     from .protocol import METRICS, SWEEP_METRICS
@@ -103,11 +104,13 @@ def sweep_figure(data: dict[str, Any]) -> Figure:
         mine = [row for row in rows if row["condition"] == condition]
         x = np.arange(len(mine))
         for colour, key in zip(("tab:blue", "tab:green", "tab:red"), SWEEP_METRICS):
-            for side, style, label in (("clean_gallery", "-", "clean gallery"),
-                                       ("same_gallery", "--", "gallery at that quality")):
+            for side, style, marker, label in (("clean_gallery", "-", "o", "gallery with delivery versions"),
+                                               ("originals_gallery", "-.", "s", "gallery of originals only"),
+                                               ("same_gallery", "--", "o", "every image at that quality")):
                 mean = np.array([np.nan if r[side][key]["mean"] is None else r[side][key]["mean"] for r in mine])
                 std = np.array([r[side][key]["std"] or 0.0 for r in mine])
-                ax.plot(x, mean, style, marker="o", color=colour, label=f"{text[key].split(' (')[0]}, {label}")
+                ax.plot(x, mean, style, marker=marker, color=colour,
+                        label=f"{text[key].split(' (')[0]}, {label}")
                 if side == "clean_gallery":
                     ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.12, linewidth=0)
         ax.set_xticks(x, [r["delivery"] for r in mine], rotation=35, ha="right")

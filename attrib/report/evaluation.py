@@ -68,22 +68,29 @@ def condition_html(block: dict[str, Any], metric_names: Iterable[tuple[str, str]
             + "</section>")
 
 
+SWEEP_SIDES = (("originals_gallery", "gallery of originals only"), ("clean_gallery", "gallery with delivery versions"),
+               ("same_gallery", "every image at that quality"))
+
+
 def sweep_html(rows: list[dict[str, Any]], metric_names: Iterable[tuple[str, str]],
                plots: list[tuple[str, bytes]]) -> str:
     """The laundering sweep: its curve and a row per (gallery condition, query delivery) with the
-    ``metric_names`` against the clean gallery, then against the gallery enrolled at that quality."""
+    ``metric_names`` against the gallery of originals only, the gallery with delivery versions, and
+    the gallery enrolled at that quality."""
     names = list(metric_names)
-    header = ["gallery", "query delivery"] + [f"{side}: {text}" for side in ("clean gallery", "at that quality")
-                                              for _, text in names]
+    header = ["gallery", "query delivery"] + [f"{side}: {text}" for _, side in SWEEP_SIDES for _, text in names]
     body = [[row["condition"], row["delivery"]] + [_stat(row[side].get(key), True)
-                                                   for side in ("clean_gallery", "same_gallery") for key, _ in names]
+                                                   for side, _ in SWEEP_SIDES for key, _ in names]
             for row in rows]
     pictures = "".join(f"<figure style=\"max-width:none\">{image_tag(data, 'image/png', name, 'plot')}"
                        f"<figcaption>{esc(name)}</figcaption></figure>" for name, data in plots)
     return ("<section><h2>Laundering sweep: the queries' delivery</h2>"
             "<p class=\"muted\">The same draws for every delivery: the queries written as they travel (a .jpg "
-            "for JPEG, a .webp for WebP) against the gallery enrolled losslessly (clean), and against a gallery "
-            "enrolled under the same delivery (every image at that quality). Mean ± std over repeats.</p>"
+            "for JPEG, a .webp for WebP) against the gallery enrolled losslessly without delivery versions "
+            "(originals only), the same gallery with its delivery versions (each sample also embedded after "
+            "each lossy coding of the ladder; the query scored against the version nearest its delivery), "
+            "and a gallery enrolled under the same delivery (every image at that quality). Mean ± std over "
+            "repeats.</p>"
             f"<div class=\"grid\">{pictures}</div>"
             + table(header, body, numeric=set(range(2, len(header)))) + "</section>")
 
@@ -96,7 +103,8 @@ def evaluation_page(data: dict[str, Any], plots: dict[str, list[tuple[str, bytes
     setup = table(["setting", "value"], [
         ["data", cfg["data_dir"]], ["known", ", ".join(cfg["known"])], ["unknown", ", ".join(cfg["unknown"]) or "-"],
         ["extractor", cfg["extractor"]], ["shots (K)", cfg["shots"]], ["repeats", cfg["repeats"]],
-        ["seed", cfg["seed"]], ["target FAR (operating point)", cfg.get("target_far")]])
+        ["seed", cfg["seed"]], ["target FAR (operating point)", cfg.get("target_far")],
+        ["delivery versions", cfg.get("versions") or "default"]])
     notes = "".join(f"<li>{esc(n)}</li>" for n in data.get("notes", []))
     body = (f"<h1>attrib evaluate</h1>{setup}"
             + (f"<h3>Notes</h3><ul>{notes}</ul>" if notes else "")

@@ -45,6 +45,15 @@ def exemplar_figure(exemplar: dict[str, Any], images: dict[str, tuple[bytes, str
             "</figcaption></figure>")
 
 
+def delivery_words(delivery: dict[str, Any]) -> str:
+    """``delivered as JPEG q≈80; scored against the gallery's jpeg:80 version (originals: ...)``."""
+    version = delivery["version"]
+    words = f"delivered as {delivery['describe']}; scored against the gallery's " + (
+        "originals" if version == "original" else f"{version} version")
+    alike = delivery.get("originals_for")
+    return words + (f" (and the originals of {', '.join(alike)}, whose files were coded the same way)" if alike else "")
+
+
 def decision_class(result: IdentificationResult) -> str:
     if result.decision_level in (None, "unknown"):
         return "unknown"
@@ -84,6 +93,8 @@ def query_section(result: IdentificationResult, preview: tuple[bytes, str] | Non
                      f"{esc(confidence)}</p><p>{esc(result.reason)}</p>")
         if result.sha256:
             parts.append(f'<p class="muted">sha256 {esc(result.sha256)}; extractor {esc(result.extractor)}</p>')
+        if result.delivery:
+            parts.append(f'<p class="muted">{esc(delivery_words(result.delivery))}</p>')
         for c in result.candidates:
             low, high = min(0.0, c.score, c.threshold), max(1.0, c.score, c.threshold)
             family = f" ({c.family})" if c.family else ""

@@ -28,7 +28,7 @@ from typing import Iterator
 from ..errors import AttribError, DiskFull
 from ..images import Inspect, Loaded, LoadedImage, display_path, image_from_bytes
 from ..enrollment import StoredAs, placeholder
-from ..routing import measured
+from ..delivery import measured
 from ..storage.faults import NO_SPACE
 from .settings import UPLOADS_DIR_ENV
 

@@ -88,7 +88,8 @@ def store_chunk(store: ChunkStore, generator: str, records: Sequence[ImageRecord
         sample_rows = [{"generator_id": generator_id, "sha256": records[i].sha256, "path": str(records[i].path),
                         "size_bytes": int(records[i].size_bytes), "format": records[i].format,
                         "width": int(records[i].width), "height": int(records[i].height),
-                        "created_at": db.utcnow()} for i in stored.added]
+                        "delivery": getattr(records[i], "delivery", None), "created_at": db.utcnow()}
+                       for i in stored.added]
         returned = session.execute(insert(db.Sample).returning(db.Sample.id, sort_by_parameter_order=True),
                                    sample_rows).all()
         for version, vectors in [(extractor, matrix), *versions]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..index import files
 from ..index.whitening import Whitening
-from .interface import CalibrationState, stack_rows, state_of
+from .interface import LONG_SIDE, CalibrationState, OwnDelivery, most_common_delivery, stack_rows, state_of
 from .schema import SCHEMA_VERSION
 
 
@@ -209,6 +209,11 @@ class FastReader:
 
     def generator_names(self) -> dict[int, str]:
         return dict(self.con.execute("SELECT id, name FROM generators"))
+
+    def generator_deliveries(self) -> dict[int, OwnDelivery]:
+        return most_common_delivery(self.con.execute(
+            f"SELECT generator_id, delivery, {LONG_SIDE}, count(id) FROM samples "
+            f"GROUP BY generator_id, delivery, {LONG_SIDE}").fetchall())
 
     def generator_families(self) -> dict[int, str | None]:
         return dict(self.con.execute("SELECT id, family FROM generators"))

@@ -111,6 +111,10 @@ class GalleryReads(Protocol):
     def generator_names(self) -> dict[int, str]:
         """Every enrolled generator's name by id."""
 
+    def generator_deliveries(self) -> dict[int, OwnDelivery]:
+        """Per generator: the coding most of its enrolled files showed (``jpeg:75``, ``lossless``), and the
+        long sides of its files."""
+
     def generator_families(self) -> dict[int, str | None]:
         """Every enrolled generator's family by id."""
 
@@ -169,6 +173,26 @@ def state_of(ids: np.ndarray, generators: np.ndarray, dim: int, whitening: White
     return files.IndexState(len(ids), int(ids.max()) if len(ids) else 0, int(ids.sum()),
                                   whitening.out_dim(dim), whitening=whitening.digest,
                                   labels=files.labels_digest(ids, generators))
+
+
+OwnDelivery = tuple[str, frozenset[int]]  # a generator's files: the coding most showed, and their long sides
+
+
+def most_common_delivery(rows: Sequence[Sequence[Any]]) -> dict[int, OwnDelivery]:
+    """{generator id: (the delivery most of its samples showed, the long sides of its samples)} from
+    (generator id, delivery, long side, count) rows; a delivery not measured (NULL) counts as lossless;
+    ties go to the first by name."""
+    counts: dict[int, dict[str, int]] = {}
+    sides: dict[int, set[int]] = {}
+    for generator_id, delivery, side, count in rows:
+        label = delivery or "lossless"
+        per = counts.setdefault(int(generator_id), {})
+        per[label] = per.get(label, 0) + int(count)
+        sides.setdefault(int(generator_id), set()).add(int(side))
+    return {gid: (max(sorted(per), key=per.__getitem__), frozenset(sides[gid])) for gid, per in counts.items()}
+
+# the long side of a sample in SQL both backends speak
+LONG_SIDE = "CASE WHEN width > height THEN width ELSE height END"
 
 
 def stack_rows(rows: Sequence[Sequence[Any]], dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

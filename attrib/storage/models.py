@@ -70,6 +70,8 @@ class Sample(Base):
     width: Mapped[int]
     height: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # schema 7: the coding the file showed at enrollment ("jpeg:75", "webp:80", "lossless"; NULL: not measured)
+    delivery: Mapped[str | None] = mapped_column(String(32), default=None)
     generator: Mapped[Generator] = relationship(back_populates="samples")
     vectors: Mapped[list[Vector]] = relationship(back_populates="sample", cascade="all, delete-orphan")
 

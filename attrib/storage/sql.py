@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
-from sqlalchemy import delete, func, orm, select
+from sqlalchemy import case, delete, func, orm, select
 from sqlalchemy.engine import Engine
 
 from ..errors import EmptyGallery, ExtractorMismatch
@@ -25,7 +25,8 @@ from ..index import choice, files
 from ..index.whitening import Whitening
 from . import models as db
 from .bulk import StoredSamples, store_chunk
-from .interface import CalibrationRecord, CalibrationState, stack_rows, state_of
+from .interface import (CalibrationRecord, CalibrationState, OwnDelivery, most_common_delivery, stack_rows,
+                        state_of)
 from .listing import ListingMixin
 from .locking import WriterLock
 
@@ -195,6 +196,15 @@ class SQLStore(ListingMixin):
     def generator_names(self) -> dict[int, str]:
         with self.reading() as session:
             return dict(session.execute(select(db.Generator.id, db.Generator.name)).all())
+
+    def generator_deliveries(self) -> dict[int, OwnDelivery]:
+        """Per generator: the coding most of its enrolled files showed (``jpeg:75``, ``lossless``; samples
+        enrolled before it was measured count as lossless), and the long sides of its files."""
+        side = case((db.Sample.width > db.Sample.height, db.Sample.width), else_=db.Sample.height)
+        with self.reading() as session:
+            rows = session.execute(select(db.Sample.generator_id, db.Sample.delivery, side, func.count(db.Sample.id))
+                                   .group_by(db.Sample.generator_id, db.Sample.delivery, side)).all()
+        return most_common_delivery(rows)
 
     def generator_families(self) -> dict[int, str | None]:
         with self.reading() as session:

@@ -1,6 +1,8 @@
 """Schema 7: delivery versions. ``extractors.delivery`` names the lossy coding (``jpeg:80``) that a
 version's vectors were embedded after (NULL: the enrolled files as they are, every extractor row
-written before); ``attrib gallery reembed --versions`` adds versions to an older gallery.
+written before); ``samples.delivery`` the coding each enrolled file showed (``jpeg:75``, ``lossless``;
+NULL: enrolled before it was measured, taken as lossless). ``attrib gallery reembed --versions`` adds
+versions to an older gallery.
 
 Revision ID: 0007
 Revises: 0006
@@ -20,9 +22,10 @@ SCHEMA_VERSION = "7"
 
 
 def upgrade() -> None:
-    columns = {column["name"] for column in sa.inspect(op.get_bind()).get_columns("extractors")}
-    if "delivery" not in columns:  # a pre-Alembic gallery's tables were created from the current models
-        op.add_column("extractors", sa.Column("delivery", sa.String(32), nullable=True))
+    for table in ("extractors", "samples"):
+        columns = {column["name"] for column in sa.inspect(op.get_bind()).get_columns(table)}
+        if "delivery" not in columns:  # a pre-Alembic gallery's tables were created from the current models
+            op.add_column(table, sa.Column("delivery", sa.String(32), nullable=True))
     meta = sa.table("meta", sa.column("key"), sa.column("value"))
     op.execute(meta.update().where(meta.c.key == "schema_version").values(value=SCHEMA_VERSION))
 
