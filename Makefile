@@ -44,6 +44,7 @@ bench: $(VENV)/.core
 	$(BIN)/python benchmarks/bench_serve.py
 	$(BIN)/python benchmarks/bench_thumbnails.py
 	$(BIN)/python benchmarks/bench_delivery.py
+	$(BIN)/python benchmarks/bench_versions.py
 
 # Search over 10k/100k vectors, then galleries of 1k/10k/100k samples; 1M with
 # make bench-scale SEARCH_SIZES=10k,100k,1m SIZES=1k,10k,100k,1m (about 25 minutes more)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .delivery import ORIGINAL, default_ladder, delivered, measured, parse_ladder
+from .delivery import ORIGINAL, default_ladder, delivered, measured, parse_ladder, rung_of
 from .enrollment import (Chunk, EnrollReport, ReembedReport, StoredAs, conflict_message, embed_again,
                          embedded_chunks, fill_in, relink, skip_reason, validate_name)
 from .errors import AttribError, DiskFull, GalleryError, ReadOnlyGallery, StaleGallery, UnknownGenerator
@@ -224,15 +224,20 @@ class Gallery:
 
     def ladder(self, extractor: BoundExtractor, versions: Sequence[str] | str | None = None) -> tuple[str, ...]:
         """The delivery versions (rungs, :mod:`attrib.delivery.versions`) an enroll with ``extractor`` embeds:
-        those the gallery holds for it, and ``versions`` (rungs, or their comma-separated text). A gallery
-        without vectors of ``extractor`` yet takes ``versions``, by default :func:`attrib.delivery.default_ladder`;
-        one enrolled without versions keeps none unless ``versions`` names some."""
-        requested = parse_ladder(versions) if versions is not None else None
-        reads = self._reads() if self.extractor_names() else None
-        held = tuple(reads.delivery_versions(extractor.identity.key)) if reads is not None else ()
-        if reads is None or reads.extractor_id(extractor.identity.key) is None:
-            return parse_ladder([*held, *(default_ladder() if requested is None else requested)])
-        return parse_ladder([*held, *(requested or ())])
+        those the gallery holds for it, and ``versions`` (rungs, or their comma-separated text). An
+        extractor the gallery holds no vectors of yet takes ``versions``, else the rungs of the gallery's
+        other extractors (so that fused extractors share their versions), else, in a new gallery,
+        :func:`attrib.delivery.default_ladder`; one enrolled without versions keeps none unless
+        ``versions`` names some."""
+        requested = parse_ladder(versions) if versions is not None else ()
+        if not self.extractor_names():
+            return requested if versions is not None else default_ladder()
+        keys = self._store.extractor_keys()
+        if extractor.identity.key in keys:
+            return parse_ladder([*self._reads().delivery_versions(extractor.identity.key), *requested])
+        if versions is not None:
+            return requested
+        return parse_ladder(sorted({rung_of(key) for key in keys} - {ORIGINAL}))
 
     def enroll_embedded(self, generator: str, records: Sequence[ImageRecord], vectors: np.ndarray,
                         extractor: BoundExtractor, family: str | None = None, note: str | None = None,
@@ -335,6 +340,7 @@ class Gallery:
         """
         key = extractor.identity.key
         report = ReembedReport(key)
+        rungs = self.ladder(extractor, versions)  # before the extractor's row exists, for a new one
         extractor_id, todo, report.present = self._store.samples_to_embed(extractor)
         if progress and report.present:
             progress(report.present)
@@ -347,7 +353,7 @@ class Gallery:
             self._bring_up_to_date(extractor_id, target_far, force=True)
         for old_key in report.replaced:
             self.notify(f"dropped vectors of {old_key}: every sample now has a {key} vector")
-        for rung in self.ladder(extractor, versions):
+        for rung in rungs:
             version = delivered(extractor, rung)
             version_id, todo, _ = store.samples_to_embed(version)
             vectors, _, _ = embed_again(todo, version, ReembedReport(version.identity.key), progress)

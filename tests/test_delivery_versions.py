@@ -326,3 +326,22 @@ def test_a_generator_publishing_jpegs_is_scored_against_its_originals(tmp_path, 
     assert first.delivery["version"] == "jpeg:75" and first.delivery["originals_for"] == ["red"]
     assert first.decision == "red"
     assert second.delivery["version"] == "jpeg:75" and "originals_for" not in second.delivery
+
+
+class OtherColorBlock(DeliveredColorMean):
+    name = "colorblock2"
+
+
+def test_a_second_extractor_takes_the_versions_of_the_first_and_fuses_there(tmp_path, plugin, extractor):
+    plugin(OtherColorBlock, name="test-colorblock2")
+    from attrib.extractors.resolve import load_extractor
+
+    other = load_extractor("colorblock2", (), set())
+    with Gallery(tmp_path / "g") as gallery:
+        enroll_three(gallery, tmp_path, extractor, versions="jpeg:85,jpeg:65")
+        assert gallery.ladder(other) == ("jpeg:85", "jpeg:65")
+        assert gallery.reembed(other).versions == {"jpeg:85": 18, "jpeg:65": 18}
+        query = write(pixels_of(make_images(tmp_path / "q", "blue", 1, seed=6)[0]), tmp_path / "q.jpg", "JPEG", 66)
+        (fused,) = gallery.identify([query], [extractor, other])
+    assert fused.delivery["version"] == "jpeg:65" and fused.require_nearest().generator == "blue"
+    assert set(fused.candidates[0].per_extractor) == {extractor.identity.key, other.identity.key}

@@ -86,17 +86,18 @@ def print_sweep(data: dict) -> None:
     originals only, the gallery with delivery versions, and a gallery enrolled at that quality."""
     from rich.table import Table
 
+    from ..delivery import default_ladder, parse_ladder
     from ..evaluation.protocol import SWEEP_METRICS
 
     cfg, short = data["config"], {"known_accepted": "known acc.", "unknown_rejected": "unknown rej.",
                                   "closed_set_accuracy": "closed-set top-1"}
-    ladder = cfg.get("versions") or "the default ladder"
+    ladder = ",".join(parse_ladder(cfg["versions"]) if cfg.get("versions") is not None else default_ladder()) or "none"
     table = Table(title=f"attrib evaluate --sweep | {cfg['extractor']} | K={cfg['shots']}, {cfg['repeats']} repeats, "
                         f"seed {cfg['seed']} (mean ± std over repeats)",
                   caption="; ".join(f"{header}: {text}" + (f" ({ladder})" if key == "clean_gallery" else "")
                                     for key, header, text in SWEEP_SIDES))
-    table.add_column("gallery")
-    table.add_column("query delivery")
+    table.add_column("gallery", no_wrap=True)
+    table.add_column("query delivery", no_wrap=True)
     for _, header, _ in SWEEP_SIDES:
         for key in SWEEP_METRICS:
             table.add_column(f"{header}: {short[key]}", justify="right")

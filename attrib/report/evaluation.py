@@ -103,8 +103,7 @@ def evaluation_page(data: dict[str, Any], plots: dict[str, list[tuple[str, bytes
     setup = table(["setting", "value"], [
         ["data", cfg["data_dir"]], ["known", ", ".join(cfg["known"])], ["unknown", ", ".join(cfg["unknown"]) or "-"],
         ["extractor", cfg["extractor"]], ["shots (K)", cfg["shots"]], ["repeats", cfg["repeats"]],
-        ["seed", cfg["seed"]], ["target FAR (operating point)", cfg.get("target_far")],
-        ["delivery versions", cfg.get("versions") or "default"]])
+        ["seed", cfg["seed"]], ["target FAR (operating point)", cfg.get("target_far")]])
     notes = "".join(f"<li>{esc(n)}</li>" for n in data.get("notes", []))
     body = (f"<h1>attrib evaluate</h1>{setup}"
             + (f"<h3>Notes</h3><ul>{notes}</ul>" if notes else "")
