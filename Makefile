@@ -78,7 +78,8 @@ evaluate: $(EVAL_DEPS)
 	done
 
 # The laundering report of the delivery issue: every query delivery of the default sweep (JPEG 95-50,
-# WebP 80, resize 0.9-0.5, three chains) against the clean gallery and a gallery at that quality.
+# WebP 80, resize 0.9-0.5, three chains) against the gallery of originals with its delivery versions, the
+# same gallery without versions, and a gallery at that quality.
 LAUNDER_REPORT ?= reports/laundering
 evaluate-laundering: $(EVAL_DEPS)
 	$(EVALUATE) --known $(subst $(space),$(comma),$(KNOWN)) --unknown sd21,real \
