@@ -7,11 +7,9 @@ call, :class:`Router` reads each query's delivery (measured on the loader's thre
 :func:`attrib.delivery.measured`) and makes a :class:`Plan`: the version nearest that delivery among
 those every extractor holds for every sample (:func:`attrib.delivery.choose_rung`), except for the
 generators whose own enrolled files were coded as the query was (:func:`attrib.delivery.coded_alike`:
-a generator that publishes JPEGs at 75, and a query at 75), which are scored against their originals,
-when that version was coded as the query was too (else every generator is scored at the rung, so that
-none is favoured by an exact match the others lack).
-The query is embedded once and scored against each version its plan names; a generator scored against its
-originals keeps its margin over its own threshold there, put on the scale of the plan's rung. A query never lossy-coded, and every query of a
+a generator that publishes JPEGs at 75, and a query at 75), which are scored against their originals.
+The query is embedded once and scored against each version its plan names; every generator's score,
+threshold and confidence come from its own version. A query never lossy-coded, and every query of a
 gallery without versions, is scored against the originals alone.
 """
 
@@ -22,7 +20,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .delivery import ORIGINAL, Delivery, choose_rung, coded_alike, delivered, parse_ladder, rung_fits
+from .delivery import ORIGINAL, Delivery, choose_rung, coded_alike, delivered, parse_ladder
 from .extractors.contract import BoundExtractor
 from .images import LoadedImage
 from .scoring.candidates import QueryScores, score_queries
@@ -95,8 +93,6 @@ class Router:
         rung = choose_rung(delivery, self.rungs)
         if rung == ORIGINAL:
             return Plan()
-        if not rung_fits(rung, delivery):  # the others would be coded unlike the query: no generator is
-            return Plan(rung)                # favoured by its own coding, all are scored at the rung
         return Plan(rung, frozenset(gid for gid, (own, sides) in self.own.items() if coded_alike(own, delivery, sides)))
 
     def views(self, version: str) -> list[LoadedIndex]:
@@ -129,19 +125,21 @@ class Router:
 
     def ranked(self, plan: Plan, scored: Scored, names: dict[int, str], families: dict[int, str | None]
                ) -> tuple[list[tuple[int, Candidate]], DecisionModel]:
-        """Every scored generator as a Candidate, best first, on the scale of the plan's rung: a generator
-        scored against its originals keeps its margin over its own threshold there, moved onto the rung's
-        threshold (raw scores of two versions are not comparable); and the rung's decision model."""
-        rung = self.decider(plan.rung)
+        """Every scored generator as a Candidate, best first by score as within one version (a score is a
+        cosine in its version's whitened space), each with the threshold and confidence of the version its
+        plan names; and the model the decision is taken with (that of the plan's rung)."""
         merged: dict[int, float] = {}
         for version, queries in scored.items():
             decider = self.decider(version)
             scores = decider.fusion.rank([q.scores for q in queries]) if decider.fusion else queries[0].scores
-            for gid, value in scores.items():
-                if plan.version_of(gid) == version:
-                    merged[gid] = value if version == plan.rung else \
-                        value - decider.threshold(gid) + rung.threshold(gid)
-        return rank(merged, rung.threshold, rung.model, names, families), rung.model
+            merged.update((gid, value) for gid, value in scores.items() if plan.version_of(gid) == version)
+        model = self.decider(plan.rung).model
+        candidates = rank(merged, lambda gid: self.decider(plan.version_of(gid)).threshold(gid), model, names,
+                          families)
+        for gid, candidate in candidates:
+            if plan.version_of(gid) != plan.rung:
+                candidate.confidence = self.decider(ORIGINAL).model.p_known(candidate.margin, gid)
+        return candidates, model
 
     def delivery_json(self, item: LoadedImage, plan: Plan, names: dict[int, str]) -> dict[str, Any] | None:
         """What the answer says of the query's delivery and the version it was scored against."""

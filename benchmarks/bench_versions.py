@@ -1,8 +1,8 @@
 """What delivery versions cost (prints figures and ratios, asserts nothing).
 
-    python benchmarks/bench_versions.py [--generators 10] [--per 20] [--queries 100] [--ladder default]
+    python benchmarks/bench_versions.py [--generators 10] [--per 20] [--queries 100] [--ladder default] [--size 512]
 
-Enrolls ``--generators`` zoo generators of ``--per`` images (256 px PNG) into two galleries, one without
+Enrolls ``--generators`` zoo generators of ``--per`` images (``--size`` px PNG, default 512) into two galleries, one without
 versions and one with the ladder ``--ladder``, and prints for each: enroll wall time, vectors stored,
 index files and database bytes; then identify through the library on ``--queries`` PNG queries and on the
 same queries as JPEG at 80 (per image, warm, median of 3 runs); then a cold `attrib identify one.png` /
@@ -48,18 +48,21 @@ def enroll(gallery_dir: Path, images: dict[str, list[Path]], versions: str | Non
     return time.perf_counter() - started
 
 
-def identify_ms(gallery_dir: Path, queries: list[Path], repeats: int = 3) -> float:
+def identify_ms(gallery_dir: Path, queries: list[Path], repeats: int = 3) -> tuple[float, float]:
+    """(wall, CPU of every thread) ms per query, medians over ``repeats`` runs; CPU time holds steady on a
+    busy machine where wall time does not."""
     import attrib
 
     bound = attrib.load_extractor("residual")
-    times = []
+    walls, cpus = [], []
     with attrib.open_gallery(gallery_dir, read_only=True) as gallery:
         list(gallery.identify(queries[:4], bound))  # load the views once
         for _ in range(repeats):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             list(gallery.identify(queries, bound))
-            times.append((time.perf_counter() - started) / len(queries) * 1000)
-    return statistics.median(times)
+            walls.append((time.perf_counter() - started) / len(queries) * 1000)
+            cpus.append((time.process_time() - cpu) / len(queries) * 1000)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def cold_identify_s(gallery_dir: Path, query: Path) -> float:
@@ -79,13 +82,14 @@ def main() -> None:
     parser.add_argument("--per", type=int, default=20)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--ladder", default="default")
+    parser.add_argument("--size", type=int, default=512, help="pixels per side of the zoo images")
     parser.add_argument("--plain-only", action="store_true", help="only the gallery without versions")
     args = parser.parse_args()
     from attrib.synthetic.zoo import write_zoo, zoo_generator_names
 
     names = zoo_generator_names()[:args.generators]
     extra = -(-args.queries // len(names))
-    zoo = write_zoo(CACHE / "versions-zoo", names, n_per=args.per + extra, size=256)
+    zoo = write_zoo(CACHE / f"versions-zoo-{args.size}", names, n_per=args.per + extra, size=args.size)
     images = {name: zoo[name][:args.per] for name in names}
     with tempfile.TemporaryDirectory(prefix="attrib-bench-versions-") as tmp:
         work = Path(tmp)
@@ -106,17 +110,19 @@ def main() -> None:
             rows[label] = {
                 "enroll_s": wall, "index_bytes": folder_bytes(gallery_dir, (".faiss", ".npy")),
                 "db_bytes": folder_bytes(gallery_dir, (".db",)),
-                "png_ms": identify_ms(gallery_dir, pngs), "jpeg_ms": identify_ms(gallery_dir, jpegs),
+                **dict(zip(("png_ms", "png_cpu_ms"), identify_ms(gallery_dir, pngs))),
+                **dict(zip(("jpeg_ms", "jpeg_cpu_ms"), identify_ms(gallery_dir, jpegs))),
                 "cold_png_s": cold_identify_s(gallery_dir, pngs[0]), "cold_jpeg_s": cold_identify_s(gallery_dir, jpegs[0]),
             }
         os.environ.pop("ATTRIB_DELIVERY_LADDER", None)
     n = args.generators * args.per
-    print(f"{n} enrolled images (256 px), {len(pngs)} queries; residual")
-    print(f"{'gallery':28s} {'enroll s':>9s} {'index MB':>9s} {'db MB':>7s} {'PNG ms/q':>9s} {'JPEG ms/q':>10s} "
-          f"{'cold PNG s':>11s} {'cold JPEG s':>12s}")
+    print(f"{n} enrolled images ({args.size} px), {len(pngs)} queries; residual")
+    print(f"{'gallery':28s} {'enroll s':>9s} {'index MB':>9s} {'db MB':>7s} {'PNG ms/q (cpu)':>15s} "
+          f"{'JPEG ms/q (cpu)':>16s} {'cold PNG s':>11s} {'cold JPEG s':>12s}")
     for label, row in rows.items():
         print(f"{label:28s} {row['enroll_s']:9.2f} {row['index_bytes'] / 1e6:9.2f} {row['db_bytes'] / 1e6:7.2f} "
-              f"{row['png_ms']:9.2f} {row['jpeg_ms']:10.2f} {row['cold_png_s']:11.3f} {row['cold_jpeg_s']:12.3f}")
+              f"{row['png_ms']:7.2f} ({row['png_cpu_ms']:5.2f}) {row['jpeg_ms']:8.2f} ({row['jpeg_cpu_ms']:5.2f}) "
+              f"{row['cold_png_s']:11.3f} {row['cold_jpeg_s']:12.3f}")
     if len(rows) == 2:
         plain, versioned = rows.values()
         print("ratios (versions / none): " + ", ".join(

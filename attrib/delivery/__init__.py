@@ -10,8 +10,8 @@ May import (the layers below it in the import contract, pyproject.toml): :mod:`a
 from .measure import (JPEG, LOSSLESS, LOSSY_WEBP, Delivery, measure_delivery, measured, nearest_version,
                       resize_factor)
 from .versions import (DEFAULT_LADDER, LADDER_ENV, ORIGINAL, choose_rung, coded_alike, default_ladder, delivered,
-                       parse_ladder, rung_fits, rung_of)
+                       parse_ladder, rung_of)
 
 __all__ = ["DEFAULT_LADDER", "JPEG", "LADDER_ENV", "LOSSLESS", "LOSSY_WEBP", "ORIGINAL", "Delivery", "choose_rung", "coded_alike",
-           "default_ladder", "delivered", "measure_delivery", "measured", "nearest_version", "parse_ladder", "resize_factor", "rung_fits",
+           "default_ladder", "delivered", "measure_delivery", "measured", "nearest_version", "parse_ladder", "resize_factor",
            "rung_of"]

@@ -298,7 +298,7 @@ def webp_quality(quantizers: Sequence[int]) -> int:
 
 # -- pixels of lossless files: JPEG-coded before? ------------------------------
 
-CROP = 512  # the detector reads at most a CROP x CROP centre of the image, on the image's 8-pixel grid
+CROP = 256  # the detector reads at most a CROP x CROP centre of the image, on the image's 8-pixel grid
 MIN_BLOCKS = 64  # fewer 8x8 blocks than this: nothing is concluded
 DETECT_SCORE, DETECT_MARGIN = 0.1, 0.08  # fit on the grid, and its excess over the fit off the grid
 CONFIDENT = 0.1  # evidence this far from the thresholds (either way) is confidence 1

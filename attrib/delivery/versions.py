@@ -80,11 +80,6 @@ def choose_rung(delivery: Delivery, rungs: Sequence[str]) -> str:
 SAME_CODING = 3  # JPEG / WebP quality steps within which a query's coding counts as a generator's own
 
 
-def rung_fits(rung: str, delivery: Delivery) -> bool:
-    """Whether the version ``rung`` was coded as the query was: the same kind, quality within :data:`SAME_CODING`."""
-    return coded_alike(rung, delivery)
-
-
 def coded_alike(own: str, delivery: Delivery, sides: Iterable[int] = ()) -> bool:
     """Whether a generator whose enrolled files showed the coding ``own`` (``jpeg:75``, ``webp:80``,
     ``lossless``: :attr:`Delivery.label`) published them coded as the query was: within
