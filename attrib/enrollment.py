@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, AbstractSet, Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .delivery import measured
+from .delivery import ORIGINAL, default_ladder, measured, parse_ladder, rung_of
 from .errors import AttribError, EnrollmentConflict
 from .extractors.contract import BoundExtractor
 from .images import BATCH, ImageRecord, LoadedImage, display_path, load_batches, load_images
@@ -152,6 +152,25 @@ def embedded_chunks(report: EnrollReport, paths: Iterable[Path], extractor: Boun
                                  thumbnail=make_thumbnail(item.require_pixels())) for item in new],
                         [display_path(item.path) for item in new], extractor.embed(pixels),
                         [(version, version.embed(pixels)) for version in versions])
+
+
+def ladder_of(store: SQLStore | None, extractor: BoundExtractor, versions: Sequence[str] | str | None = None
+              ) -> tuple[str, ...]:
+    """The delivery versions (rungs, :mod:`attrib.delivery.versions`) an enroll with ``extractor`` embeds into
+    the gallery of ``store`` (None: a new, empty gallery): those it holds for the extractor, and ``versions``
+    (rungs, or their comma-separated text). An extractor the gallery holds no vectors of yet takes
+    ``versions``, else the rungs of the gallery's other extractors (so that fused extractors share their
+    versions), else, in a new gallery, :func:`attrib.delivery.default_ladder`; a gallery enrolled without
+    versions keeps none unless ``versions`` names some."""
+    requested = parse_ladder(versions) if versions is not None else ()
+    if store is None:
+        return requested if versions is not None else default_ladder()
+    keys = store.extractor_keys()
+    if extractor.identity.key in keys:
+        return parse_ladder([*store.delivery_versions(extractor.identity.key), *requested])
+    if versions is not None:
+        return requested
+    return parse_ladder(sorted({rung_of(key) for key in keys} - {ORIGINAL}))
 
 
 def skip_reason(generator: str, replaced: str | None = None) -> str:

@@ -22,23 +22,23 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .delivery import ORIGINAL, default_ladder, delivered, measured, parse_ladder, rung_of
+from .delivery import ORIGINAL, delivered, measured
 from .enrollment import (Chunk, EnrollReport, ReembedReport, StoredAs, conflict_message, embed_again,
-                         embedded_chunks, fill_in, relink, skip_reason, validate_name)
-from .errors import AttribError, DiskFull, GalleryError, ReadOnlyGallery, StaleGallery, UnknownGenerator
+                         embedded_chunks, fill_in, ladder_of, relink, skip_reason, validate_name)
+from .errors import AttribError, DiskFull, GalleryError, ReadOnlyGallery, UnknownGenerator
 from .extractors.contract import BoundExtractor, extractor_list
 from .images import ImageInput, ImageRecord, Inspect, LoadedImage, load_batches
 from .routing import Router
 from .scoring import calibration
 from .scoring.decision import IdentificationResult, Verification, decide, rank
-from .scoring.whitening import staleness
 from .storage.fast_reader import FastReader
 from .storage.interface import GalleryReads
 from .storage.location import MaskedURL, database_url, is_database_url
 from .upkeep import refit
-from .upkeep.check import CheckReport, Finding, inspect_gallery
+from .upkeep.check import CheckReport, inspect_gallery, with_staleness
 from .upkeep.check import repair as repair_gallery
-from .upkeep.freshness import LoadedIndex, fit_problems, index_problems, load_index_view, memory_view, open_index
+from .upkeep.freshness import (LoadedIndex, fit_problems, held_out_scores, index_problems, load_index_view,
+                               open_index, read_only_view)
 
 if TYPE_CHECKING:
     from .storage.sql import SQLStore
@@ -168,25 +168,11 @@ class Gallery:
             return open_index(store, extractor)
 
     def _read_only_view(self, extractor: BoundExtractor, exc: ReadOnlyGallery | DiskFull) -> LoadedIndex:
-        """For a gallery this process cannot write now: the stored vectors searched in memory when only the
-        index files are stale; a one-line error when the fits are."""
-        reader = self._reader or FastReader.open(self.root)
-        if reader is None:
+        """For a gallery this process cannot write now (:func:`attrib.upkeep.freshness.read_only_view`)."""
+        self._reader = self._reader or FastReader.open(self.root)
+        if self._reader is None:
             raise exc
-        self._reader = reader
-        key = extractor.identity.key
-        why = "no space is left on its disk" if isinstance(exc, DiskFull) else "it is read-only here"
-        extractor_id = reader.extractor_id(key)
-        problems = fit_problems(reader, extractor_id) if extractor_id is not None else []
-        if problems:
-            raise StaleGallery(f"{problems[0]}, and gallery {self.root} cannot be refitted: {why}; "
-                               "run `attrib calibrate` where it can be written")
-        view = memory_view(reader, key)
-        if view is None:
-            raise exc
-        self.notify(f"the index files of {key} are out of date and cannot be rewritten ({why}); searched the "
-                    "stored vectors instead; `attrib gallery check --repair` rewrites them")
-        return view
+        return read_only_view(self._reader, extractor.identity.key, exc, str(self.root), self.notify)
 
     # -- enrollment -----------------------------------------------------
 
@@ -223,21 +209,10 @@ class Gallery:
         return self._enroll_chunks(report, chunks, extractor, family, note, target_far)
 
     def ladder(self, extractor: BoundExtractor, versions: Sequence[str] | str | None = None) -> tuple[str, ...]:
-        """The delivery versions (rungs, :mod:`attrib.delivery.versions`) an enroll with ``extractor`` embeds:
-        those the gallery holds for it, and ``versions`` (rungs, or their comma-separated text). An
-        extractor the gallery holds no vectors of yet takes ``versions``, else the rungs of the gallery's
-        other extractors (so that fused extractors share their versions), else, in a new gallery,
-        :func:`attrib.delivery.default_ladder`; one enrolled without versions keeps none unless
-        ``versions`` names some."""
-        requested = parse_ladder(versions) if versions is not None else ()
+        """The delivery versions an enroll with ``extractor`` embeds (:func:`attrib.enrollment.ladder_of`)."""
         if not self.extractor_names():
-            return requested if versions is not None else default_ladder()
-        keys = self._store.extractor_keys()
-        if extractor.identity.key in keys:
-            return parse_ladder([*self._reads().delivery_versions(extractor.identity.key), *requested])
-        if versions is not None:
-            return requested
-        return parse_ladder(sorted({rung_of(key) for key in keys} - {ORIGINAL}))
+            return ladder_of(None, extractor, versions)
+        return ladder_of(self._store, extractor, versions)
 
     def enroll_embedded(self, generator: str, records: Sequence[ImageRecord], vectors: np.ndarray,
                         extractor: BoundExtractor, family: str | None = None, note: str | None = None,
@@ -434,32 +409,14 @@ class Gallery:
         under the writer lock, then verify again; the report lists what was repaired."""
         report = inspect_gallery(self.root, self._opened)
         if not (repair and report.repairable):
-            return self._with_staleness(report)
+            return with_staleness(report, self._reads)
         store = self._store  # opening the store migrates an earlier schema
         done = ["migrated the database to the current schema"] if report.needs_migration else []
         with store.lock.held():
             done += repair_gallery(store, inspect_gallery(self.root, store), self.calibrate_extractor)
         report = inspect_gallery(self.root, store)
         report.repaired = done
-        return self._with_staleness(report)
-
-    def _with_staleness(self, report: CheckReport) -> CheckReport:
-        """Add a note per extractor whose whitening predates changes still within the refit share (how
-        stale it is; `attrib calibrate` refits it)."""
-        if not report.contents_read or not report.consistent or not report.extractors:
-            return report
-        reads = self._reads()
-        for key in report.extractors:
-            extractor_id = reads.extractor_id(key)
-            if extractor_id is None:  # the report lists the extractors the database holds
-                continue
-            whitened, _ = reads.fit_revisions(extractor_id)
-            changes = reads.revision(extractor_id) - (whitened or 0)
-            if whitened is not None and changes > 0:
-                report.findings.append(Finding(key, f"whitening {staleness(reads.whitening(extractor_id), changes)}"
-                                                    "; within the refit share, `attrib calibrate` refits it",
-                                               severity="note"))
-        return report
+        return with_staleness(report, self._reads)
 
     # -- identification and verification ---------------------------------
 
@@ -598,23 +555,9 @@ class Gallery:
 
     def held_out_scores(self, name: str) -> tuple[dict[str, float], float | None, str | None]:
         """Each sample of generator ``name`` scored as identify scores a query, against the rest of its
-        generator, by sha256; with the generator's threshold and the extractor, under the gallery's first
-        extractor. Empty when the index is not current (a reader never rewrites it here) or the generator
-        has a single sample."""
+        generator, under the gallery's first extractor (:func:`attrib.upkeep.freshness.held_out_scores`)."""
         keys = self.extractor_keys()
-        reads = self._reads()
-        view = load_index_view(reads, keys[0]) if keys else None
-        ids = {generator: gid for gid, generator in view.generator_names.items()} if view else {}
-        if view is None or name not in ids:
-            return {}, None, None
-        vector_ids = view.ids[view.generator_ids == ids[name]]
-        if len(vector_ids) < 2:
-            return {}, view.threshold(ids[name]), view.extractor_key
-        vectors = view.generator_vectors(ids[name])
-        scores, _ = calibration.loo_score_matrix(vectors, np.zeros(len(vector_ids), np.int64))
-        owners = reads.exemplars([int(v) for v in vector_ids])
-        held_out = {owners[int(v)][1]: float(s) for v, s in zip(vector_ids, scores[:, 0]) if int(v) in owners}
-        return held_out, view.threshold(ids[name]), view.extractor_key
+        return held_out_scores(self._reads(), keys[0], name) if keys else ({}, None, None)
 
     def thumbnails(self, sha256s: Iterable[str]) -> dict[str, bytes]:
         """The stored previews (WebP bytes, at most 128 px on the long side) of the enrolled samples with

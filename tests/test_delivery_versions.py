@@ -254,9 +254,9 @@ def test_versions_bring_jpeg_queries_back_on_the_zoo(tmp_path, delivery_ladder):
             out.parent.mkdir(exist_ok=True)
             queries.append(write(pixels_of(path), out, "JPEG", 80))
             truth.append(name)
-    right = {}
+    right, notes = {}, []
     for versions in ("none", None):
-        with Gallery(tmp_path / f"g-{versions}") as gallery:
+        with Gallery(tmp_path / f"g-{versions}", notify=notes.append) as gallery:
             for name in names:
                 gallery.enroll(name, zoo[name][:10], residual, versions=versions)
             answers = list(gallery.identify(queries, residual, evidence=False))
@@ -264,6 +264,7 @@ def test_versions_bring_jpeg_queries_back_on_the_zoo(tmp_path, delivery_ladder):
         if versions is None:
             assert {a.delivery["version"] for a in answers} == {"jpeg:80"}
     assert right[None] >= right["none"] + 0.2, right
+    assert not any("embedding the impostor cohort" in note for note in notes)  # shipped for every default rung
 
 
 def test_a_schema_6_gallery_gains_the_delivery_column_and_then_versions(gallery_location, tmp_path, extractor,

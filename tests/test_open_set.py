@@ -43,6 +43,32 @@ def test_the_shipped_residual_cohort_matches_a_fresh_embedding():
     assert bound.impl.cohort_vectors("some other version") is None
 
 
+@pytest.mark.parametrize("rung", ["jpeg:80", "webp:80"])
+def test_the_shipped_cohort_of_each_delivery_version_matches_a_fresh_embedding(rung):
+    """The residual extractor ships the cohort of each rung of the default ladder, each image embedded after
+    that coding (what a gallery's delivery version is calibrated against); same tolerances as above, and
+    never the cohort of another rung."""
+    from attrib.delivery import DEFAULT_LADDER, delivered
+    from attrib.extractors.contract import BoundExtractor
+    from attrib.extractors.residual import ResidualExtractor
+    from attrib.host.manager import ExtractorSpec
+
+    bound = BoundExtractor(ExtractorSpec(ResidualExtractor, "attrib.extractors.residual"))
+    assert rung in DEFAULT_LADDER
+    shipped = bound.impl.delivered_cohort_vectors(cohort.COHORT_VERSION, rung)
+    assert shipped is not None and shipped.shape == (400, bound.dim)
+    picked = np.r_[0:12, 280:400:30]
+    items = cohort.items()
+    fresh = delivered(bound, rung).embed([cohort.render(items[i]) for i in picked])
+    distance = 1.0 - np.sum(fresh * shipped[picked], axis=1)
+    assert distance.max() <= 1e-3 and np.median(distance) <= 1e-5
+    assert np.array_equal(np.argmax(fresh @ shipped.T, axis=1), picked)
+    originals = bound.impl.cohort_vectors(cohort.COHORT_VERSION)
+    assert np.median(1.0 - np.sum(fresh * originals[picked], axis=1)) > 1e-3  # the coding moves them
+    assert bound.impl.delivered_cohort_vectors(cohort.COHORT_VERSION, "jpeg:83") is None
+    assert bound.impl.delivered_cohort_vectors("some other version", rung) is None
+
+
 def test_logistic_fit_recovers_a_known_slope_and_copes_with_one_class():
     rng = np.random.default_rng(0)
     x = rng.normal(size=4000)

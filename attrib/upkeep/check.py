@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..errors import GalleryError
 from ..index import files
+from ..scoring.whitening import staleness
 from ..storage.fast_reader import FastReader, connect_read_only
 from ..storage.interface import GalleryReads, GalleryStore
 from ..storage.schema import SCHEMA_VERSION
@@ -263,3 +264,22 @@ def repair(store: GalleryStore, report: CheckReport, recalibrate: Callable[[int]
         files.remove_files(report.stray_files)
         done.append(f"removed {len(report.stray_files)} leftover files from {Path(store.root) / 'index'}")
     return done
+
+
+def with_staleness(report: CheckReport, reads: Callable[[], GalleryReads]) -> CheckReport:
+    """Add to a consistent ``report`` a note per extractor whose whitening predates changes still within the
+    refit share (how stale it is; `attrib calibrate` refits it), read through ``reads()``."""
+    if not report.contents_read or not report.consistent or not report.extractors:
+        return report
+    reader = reads()
+    for key in report.extractors:
+        extractor_id = reader.extractor_id(key)
+        if extractor_id is None:  # the report lists the extractors the database holds
+            continue
+        whitened, _ = reader.fit_revisions(extractor_id)
+        changes = reader.revision(extractor_id) - (whitened or 0)
+        if whitened is not None and changes > 0:
+            report.findings.append(Finding(key, f"whitening {staleness(reader.whitening(extractor_id), changes)}"
+                                                "; within the refit share, `attrib calibrate` refits it",
+                                           severity="note"))
+    return report

@@ -17,13 +17,14 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from ..errors import EmptyGallery, GalleryError
+from ..errors import DiskFull, EmptyGallery, GalleryError, StaleGallery
 from ..index import choice, files, gpu, tuning
 from ..index.whitening import Whitening
+from ..scoring import calibration
 from ..scoring.calibration import DEFAULT_THRESHOLD
 from ..scoring.whitening import refit_reason
 from ..storage.fast_reader import FastReader
@@ -212,3 +213,40 @@ def read_view(root: str | Path, key: str) -> LoadedIndex | None:
         return None
     finally:
         reader.close()
+
+
+def held_out_scores(reads: GalleryReads, key: str, name: str) -> tuple[dict[str, float], float | None, str | None]:
+    """Each sample of generator ``name`` scored as identify scores a query, against the rest of its
+    generator, by sha256; with the generator's threshold and the extractor ``key``. Empty when the index is
+    not current (a reader never rewrites it here) or the generator has a single sample."""
+    view = load_index_view(reads, key)
+    ids = {generator: gid for gid, generator in view.generator_names.items()} if view else {}
+    if view is None or name not in ids:
+        return {}, None, None
+    vector_ids = view.ids[view.generator_ids == ids[name]]
+    if len(vector_ids) < 2:
+        return {}, view.threshold(ids[name]), view.extractor_key
+    vectors = view.generator_vectors(ids[name])
+    scores, _ = calibration.loo_score_matrix(vectors, np.zeros(len(vector_ids), np.int64))
+    owners = reads.exemplars([int(v) for v in vector_ids])
+    held_out = {owners[int(v)][1]: float(s) for v, s in zip(vector_ids, scores[:, 0]) if int(v) in owners}
+    return held_out, view.threshold(ids[name]), view.extractor_key
+
+
+def read_only_view(reader: GalleryReads, key: str, exc: Exception, where: str, notify: Callable[[str], None]
+                   ) -> LoadedIndex:
+    """For a gallery this process cannot write now (``exc``: ReadOnlyGallery or DiskFull, raised again when
+    nothing can be read instead): the stored vectors of ``key`` searched in memory when only the index files
+    are stale (and said so); StaleGallery, in one line, when the fits are."""
+    why = "no space is left on its disk" if isinstance(exc, DiskFull) else "it is read-only here"
+    extractor_id = reader.extractor_id(key)
+    problems = fit_problems(reader, extractor_id) if extractor_id is not None else []
+    if problems:
+        raise StaleGallery(f"{problems[0]}, and gallery {where} cannot be refitted: {why}; "
+                           "run `attrib calibrate` where it can be written")
+    view = memory_view(reader, key)
+    if view is None:
+        raise exc
+    notify(f"the index files of {key} are out of date and cannot be rewritten ({why}); searched the "
+           "stored vectors instead; `attrib gallery check --repair` rewrites them")
+    return view
