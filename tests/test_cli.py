@@ -224,7 +224,7 @@ def test_family_note_rebuild_index_and_reembed(run, make_set, tmp_path):
     assert "no installed plugin provides extractor 'colorpct-missing'" in result.output
 
 
-def test_demo_runs_the_whole_job_and_prints_one_line_per_step(tmp_path):
+def test_demo_runs_the_whole_job_and_prints_one_line_per_step(tmp_path, delivery_ladder):
     gallery, data = tmp_path / "g", tmp_path / "zoo"
     result = CliRunner().invoke(cli, ["--gallery", str(gallery), "demo", "--data", str(data), "--fresh"],
                                 catch_exceptions=False)
@@ -235,7 +235,10 @@ def test_demo_runs_the_whole_job_and_prints_one_line_per_step(tmp_path):
     summary = next(line for line in lines if line.startswith("closed-set accuracy"))
     accuracy = float(summary.split()[2])
     assert 0.8 <= accuracy <= 1.0
-    assert (gallery / "gallery.db").exists() and len(list(data.iterdir())) == 8
+    posted = next(line for line in lines if line.startswith("as posted (JPEG)"))
+    assert posted.endswith("scored against the gallery's jpeg:80")  # the default ladder's version
+    assert float(posted.split()[5]) >= 0.4  # against the originals alone, JPEG queries are named at chance
+    assert (gallery / "gallery.db").exists() and len(list(data.iterdir())) == 9  # 8 generators, posted copies
     # --fresh refuses to empty a folder that is not a gallery
     other = tmp_path / "notes"
     other.mkdir()

@@ -231,6 +231,10 @@ def demo(ctx: click.Context, data: Path, fresh: bool, extractor: str) -> None:
         f"OSCR {outcome.oscr:.3f} | known accepted {outcome.known_accepted:.0%}, "
         f"unknown rejected {outcome.unknown_rejected:.0%}"
     )
+    if outcome.posted is not None:
+        closed, known, unknown, versions = outcome.posted
+        console.print(f"as posted (JPEG): closed-set accuracy {closed:.3f} | known accepted {known:.0%}, unknown "
+                      f"rejected {unknown:.0%} | scored against the gallery's {', '.join(versions) or 'originals'}")
     console.print(f"done in {outcome.seconds:.1f} s. Try: attrib --gallery {gallery_dir} identify {outcome.example}")
     if outcome.errors:
         ctx.exit(1)

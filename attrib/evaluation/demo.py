@@ -22,6 +22,8 @@ from . import ProgressBar
 if TYPE_CHECKING:
     from ..extractors.contract import BoundExtractor
     from ..gallery import Gallery
+    from ..scoring.decision import IdentificationResult
+    from .metrics import OpenSetQueries
 
 ENROLLED = ("nearest-1", "bilinear-1", "tconv-1", "shuffle-1", "upconv-1")
 UNKNOWN = ("bicubic-1", "multistage-1", "tconv-2")
@@ -43,6 +45,12 @@ class DemoOutcome:
     errors: list[str]
     example: Path
     seconds: float
+    # the same queries as posted online (JPEG at POSTED_QUALITY): closed-set accuracy, known accepted,
+    # unknown rejected, and the gallery versions they were scored against
+    posted: tuple[float, float, float, list[str]] | None = None
+
+
+POSTED_QUALITY = 80
 
 
 MARKER = "attrib-demo.marker"  # written into every gallery folder the demo makes; nothing else carries it
@@ -72,7 +80,7 @@ def prepare_demo_gallery(folder: Path, fresh: bool = False) -> None:
 def run_demo(gallery: Gallery, data: Path, extractor: BoundExtractor, say: Callable[[str], None],
              progress_bar: ProgressBar = lambda total, label: nullcontext(lambda n: None)) -> DemoOutcome:
     """Write the zoo to ``data``, enroll into ``gallery`` with ``extractor``, identify, measure."""
-    from .metrics import OpenSetQueries, closed_set_accuracy, open_set_auroc, operating_point, oscr, per_generator
+    from .metrics import closed_set_accuracy, open_set_auroc, operating_point, oscr, per_generator
     from ..synthetic.zoo import write_zoo
 
     started = time.perf_counter()
@@ -93,15 +101,40 @@ def run_demo(gallery: Gallery, data: Path, extractor: BoundExtractor, say: Calla
     say(f"[bold]3. identify[/bold] {len(queries)} held-out images "
         f"({len(UNKNOWN)} generators never enrolled: {', '.join(UNKNOWN)})")
     results = list(gallery.identify([p for _, p in queries], extractor, top_k=3))
+    q = _queries(queries, results)
+    accepted, rejected = operating_point(q)
+    posted_dir = data / f"posted-jpeg{POSTED_QUALITY}"
+    say(f"[bold]4. identify the same images as posted online[/bold] (JPEG at {POSTED_QUALITY}, in {posted_dir})")
+    posted = [(truth, _posted_copy(path, posted_dir)) for truth, path in queries]
+    posted_results = list(gallery.identify([p for _, p in posted], extractor, top_k=3))
+    pq = _queries(posted, posted_results)
+    versions = sorted({r.delivery["version"] for r in posted_results if r.delivery})
+    return DemoOutcome(per_generator(q), closed_set_accuracy(q), open_set_auroc(q), oscr(q), accepted, rejected,
+                       [r.error for r in results + posted_results if r.error], paths[UNKNOWN[0]][-1],
+                       time.perf_counter() - started, (closed_set_accuracy(pq), *operating_point(pq), versions))
+
+
+def _queries(queries: list[tuple[str, Path]], results: list[IdentificationResult]) -> OpenSetQueries:
+    from .metrics import OpenSetQueries
+
     ok = [(truth, r) for (truth, _), r in zip(queries, results) if not r.error]
-    q = OpenSetQueries(
+    return OpenSetQueries(
         truth=[t for t, _ in ok],
         predicted=[r.require_nearest().generator for _, r in ok],
         score=np.array([r.score for _, r in ok]),
         accepted=np.array([r.accepted for _, r in ok]),
         known=np.array([t in ENROLLED for t, _ in ok]),
     )
-    accepted, rejected = operating_point(q)
-    return DemoOutcome(per_generator(q), closed_set_accuracy(q), open_set_auroc(q), oscr(q), accepted, rejected,
-                       [r.error for r in results if r.error], paths[UNKNOWN[0]][-1],
-                       time.perf_counter() - started)
+
+
+def _posted_copy(path: Path, folder: Path) -> Path:
+    """``path`` saved as a JPEG at :data:`POSTED_QUALITY` in ``folder`` (kept when present)."""
+    from PIL import Image
+
+    out = folder / path.parent.name / f"{path.stem}.jpg"
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(path) as image:
+            image.convert("RGB").save(out.with_suffix(".tmp"), format="JPEG", quality=POSTED_QUALITY)
+        out.with_suffix(".tmp").replace(out)
+    return out
