@@ -85,9 +85,12 @@ def test_a_ladder_is_canonical_and_a_bad_rung_is_named():
 
 @pytest.mark.parametrize("delivery, rung", [
     (Delivery("PNG", "lossless", 64, 64), ORIGINAL),
-    (Delivery("JPEG", "jpeg", 64, 64, jpeg_quality=97), "jpeg:90"),
+    (Delivery("JPEG", "jpeg", 64, 64, jpeg_quality=94), "jpeg:90"),
+    (Delivery("JPEG", "jpeg", 64, 64, jpeg_quality=97), ORIGINAL),
     (Delivery("JPEG", "jpeg", 64, 64, jpeg_quality=83), "jpeg:80"),
-    (Delivery("JPEG", "jpeg", 64, 64, jpeg_quality=40), "jpeg:60"),
+    (Delivery("JPEG", "jpeg", 64, 64, jpeg_quality=57), "jpeg:60"),
+    (Delivery("JPEG", "jpeg", 64, 64, jpeg_quality=40), ORIGINAL),  # farther than NEAR from every JPEG rung
+    (Delivery("PNG", "lossless", 64, 64, jpeg_before=True, estimated_quality=99), ORIGINAL),
     (Delivery("PNG", "lossless", 64, 64, jpeg_before=True, estimated_quality=62), "jpeg:60"),
     (Delivery("WEBP", "lossy-webp", 64, 64, webp_quality=70), "webp:80"),
     (Delivery("WEBP", "lossless", 64, 64), ORIGINAL),
@@ -322,7 +325,7 @@ def test_a_generator_publishing_jpegs_is_scored_against_its_originals(tmp_path, 
         jpeg_quality = Image.open(next((tmp_path / "red").iterdir())).quantization  # Pillow's default: 75
         assert jpeg_quality
         query = write(pixels_of(make_images(tmp_path / "q", "red", 1, seed=4)[0]), tmp_path / "q.jpg", "JPEG", 75)
-        other = write(pixels_of(make_images(tmp_path / "q", "green", 1, seed=4)[0]), tmp_path / "o.jpg", "JPEG", 90)
+        other = write(pixels_of(make_images(tmp_path / "q", "green", 1, seed=4)[0]), tmp_path / "o.jpg", "JPEG", 79)
         first, second = gallery.identify([query, other], extractor, top_k=3)
     assert first.delivery["version"] == "jpeg:75" and first.delivery["originals_for"] == ["red"]
     assert first.decision == "red"

@@ -21,7 +21,8 @@ from .measure import LOSSY_WEBP, RESIZE_TOLERANCE, Delivery, nearest_version, re
 
 ORIGINAL = "original"  # the version of a query scored against the enrolled files as they are
 # the ladder a new gallery gets; measured against smaller and larger ones in docs/measured.md
-DEFAULT_LADDER: tuple[str, ...] = ("jpeg:90", "jpeg:80", "jpeg:70", "jpeg:60", "webp:80")
+DEFAULT_LADDER: tuple[str, ...] = ("jpeg:90", "jpeg:80", "jpeg:70", "jpeg:60", "jpeg:50", "webp:80")
+NEAR = 5  # JPEG quality steps: a JPEG-coded query farther than this from every JPEG rung keeps the originals
 LADDER_ENV = "ATTRIB_DELIVERY_LADDER"
 FORMS = ("comma-separated jpeg:Q (quality 1-100) and webp:Q (quality 0-100) rungs, e.g. jpeg:90,jpeg:70,webp:80; "
          "default (the default ladder); or none")
@@ -70,11 +71,15 @@ def rung_of(key: str) -> str:
 def choose_rung(delivery: Delivery, rungs: Sequence[str]) -> str:
     """The version a query of ``delivery`` is scored against: :data:`ORIGINAL` or one of ``rungs``
     (:func:`attrib.delivery.nearest_version`). A file lossy-coded on its way (a JPEG or lossy WebP, or a
-    lossless file JPEG-coded before) is scored against the nearest rung, never the originals; any other
-    against the originals."""
+    lossless file JPEG-coded before) is scored against the nearest rung when that is within :data:`NEAR` of
+    its quality; any other against the originals."""
     if not rungs or (delivery.quality is None and delivery.coding != LOSSY_WEBP):
         return ORIGINAL
-    return nearest_version(delivery, list(rungs))
+    rung = nearest_version(delivery, list(rungs))
+    kind, _, number = rung.partition(":")
+    if delivery.coding != LOSSY_WEBP and kind == "jpeg" and abs(int(number) - (delivery.quality or 0)) > NEAR:
+        return ORIGINAL  # e.g. a photograph JPEG'd at 98 before it was saved as PNG: nearly the original
+    return rung
 
 
 SAME_CODING = 3  # JPEG / WebP quality steps within which a query's coding counts as a generator's own
