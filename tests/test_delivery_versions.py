@@ -349,3 +349,23 @@ def test_a_second_extractor_takes_the_versions_of_the_first_and_fuses_there(tmp_
         (fused,) = gallery.identify([query], [extractor, other])
     assert fused.delivery["version"] == "jpeg:65" and fused.require_nearest().generator == "blue"
     assert set(fused.candidates[0].per_extractor) == {extractor.identity.key, other.identity.key}
+
+
+def test_the_cli_adds_versions_to_an_older_gallery_and_refuses_a_bad_ladder(tmp_path, extractor):
+    runner = CliRunner()
+    gallery = str(tmp_path / "g")
+    make_images(tmp_path / "red", "red", 4)
+    done = runner.invoke(main, ["--gallery", gallery, "enroll", "-g", "red", "-e", "colorblock", "--versions", "none",
+                                "--json", str(tmp_path / "red")])
+    assert done.exit_code == 0 and json.loads(done.output.strip().splitlines()[-1])["versions"] == []
+    done = runner.invoke(main, ["--gallery", gallery, "gallery", "reembed", "-e", "colorblock", "--versions",
+                                "jpeg:70", "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output.strip().splitlines()[-1])["versions"] == {"jpeg:70": 4}
+    for command in (["gallery", "reembed", "-e", "colorblock"], ["evaluate", str(tmp_path), "--known", "red"]):
+        bad = runner.invoke(main, ["--gallery", gallery, *command, "--versions", "webp:300"])
+        assert bad.exit_code != 0 and "webp:300" in bad.output and "Traceback" not in bad.output
+    fresh = tmp_path / "never-made"
+    bad = runner.invoke(main, ["--gallery", str(fresh), "enroll", "-g", "red", "--versions", "jpeg:0",
+                               str(tmp_path / "red")])
+    assert bad.exit_code == 2 and "jpeg:0" in bad.output and not fresh.exists()  # refused before any write

@@ -113,8 +113,19 @@ def batch_progress(label: str, enabled: bool = True, count=None):
 
 def versions_option(func):
     """--versions RUNGS: the delivery versions enroll and reembed embed too (attrib.delivery.versions)."""
+    def checked(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        from ..delivery import parse_ladder
+        from ..errors import AttribError
+
+        if value is not None:
+            try:
+                parse_ladder(value)  # refused before any gallery is opened or created
+            except AttribError as exc:
+                raise click.BadParameter(str(exc)) from None
+        return value
+
     return click.option(
-        "--versions", default=None, metavar="RUNGS",
+        "--versions", default=None, metavar="RUNGS", callback=checked,
         help="Delivery versions to embed too, so laundered queries are scored against images coded the same way: "
              "comma-separated jpeg:Q and webp:Q (e.g. jpeg:90,jpeg:70,webp:80), `default` or `none`. A gallery keeps "
              "the versions it has; a new one gets $ATTRIB_DELIVERY_LADDER, else the default ladder.",

@@ -41,7 +41,8 @@ def parse_ladder(text: str | Iterable[str]) -> tuple[str, ...]:
         try:
             steps = parse_condition(part).steps
         except Exception as exc:  # noqa: BLE001 - AttribError naming the bad part
-            raise BadOption(f"delivery ladder rung {part!r} is not usable ({exc}); use {FORMS}") from None
+            why = str(exc).split("; valid forms")[0]
+            raise BadOption(f"delivery ladder rung {part!r} is not usable ({why}); use {FORMS}") from None
         if len(steps) != 1 or steps[0].kind not in ("jpeg", "webp"):
             raise BadOption(f"delivery ladder rung {part!r} is not a single lossy coding; use {FORMS}")
         rung = str(steps[0])
