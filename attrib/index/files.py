@@ -358,9 +358,7 @@ def _read_generation(folder: Path, fields: dict[str, Any], mmap: bool) -> Cached
         labels = np.load(files[1], allow_pickle=False)
         read = [_read_delta(file) for file in files[2:]]
         if mmap:
-            if not files[0].exists():
-                raise FileNotFoundError(files[0])
-            base: faiss.Index | None = faiss.read_index(str(files[0]), MMAP_FLAG)
+            base: faiss.Index | None = _read_mapped(files[0])
         else:
             base = _deserialize(files[0].read_bytes())
     except FileNotFoundError:
@@ -391,6 +389,17 @@ def _read_generation(folder: Path, fields: dict[str, Any], mmap: bool) -> Cached
                                                            or int(labels[0].sum()) != state.id_sum)):
         return None
     return CachedIndex(index, labels, state, files)
+
+
+def _read_mapped(file: Path) -> faiss.Index:
+    """The index in ``file``, memory-mapped; FileNotFoundError when the file is gone (a writer removed it,
+    also between a check and FAISS opening it), whatever FAISS raises otherwise."""
+    try:
+        return faiss.read_index(str(file), MMAP_FLAG)
+    except RuntimeError:
+        if not file.exists():
+            raise FileNotFoundError(file) from None
+        raise
 
 
 def _read_delta(file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
