@@ -331,7 +331,11 @@ class Gallery:
         for rung in rungs:
             version = delivered(extractor, rung)
             version_id, todo, _ = store.samples_to_embed(version)
-            vectors, _, _ = embed_again(todo, version, ReembedReport(version.identity.key), progress)
+            read = ReembedReport(version.identity.key)
+            vectors, _, _ = embed_again(todo, version, read, progress)
+            # a sample whose file is gone leaves the version incomplete (and unused): said, never dropped silently
+            report.problems += [f"{rung} version: {p}" for p in read.problems if p not in report.problems]
+            report.uploaded += [u for u in read.uploaded if u not in report.uploaded]
             with store.lock.held():
                 report.versions[rung], _ = store.add_vectors(version_id, version.name, version.identity.key, vectors,
                                                              replace_other_versions=False)

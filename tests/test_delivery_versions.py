@@ -369,3 +369,15 @@ def test_the_cli_adds_versions_to_an_older_gallery_and_refuses_a_bad_ladder(tmp_
     bad = runner.invoke(main, ["--gallery", str(fresh), "enroll", "-g", "red", "--versions", "jpeg:0",
                                str(tmp_path / "red")])
     assert bad.exit_code == 2 and "jpeg:0" in bad.output and not fresh.exists()  # refused before any write
+
+
+def test_reembed_says_which_samples_a_new_version_could_not_read(tmp_path, extractor):
+    """The originals are complete, but a file moved since: the version added by reembed lacks that sample,
+    so the report names it and is not complete (the version is then not used by identify)."""
+    with Gallery(tmp_path / "g") as gallery:
+        enroll_three(gallery, tmp_path, extractor, versions="none")
+        moved = next((tmp_path / "red").iterdir())
+        moved.rename(tmp_path / "elsewhere.png")
+        report = gallery.reembed(extractor, versions="jpeg:80")
+    assert report.versions == {"jpeg:80": 17} and not report.complete
+    assert any(p.startswith("jpeg:80 version:") and "'red'" in p for p in report.problems)
