@@ -106,7 +106,8 @@ def test_calibration_separates_genuine_from_cohort_and_is_comparable_across_gene
     model = DecisionModel.from_dict(result.model)
     # typical genuine margins (around +0.05 over the floor) read as genuine, the cohort's (about -0.6 and below) as not
     for gid in (1, 2):
-        assert model.p_known(0.05, gid) > 0.9 and model.p_known(-0.6, gid) < 0.1
+        assert model.p_known(0.05, gid) > 0.6 and model.p_known(-0.6, gid) < 0.01
+        assert model.p_known(0.1, gid) > model.p_known(0.05, gid)
     assert model.cohort_size == 400 and set(model.scales) == {"1", "2"}
     # margins count in units of each generator's cohort tail: the same raw margin means more where it is narrower
     narrow, wide = sorted(model.scales, key=model.scales.get)
@@ -157,3 +158,33 @@ def test_one_generator_gallery_rejects_the_cohort_like_strangers(tmp_path, make_
     assert sum(r.score >= r.threshold - 1e-6 for r in own) >= 4
     assert all(r.decision == ("red" if r.score >= r.threshold else "unknown") for r in own)
     assert [r.decision for r in strangers] == ["unknown"] * 3 and all(r.confidence > 0.5 for r in strangers)
+
+
+def test_slope_fit_recovers_a_known_slope_through_one_half_at_zero():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-1.5 * x))).astype(float)
+    assert open_set.fit_slope(x, y, penalty=1e-6) == pytest.approx(1.5, abs=0.2)
+    assert open_set.fit_slope(np.arange(5.0), np.ones(5)) == DecisionModel.known_b  # one class: the prior
+
+
+@pytest.mark.parametrize("margin", [-0.3, -0.05, -1e-4, 1e-4, 0.05, 0.3])
+def test_a_candidates_confidence_is_above_one_half_exactly_when_it_clears_its_threshold(margin):
+    rng = np.random.default_rng(4)
+    order = np.array([1, 2])
+    labels = np.repeat(order, 20)
+    held_out = np.where(labels[:, None] == order[None, :], rng.normal(0.7, 0.05, (40, 2)),
+                        rng.normal(0.2, 0.05, (40, 2)))
+    cohort = rng.normal(0.4, 0.1, (300, 2))  # a cohort that overlaps the genuine scores more than the others do
+    result = open_set.calibrate(held_out, labels, order, cohort, 0.01)
+    model = DecisionModel.from_dict(result.model)
+    for gid in (1, 2):
+        assert (model.p_known(margin, gid) > 0.5) == (margin > 0)
+        assert model.p_known(0.0, gid) == pytest.approx(0.5)
+
+
+def test_unknown_confidence_is_one_minus_the_most_confident_candidate():
+    weak, stronger = candidate("a", 0.45), candidate("b", 0.44)
+    weak.confidence, stronger.confidence = 0.05, 0.3  # b sits nearer its own threshold than a does
+    outcome = decide([weak, stronger], DecisionModel())
+    assert outcome["decision"] == UNKNOWN and outcome["confidence"] == pytest.approx(0.7)

@@ -184,8 +184,9 @@ def decide(candidates: list[Candidate], model: DecisionModel) -> dict[str, Any]:
     confidence and the reason (fields of :class:`IdentificationResult`)."""
     best = candidates[0]
     second = candidates[1] if len(candidates) > 1 else None
-    if not best.accepted:
-        return {"decision": UNKNOWN, "decision_level": UNKNOWN, "confidence": 1.0 - best.confidence,
+    if not best.accepted:  # P(none of them): every candidate is below its threshold, so each is under 0.5
+        return {"decision": UNKNOWN, "decision_level": UNKNOWN,
+                "confidence": 1.0 - max(c.confidence for c in candidates),
                 "reason": f"unknown: nearest {best.generator}, {-best.margin:.3f} below its threshold"}
     gap = best.score - second.score if second is not None else float("inf")
     which = model.p_which(gap)

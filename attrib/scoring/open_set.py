@@ -14,6 +14,8 @@ Two questions, two sources of evidence:
    threshold) in units of the spread of the cohort's top :data:`TAIL` scores against that
    generator, fitted on held-out genuine margins (enrolled samples scored without themselves)
    against cohort margins, with equal weight on both: P(genuine | margin) at even prior odds.
+   The model passes through 0.5 at the threshold (only its slope is fitted), so a confidence
+   never contradicts the decision: above 0.5 exactly when the candidate clears its threshold.
    Scaled margins make generators comparable; the probability makes the margin readable.
 2. **Which one?** Among enrolled generators, how often the best-scoring one is right depends on
    how far ahead of the runner-up it is. A second logistic model, fitted on the held-out scores
@@ -47,8 +49,7 @@ PRIOR_STRENGTH = 1.0  # L2 penalty of the logistic fits (pulls the slope towards
 class DecisionModel:
     """The two logistic models of one extractor's (or one fusion's) calibration."""
 
-    known_a: float = 0.0  # P(genuine | margin) = sigmoid(known_a + known_b * margin)
-    known_b: float = 10.0
+    known_b: float = 10.0  # P(genuine | margin) = sigmoid(known_b * margin): 0.5 at the threshold
     which_a: float = 5.0  # P(best is right | gap) = sigmoid(which_a + which_b * gap)
     which_b: float = 0.0
     cohort_size: int = 0
@@ -56,7 +57,7 @@ class DecisionModel:
 
     def p_known(self, margin: float, generator_id: int | None = None) -> float:
         """P(genuine | margin) for a candidate generator (margin in that generator's cohort-tail units)."""
-        return _sigmoid(self.known_a + self.known_b * margin / self.scales.get(str(generator_id), 1.0))
+        return _sigmoid(self.known_b * margin / self.scales.get(str(generator_id), 1.0))
 
     def p_which(self, gap: float) -> float:
         return 1.0 if not math.isfinite(gap) else _sigmoid(self.which_a + self.which_b * gap)
@@ -72,6 +73,26 @@ class DecisionModel:
 
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, x))))
+
+
+def fit_slope(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
+              penalty: float = PRIOR_STRENGTH) -> float:
+    """b of P(y=1 | x) = sigmoid(b x), a logistic model through 0.5 at x = 0, by Newton's method with an
+    L2 penalty on b (``x`` scaled by its root mean square inside, so the penalty does not depend on the
+    scale of scores)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    w = np.ones_like(x) if weights is None else np.asarray(weights, float)
+    if len(x) == 0 or y.min() == y.max():
+        return DecisionModel.known_b
+    scale = float(np.sqrt(np.average(x ** 2, weights=w))) or 1.0
+    z, beta = x / scale, 0.0
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(beta * z, -60, 60)))
+        step = (np.sum(w * (p - y) * z) + penalty * beta) / (np.sum(w * p * (1 - p) * z * z) + penalty)
+        beta -= step
+        if abs(step) < 1e-9:
+            break
+    return float(beta / scale)
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
@@ -133,19 +154,20 @@ def genuine_floor(genuine: np.ndarray, max_frr: float = MAX_FRR) -> float:
 
 
 def fit_known(held_out: np.ndarray, labels: np.ndarray, order: np.ndarray, cohort: np.ndarray,
-              thresholds: np.ndarray, scales: np.ndarray) -> tuple[float, float]:
-    """P(genuine | scaled margin): held-out genuine margins against cohort margins, weighted to even odds."""
+              thresholds: np.ndarray, scales: np.ndarray) -> float:
+    """The slope of P(genuine | scaled margin) (0.5 at the threshold): held-out genuine margins against
+    cohort margins, weighted to even odds."""
     own = np.asarray(labels)[:, None] == np.asarray(order)[None, :]
     genuine = ((held_out - thresholds[None, :]) / scales[None, :])[own]
     genuine = genuine[np.isfinite(genuine)]
     impostor = ((cohort - thresholds[None, :]) / scales[None, :]).ravel()
     impostor = impostor[np.isfinite(impostor)]
     if len(genuine) == 0 or len(impostor) == 0:
-        return DecisionModel.known_a, DecisionModel.known_b
+        return DecisionModel.known_b
     x = np.concatenate([genuine, impostor])
     y = np.concatenate([np.ones(len(genuine)), np.zeros(len(impostor))])
     w = np.concatenate([np.full(len(genuine), 0.5 / len(genuine)), np.full(len(impostor), 0.5 / len(impostor))])
-    return fit_logistic(x, y, w * len(x))
+    return fit_slope(x, y, w * len(x))
 
 
 def fit_which(held_out: np.ndarray, labels: np.ndarray, order: np.ndarray) -> tuple[float, float]:
@@ -194,9 +216,9 @@ def calibrate(held_out: np.ndarray, labels: np.ndarray, order: np.ndarray, cohor
         tar = float(np.mean(genuine >= thresholds[j])) if genuine.size else None
         result.thresholds.append(Threshold(int(gid), float(thresholds[j]), COHORT_FAR, len(genuine), len(cohort), tar))
     scales = tail_scales(cohort)
-    known_a, known_b = fit_known(held_out, labels, order, cohort, thresholds, scales)
+    known_b = fit_known(held_out, labels, order, cohort, thresholds, scales)
     which_a, which_b = fit_which(held_out, labels, order)
-    result.model = DecisionModel(known_a, known_b, which_a, which_b, len(cohort),
+    result.model = DecisionModel(known_b, which_a, which_b, len(cohort),
                                  {str(int(g)): float(s) for g, s in zip(order, scales)}).to_dict()
     result.message = (f"calibrated on {len(labels)} samples of {len(order)} generator(s) against a cohort of "
                       f"{len(cohort)} images of generators never enrolled, at FAR {target_far:g}")
