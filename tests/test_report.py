@@ -47,7 +47,7 @@ def hostile_query(folder):
 
 
 def sections(html: str) -> int:
-    return html.count('<section class="query">')
+    return html.count('<section class="query"')
 
 
 def test_report_shows_each_query_self_contained_and_escaped(run, tmp_path):
@@ -62,8 +62,9 @@ def test_report_shows_each_query_self_contained_and_escaped(run, tmp_path):
     assert "&lt;script&gt;alert(1).png" in html  # the file name
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the metadata
     # nothing is fetched: every image is inline and no address points anywhere
-    sources = re.findall(r'\b(?:src|href)="([^"]*)"', html)
+    sources = re.findall(r'\bsrc="([^"]*)"', html)
     assert sources and all(s.startswith("data:image/") for s in sources)
+    assert re.findall(r'\bhref="([^"]*)"', html) == ["#q1", "#q2", "#q3"]  # the summary links to the sections
     assert not re.search(r"https?://|file:", html.replace("http://www.w3.org/2000/svg", ""))
     # per query: its preview, a bar per candidate, three thumbnails per candidate (files still present)
     assert html.count('class="preview"') >= 3 and html.count("<svg") == 9
@@ -165,10 +166,10 @@ def test_gallery_show_report_scores_each_sample_against_the_rest_of_its_generato
     out = tmp_path / "red.html"
     run("gallery", "show", "red", "--report", out)
     html = out.read_text(encoding="utf-8")
-    figures = html.split("<figure>")[1:]
-    scores = {f.split("</span>")[0].rsplit(">", 1)[-1]: float(re.search(r"held-out (-?[0-9.]+)", f).group(1))
-              for f in figures}
-    assert len(scores) == 7 and "held-out score: each sample against the rest of its generator" in html
+    figures = html.split("<figure ")[1:]
+    scores = {re.search(r'class="name" title="[^"]*">([^<]+)<', f).group(1):
+              float(re.search(r"held-out (-?[0-9.]+)", f).group(1)) for f in figures}
+    assert len(scores) == 7 and "Held-out score: each sample against the rest of its generator" in html
     others = [score for name, score in scores.items() if name != stray.name]
     assert scores[stray.name] < min(others)  # the blue image enrolled as red is the odd one out
 
@@ -179,6 +180,66 @@ def test_gallery_page_marks_the_samples_below_the_threshold():
     detail = {"name": "sdxl", "family": None, "created_at": "2026-01-01T00:00:00", "calibration": [],
               "samples": [{"sha256": "a" * 64, "path": "/x/fits.png"}, {"sha256": "b" * 64, "path": "/x/odd.png"}]}
     html = generator_page(detail, {}, {"a" * 64: 0.91, "b" * 64: 0.42}, 0.8, "residual@3")
-    fits, odd = html.split("<figure>")[1:]
+    fits, odd = html.split("<figure ")[1:]
     assert "held-out 0.910" in fits and "below threshold" not in fits
     assert "held-out 0.420 below threshold" in odd and "1 of 2 below" in html
+
+
+def test_what_the_file_says_is_said_once(run, tmp_path):
+    from attrib.report.identify import evidence_html
+    from attrib.scoring.decision import IdentificationResult
+
+    said = IdentificationResult(path="a.png", provenance={"summary": "file says: AI-generated (XMP DigitalSourceType)",
+                                                          "agreement": {"agrees": True}})
+    assert evidence_html(said) == ("<p>The file says: AI-generated (XMP DigitalSourceType) "
+                                   "(agrees with the forensic answer)</p>")
+    out = tmp_path / "r.html"
+    run("report", "-e", "colormean", hostile_query(tmp_path / "q"), "-o", out)
+    html = out.read_text(encoding="utf-8")
+    assert "<p>The file says: " in html and "file says: file says" not in html.lower()
+
+
+def test_identify_report_opens_with_a_summary_table_linking_each_section(run, tmp_path):
+    queries = [*make_images(tmp_path / "q" / "a", "blue", 1, seed=3), *make_images(tmp_path / "q" / "b", "gray", 1)]
+    bad = tmp_path / "q" / "broken.png"
+    bad.write_bytes(b"not an image")
+    out = tmp_path / "r.html"
+    run("report", "-e", "colormean", *queries, bad, "-o", out, expect=1)
+    html = out.read_text(encoding="utf-8")
+    summary = html[html.index('<table class="summary">'):html.index("</table>") + len("</table>")]
+    assert html.index('<table class="summary">') < html.index('<section class="query"')
+    assert f"Files in {str(tmp_path / 'q').replace('/', '/<wbr>')}" in html
+    rows = re.findall(r"<tr>(.*?)</tr>", summary)[1:]
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
+    assert [c[1] for c in cells] == ['<a href="#q1">a/<wbr>blue_3_0.png</a>', '<a href="#q2">b/<wbr>gray_0_0.png</a>',
+                                     '<a href="#q3">broken.png</a>']
+    assert ">blue<" in cells[0][2] and ">unknown<" in cells[1][2] and "error" in cells[2][2]
+    assert re.fullmatch(r"[01]\.\d\d", cells[0][3]) and re.fullmatch(r"blue \d\.\d{3} / -?\d\.\d{3}", cells[0][4])
+    assert cells[0][5] == "lossless PNG -&gt; originals"
+    assert [f'id="q{i}"' in html for i in (1, 2, 3)] == [True] * 3
+
+
+def test_file_names_wrap_between_folders_and_ellipsize_in_captions():
+    from attrib.report.html import STYLE, name_html, path_html
+
+    assert path_html("/data/some folder/<b>.png") == "/<wbr>data/<wbr>some folder/<wbr>&lt;b&gt;.png"
+    assert name_html("/data/x/a_long_file_name.png") == (
+        '<span class="name" title="/data/x/a_long_file_name.png">a_long_file_name.png</span>')
+    assert "break-all" not in STYLE and "text-overflow: ellipsis" in STYLE
+
+
+def test_gallery_page_says_what_each_acceptance_figure_measures():
+    from attrib.report.gallery import generator_page
+
+    detail = {"name": "sdxl", "family": None, "created_at": "2026-01-01T00:00:00", "note": None,
+              "calibration": [{"extractor": "residual@3", "threshold": 0.8, "method": "cohort-far", "target_far": 0.01,
+                               "tar": 0.7},
+                              {"extractor": "residual@3|jpeg:90", "threshold": 0.6, "method": "cohort-far",
+                               "target_far": 0.01, "tar": 0.1}],
+              "samples": [{"sha256": c * 64, "path": f"/x/{c}.png"} for c in "abc"]}
+    html = generator_page(detail, {}, {c * 64: 0.9 for c in "abc"}, 0.8, "residual@3")
+    assert "<th>genuine accepted at calibration</th>" in html
+    held_out = html.split("Held-out score:")[1].split("</p>")[0]
+    assert "0 of 3 below it" in held_out and "run higher than a new image" in held_out
+    assert "genuine accepted at calibration of residual@3: 70% accepted, 30% below the threshold" in held_out
+    assert "the estimate of the share of new images of this generator that are accepted" in html

@@ -216,8 +216,11 @@ def test_a_real_server_answers_as_the_cli(served):
         assert httpx.get(f"{base}/docs", timeout=10).status_code == 200
     finally:
         server.terminate()
-        _, err = server.communicate(timeout=30)
+        out, err = server.communicate(timeout=30)
     assert "Traceback" not in err, err
+    assert err.startswith(f"attrib serve: {base} (API description at {base}/docs)\n"), err  # the start-up summary
+    assert "ready: extractor colormean@1" in err
+    assert '"POST /v1/identify HTTP/1.1" 200' in out and '"GET /docs HTTP/1.1" 200' in out  # the access log
 
 
 def test_the_openapi_schema_fuzzed_gives_no_server_error(own_gallery):

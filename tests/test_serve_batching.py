@@ -20,7 +20,7 @@ from test_serve import as_uploaded, client, served, upload  # noqa: F401 - serve
 
 class GatedRun:
     """A run function whose first call waits for ``release``, so that later requests pile up; it
-    records the (key, paths) of every call and answers each path with (key, path)."""
+    records the (key, requests) of every call and answers each path of each request with (key, path)."""
 
     def __init__(self, fail_on: str | None = None):
         self.calls: list[tuple] = []
@@ -28,14 +28,14 @@ class GatedRun:
         self.release = threading.Event()
         self.fail_on = fail_on
 
-    def __call__(self, key, paths):
-        self.calls.append((key, list(paths)))
+    def __call__(self, key, requests):
+        self.calls.append((key, [list(paths) for paths in requests]))
         if len(self.calls) == 1:
             self.started.set()
             assert self.release.wait(10)
         if key == self.fail_on:
             raise LookupError(f"no such thing as {key}")
-        return [(key, path) for path in paths]
+        return [[(key, path) for path in paths] for paths in requests]
 
 
 def paths(prefix: str, count: int) -> list[Path]:
@@ -70,7 +70,7 @@ def test_requests_that_wait_together_run_as_one_call_and_each_gets_its_own_resul
     for (key, items), outcome in zip(requests, outcomes[1:]):
         assert outcome == [(key, path) for path in items]
     assert len(run.calls) == 2  # the blocked call, then one call for the five requests behind it
-    assert run.calls[1] == ("identify", [path for _, items in requests for path in items])
+    assert run.calls[1] == ("identify", [items for _, items in requests])  # each request's images apart
     assert batcher.batches == 2
     batcher.close()
 
@@ -82,8 +82,8 @@ def test_a_batch_holds_at_most_max_images_and_never_splits_a_request():
     outcomes = submit_while_blocked(batcher, run, requests)
     for (key, items), outcome in zip(requests, outcomes[1:]):
         assert outcome == [(key, path) for path in items]
-    sizes = [len(call_paths) for _, call_paths in run.calls[1:]]
-    assert sizes == [3, 2, 6, 1]  # 3+2 > 4; the 6-image request runs alone; nothing is split
+    sizes = [[len(paths) for paths in call] for _, call in run.calls[1:]]
+    assert sizes == [[3], [2], [6], [1]]  # 3+2 > 4; the 6-image request runs alone; nothing is split
     batcher.close()
 
 
@@ -96,9 +96,9 @@ def test_requests_asking_different_things_run_in_separate_calls():
     for (key, items), outcome in zip(requests, outcomes[1:]):
         assert outcome == [(key, path) for path in items]
     assert sorted(run.calls[1:], key=repr) == sorted([
-        (("identify", 3), [*paths("a", 2), *paths("c", 1)]),
-        (("verify", "red"), paths("b", 1)),
-        (("identify", 5), paths("d", 1))], key=repr)
+        (("identify", 3), [paths("a", 2), paths("c", 1)]),
+        (("verify", "red"), [paths("b", 1)]),
+        (("identify", 5), [paths("d", 1)])], key=repr)
 
 
 def test_an_error_goes_to_every_request_of_its_call_and_no_other():
@@ -133,9 +133,10 @@ def test_close_answers_what_waits_then_refuses_new_requests():
         Batcher(run, max_images=0)
 
 
-def test_concurrent_http_requests_batched_together_get_the_library_answers(served, tmp_path, monkeypatch):
-    """Identify and verify requests held behind one running batch are answered by the next ones,
-    each as the library answers its own images alone, a bad image spoiling only its own record."""
+def test_concurrent_http_requests_batched_together_get_exactly_their_lone_answers(served, tmp_path, monkeypatch):
+    """Identify and verify requests held behind one running batch are answered by the next ones, each
+    with exactly the JSON it gets when sent alone (every float to the last digit), which is the library's
+    answer for its own images, a bad image spoiling only its own record."""
     gallery, queries = served
     monkeypatch.chdir(tmp_path)  # the library names the broken file as the server names the upload
     broken = Path("broken.png")
@@ -147,13 +148,13 @@ def test_concurrent_http_requests_batched_together_get_the_library_answers(serve
                                                          else g.verify("red", items, bound()))]
                     for kind, items in asks]
     with client(gallery) as http:
-        batcher = http.app.state.service.batcher
-        run = GatedRun()
-        real, batcher._run = batcher._run, lambda key, items: (run(key, items), real(key, items))[1]
-
         def ask(kind, items):
             return http.post(f"/v1/{kind}", files=upload(*items), data={"generator": "red"} if kind == "verify" else {})
 
+        alone = [ask(kind, items).json() for kind, items in asks]
+        batcher = http.app.state.service.batcher
+        run = GatedRun()
+        real, batcher._run = batcher._run, lambda key, requests: (run(key, requests), real(key, requests))[1]
         with ThreadPoolExecutor(len(asks) + 1) as pool:
             first = pool.submit(ask, "identify", [queries[0]])
             assert run.started.wait(30)
@@ -161,16 +162,16 @@ def test_concurrent_http_requests_batched_together_get_the_library_answers(serve
             while len(batcher._waiting) < len(asks):
                 threading.Event().wait(0.01)
             run.release.set()
-            # whitened and searched in a batch of another shape than alone: equal decisions, floats to the
-            # last bits (comparisons.py)
-            assert_same_answers(first.result(30).json()["results"], expected[0])
-            for (kind, items), future, records in zip(asks, answers, expected):
+            assert first.result(30).json() == alone[0]
+            for (kind, items), future, lone, records in zip(asks, answers, alone, expected):
                 answer = future.result(30)
                 assert answer.status_code == (422 if broken in items else 200), answer.text
+                assert answer.json() == lone
+                # the library alone: equal decisions, floats to the last bits (its own chunks; comparisons.py)
                 assert_same_answers(answer.json()["results"], records)
     assert sorted(key[0] for key, _ in run.calls[1:]) == ["identify", "verify"]  # two calls for five requests
+    assert sorted(len(requests) for _, requests in run.calls[1:]) == [2, 3]  # each request apart in its call
     assert http.app.state.service.pixels.used == 0  # every request gave its pixels back
-    assert sum(len(items) for _, items in run.calls[1:]) == sum(len(items) for _, items in asks)
 
 
 def test_a_request_waits_for_pixels_only_while_others_hold_them():

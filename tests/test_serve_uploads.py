@@ -68,7 +68,7 @@ def test_without_a_folder_uploads_are_placeholders_that_reembed_counts_apart(own
     assert as_json["problems"] == [] and len(as_json["uploaded"]) == 3 and as_json["embedded"] == 0
     assert all("upload:" in line for line in as_json["uploaded"])
 
-    summary = cli_json(own_gallery, "enroll", "-g", "gray", "--json", *gray)[0]  # the fix the message gives
+    summary = cli_json(own_gallery, "enroll", "-g", "gray", "-e", "colormean", "--json", *gray)[0]  # the fix given
     assert summary["added"] == [] and all("upload:" in s["reason"] and "replaced" in s["reason"]
                                           for s in summary["skipped"])
     assert stored(own_gallery, "gray") == {sha256(p): str(p.resolve()) for p in gray}

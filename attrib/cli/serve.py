@@ -24,13 +24,18 @@ APP_FACTORY = "attrib.serve.app:app_from_environment"
 @click.option("--keep-uploads", "keep_uploads", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Keep each enrolled upload in DIR (by content), so `gallery reembed` can read it again "
                    "(default: $ATTRIB_UPLOADS_DIR, else none is kept and samples are stored as upload:NAME).")
+@click.option("--create", is_flag=True,
+              help="Serve a new, empty gallery when none is at --gallery (without it, a missing gallery is refused).")
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="One line per request on standard output.")
 @click.pass_context
-def serve(ctx, host, port, workers, auth_reads, extractor, keep_uploads):
+def serve(ctx, host, port, workers, auth_reads, extractor, keep_uploads, create, access_log):
     """Serve the gallery over HTTP: POST /v1/identify, /v1/verify, /v1/enroll; OpenAPI at /docs.
 
     Writes (enroll, DELETE /v1/generators/NAME) need `Authorization: Bearer $ATTRIB_TOKEN`; with no
-    ATTRIB_TOKEN set they are refused. ATTRIB_MAX_REQUEST_BYTES (default 64 MiB) and
-    ATTRIB_MAX_IMAGE_PIXELS bound what one request may send."""
+    ATTRIB_TOKEN set they are refused. ATTRIB_MAX_REQUEST_BYTES (default 64 MiB), ATTRIB_MAX_IMAGE_PIXELS,
+    ATTRIB_MAX_REQUEST_PIXELS, ATTRIB_READ_TIMEOUT and ATTRIB_MIN_BODY_RATE bound what one request may send
+    and how slowly. Prints what it serves at start-up."""
     try:
         import fastapi  # noqa: F401
         import python_multipart  # noqa: F401
@@ -39,6 +44,8 @@ def serve(ctx, host, port, workers, auth_reads, extractor, keep_uploads):
         raise AttribError(f"attrib serve needs its extra ({exc.name} is missing): "
                           "pip install 'attrib[serve]'") from None
     from ..serve.settings import AUTH_READS_ENV, EXTRACTOR_ENV, GALLERY_ENV, UPLOADS_DIR_ENV, ServeSettings
+    from ..serve.slow_clients import PROTOCOL
+    from ..serve.startup import log_config, served_gallery, summary
     from ..serve.uploads import check_folder
 
     os.environ[GALLERY_ENV] = str(ctx.obj["gallery"])  # the workers build the app from the environment
@@ -51,9 +58,12 @@ def serve(ctx, host, port, workers, auth_reads, extractor, keep_uploads):
     settings = ServeSettings.from_environment()  # a bad setting fails here, in one line, before any worker starts
     if settings.uploads_dir is not None:
         check_folder(settings.uploads_dir)
-    if settings.token is None:
-        click.echo("note: ATTRIB_TOKEN is not set, so enroll and remove are refused; reads are open", err=True)
-    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="warning")
+    gallery = served_gallery(ctx.obj["gallery"], create)
+    shown_host = f"[{host}]" if ":" in host else host
+    for line in summary(f"http://{shown_host}:{port}", gallery, settings, workers, access_log):
+        click.echo(line, err=True)
+    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, http=PROTOCOL,
+                log_config=log_config(access_log), access_log=access_log)
 
 
 COMMANDS = (serve,)

@@ -54,9 +54,11 @@ import numpy as np
 
 from ..errors import AttribError
 from ..extractors.contract import extractor_list
+from ..report.html import THUMB_PX
 from ..scoring import DEFAULT_TARGET_FAR
 from ..synthetic.conditions import Condition
 from . import DEFAULT_CONDITION
+from .mistakes import mistake_previews, name_sources, source_names
 
 VERIFICATION_FAR = DEFAULT_TARGET_FAR  # the FAR at which verification TAR is reported
 UNKNOWN = "unknown"
@@ -108,10 +110,13 @@ class CachedExtractor:
 
 @dataclass
 class Evaluation:
-    """``data`` is the JSON-ready result; ``pooled`` maps a condition to (is_known, best score) over repeats."""
+    """``data`` is the JSON-ready result; ``pooled`` maps a condition to (is_known, best score) over repeats;
+    ``previews`` maps the sha256 of a worst mistake's query or nearest sample, as scored, to its picture
+    ``(bytes, mime)``, made before the scored copies were deleted."""
 
     data: dict
     pooled: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    previews: dict[str, tuple[bytes, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -253,8 +258,8 @@ def run_repeat(extractors, enroll, queries, known, advance, notes: Counter,
             per_known.append([scores.get(g, -1.0) for g in known])
             right = (label, (families or {}).get(label)) if label in known else (UNKNOWN,)
             if result.decision not in right:
-                mistakes.append({"path": str(path), "truth": label, "decision": result.decision,
-                                 "confidence": result.confidence, "reason": result.reason,
+                mistakes.append({"path": str(path), "sha256": result.sha256, "truth": label,
+                                 "decision": result.decision, "confidence": result.confidence, "reason": result.reason,
                                  "nearest": list(nearest.exemplars or [])})
     return {"truth": truth, "best": best, "decision": decision, "mistakes": mistakes, "score": np.array(score, float),
             "margin": np.array(margin, float), "per_known": np.array(per_known, float).reshape(len(truth), len(known))}
@@ -374,6 +379,7 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
                     raise AttribError(_too_few(label, Path(data_dir) / label, len(images[label]), shots,
                                                label in known, why))
         n_files = {label: len(paths) for label, paths in files.items()}
+        sources = source_names(written.values(), files)
         cached = [CachedExtractor(e) for e in extractors]  # equal pixels embed once, whatever block they are in
         for block in blocks:
             name = block.name
@@ -396,6 +402,10 @@ def run_evaluation(data_dir, known, unknown=(), *, extractor, shots=10, repeats=
                 wall_s=round(time.perf_counter() - t0, 2), **({"sweep": True} if block.sweep else {}))
             result.pooled[name] = (np.concatenate([np.isin(r["truth"], known) for r in raws]),
                                    np.concatenate([r["margin"] for r in raws]))
+            worst = result.data["conditions"][-1]["worst_mistakes"]
+            if not block.sweep:  # a sweep block has no section of its own to show them in
+                mistake_previews(worst, result.previews, THUMB_PX)
+            name_sources(worst, sources)
     if deliveries:
         data["sweep"] = sweep_rows(data["conditions"], parsed, deliveries)
     data["notes"] = [f"{text} (x{n})" if n > 1 else text for text, n in notes.items()]

@@ -132,5 +132,5 @@ def write_index(evaluation: Evaluation, out_dir: Path, plots: dict[str, list[Pat
     from .protocol import FAMILY_METRICS, METRICS
 
     names = METRICS + (FAMILY_METRICS if evaluation.data["config"].get("families") else ())
-    text = evaluation_page(evaluation.data, {c: read_plots(p) for c, p in plots.items()}, names)
+    text = evaluation_page(evaluation.data, {c: read_plots(p) for c, p in plots.items()}, names, evaluation.previews)
     return write_page(out_dir / "index.html", text)

@@ -1,13 +1,14 @@
 """The ``index.html`` of ``attrib evaluate --report DIR``: per condition the metrics (the operating
 point first), the per-generator table, the ROC and confusion plots inlined, and the confusion matrix
-as a table; with ``--sweep``, the laundering curve and its table (one row per query delivery)."""
+as a table and the worst mistakes (pictured as scored, named by their files in the data folder); with
+``--sweep``, the laundering curve and its table (one row per query delivery)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Iterable
 
-from .html import esc, image_tag, page, placeholder, preview_bytes, table
+from .html import esc, image_tag, name_html, page, path_html, placeholder, table
 
 
 def _stat(s: dict[str, Any] | None, pct: bool) -> str:
@@ -17,30 +18,40 @@ def _stat(s: dict[str, Any] | None, pct: bool) -> str:
     return fmt.format(s["mean"]) + ("" if s.get("std") is None else " ± " + fmt.format(s["std"]))
 
 
-def mistakes_html(mistakes: list[dict[str, Any]]) -> str:
-    """The wrong decisions, the most confident first: the query, truth and decision, and the nearest enrolled
-    samples that led there (previews made from their files, which the evaluation keeps)."""
-    from .html import PREVIEW_PX
+def mistakes_html(mistakes: list[dict[str, Any]], previews: dict[str, tuple[bytes, str]] | None = None) -> str:
+    """The wrong decisions, the most confident first, each in its own box headed by what went wrong: the
+    query and the nearest enrolled samples that led there, named by their files in the data folder and
+    shown as they were scored (``previews``, by sha256, which the evaluation made before deleting its
+    copies; else made from the data folder's file when it is there, else a placeholder naming it)."""
     from .identify import exemplar_figure, exemplar_images
 
     if not mistakes:
         return "<p>No wrong decision.</p>"
-    images = exemplar_images(None, {e.get("sha256", ""): e.get("path") for m in mistakes for e in m["nearest"]})
-    rows = []
-    for m in mistakes:
-        shown = preview_bytes(Path(m["path"]), PREVIEW_PX)
+    images = dict(previews or {})
+    wanted = {item.get("sha256") or item.get("path") or "": item.get("path")
+              for m in mistakes for item in (m, *m["nearest"])}
+    images.update(exemplar_images(None, {key: path for key, path in wanted.items() if key not in images}))
+    boxes = []
+    for n, m in enumerate(mistakes, 1):
+        key = m.get("sha256") or m["path"]
+        shown = images.get(key)
         query = image_tag(*shown, alt=m["path"], css="thumb") if shown else placeholder(m["path"])
         confidence = "-" if m["confidence"] is None else f"{m['confidence']:.2f}"
-        rows.append(f"<div class=\"mistake\"><figure>{query}<figcaption>{esc(Path(m['path']).name)}</figcaption>"
-                    f"</figure><p><b>{esc(m['truth'])}</b> decided as <b>{esc(m['decision'])}</b> (confidence "
-                    f"{confidence}): {esc(m['reason'])}</p><div class=\"grid\">"
-                    + "".join(exemplar_figure(e, images) for e in m["nearest"]) + "</div></div>")
-    return "".join(rows)
+        boxes.append(f'<div class="mistake"><h4>{n}. a {esc(m["truth"])} image decided as {esc(m["decision"])} '
+                     f"(confidence {confidence})</h4>"
+                     f'<p class="muted">{path_html(m["path"])}: {esc(m["reason"])}</p><div class="grid">'
+                     f'<figure class="query" title="{esc(m["path"])}">{query}<figcaption>query<br>'
+                     f'<span class="muted">{name_html(m["path"])}</span></figcaption></figure>'
+                     + "".join(exemplar_figure(e, images) for e in m["nearest"]) + "</div></div>")
+    return ('<p class="muted">Each box: the query (red frame) and its nearest enrolled samples with their '
+            "similarity, as they were scored under this condition; names are the files in the data folder.</p>"
+            + "".join(boxes))
 
 
 def condition_html(block: dict[str, Any], metric_names: Iterable[tuple[str, str]],
-                   plots: list[tuple[str, bytes]]) -> str:
-    """One condition's metrics, per-generator table, plots (``(file name, PNG bytes)``) and matrix."""
+                   plots: list[tuple[str, bytes]], previews: dict[str, tuple[bytes, str]] | None = None) -> str:
+    """One condition's metrics, per-generator table, plots (``(file name, PNG bytes)``), matrix and worst
+    mistakes (pictures from ``previews``, see :func:`mistakes_html`)."""
     metrics = table(["metric", "mean ± std over repeats", "s.e. of the mean"],
                     [[text, _stat(block["metrics"].get(key), False),
                       "-" if (block["metrics"].get(key) or {}).get("sem") is None
@@ -64,7 +75,7 @@ def condition_html(block: dict[str, Any], metric_names: Iterable[tuple[str, str]
             f"<div class=\"grid\">{pictures}</div>"
             f"<h3>Confusion (rows: truth, columns: decision; summed over repeats)</h3>{matrix}"
             + (f"<h3>Worst mistakes (the most confident wrong decisions, with the nearest enrolled samples)</h3>"
-               f"{mistakes_html(block['worst_mistakes'])}" if "worst_mistakes" in block else "")
+               f"{mistakes_html(block['worst_mistakes'], previews)}" if "worst_mistakes" in block else "")
             + "</section>")
 
 
@@ -96,9 +107,11 @@ def sweep_html(rows: list[dict[str, Any]], metric_names: Iterable[tuple[str, str
 
 
 def evaluation_page(data: dict[str, Any], plots: dict[str, list[tuple[str, bytes]]],
-                    metric_names: Iterable[tuple[str, str]]) -> str:
+                    metric_names: Iterable[tuple[str, str]], previews: dict[str, tuple[bytes, str]] | None = None
+                    ) -> str:
     """The whole page for an evaluation's JSON ``data``; ``plots`` maps a condition to its PNGs (``"sweep"``
-    to the sweep's curve). Blocks that only a sweep row shows get no section of their own."""
+    to the sweep's curve); ``previews`` the worst mistakes' pictures by sha256. Blocks that only a sweep row
+    shows get no section of their own."""
     cfg = data["config"]
     setup = table(["setting", "value"], [
         ["data", cfg["data_dir"]], ["known", ", ".join(cfg["known"])], ["unknown", ", ".join(cfg["unknown"]) or "-"],
@@ -107,7 +120,7 @@ def evaluation_page(data: dict[str, Any], plots: dict[str, list[tuple[str, bytes
     notes = "".join(f"<li>{esc(n)}</li>" for n in data.get("notes", []))
     body = (f"<h1>attrib evaluate</h1>{setup}"
             + (f"<h3>Notes</h3><ul>{notes}</ul>" if notes else "")
-            + "".join(condition_html(block, metric_names, plots.get(block["condition"], []))
+            + "".join(condition_html(block, metric_names, plots.get(block["condition"], []), previews)
                       for block in data["conditions"] if not block.get("sweep"))
             + (sweep_html(data["sweep"], [(k, t) for k, t in metric_names if k in data["sweep"][0]["clean_gallery"]],
                           plots.get("sweep", [])) if data.get("sweep") else "")

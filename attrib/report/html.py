@@ -21,32 +21,60 @@ THUMB_PX = 128  # longest side of an exemplar thumbnail made from its file
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; background: #fff; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin: 0 0 .4em 0; word-break: break-all; }
-section.query { border: 1px solid #ccc; border-radius: 6px; padding: 1em; margin: 1em 0; display: flex; gap: 1.5em; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin: 0 0 .4em 0; overflow-wrap: break-word; }
+h4 { margin: 0 0 .3em 0; }
+section.query { border: 1px solid #ccc; border-radius: 6px; padding: .6em .8em; margin: .6em 0; display: flex;
+                gap: 1em; }
+section.query h2 { font-size: 1em; }
+section.query p { margin: .15em 0; }
 section.query > .preview { flex: 0 0 auto; }
 section.query > .body { flex: 1 1 auto; min-width: 0; }
-.decision { font-size: 1.3em; font-weight: bold; }
+.decision { font-size: 1.2em; font-weight: bold; }
 .decision.known { color: #1a6b1a; } .decision.unknown { color: #8a1c1c; } .decision.ambiguous { color: #8a6d00; }
-.candidate { margin: .6em 0; }
+table.candidates { margin: .3em 0; }
+table.candidates td { border: none; padding: .1em .5em .1em 0; vertical-align: middle; }
+table.candidates .exemplars { gap: .3em; flex-wrap: nowrap; }
+table.candidates figure { max-width: 52px; font-size: .7em; line-height: 1.1; }
+table.candidates td.figures { color: #666; font-size: .8em; white-space: nowrap; }
+table.candidates img.thumb, table.candidates .placeholder { width: 48px; height: 48px; font-size: .55em; }
 .exemplars { display: flex; gap: .6em; flex-wrap: wrap; }
-figure { margin: 0; text-align: center; font-size: .8em; max-width: 140px; word-break: break-all; }
+figure { margin: 0; text-align: center; font-size: .8em; max-width: 140px; }
+.name { display: block; max-width: 100%; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 img.thumb { width: 128px; height: 128px; object-fit: contain; background: #eee; border: 1px solid #ccc; }
-img.preview { max-width: 256px; max-height: 256px; border: 1px solid #ccc; }
+img.preview { max-width: 160px; max-height: 160px; border: 1px solid #ccc; }
 .placeholder { width: 128px; height: 128px; background: #eee; border: 1px dashed #999; display: flex;
                align-items: center; justify-content: center; font-size: .75em; color: #555; overflow: hidden; }
+.placeholder > span { max-width: 100%; overflow-wrap: break-word; text-align: center; }
 .flag { display: inline-block; background: #fde2c2; border-radius: 3px; padding: .1em .4em; margin: .1em; }
 .error { color: #8a1c1c; font-weight: bold; }
 table { border-collapse: collapse; margin: .5em 0; } td, th { border: 1px solid #ccc; padding: .2em .5em; }
 th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.summary td.file { max-width: 32em; overflow-wrap: break-word; }
 .grid { display: flex; flex-wrap: wrap; gap: .8em; }
 .muted { color: #666; font-size: .85em; }
 .held-out { font-size: .85em; } .held-out.below { color: #8a1c1c; font-weight: bold; }
+.mistake { border: 1px solid #ccc; border-radius: 6px; padding: .6em .8em; margin: .8em 0; }
+.mistake figure.query img.thumb { border: 2px solid #8a1c1c; }
 """
 
 
 def esc(value: object) -> str:
     """``value`` as text, HTML-escaped (quotes included); None is empty."""
     return "" if value is None else escape(str(value), quote=True)
+
+
+def path_html(path: object) -> str:
+    """``path`` escaped, with a line-break opportunity after each path separator, so that a long path
+    wraps between its folders rather than inside a name."""
+    return esc(path).replace("/", "/<wbr>").replace("\\", "\\<wbr>")
+
+
+def name_html(path: object) -> str:
+    """The file name of ``path`` on one line, cut with an ellipsis where its box is narrower; the whole
+    path is its tooltip."""
+    text = "" if path is None else str(path)
+    name = text.replace("\\", "/").rsplit("/", 1)[-1] or text
+    return f'<span class="name" title="{esc(text)}">{esc(name)}</span>'
 
 
 def page(title: str, body: str) -> str:
@@ -86,13 +114,14 @@ def image_tag(data: bytes, mime: str, alt: str, css: str) -> str:
 
 
 def placeholder(text: str) -> str:
-    return f'<div class="placeholder" title="{esc(text)}">{esc(text)}</div>'
+    """A grey box in place of a picture, naming ``text`` (a path wraps between its folders)."""
+    return f'<div class="placeholder" title="{esc(text)}"><span>{path_html(text)}</span></div>'
 
 
 def score_bar(score: float, threshold: float, low: float = -1.0, high: float = 1.0) -> str:
     """An inline SVG bar: the score filled from ``low``, the threshold a black tick; green when the score
     reaches the threshold, red otherwise. Values outside ``[low, high]`` are drawn at the ends."""
-    width, height = 300, 16
+    width, height = 240, 14
 
     def x(value: float) -> float:
         span = (high - low) or 1.0

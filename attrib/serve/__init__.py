@@ -2,9 +2,11 @@
 
 :mod:`.settings` reads the settings (token, limits, gallery) from the environment, :mod:`.uploads`
 decodes uploads from their bytes (identify, verify) or writes them as files (enroll), :mod:`.limits`
-enforces the request size and pixel limits, :mod:`.batching` answers concurrent requests together,
-:mod:`.schemas` describes every answer (pydantic models, for the OpenAPI schema), :mod:`.app` builds
-the app (:func:`create_app`). The command line loads this package only when ``attrib serve`` runs.
+enforces the request size and pixel limits, :mod:`.auth` checks the token before a body is read,
+:mod:`.slow_clients` answers 408 to a request that does not arrive in time, :mod:`.batching` answers
+concurrent requests together, :mod:`.schemas` describes every answer (pydantic models, for the OpenAPI
+schema), :mod:`.app` builds the app (:func:`create_app`), :mod:`.startup` checks the gallery and says what
+is served before the server starts. The command line loads this package only when ``attrib serve`` runs.
 
 May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.gallery`,
 :mod:`attrib.enrollment`, :mod:`attrib.routing`, :mod:`attrib.upkeep`, :mod:`attrib.scoring`, :mod:`attrib.storage`,

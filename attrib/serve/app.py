@@ -1,24 +1,25 @@
 """The FastAPI app: identify, verify, enroll and remove over HTTP, answering with the CLI's JSON objects.
 
 The extractor is bound (and warmed) once per worker, at start-up. Identify and verify requests
-decode their uploads on their own threads, within the worker's pixel allowance, then those that
-arrive together are answered together (:mod:`.batching`): one gallery open and one extractor call
-per batch. Each batch and each write opens the gallery afresh (read-only for reads), so it sees
-every write committed before it, by this worker or any other process. Endpoints are plain
-functions, which FastAPI runs on its thread pool, off the event loop. Writes need the bearer token
-(:mod:`.settings`); reads need it only with ``auth_reads``.
+decode their uploads on their own threads, within the request's pixel limit and the worker's pixel
+allowance (:mod:`.limits`), then those that arrive together are answered together (:mod:`.batching`):
+one gallery open per batch, each request's images scored as they would be alone. Each batch and each
+write opens the gallery afresh (read-only for reads), so it sees every write committed before it, by
+this worker or any other process. Endpoints are plain functions, which FastAPI runs on its thread
+pool, off the event loop. Writes need the bearer token, reads only with ``auth_reads`` (:mod:`.auth`,
+checked before the body is read); a body that does not arrive in time is 408 (:mod:`.slow_clients`).
 """
 
-import hmac
+import logging
+import os
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, AsyncIterator, Sequence, Union
+from typing import Annotated, Any, AsyncIterator, Union
 
 import numpy as np
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import (AttribError, DiskFull, EmptyGallery, GalleryBusy, ImageError, ReadOnlyGallery,
@@ -28,16 +29,20 @@ from ..gallery import Gallery, open_gallery
 from ..images import PIXELS_AHEAD, Loaded
 from ..scoring.decision import IdentificationResult, Verification
 from ..version import __version__
+from . import page
+from .auth import TokenGate, guarded, open_access, token_guard
 from .batching import Batcher
-from .limits import BodyLimit, PixelAllowance, pixel_problem
+from .limits import BodyLimit, PixelAllowance, pixel_problem, request_pixel_problem
 from .schemas import (EnrollFailed, Enrolled, Generators, Health, Identified, IdentifyFailed, Removed, Verified,
                       VerifyFailed, answers)
-from .settings import TOKEN_ENV, ServeSettings
+from .settings import ServeSettings
+from .slow_clients import BodyTimeout
 from .uploads import Upload, UploadFolder, check_folder, decoded, stored_as, upload_name
 
 _STATUS = ((ImageError, 422), (UnknownGenerator, 404), (EmptyGallery, 409), (GalleryBusy, 503),
            (ReadOnlyGallery, 507), (DiskFull, 507))
 Result = Union[IdentificationResult, Verification]  # one answer of identify or verify
+log = logging.getLogger("attrib.serve")
 
 
 def error_status(exc: AttribError) -> int:
@@ -75,13 +80,21 @@ class Service:
         with self.pixels.held(sum(upload.pixels for upload in uploads)):
             return self.batcher.submit(key, decoded(uploads, self.inspect))
 
-    def run_batch(self, key: tuple[Any, ...], paths: list[Loaded]) -> Sequence[Result]:
-        """The results for ``paths`` (images decoded already, see :func:`.uploads.decoded`) of one batch:
-        ``key`` is ("identify", top_k, trust_metadata) or ("verify", generator)."""
+    def run_batch(self, key: tuple[Any, ...], requests: list[list[Loaded]]) -> list[list[Result]]:
+        """The results of each request of one batch (its images decoded already, see :func:`.uploads.decoded`),
+        from one gallery open: ``key`` is ("identify", top_k, trust_metadata) or ("verify", generator). Each
+        request is its own call, so it gets exactly the answer it would get alone."""
         with self.reading() as gallery:
             if key[0] == "identify":
-                return list(gallery.identify(paths, self.identifier, top_k=key[1], trust_metadata=key[2]))
-            return list(gallery.verify(key[1], paths, self.extractor))
+                return [list(gallery.identify(paths, self.identifier, top_k=key[1], trust_metadata=key[2]))
+                        for paths in requests]
+            return [list(gallery.verify(key[1], paths, self.extractor)) for paths in requests]
+
+    def extractor_key(self) -> str:
+        """The identity key of the bound extractor (``a+b`` for fused ones)."""
+        if isinstance(self.identifier, list):
+            return "+".join(bound.identity.key for bound in self.identifier)
+        return self.identifier.identity.key
 
     def close(self) -> None:
         """Answer the requests waiting, then remove the upload folder."""
@@ -103,29 +116,17 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = await run_in_threadpool(Service, gallery_location, settings)
+        log.info("worker %d ready: extractor %s", os.getpid(), app.state.service.extractor_key())
         yield
         await run_in_threadpool(app.state.service.close)
 
     app = FastAPI(title="attrib", version=__version__, lifespan=lifespan,
                   description="Tell which generator made an image, or say it is unknown.")
+    needs_token = token_guard(settings.token)
     app.add_middleware(BodyLimit, limit=settings.max_request_bytes)
-    bearer = HTTPBearer(auto_error=False)
-
-    def token_given(credentials: HTTPAuthorizationCredentials | None) -> None:
-        if settings.token is None:
-            raise HTTPException(403, f"writes are turned off: set {TOKEN_ENV} where `attrib serve` runs, and "
-                                     "send it as `Authorization: Bearer TOKEN`")
-        given = (credentials.credentials if credentials else "").encode()
-        if not hmac.compare_digest(given, settings.token.encode()):
-            raise HTTPException(401, "missing or wrong bearer token; send `Authorization: Bearer TOKEN`",
-                                headers={"WWW-Authenticate": "Bearer"})
-
-    def may_write(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
-        token_given(credentials)
-
-    def may_read(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
-        if settings.auth_reads:
-            token_given(credentials)
+    app.add_middleware(BodyTimeout, timeout=settings.read_timeout, min_rate=settings.min_body_rate)
+    app.add_middleware(TokenGate, token=settings.token, routes=lambda: guarded(app.routes, needs_token),
+                       max_body=settings.max_request_bytes)
 
     starting = threading.Lock()
 
@@ -142,16 +143,14 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
         return JSONResponse({"detail": str(exc)}, status_code=error_status(exc))
 
     Files = Annotated[list[UploadFile], File(description="One or more images.")]
-    Reader = Annotated[None, Depends(may_read)]
-    Writer = Annotated[None, Depends(may_write)]
+    Reader = Annotated[None, Depends(needs_token if settings.auth_reads else open_access)]
+    Writer = Annotated[None, Depends(needs_token)]
     Held = Annotated[Service, Depends(service)]
 
     @app.get("/v1/health", response_model=None, responses=answers(Health, 401, 403))
     def health(_: Reader, held: Held) -> dict[str, Any]:
         """Whether the server is up, with the gallery and extractor it serves."""
-        key = "+".join(b.identity.key for b in held.identifier) if isinstance(held.identifier, list) \
-            else held.identifier.identity.key
-        return {"status": "ok", "version": __version__, "extractor": key}
+        return {"status": "ok", "version": __version__, "extractor": held.extractor_key()}
 
     @app.get("/v1/generators", response_model=None, responses=answers(Generators, 400, 401, 403, 503))
     def generators(_: Reader, held: Held) -> dict[str, Any]:
@@ -166,7 +165,7 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
                  trust_metadata: Annotated[bool, Form()] = False) -> JSONResponse:
         """Identify each uploaded image: `{"results": [...]}`, one `attrib identify --json` object per image,
         in upload order; 422 (with the results) when an image cannot be read."""
-        results = held.results(("identify", top_k, trust_metadata), read_uploads(files, held.settings))
+        results = held.results(("identify", top_k, trust_metadata), read_uploads(files, held.settings, decoding=True))
         return answer([result.to_json() for result in results])
 
     @app.post("/v1/verify", response_model=None,
@@ -174,7 +173,7 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
     def verify(_: Reader, held: Held, files: Files, generator: Annotated[str, Form(min_length=1)]) -> JSONResponse:
         """Verify each uploaded image against `generator`: `{"results": [...]}`, one `attrib verify --json`
         object per image; 404 when the generator is not enrolled."""
-        results = held.results(("verify", generator), read_uploads(files, held.settings))
+        results = held.results(("verify", generator), read_uploads(files, held.settings, decoding=True))
         return answer([result.to_json() for result in results])
 
     @app.post("/v1/enroll", response_model=None,
@@ -183,8 +182,8 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
                family: Annotated[str | None, Form()] = None, note: Annotated[str | None, Form()] = None
                ) -> JSONResponse | dict[str, Any]:
         """Enroll the uploaded images under `generator` (needs the token): the summary `attrib enroll
-        --json` prints; 422 when an image could not be enrolled."""
-        uploads = read_uploads(files, held.settings)
+        --json` prints; 422 when an image could not be enrolled, 400 for a name the gallery refuses."""
+        uploads = read_uploads(files, held.settings, decoding=False)
         with held.uploads.written(uploads) as saved, held.writing() as gallery:
             report = gallery.enroll(generator, [f.path for f in saved], held.extractor, family=family, note=note,
                                     stored_as=stored_as(saved, held.settings.uploads_dir))
@@ -194,19 +193,23 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
             return JSONResponse({"detail": summary["failed"][0]["error"], **summary}, status_code=422)
         return summary
 
-    @app.delete("/v1/generators/{name}", response_model=None,
+    @app.delete("/v1/generators/{name:path}", response_model=None,
                 responses=answers(Removed, 400, 401, 403, 404, 422, 503, 507))
     def remove(_: Writer, held: Held, name: str) -> dict[str, Any]:
-        """Remove a generator and its samples, then recalibrate (needs the token); 404 when not enrolled."""
+        """Remove a generator and its samples, then recalibrate (needs the token); 404 when not enrolled. The
+        name is the rest of the path, so any enrolled name can be given (`/` as is or as `%2F`)."""
         with held.writing() as gallery:
             count = gallery.remove(name)
         return {"removed": name, "samples": count}
 
+    page.install(app)  # the page at / and the offline API page at /docs (attrib/serve/page.py)
     return app
 
 
-def read_uploads(files: list[UploadFile], settings: ServeSettings) -> list[Upload]:
-    """The uploads' names and bytes; 413 for an image over the pixel limit."""
+def read_uploads(files: list[UploadFile], settings: ServeSettings, decoding: bool) -> list[Upload]:
+    """The uploads' names and bytes; 413 for an image over the pixel limit and, for uploads decoded together
+    (``decoding``: identify and verify), for images over the request's pixel limit together, judged from
+    their headers before any is decoded. (Enroll decodes its files in turn, within the loader's own bound.)"""
     uploads = []
     for position, file in enumerate(files):
         name, data = upload_name(file.filename, position), file.file.read()
@@ -214,6 +217,9 @@ def read_uploads(files: list[UploadFile], settings: ServeSettings) -> list[Uploa
         if problem:
             raise HTTPException(413, problem)
         uploads.append(Upload(name, data, pixels))
+    total = sum(upload.pixels for upload in uploads)
+    if decoding and (problem := request_pixel_problem(total, len(uploads), settings.max_request_pixels)):
+        raise HTTPException(413, problem)
     return uploads
 
 
@@ -229,8 +235,6 @@ def answer(records: list[dict[str, Any]]) -> JSONResponse:
 def app_from_environment() -> "FastAPI":
     """The app for ``$ATTRIB_GALLERY`` with the settings of the environment: what each ``attrib serve``
     worker builds (uvicorn's factory)."""
-    import os
-
     from .settings import GALLERY_ENV
 
     location = os.environ.get(GALLERY_ENV, "")

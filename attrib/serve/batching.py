@@ -1,13 +1,15 @@
-"""Concurrent requests of one worker answered together: one gallery open, one decode pool and one
-extractor call per batch.
+"""Concurrent requests of one worker answered together: one gallery open per batch, and each request
+answered exactly as it would be alone.
 
 Each identify or verify request hands its images to the worker's :class:`Batcher` and waits for its
 own results. One thread takes everything waiting whenever it is free, so a request never waits for
 others to arrive (a lone request on an idle server runs at once), while requests that arrive during
 a batch are answered together by the next one. A batch is grouped by what its requests ask (``key``:
-the operation and its options), each group runs as one call, and each request gets its slice of the
-results, in its own order. An error that stops a call (an empty gallery, an unknown generator) goes
-to every request of that group, and the batcher goes on with the next.
+the operation and its options), each group runs as one call that gets each request's images apart
+(so that the call can answer each as it would alone: the same images in the same chunks give the same
+floats, where a chunk of another shape would sum them in another order), and each request gets its own
+results, in its own order. An error that stops a call (an empty gallery, an unknown generator) goes to
+every request of that group, and the batcher goes on with the next.
 """
 
 from __future__ import annotations
@@ -33,11 +35,16 @@ class Job(Generic[Key, Item]):
     answer: Future[list[Any]] = field(default_factory=Future)
 
 
-class Batcher(Generic[Key, Item]):
-    """Runs ``run(key, paths) -> results`` (one result per path, in order) for the requests waiting,
-    at most ``max_images`` images a batch (a request is never split, so a larger one runs alone)."""
+Run = Callable[[Key, list[list[Item]]], Sequence[Sequence[Any]]]
 
-    def __init__(self, run: Callable[[Key, list[Item]], Sequence[Any]], max_images: int = DEFAULT_MAX_IMAGES):
+
+class Batcher(Generic[Key, Item]):
+    """Runs ``run(key, requests) -> results`` for the requests waiting that ask the same ``key``:
+    ``requests`` holds each request's images, in order, and ``results`` each request's results (one per
+    image, in order); at most ``max_images`` images a batch (a request is never split, so a larger one
+    runs alone)."""
+
+    def __init__(self, run: Run[Key, Item], max_images: int = DEFAULT_MAX_IMAGES):
         if max_images < 1:
             raise ValueError(f"max_images must be at least 1, got {max_images}")
         self._run = run
@@ -94,12 +101,13 @@ class Batcher(Generic[Key, Item]):
     def _answer(self, key: Key, group: list[Job[Key, Item]]) -> None:
         self.batches += 1
         try:
-            results = list(self._run(key, [path for job in group for path in job.paths]))
+            results = [list(answers) for answers in self._run(key, [job.paths for job in group])]
+            if [len(answers) for answers in results] != [len(job.paths) for job in group]:
+                raise RuntimeError(f"the batch answered {[len(a) for a in results]} results for requests of "
+                                   f"{[len(job.paths) for job in group]} images")
         except Exception as exc:  # noqa: BLE001 - handed to each waiting request, which raises it
             for job in group:
                 job.answer.set_exception(exc)
             return
-        start = 0
-        for job in group:
-            job.answer.set_result(results[start:start + len(job.paths)])
-            start += len(job.paths)
+        for job, answers in zip(group, results):
+            job.answer.set_result(answers)

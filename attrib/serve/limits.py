@@ -1,6 +1,8 @@
 """Request limits: the body size (an ASGI middleware, answering 413 before the app parses anything),
-the pixels of one uploaded image (read from its header, before any pixel is decoded), and the decoded
-pixels a worker holds at once (:class:`PixelAllowance`)."""
+the pixels of one uploaded image and of all the images of one request (read from their headers, before
+any pixel is decoded), and the decoded pixels a worker holds at once (:class:`PixelAllowance`). So the
+decoded pixels of a worker stay within the larger of the request limit and the allowance, whatever
+its clients send at once."""
 
 from __future__ import annotations
 
@@ -87,6 +89,16 @@ def pixel_problem(name: str, data: bytes, limit: int) -> tuple[str | None, int]:
         return None, width * height
     return (f"{name}: {width}x{height} pixels is over the {limit:,}-pixel limit per image "
             "(the server's ATTRIB_MAX_IMAGE_PIXELS sets it)"), width * height
+
+
+def request_pixel_problem(total: int, images: int, limit: int) -> str | None:
+    """Why the ``images`` of one request, holding ``total`` pixels, are over the ``limit`` for one request, or
+    None."""
+    if total <= limit:
+        return None
+    return (f"the {images} image{'s' if images != 1 else ''} of this request hold {total:,} pixels together, over "
+            f"the {limit:,}-pixel limit per request; send fewer or smaller images per request (the server's "
+            "ATTRIB_MAX_REQUEST_PIXELS sets it)")
 
 
 class PixelAllowance:

@@ -8,23 +8,32 @@ from pathlib import Path
 from typing import Mapping
 
 from ..errors import AttribError
-from ..images import MAX_PIXELS, positive_setting
+from ..images import MAX_PIXELS, PIXELS_AHEAD, positive_setting
 
 TOKEN_ENV = "ATTRIB_TOKEN"
 AUTH_READS_ENV = "ATTRIB_AUTH_READS"
 MAX_REQUEST_ENV = "ATTRIB_MAX_REQUEST_BYTES"
 MAX_PIXELS_ENV = "ATTRIB_MAX_IMAGE_PIXELS"
+MAX_REQUEST_PIXELS_ENV = "ATTRIB_MAX_REQUEST_PIXELS"
+READ_TIMEOUT_ENV = "ATTRIB_READ_TIMEOUT"
+MIN_BODY_RATE_ENV = "ATTRIB_MIN_BODY_RATE"
 EXTRACTOR_ENV = "ATTRIB_EXTRACTOR"
 GALLERY_ENV = "ATTRIB_GALLERY"
 UPLOADS_DIR_ENV = "ATTRIB_UPLOADS_DIR"
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_REQUEST_PIXELS = PIXELS_AHEAD  # what one worker decodes at once: one 8000 x 8000 image, or 16 of 2000 x 2000
+DEFAULT_READ_TIMEOUT = 30  # seconds
+DEFAULT_MIN_BODY_RATE = 32 * 1024  # bytes per second, on average, once the read timeout has passed
 
 
 @dataclass(frozen=True)
 class ServeSettings:
     """``token``: the bearer token writes need (None: writes are refused); ``auth_reads``: reads need it
     too; ``max_request_bytes``: the largest request body; ``max_image_pixels``: the most pixels one
-    uploaded image may have (read from its header); ``extractor``: the extractor to bind (None: the
+    uploaded image may have (read from its header); ``max_request_pixels``: the most pixels the images of one
+    identify or verify request may have together (they are decoded at once); ``read_timeout``: the seconds a
+    client has to send a request's headers, and its body unless that keeps arriving at ``min_body_rate``
+    bytes per second on average (:mod:`.slow_clients`); ``extractor``: the extractor to bind (None: the
     gallery's only one, else the default); ``uploads_dir``: the folder where each enrolled upload is kept
     (:func:`attrib.serve.uploads.keep`) and stored as that file (None: none is kept, and samples are stored
     as ``upload:NAME``)."""
@@ -33,6 +42,9 @@ class ServeSettings:
     auth_reads: bool = False
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_image_pixels: int = MAX_PIXELS
+    max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    min_body_rate: int = DEFAULT_MIN_BODY_RATE
     extractor: str | None = None
     uploads_dir: Path | None = None
 
@@ -44,6 +56,9 @@ class ServeSettings:
             auth_reads=_flag(env.get(AUTH_READS_ENV, "")),
             max_request_bytes=_positive(env, MAX_REQUEST_ENV, DEFAULT_MAX_REQUEST_BYTES),
             max_image_pixels=_positive(env, MAX_PIXELS_ENV, MAX_PIXELS),
+            max_request_pixels=_positive(env, MAX_REQUEST_PIXELS_ENV, DEFAULT_MAX_REQUEST_PIXELS),
+            read_timeout=_positive(env, READ_TIMEOUT_ENV, DEFAULT_READ_TIMEOUT),
+            min_body_rate=_positive(env, MIN_BODY_RATE_ENV, DEFAULT_MIN_BODY_RATE),
             extractor=env.get(EXTRACTOR_ENV) or None,
             uploads_dir=Path(env[UPLOADS_DIR_ENV]).expanduser().absolute() if env.get(UPLOADS_DIR_ENV) else None,
         )

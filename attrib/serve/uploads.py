@@ -2,9 +2,11 @@
 
 Identify and verify decode each upload from its bytes (:func:`decoded`, on the request's thread) under
 its uploaded base name, so the answer's path and any error line are the CLI's for a file of that name.
-Enroll writes each upload as one file, ``N-NAME`` (N unique within the worker), in the worker's own
-temporary folder (:class:`UploadFolder`), removed once its request is answered, so the enrollment reads,
-hashes and decodes it exactly as a file named on the command line.
+Enroll writes each upload as one file, ``N.EXT`` (N unique within the worker, EXT the uploaded name's
+extension when it is a short plain one; :func:`file_name`), in the worker's own temporary folder
+(:class:`UploadFolder`), removed once its request is answered, so the enrollment reads, hashes and decodes
+it exactly as a file named on the command line. No uploaded name reaches the file system, whatever its
+length or characters: answers and stored paths give the uploaded name, mapped back from the file.
 
 An enrolled upload is stored (:func:`stored_as`) as its kept copy when the server keeps uploads
 (``ATTRIB_UPLOADS_DIR``, ``attrib serve --keep-uploads DIR``): ``DIR/<sha256[:2]>/<sha256>.<format>``,
@@ -59,6 +61,15 @@ def upload_name(filename: str | None, position: int) -> str:
     return base if base not in ("", ".", "..") else f"upload-{position + 1}"
 
 
+def file_name(number: int, name: str) -> str:
+    """The temporary file name of upload ``number`` uploaded as ``name``: ``N.ext`` with the name's extension
+    when it is 1-8 ASCII letters or digits, else ``N.upload`` (never one name inside another, as the
+    answer's messages are mapped back to uploaded names by finding the file's path in them)."""
+    suffix = name.rpartition(".")[2] if "." in name else ""
+    plain = 0 < len(suffix) <= 8 and suffix.isascii() and suffix.isalnum()
+    return f"{number}.{suffix.lower() if plain else 'upload'}"
+
+
 class UploadFolder:
     """One worker's temporary folder for the uploads it is answering (removed by :meth:`close`)."""
 
@@ -72,7 +83,7 @@ class UploadFolder:
         with ExitStack() as stack:
             files = []
             for upload in uploads:
-                path = self.path / f"{next(self._numbers)}-{upload.name}"
+                path = self.path / file_name(next(self._numbers), upload.name)
                 with open(path, "xb") as out:
                     stack.callback(path.unlink, missing_ok=True)
                     out.write(upload.data)
