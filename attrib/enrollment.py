@@ -8,6 +8,7 @@ Re-embedding (``Gallery.reembed``) reads the samples again from their stored pat
 from __future__ import annotations
 
 import io
+import shlex
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, AbstractSet, Any, Callable, Iterable, Iterator, Sequence
@@ -18,8 +19,11 @@ from .delivery import ORIGINAL, default_ladder, measured, parse_ladder, rung_of
 from .errors import AttribError, EnrollmentConflict
 from .extractors.contract import BoundExtractor
 from .images import BATCH, ImageRecord, LoadedImage, display_path, load_batches, load_images
+from .names import check_name
 
 if TYPE_CHECKING:
+    from .storage.edits import StoredSample
+    from .storage.interface import GalleryReads
     from .storage.sql import SQLStore
 
 
@@ -33,6 +37,7 @@ class EnrollReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     calibration: str = ""
     versions: list[str] = field(default_factory=list)  # the delivery versions embedded too (attrib.delivery)
+    extractors: list[str] = field(default_factory=list)  # identity keys of the extractors each image was embedded by
 
     def to_json(self, extractor_key: str, rename: Callable[[str], str] = str) -> dict[str, Any]:
         """What `attrib enroll --json` prints; ``rename`` maps each shown path (also inside messages) to
@@ -182,16 +187,177 @@ def skip_reason(generator: str, replaced: str | None = None) -> str:
 def conflict_message(path: str, owner: str, generator: str) -> str:
     return str(EnrollmentConflict(
         f"{path}: already enrolled under generator {owner!r}, refused for {generator!r}; "
-        f"remove it from {owner!r} first if it was mislabelled"))
+        f"remove it from {owner!r} first if it was mislabelled: `attrib gallery remove-sample {shlex.quote(path)}`"))
 
 
-def validate_name(name: str) -> str:
-    cleaned = name.strip()
-    if not cleaned or len(cleaned) > 200 or any(ch in cleaned for ch in "\n\r\t+"):
-        raise AttribError(
-            f"generator name {name!r} is not usable: use 1-200 characters without '+', tabs or newlines"
-        )
-    return cleaned
+def validate_name(name: str, what: str = "generator") -> str:
+    """``name`` when it follows the naming rule of :mod:`attrib.names`; else BadName naming it and the rule."""
+    return check_name(name, what)
+
+
+# -- the extractors of an enroll ----------------------------------------
+# A gallery that holds vectors of several extractors (fused by ``identify -e a+b``) gets every new sample
+# embedded by each of them, so no sample is left without a vector of one and no fused answer is computed
+# over a part of the gallery.
+
+
+def held_extractors(store: SQLStore) -> list[tuple[str, str, dict[str, Any]]]:
+    """(identity key, name, options) of every extractor (not a delivery version) the gallery holds vectors of."""
+    held = []
+    for extractor_id, key in store.extractors():
+        parsed = _parse_key(key)
+        if parsed is not None and parsed[2] is None and store.vector_count(extractor_id):
+            held.append((key, parsed[0], parsed[1]))
+    return held
+
+
+def _parse_key(key: str) -> tuple[str, dict[str, Any], str | None] | None:
+    """(name, options, delivery) of an identity key (:attr:`attrib.extractors.contract.ExtractorIdentity.key`)."""
+    import json
+
+    head, brace, rest = key.partition("{")
+    options: dict[str, Any] = {}
+    if brace:
+        try:
+            options, end = json.JSONDecoder().raw_decode(brace + rest)
+        except ValueError:
+            return None
+        tail = (brace + rest)[end:]
+    else:
+        head, bar, delivery = key.partition("|")
+        tail = bar + delivery
+    name = head.rpartition("@")[0]
+    if not name or not isinstance(options, dict) or (tail and not tail.startswith("|")):
+        return None
+    return name, options, tail[1:] or None
+
+
+def enroll_extractors(store: SQLStore, given: Sequence[BoundExtractor], where: str) -> list[BoundExtractor]:
+    """``given`` and every other extractor the gallery holds vectors of, bound from its stored name and options:
+    the extractors an enroll embeds with (``given`` may be empty for a gallery that holds some). GalleryError
+    naming the fix when one held cannot be bound that way (an option the gallery does not store, such as a
+    weights file), or when a given extractor is new to a gallery that has samples (they would have no vector
+    of it)."""
+    from .errors import GalleryError
+    from .extractors.resolve import bind_extractor
+
+    held = held_extractors(store)
+    if not given and not held:
+        raise GalleryError(f"gallery {where} holds no extractor yet: name one to enroll with (e.g. -e residual)")
+    given_names = {e.name for e in given}
+    held_names = {name for _, name, _ in held}
+    extractors = list(given)
+    for key, name, options in held:
+        if name in given_names:
+            continue  # another version or option set of a given extractor: refused when stored, naming reembed
+        try:
+            bound = bind_extractor(name, {k: str(v) for k, v in options.items()})
+            problem = None if bound.identity.key == key else f"set up again it is {bound.identity.key}"
+        except AttribError as exc:
+            problem = str(exc)
+        if problem is not None:
+            names = "+".join(dict.fromkeys([*(e.name for e in given), *(n for _, n, _ in held)]))
+            raise GalleryError(
+                f"gallery {where} holds {key} vectors too, so every sample enrolled needs one, but {name} cannot be "
+                f"set up from what the gallery stores ({problem}); enroll with every extractor: "
+                f"`attrib enroll -e {names} -o {name}.KEY=VALUE ...`")
+        extractors.append(bound)
+    if held:
+        for extractor in given:
+            if extractor.name not in held_names:
+                raise GalleryError(
+                    f"gallery {where} has samples without {extractor.identity.key} vectors, so enrolling with it "
+                    f"would leave them out of every answer that uses it; embed them first with `attrib gallery "
+                    f"reembed -e {extractor.name}`, or enroll with the gallery's extractors "
+                    f"({', '.join(key for key, _, _ in held)})")
+    return extractors
+
+
+def require_single(store: SQLStore, extractor: BoundExtractor, where: str) -> None:
+    """GalleryError when the gallery holds vectors of other extractors than ``extractor``: vectors of one
+    extractor alone (``Gallery.enroll_embedded``) would leave the samples without the others'."""
+    from .errors import GalleryError
+
+    others = [key for key, name, _ in held_extractors(store) if name != extractor.name]
+    if others:
+        raise GalleryError(f"gallery {where} holds {', '.join(others)} vectors too, and vectors given for "
+                           f"{extractor.identity.key} alone would leave the new samples without them: enroll the "
+                           "files with `Gallery.enroll`, which embeds them with every extractor")
+
+
+def require_fusable(reads: GalleryReads, extractors: Sequence[BoundExtractor], where: str) -> None:
+    """GalleryError naming the fix when ``extractors`` (two or more, to fuse) do not hold vectors of the same
+    samples: a fused answer over the samples one of them lacks would score generators on different sets."""
+    from .errors import GalleryError
+
+    if len(extractors) < 2:
+        return
+    ids = {e.identity.key: reads.extractor_id(e.identity.key) for e in extractors}
+    counts = {key: reads.vector_count(i) if i is not None else 0 for key, i in ids.items()}
+    most = max(counts.values())
+    short = [(key, count) for key, count in counts.items() if count < most]
+    if short:
+        key, count = short[0]
+        raise GalleryError(
+            f"gallery {where} cannot fuse {'+'.join(counts)}: {most - count} of the {most} samples have no {key} "
+            f"vector (enrolled without it); run `attrib gallery reembed -e {key.partition('@')[0]}` to embed "
+            "them, or identify with one extractor")
+
+
+def find_sample(store: SQLStore, sample: str | Path) -> StoredSample:
+    """The one enrolled sample ``sample`` names: a sha256, or a prefix of at least 8 hex digits of one (as
+    ``attrib gallery show`` prints them); else a path, as stored or resolved, or of a file whose content is
+    enrolled. UnknownGenerator-like GalleryError naming what was looked for when none or several match."""
+    import hashlib
+    import os
+
+    from .errors import GalleryError
+    from .images import read_file
+    from .storage.edits import samples_by_path, samples_by_sha256
+
+    text = str(sample)
+    hexdigits = text.lower()
+    if 8 <= len(hexdigits) <= 64 and all(c in "0123456789abcdef" for c in hexdigits) and not os.path.exists(text):
+        found = samples_by_sha256(store, hexdigits)
+        if len(found) > 1:
+            raise GalleryError(f"sha256 prefix {text} matches several samples ("
+                               f"{', '.join(s.sha256[:16] for s in found)}); give more digits")
+        if found:
+            return found[0]
+        raise GalleryError(f"no sample with sha256 {text}... is enrolled; `attrib gallery show NAME` lists them")
+    candidates = [text, str(Path(text).expanduser().resolve())]
+    found = samples_by_path(store, list(dict.fromkeys(candidates)))
+    if not found and os.path.isfile(text):
+        found = samples_by_sha256(store, hashlib.sha256(read_file(text)).hexdigest())
+    if not found:
+        raise GalleryError(f"no sample enrolled from {display_path(text)} (by its stored path or its content); "
+                           "name it by sha256 as `attrib gallery show NAME` lists them")
+    if len(found) > 1:
+        raise GalleryError(f"{display_path(text)} is the stored path of several samples ("
+                           f"{', '.join(f'{s.generator}: {s.sha256[:12]}' for s in found)}); name one by sha256")
+    return found[0]
+
+
+def store_cohort(store: SQLStore, extractor: BoundExtractor, extractor_id: int, version: str,
+                 notify: Callable[[str], None]) -> None:
+    """Store the impostor cohort embedded by ``extractor`` (the plugin's shipped vectors when it has them) unless
+    the gallery has it for cohort ``version``."""
+    if store.cohort(extractor_id, version) is not None:
+        return
+    rung = extractor.identity.delivery
+    if rung is None:
+        shipped = getattr(extractor.impl, "cohort_vectors", None)
+        vectors = shipped(version) if callable(shipped) else None
+    else:
+        shipped = getattr(extractor.impl, "delivered_cohort_vectors", None)
+        vectors = shipped(version, rung) if callable(shipped) else None
+    if vectors is None:
+        from .synthetic import cohort
+
+        notify(f"embedding the impostor cohort ({cohort.size()} images of generators never enrolled) "
+               f"with {extractor.identity.key} for open-set calibration; once per gallery and extractor")
+        vectors = cohort.embed(extractor)
+    store.save_cohort(extractor_id, version, np.asarray(vectors, dtype=np.float32))
 
 
 # -- thumbnails ---------------------------------------------------------

@@ -24,7 +24,8 @@ import numpy as np
 
 from .delivery import ORIGINAL, delivered, measured
 from .enrollment import (Chunk, EnrollReport, ReembedReport, StoredAs, conflict_message, embed_again,
-                         embedded_chunks, fill_in, ladder_of, relink, skip_reason, validate_name)
+                         embedded_chunks, enroll_extractors, fill_in, find_sample, ladder_of, relink,
+                         require_fusable, require_single, skip_reason, store_cohort, validate_name)
 from .errors import AttribError, DiskFull, GalleryError, ReadOnlyGallery, UnknownGenerator
 from .extractors.contract import BoundExtractor, extractor_list
 from .images import ImageInput, ImageRecord, Inspect, LoadedImage, load_batches
@@ -180,7 +181,7 @@ class Gallery:
         self,
         generator: str,
         paths: Iterable[Path],
-        extractor: BoundExtractor,
+        extractor: BoundExtractor | Sequence[BoundExtractor],
         family: str | None = None,
         note: str | None = None,
         progress: Progress | None = None,
@@ -196,17 +197,20 @@ class Gallery:
         already enrolled under ``generator`` with a placeholder path (:func:`attrib.enrollment.placeholder`) gets this
         one instead.
 
-        Each image is also embedded after every coding of the gallery's delivery ladder for ``extractor``
-        (:meth:`ladder`: the rungs it holds, and ``versions``), stored in the same transaction."""
+        Each image is embedded by every extractor the gallery holds too (:func:`attrib.enrollment.enroll_extractors`),
+        and after each coding of their delivery ladders (:meth:`ladder`), in the same transaction. Names follow
+        :mod:`attrib.names`."""
         generator = validate_name(generator)
         report = EnrollReport(generator)
         store = self._store
-        rungs = self.ladder(extractor, versions)
-        report.versions = list(rungs)
-        chunks = embedded_chunks(report, paths, extractor, store.owners, progress, stored_as,
-                                 lambda images: relink(store, generator, images, stored_as),
-                                 versions=[delivered(extractor, rung) for rung in rungs])
-        return self._enroll_chunks(report, chunks, extractor, family, note, target_far)
+        first, *others = enroll_extractors(store, extractor_list(extractor), str(self.root))
+        rungs = self.ladder(first, versions)
+        report.versions, report.extractors = list(rungs), [e.identity.key for e in (first, *others)]
+        extra = others + [delivered(bound, rung) for bound in (first, *others)
+                          for rung in (rungs if bound is first else self.ladder(bound, versions))]
+        chunks = embedded_chunks(report, paths, first, store.owners, progress, stored_as,
+                                 lambda images: relink(store, generator, images, stored_as), versions=extra)
+        return self._enroll_chunks(report, chunks, first, family, note, target_far)
 
     def ladder(self, extractor: BoundExtractor, versions: Sequence[str] | str | None = None) -> tuple[str, ...]:
         """The delivery versions an enroll with ``extractor`` embeds (:func:`attrib.enrollment.ladder_of`)."""
@@ -229,6 +233,7 @@ class Gallery:
         if vectors.ndim != 2 or vectors.shape[1] != extractor.dim or len(vectors) != len(records):
             raise AttribError(f"enroll_embedded needs one {extractor.dim}-d vector per record; got "
                               f"{vectors.shape} for {len(records)} records")
+        require_single(self._store, extractor, str(self.root))
         report = EnrollReport(generator)
         chunks = (Chunk(list(records[start: start + chunk]), [str(r.path) for r in records[start: start + chunk]],
                         vectors[start: start + chunk]) for start in range(0, len(records), chunk))
@@ -249,7 +254,7 @@ class Gallery:
         fits are brought up to date even when nothing new is stored."""
         from .storage import bulk
 
-        store = self._store
+        store, family = self._store, validate_name(family, "family") if family is not None else None
         versions: dict[str, BoundExtractor] = {}
         for chunk in chunks:
             with store.lock.held():
@@ -297,6 +302,26 @@ class Gallery:
             for extractor_id in store.extractor_ids():
                 self._bring_up_to_date(extractor_id, target_far)
         return count
+
+    def rename(self, old: str, new: str) -> int:
+        """Rename generator ``old`` (enrolled under any name) to ``new`` (following :mod:`attrib.names`), audited;
+        its samples, vectors and thresholds stay. Returns its sample count."""
+        from .storage.edits import rename_generator
+
+        return rename_generator(self._store, old, validate_name(new))
+
+    def remove_sample(self, sample: str | Path, target_far: float | None = None) -> dict[str, Any]:
+        """Remove one sample (:func:`attrib.enrollment.find_sample`: by sha256 or path) with its vectors, audited,
+        then refit and recalibrate as :meth:`remove` does; {generator, sha256, path, samples_left}."""
+        from .storage.edits import remove_sample
+
+        store = self._store
+        with store.lock.held():
+            found = find_sample(store, sample)
+            left = remove_sample(store, found)
+            for extractor_id in store.extractor_ids():
+                self._bring_up_to_date(extractor_id, target_far)
+        return {"generator": found.generator, "sha256": found.sha256, "path": found.path, "samples_left": left}
 
     def reembed(self, extractor: BoundExtractor, progress: Progress | None = None,
                 target_far: float | None = None, versions: Sequence[str] | str | None = None) -> ReembedReport:
@@ -369,27 +394,12 @@ class Gallery:
         ``extractor_id`` is its id in the gallery, looked up when not given)."""
         if extractor_id is None:
             extractor_id = self._store.require_extractor(extractor)
-        version = cohort_version()
-        if self._store.cohort(extractor_id, version) is not None:
-            return
-        rung = extractor.identity.delivery
-        if rung is None:
-            shipped = getattr(extractor.impl, "cohort_vectors", None)
-            vectors = shipped(version) if callable(shipped) else None
-        else:
-            shipped = getattr(extractor.impl, "delivered_cohort_vectors", None)
-            vectors = shipped(version, rung) if callable(shipped) else None
-        if vectors is None:
-            from .synthetic import cohort
+        store_cohort(self._store, extractor, extractor_id, cohort_version(), self.notify)
 
-            self.notify(f"embedding the impostor cohort ({cohort.size()} images of generators never enrolled) "
-                        f"with {extractor.identity.key} for open-set calibration; once per gallery and extractor")
-            vectors = cohort.embed(extractor)
-        self._store.save_cohort(extractor_id, version, np.asarray(vectors, dtype=np.float32))
-
-    def calibrate(self, target_far: float = calibration.DEFAULT_TARGET_FAR) -> dict[str, calibration.CalibrationResult]:
-        """Recalibrate every extractor at ``target_far``; results by extractor identity key."""
-        if not 0 < target_far < 1:
+    def calibrate(self, target_far: float | None = None) -> dict[str, calibration.CalibrationResult]:
+        """Recalibrate every extractor at ``target_far`` (None: each at the FAR it was last calibrated at, else
+        the default); results by extractor identity key."""
+        if target_far is not None and not 0 < target_far < 1:
             raise AttribError(f"--target-far must be between 0 and 1 (e.g. 0.01), got {target_far}")
         store = self._store
         rows = store.extractors()
@@ -445,6 +455,7 @@ class Gallery:
         if top_k < 1:
             raise AttribError(f"--top-k must be at least 1, got {top_k}")
         extractors = extractor_list(extractor)
+        require_fusable(self._reads(), extractors, str(self.root))
         router = Router(self._reads, self.open_index, extractors, cohort_version())
         reads = self._reads()
         key = "+".join(e.identity.key for e in extractors)

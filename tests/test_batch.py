@@ -198,11 +198,13 @@ def test_csv_output_for_identify_and_verify_and_resume_from_it(setup, tmp_path):
     files = queries_of(queries)
     out = tmp_path / "out.csv"
     attrib(gallery, "identify", "-e", "colormean", "--output", out, *files[:5], tmp_path / "nope.png", expect=1)
-    attrib(gallery, "identify", "-e", "colormean", "--output", out, "--resume", queries, tmp_path / "nope.png")
+    result = attrib(gallery, "identify", "-e", "colormean", "--output", out, "--resume", queries,
+                    tmp_path / "nope.png", expect=1)
+    assert "1 path answered with an error before is tried again" in result.stderr
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert tuple(rows[0]) == IDENTIFY_COLUMNS and len(rows) == 11
-    assert sorted(r["path"] for r in rows) == sorted([*map(str, files), str(tmp_path / "nope.png")])
+    assert tuple(rows[0]) == IDENTIFY_COLUMNS and len(rows) == 12  # nope.png tried again: still missing
+    assert sorted(r["path"] for r in rows) == sorted([*map(str, files), *[str(tmp_path / "nope.png")] * 2])
     assert {r["decision"] for r in rows if r["path"].endswith("nope.png")} == {""}
     by_path = {r["path"]: r for r in rows}
     assert [by_path[str(p)]["decision_level"] for p in files].count("generator") >= 7
@@ -260,3 +262,55 @@ def test_an_output_file_is_written_by_one_run_at_a_time(tmp_path):
     second = OutputFile(tmp_path / "out.jsonl", fmt, resume=True)
     second.close()
     assert second.done == {"a.png"}
+
+
+def test_resume_tries_again_the_paths_that_were_errors_once_the_file_is_fixed(setup, tmp_path):
+    gallery, queries = setup
+    files = queries_of(queries)
+    broken = tmp_path / "late.png"
+    broken.write_bytes(b"not an image yet")
+    out = tmp_path / "out.jsonl"
+    attrib(gallery, "identify", "-e", "colormean", "--output", out, *files[:3], broken, expect=1)
+    assert records(out)[-1]["error"].startswith(str(broken))
+    broken.write_bytes(files[0].read_bytes())  # the file is fixed (here: a copy of the first query)
+    result = attrib(gallery, "identify", "-e", "colormean", "--output", out, "--resume", *files[:3], broken)
+    assert "1 path answered with an error before is tried again" in result.stderr
+    assert "1 image" in result.stderr and "3 skipped" in result.stderr and "0 failed" in result.stderr
+    rows = records(out)
+    assert len(rows) == 5 and rows[-1]["path"] == str(broken)
+    assert rows[-1]["sha256"] == rows[0]["sha256"] and rows[-1]["decision"] == rows[0]["decision"] != "unknown"
+    result = attrib(gallery, "identify", "-e", "colormean", "--output", out, "--resume", *files[:3], broken)
+    assert "tried again" not in result.stderr and "4 skipped" in result.stderr and len(records(out)) == 5
+
+
+def test_resume_reads_error_records_of_csv_and_of_verify(tmp_path):
+    out = tmp_path / "out.csv"
+    fmt = RecordFormat("csv", VERIFY_COLUMNS)
+    first = OutputFile(out, fmt)
+    first.write({"path": "a.png", "match": True})
+    first.write({"path": "b.png", "error": "b.png: no such file"})
+    first.write({"path": "c.png", "error": "c.png: no such file"})
+    first.write({"path": "c.png", "match": False})  # answered on a later try
+    first.close()
+    notes = []
+    again = OutputFile(out, fmt, resume=True, notify=notes.append)
+    again.close()
+    assert again.done == {"a.png", "c.png"} and again.existing.retried == {"b.png"}
+    assert notes == [f"{out}: 1 path answered with an error before is tried again"]
+
+
+def test_the_progress_rate_is_the_overall_rate_of_images_answered():
+    from rich.console import Console
+
+    from attrib.cli.common import batch_progress, overall_rate
+
+    assert overall_rate(22, 1.0) == "22.0 images/s" and overall_rate(0, 3.0) == "" and overall_rate(5, None) == ""
+    console = Console(file=io.StringIO(), force_terminal=True, width=160)
+    clock = [100.0]
+    with batch_progress("identify", console=console, get_time=lambda: clock[0]) as (answered, skipped):
+        skipped(10_000)  # resumed: thousands of paths skipped in an instant are no images answered
+        clock[0] += 2.0
+        answered(44)
+    frames = console.file.getvalue()
+    assert "22.0 images/s" in frames  # 44 images in 2 s, as the summary line counts them
+    assert "5022.0 images/s" not in frames and "10044/?" in frames.replace(" ", "")

@@ -117,10 +117,10 @@ def make_images_small(folder):
 def test_expected_failures_are_one_line(run, make_set, tmp_path):
     query = make_set("red", 1)[0]
     result = run("identify", "-e", "colormean", str(query), expect=1)
-    assert "no enrolled generators" in result.output and "attrib enroll" in result.output
+    assert "no gallery at" in result.output and "attrib --gallery" in result.output and "enroll" in result.output
+    enroll(run, make_set, "red")
     result = run("identify", "-e", "nope", str(query), expect=1)
     assert "no installed plugin provides extractor 'nope'" in result.output
-    enroll(run, make_set, "red")
     result = run("verify", "-e", "colormean", "-g", "purple", str(query), expect=1)
     assert "'purple' is not enrolled" in result.output and "red" in result.output
     result = run("identify", "-e", "colormean", str(tmp_path / "missing.png"), expect=1)
@@ -152,7 +152,7 @@ def test_gallery_show_remove_calibrate(run, make_set):
 
 
 def test_gallery_audit_lists_what_changed_the_gallery_in_order(run, make_set):
-    assert "no audit entries" in run("gallery", "audit").output
+    assert "no gallery at" in run("gallery", "audit", expect=1).output
     for name in ("red", "green"):
         enroll(run, make_set, name, n=4)
     run("calibrate", "--target-far", "0.05")
@@ -285,6 +285,6 @@ def test_ctrl_c_while_the_gallery_opens_is_one_line_and_status_130(tmp_path, mon
 
     monkeypatch.setattr(attrib.gallery, "open_gallery", interrupted)
     image = make_images(tmp_path / "imgs", "red", 1)[0]
-    result = CliRunner().invoke(cli, ["--gallery", str(tmp_path / "g"), "identify", str(image)])
+    result = CliRunner().invoke(cli, ["--gallery", str(tmp_path / "g"), "enroll", "-g", "red", str(image)])
     assert result.exit_code == 130, result.output
     assert "interrupted" in result.output and "Aborted" not in result.output

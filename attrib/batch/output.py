@@ -4,7 +4,9 @@ stream such as standard output.
 An output file is locked while a run writes to it, so two runs never interleave their records.
 Before appending, the records already there are read: a last record that an interrupted run left
 cut off (kill -9, power loss) is dropped and reported, so that the file stays a sequence of whole
-records and that image is answered again; with ``resume`` the paths already answered are skipped.
+records and that image is answered again; with ``resume`` the paths already answered are skipped, except
+those answered only with an error record, which are tried again (the file may have been fixed since) and
+get a new record after the old one: a path's last record is its answer.
 A file that holds something other than records of this command is refused, never overwritten.
 """
 
@@ -57,6 +59,7 @@ class Existing:
 
     records: int = 0
     done: set[str] = field(default_factory=set)  # path keys, when read for resume
+    retried: set[str] = field(default_factory=set)  # path keys answered only with an error: tried again
     header: list[str] | None = None
     torn_bytes: int = 0  # of a last record cut off, dropped before appending
 
@@ -80,6 +83,10 @@ class OutputFile:
                 os.ftruncate(self._fd, os.fstat(self._fd).st_size - self.existing.torn_bytes)
                 notify(f"{self.label}: dropped a last record cut off by an interrupted run "
                        f"({self.existing.torn_bytes} bytes); its image is answered again")
+            if self.existing.retried:
+                count = len(self.existing.retried)
+                notify(f"{self.label}: {count} path{'' if count == 1 else 's'} answered with an error before "
+                       f"{'is' if count == 1 else 'are'} tried again")
             if fmt.header and self.existing.header is None:
                 self._write(fmt.header)
         except BaseException:
@@ -141,14 +148,17 @@ def read_existing(f: BinaryIO, fmt: RecordFormat, label: str, resume: bool) -> E
                     f"--output {label}: its CSV header ({','.join(existing.header)[:200]}) is not this command's "
                     f"({','.join(fmt.columns)}); give another file")
         elif resume or existing.records == 0:
-            existing.done.add(_record_path(raw, fmt, label, line))
+            key, failed = _record_path(raw, fmt, label, line)
+            (existing.retried if failed else existing.done).add(key)
             existing.records += 1
         else:
             existing.records += 1
         line += raw.count(b"\n")
     existing.torn_bytes = records.torn
+    existing.retried -= existing.done
     if not resume:
         existing.done.clear()
+        existing.retried.clear()
     return existing
 
 
@@ -175,12 +185,14 @@ def _csv_cells(raw: bytes) -> list[str]:
     return next(csv.reader(io.StringIO(raw.decode("utf-8", "replace"), newline="")), [])
 
 
-def _record_path(raw: bytes, fmt: RecordFormat, label: str, line: int) -> str:
-    """The path a record answered; BatchOutputError naming the line when it is not a record."""
+def _record_path(raw: bytes, fmt: RecordFormat, label: str, line: int) -> tuple[str, bool]:
+    """The path a record answered and whether it is an error record; BatchOutputError naming the line when it is
+    not a record."""
     if fmt.name == "csv":
         cells = _csv_cells(raw)
         if len(cells) == len(fmt.columns) and cells[0]:
-            return path_key(cells[0])
+            error = fmt.columns.index("error") if "error" in fmt.columns else None
+            return path_key(cells[0]), error is not None and bool(cells[error])
         problem = f"has {len(cells)} cells, not {len(fmt.columns)}"
     else:
         try:
@@ -188,7 +200,7 @@ def _record_path(raw: bytes, fmt: RecordFormat, label: str, line: int) -> str:
         except ValueError:
             record = None
         if isinstance(record, dict) and isinstance(record.get("path"), str):
-            return path_key(record["path"])
+            return path_key(record["path"]), record.get("error") is not None
         problem = "is not a JSON record with a path (if the file is CSV, give --format csv)"
     raise BatchOutputError(f"--output {label}: line {line} {problem}; fix or remove that line, or give another "
                            "file")

@@ -7,7 +7,7 @@ Heavy modules (numpy, faiss, SQLAlchemy, plugins' frameworks) are imported insid
 commands that need them, so ``attrib --help`` stays fast. Library errors
 (:class:`attrib.errors.AttribError`) become one-line messages.
 
-May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.serve`,
+May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.discovery`, :mod:`attrib.serve`,
 :mod:`attrib.batch`, :mod:`attrib.evaluation`, :mod:`attrib.report`, :mod:`attrib.gallery`,
 :mod:`attrib.enrollment`, :mod:`attrib.routing`, :mod:`attrib.upkeep`, :mod:`attrib.scoring`, :mod:`attrib.storage`,
 :mod:`attrib.index`, :mod:`attrib.delivery`, :mod:`attrib.extractors`, :mod:`attrib.evidence`, :mod:`attrib.synthetic`,
@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import sys
 import warnings
-from pathlib import Path
-
 import click
 
 from ..version import __version__
-from . import attribution, evaluation, evidence, gallery, plugins, report, serve
-from .common import AttribGroup, default_gallery
+from . import attribution, discover, evaluation, evidence, gallery, plugins, report, serve
+from .common import AttribGroup, default_gallery, gallery_location
 
 
 @click.group(cls=AttribGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,26 +35,18 @@ from .common import AttribGroup, default_gallery
     type=click.Path(file_okay=False),
     default=None,
     help="Gallery folder, or PostgreSQL URL postgresql://USER@HOST/DATABASE shared by several machines "
-    "(default: $ATTRIB_GALLERY or a per-user data folder).",
+    "(default: $ATTRIB_GALLERY or a per-user data folder); also accepted after any command that uses a gallery.",
 )
 @click.pass_context
 def cli(ctx: click.Context, gallery: str | None) -> None:
     """Tell which generator made an image, or say it is unknown."""
     ctx.ensure_object(dict)
-    if gallery is not None and not gallery.strip():
-        from ..gallery import open_gallery
-
-        open_gallery(gallery)  # refuses an empty path in one line, before any command can use it
-    from ..storage.location import is_database_url
-
-    if gallery is None:
-        ctx.obj["gallery"] = default_gallery()
-    else:
-        ctx.obj["gallery"] = gallery if is_database_url(gallery) else Path(gallery)
+    ctx.obj["gallery"] = default_gallery() if gallery is None else gallery_location(gallery)
+    ctx.obj["gallery_given"] = ctx.get_parameter_source("gallery") == click.core.ParameterSource.COMMANDLINE
 
 
 for _command in (*attribution.COMMANDS, gallery.gallery, *evaluation.COMMANDS, *evidence.COMMANDS, plugins.plugins,
-                 *report.COMMANDS, *serve.COMMANDS):
+                 *report.COMMANDS, *serve.COMMANDS, *discover.COMMANDS):
     cli.add_command(_command)
 
 

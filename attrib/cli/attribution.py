@@ -7,8 +7,8 @@ import click
 from ..batch.records import IDENTIFY_COLUMNS, VERIFY_COLUMNS, result_record
 from ..scoring import DEFAULT_TARGET_FAR
 from .batch import BatchRun, batch_options, refuse_output_as_option
-from .common import (c2pa_trust_option, collect_paths, echo_err, emit_json, extractor_options, open_gallery,
-                     progress_bar, versions_option)
+from .common import (c2pa_trust_option, collect_paths, echo_err, emit_json, extractor_options, gallery_option,
+                     open_gallery, progress_bar, report_page, require_gallery, versions_option)
 
 
 @click.command()
@@ -18,22 +18,35 @@ from .common import (c2pa_trust_option, collect_paths, echo_err, emit_json, extr
 @extractor_options
 @versions_option
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@gallery_option
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.pass_context
 def enroll(ctx, generator, family, note, extractor, options, versions, as_json, paths):
-    """Enroll the images in PATHS (files or folders) as samples of GENERATOR."""
-    files = collect_paths(paths)
-    with open_gallery(ctx) as gallery, progress_bar(len(files), f"enrolling {generator}") as advance:
-        from ..extractors.resolve import bind_extractor
+    """Enroll the images in PATHS (files or folders) as samples of GENERATOR.
 
-        bound = bind_extractor(extractor, options, gallery.extractor_names())
+    Each image is embedded by every extractor the gallery holds (`-e a+b` names several for a new gallery).
+    GENERATOR and --family: letters, digits and . _ - @ : or spaces (see `attrib gallery rename`)."""
+    from ..extractors.contract import extractor_list
+    from ..extractors.resolve import load_extractor
+    from ..names import check_name
+
+    check_name(generator)  # refused before any file is read or any gallery made
+    if family is not None:
+        check_name(family, "family")
+    files = collect_paths(paths)
+    with open_gallery(ctx, must_exist=False) as gallery, progress_bar(len(files), f"enrolling {generator}") as advance:
+        held = gallery.extractor_names()
+        # without -e, the gallery's own extractors, as it stores them
+        bound = ([] if extractor is None and held and not options
+                 else extractor_list(load_extractor(extractor, options, held)))
         report = gallery.enroll(generator, files, bound, family=family, note=note, progress=advance, versions=versions)
     if as_json:
-        emit_json(report.to_json(bound.identity.key))
+        emit_json({**report.to_json(report.extractors[0]), "extractors": report.extractors})
     else:
         click.echo(
             f"{report.generator}: added {len(report.added)}, already enrolled {len(report.skipped)}, "
-            f"failed {len(report.failed)}"
+            f"failed {len(report.failed)}" + (f" (embedded with {', '.join(report.extractors)})"
+                                              if len(report.extractors) > 1 and report.added else "")
         )
         for path, reason in report.skipped:
             click.echo(f"  skipped {path}: {reason}")
@@ -62,8 +75,10 @@ def enroll(ctx, generator, family, note, extractor, options, versions, as_json, 
               help="Run on Ray (pip install 'attrib[ray]'): alone, a Ray started here; `auto` or HOST:PORT, a "
                    "cluster. Records (JSON lines unless --format csv) in input order; paths and --gallery must "
                    "be reachable from every node.")
-@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, metavar="FILE.html",
-              help="Also write a self-contained HTML report of the images answered (see `attrib report`).")
+@click.option("--report", "report_path", type=click.Path(), default=None, metavar="FILE.html|DIR",
+              help="Also write a self-contained HTML report of the images answered (see `attrib report`): to "
+                   "FILE.html, or to DIR/index.html for any other name.")
+@gallery_option
 @click.pass_context
 def identify(ctx, extractor, options, top_k, explain, as_json, c2pa_trust, trust_metadata, paths, lists, null,
              output, fmt, resume, ray_address, report_path):
@@ -74,11 +89,10 @@ def identify(ctx, extractor, options, top_k, explain, as_json, c2pa_trust, trust
     report = None
     if report_path is not None:
         from ..report.identify import IdentifyReport
-        from .report import check_report_path
 
         if ray_address is not None:
             raise click.UsageError("--report is not available with --ray; write the report with `attrib report`")
-        report_path, report = check_report_path(report_path, "--report"), IdentifyReport()
+        report_path, report = report_page(report_path), IdentifyReport()
     if ray_address is not None:
         from ..batch.ray_runner import check_address, import_ray
 
@@ -89,6 +103,7 @@ def identify(ctx, extractor, options, top_k, explain, as_json, c2pa_trust, trust
     if ray_address is not None:
         from ..batch.ray_runner import IdentifyJob, identify_on_ray
 
+        require_gallery(ctx)
         job = IdentifyJob.on_driver(ctx.obj["gallery"], extractor=extractor, options=tuple(options), top_k=top_k,
                                     c2pa_trust=c2pa_trust, trust_metadata=trust_metadata)
         with batch:
@@ -159,6 +174,7 @@ def explanation_lines(result) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per input file.")
 @c2pa_trust_option
 @batch_options
+@gallery_option
 @click.pass_context
 def verify(ctx, generator, extractor, options, as_json, c2pa_trust, paths, lists, null, output, fmt, resume):
     """Say whether each image in PATHS was made by GENERATOR.
@@ -183,12 +199,18 @@ def verify(ctx, generator, extractor, options, as_json, c2pa_trust, paths, lists
 
 
 @click.command()
-@click.option("--target-far", default=DEFAULT_TARGET_FAR, show_default=True, type=float,
-              help="Target false-accept rate (the share of the impostor cohort a generator may accept).")
+@click.option("--target-far", default=None, type=float, metavar="FAR",
+              help="Target false-accept rate (the share of the impostor cohort a generator may accept); default: the "
+                   f"one the gallery was last calibrated at, else {DEFAULT_TARGET_FAR:g}.")
 @click.option("--json", "as_json", is_flag=True)
+@gallery_option
 @click.pass_context
 def calibrate(ctx, target_far, as_json):
-    """Refit the whitening and recompute open-set thresholds from held-out gallery scores."""
+    """Refit the whitening and recompute open-set thresholds from held-out gallery scores.
+
+    A generator's threshold is the higher of the one its target FAR gives and its genuine floor (the 5th
+    percentile of its own held-out scores); where the floor is higher the output says so, and changing
+    --target-far does not move that threshold."""
     with open_gallery(ctx) as gallery:
         results = gallery.calibrate(target_far)
         ids = gallery.generator_names()
@@ -206,6 +228,7 @@ def calibrate(ctx, target_far, as_json):
                             "n_genuine": t.n_genuine,
                             "n_impostor": t.n_impostor,
                             "tar": t.tar,
+                            "set_by": threshold_setter(t),
                         }
                         for t in r.thresholds
                     ],
@@ -214,13 +237,40 @@ def calibrate(ctx, target_far, as_json):
             }
         )
         return
+    floored = False
     for key, r in results.items():
         separation = "" if r.separation is None else f"; separation d' {r.separation:.2f} (fusion weight)"
         click.echo(f"{key}: {r.message}{separation}")
         for t in r.thresholds:
             who = ids.get(t.generator_id, "(open-set)") if t.generator_id else "(open-set)"
             tar = f", genuine accepted {t.tar:.0%}" if t.tar is not None else ""
-            click.echo(f"  {who:24s} threshold {t.threshold:.4f} [{t.method}]{tar}")
+            floor = threshold_setter(t) == GENUINE_FLOOR
+            floored |= floor
+            click.echo(f"  {who:24s} threshold {t.threshold:.4f} [{t.method}]{tar}"
+                       + (f"; set by its genuine floor, not the FAR {r.target_far:g}" if floor else ""))
+    if floored:
+        click.echo("note: a threshold set by its genuine floor (the 5th percentile of the generator's own held-out "
+                   "scores) is above where the target FAR would put it, so --target-far moves it only once the FAR "
+                   "threshold rises past that floor")
+
+
+GENUINE_FLOOR, TARGET_FAR = "genuine floor", "target FAR"
+
+
+def threshold_setter(t) -> str | None:
+    """What set a generator's threshold (:data:`GENUINE_FLOOR` or :data:`TARGET_FAR`), or None for the open-set
+    threshold and thresholds not fitted on held-out scores. The threshold is max(FAR threshold, genuine floor), the
+    floor being the genuine score at rank floor(MAX_FRR * (n - 1)) from the bottom; so the floor set it exactly
+    when at least n minus that rank of the n held-out genuine scores clear it (above the floor, at most one fewer
+    do)."""
+    from math import floor
+
+    from ..scoring.calibration import COHORT_FAR, MAX_FRR
+
+    if t.generator_id is None or t.method not in (COHORT_FAR, "loo-far") or not t.n_genuine or t.tar is None:
+        return None
+    n = t.n_genuine
+    return GENUINE_FLOOR if round(t.tar * n) >= n - floor(MAX_FRR * (n - 1)) else TARGET_FAR
 
 
 COMMANDS = (enroll, identify, verify, calibrate)

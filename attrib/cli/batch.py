@@ -45,6 +45,29 @@ def refuse_output_as_option(options: Iterable[str]) -> None:
                             f"to append records to a file use --output {pair}")
 
 
+RECORD_SUFFIXES = {"csv": (".csv",), "jsonl": (".jsonl", ".json", ".ndjson", ".jsonlines")}
+
+
+def check_output_name(output: str, fmt: str | None) -> None:
+    """Refuse an --output name that says it holds something other than records: an HTML page (that is
+    --report), an image (an input given in the wrong place), or the other record format than --format."""
+    from pathlib import Path
+
+    from ..images import IMAGE_EXTENSIONS
+
+    suffix = Path(output).suffix.lower()
+    if suffix in (".html", ".htm"):
+        raise BadOption(f"--output {output}: --output appends records (JSON lines or CSV), not a page; for an HTML "
+                        f"report use --report {output}")
+    if suffix in IMAGE_EXTENSIONS:
+        raise BadOption(f"--output {output}: is named as an image; --output appends records (JSON lines or CSV): "
+                        "give the image as a path to answer, or a .jsonl or .csv name to write to")
+    for name, suffixes in RECORD_SUFFIXES.items():
+        if fmt is not None and fmt != name and suffix in suffixes:
+            raise BadOption(f"--output {output} with --format {fmt}: the name says {name}; give a name ending in "
+                            f"{RECORD_SUFFIXES[fmt][0]}, or drop --format")
+
+
 class BatchRun:
     """One batch command: validates the options and opens the output first (before the gallery),
     then :meth:`run` answers every path; leaving the block prints the summary."""
@@ -55,6 +78,8 @@ class BatchRun:
             raise click.UsageError("--resume needs --output FILE (it skips the paths already answered there)")
         if as_json and fmt == "csv":
             raise click.UsageError("--json prints JSON lines: drop --json to write CSV with --format csv")
+        if output is not None:
+            check_output_name(output, fmt)
         self.label, self.summary = label, Summary()
         self.source = PathSource(tuple(paths), tuple(lists), null)
         self.records = records_only or output is not None or as_json or fmt is not None
@@ -65,12 +90,12 @@ class BatchRun:
             self.writer = OutputFile(output, self.format, resume, notify=lambda m: echo_err(f"note: {m}"))
         else:
             self.writer = StreamWriter(self.format, lambda text: click.echo(text, nl=False))
-        self._progress: AbstractContextManager[Advance] | None = None
+        self._progress: AbstractContextManager[tuple[Advance, Advance]] | None = None
 
     def __enter__(self) -> "BatchRun":
         shows_lines = not self.to_file and sys.stdout.isatty()  # the lines themselves show the progress
         self._progress = batch_progress(self.label, enabled=not shows_lines, count=self.source.count)
-        self.advance = self._progress.__enter__()
+        self.advance, self.skip = self._progress.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -93,7 +118,7 @@ class BatchRun:
     def pending(self) -> Iterator:
         """The paths still to answer, in order (streamed)."""
         done = self.writer.done if isinstance(self.writer, OutputFile) else set()
-        return skip_done(self.source, done, self.summary, self.advance)
+        return skip_done(self.source, done, self.summary, self.skip)
 
     def run(self, items: Iterable[Item], to_record: Callable[[Item], dict],
             human: Callable[[Item], None] | None = None) -> Summary:

@@ -78,25 +78,30 @@ def progress_bar(total: int, label: str, enabled: bool = True):
 
 
 @contextmanager
-def batch_progress(label: str, enabled: bool = True, count=None):
-    """A progress bar on stderr, when it is a terminal, with the images done, their rate, the time
-    so far and, once ``count()`` (run on a thread of its own) says how many there are, the bar and
-    the time left; a no-op callback otherwise."""
-    if not (enabled and sys.stderr.isatty()):
-        yield lambda n=1: None
+def batch_progress(label: str, enabled: bool = True, count=None, console=None, get_time=None):
+    """A progress bar on stderr (or ``console``), when it is a terminal, with the images done, their rate, the
+    time so far and, once ``count()`` (run on a thread of its own) says how many there are, the bar and the time
+    left; no-op callbacks otherwise. Yields (answered, skipped): callbacks for images answered and for paths
+    skipped (--resume). The rate is the overall one, images answered over the time since the start, as the
+    summary line says it; paths skipped move the bar but are no images answered. ``console`` and ``get_time``
+    (a clock) replace the terminal's and the monotonic one."""
+    if console is None and not (enabled and sys.stderr.isatty()):
+        yield (lambda n=1: None), (lambda n=1: None)
         return
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
     from rich.text import Text
 
-    class Rate(ProgressColumn):
+    class OverallRate(ProgressColumn):
         def render(self, task) -> Text:
-            return Text(f"{task.speed:.1f} images/s" if task.speed else "")
+            return Text(overall_rate(task.fields.get("answered", 0), task.elapsed))
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Rate(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=None)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), OverallRate(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console or Console(stderr=True),
+                  transient=True, get_time=get_time) as bar:
+        task = bar.add_task(label, total=None, answered=0)
+        answered = 0
 
         def set_total() -> None:
             try:
@@ -106,9 +111,21 @@ def batch_progress(label: str, enabled: bool = True, count=None):
             if total is not None:
                 bar.update(task, total=total)
 
+        def answer(n: int = 1) -> None:
+            nonlocal answered
+            answered += n
+            bar.update(task, advance=n, answered=answered)
+
         if count is not None:
             threading.Thread(target=set_total, name="attrib-count", daemon=True).start()
-        yield lambda n=1: bar.advance(task, n)
+        yield answer, (lambda n=1: bar.advance(task, n))
+
+
+def overall_rate(answered: int, elapsed: float | None) -> str:
+    """``22.0 images/s``: images answered over the time since the start ("" before there is one)."""
+    if not answered or not elapsed:
+        return ""
+    return f"{answered / elapsed:.1f} images/s"
 
 
 def versions_option(func):
@@ -159,11 +176,94 @@ c2pa_trust_option = click.option(
          "reported as not verified against a trust list.")
 
 
-def open_gallery(ctx: click.Context, read_only: bool = False):
-    """The gallery of this invocation; ``read_only`` keeps SQLAlchemy unloaded unless something needs repair."""
+def gallery_location(value: str) -> str | Path:
+    """What ``--gallery VALUE`` names: a PostgreSQL URL as given, else a folder; an empty value is refused."""
+    from ..storage.location import is_database_url
+
+    if not value.strip():
+        from ..gallery import open_gallery
+
+        open_gallery(value)  # refuses an empty path in one line, before any command can use it
+    return value if is_database_url(value) else Path(value)
+
+
+def gallery_option(func):
+    """--gallery DIR|URL on a command, as on the group (``attrib identify --gallery g`` = ``attrib --gallery g
+    identify``); given on both with different values, refused."""
+    def chosen(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+        if value is None:
+            return
+        obj = ctx.ensure_object(dict)
+        location = gallery_location(value)
+        if obj.get("gallery_given") and str(obj["gallery"]) != str(location):
+            raise click.UsageError(f"--gallery is given twice ({obj['gallery']} before the command, {value} after "
+                                   "it); give it once")
+        obj["gallery"], obj["gallery_given"] = location, True
+
+    return click.option(
+        "--gallery", type=click.Path(file_okay=False), default=None, expose_value=False, callback=chosen,
+        is_eager=True, metavar="DIR|URL",
+        help="Gallery folder or postgresql:// URL (as `attrib --gallery`; default: $ATTRIB_GALLERY or a per-user "
+             "data folder).")(func)
+
+
+def missing_gallery(location: str | Path) -> str | None:
+    """Why there is no gallery at ``location`` to read (None: there is one, or it is a database URL, which the
+    store checks itself): a folder that does not exist, or an empty one."""
+    if not isinstance(location, Path):
+        return None
+    folder = location.expanduser()
+    if (folder / "gallery.db").exists():
+        return None
+    if folder.is_dir() and any(folder.iterdir()):
+        return None  # files of a gallery without its database: the store says it is damaged
+    return "does not exist" if not folder.exists() else "is empty"
+
+
+def open_gallery(ctx: click.Context, read_only: bool = False, must_exist: bool = True):
+    """The gallery of this invocation; ``read_only`` keeps SQLAlchemy unloaded unless something needs repair.
+    Only without ``must_exist`` (enroll, demo) is a gallery made where there is none; every other command
+    refuses, in one line naming the location and how to make one, rather than leave an empty gallery behind a
+    typo."""
     from ..gallery import open_gallery as open_library_gallery
 
+    if must_exist:
+        require_gallery(ctx)
     return open_library_gallery(ctx.obj["gallery"], notify=lambda m: echo_err(f"note: {m}"), read_only=read_only)
+
+
+def require_gallery(ctx: click.Context) -> None:
+    """Refuse, in one line naming the location and how to make one, when there is no gallery to read."""
+    location = ctx.obj["gallery"]
+    why = missing_gallery(location)
+    if why is not None:
+        raise AttribError(f"no gallery at {location} (the folder {why}); check --gallery / $ATTRIB_GALLERY, or "
+                          f"create one with `attrib --gallery {location} enroll --generator NAME IMAGES...`")
+
+
+REPORT_SUFFIXES = (".html", ".htm")
+
+
+def report_page(path: str | Path, option: str = "--report") -> Path:
+    """Where ``--report PATH`` writes its page, by one rule for every command: a name ending in .html (or .htm)
+    is the page; any other name is a folder (made when missing) that gets ``index.html``. A name that looks like
+    an extractor option (KEY=VALUE) or another kind of file (a suffix such as .json or .png) is refused."""
+    from ..errors import BadOption
+
+    target = Path(path)
+    if target.suffix.lower() in REPORT_SUFFIXES:
+        return target
+    if "=" in target.name:
+        raise BadOption(f"{option} {path}: the report is an .html file or a folder; extractor options are "
+                        "--option KEY=VALUE")
+    if target.suffix and not target.is_dir():
+        raise BadOption(f"{option} {path}: the report is an .html file or a folder (which gets index.html), not "
+                        f"a {target.suffix} file; give a name ending in .html")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadOption(f"{option} {path}: cannot create the report folder ({exc.strerror or exc})") from None
+    return target / "index.html"
 
 
 def collect_paths(paths: tuple[str, ...]) -> list[Path]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from ..evaluation import DEFAULT_CONDITION
 from ..scoring import DEFAULT_TARGET_FAR
-from .common import default_gallery, echo_err, emit_json, open_gallery, progress_bar, stdout_console
+from .common import (REPORT_SUFFIXES, default_gallery, echo_err, emit_json, gallery_option, open_gallery, progress_bar,
+                     stdout_console)
 
 
 def _pm(s: dict, pct: bool = False) -> str:
@@ -111,8 +113,9 @@ def print_sweep(data: dict) -> None:
 @click.argument("data_dir", type=click.Path(path_type=Path))
 @click.option("--known", required=True, help="Comma-separated generator folders to enroll, e.g. --known a,b,c.")
 @click.option("--unknown", default="", help="Comma-separated generator folders never enrolled (must be rejected).")
-@click.option("--shots", "-k", default=10, show_default=True, type=click.IntRange(min=1),
+@click.option("--shots", "-s", default=10, show_default=True, type=click.IntRange(min=1),
               help="Images enrolled per known generator.")
+@click.option("-k", "shots_k", default=None, type=click.IntRange(min=1), hidden=True)  # --shots, as scripts wrote it
 @click.option("--repeats", "-r", default=5, show_default=True, type=click.IntRange(min=1), help="Random draws.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--max-per", default=60, show_default=True, type=click.IntRange(min=2),
@@ -142,17 +145,28 @@ def print_sweep(data: dict) -> None:
                    "`default` or `none` (default: $ATTRIB_DELIVERY_LADDER, else the default ladder). Galleries "
                    "enrolled under a lossy --condition get none.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with everything.")
-@click.option("--report", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write metrics.json and ROC / confusion-matrix PNGs to this folder.")
-def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions, query_conditions, sweep,
+@click.option("--report", type=click.Path(path_type=Path), default=None, metavar="DIR|FILE.html",
+              help="Write the report: DIR/index.html beside metrics.json and the ROC / confusion-matrix PNGs; for "
+                   "a name ending in .html, that page, with metrics.json and the PNGs in the folder of the same name "
+                   "without .html.")
+def evaluate(data_dir, known, unknown, shots, shots_k, repeats, seed, max_per, conditions, query_conditions, sweep,
              families, extractor, options, target_far, versions, as_json, report):
     """Few-shot open-set evaluation on DATA_DIR/<generator>/ folders of images.
 
     --extractor a+b fuses extractors as `attrib identify` does (options as NAME.key=value)."""
+    if shots_k is not None:
+        if click.get_current_context().get_parameter_source("shots") == click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("give the shots once, as --shots (or -s)")
+        shots = shots_k
+    page = None
+    if report is not None and report.suffix.lower() in REPORT_SUFFIXES:
+        page, report = report, report.with_suffix("")
     from ..synthetic.conditions import parse_condition
     from ..evaluation.protocol import run_evaluation, split_labels, sweep_deliveries
     from ..evaluation.report import make_report_dir, write_report
     from ..extractors.resolve import load_extractor
+
+    from ..errors import AttribError
 
     deliveries = sweep_deliveries(sweep)
     [parse_condition(text) for text in conditions + query_conditions + deliveries]  # fail on a bad one before any work
@@ -175,6 +189,12 @@ def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions
         echo_err(f"note: ... and {len(notes) - 10} more (all in --json / --report)")
     if report is not None:
         written = write_report(evaluation, report)
+        if page is not None:  # the page beside its folder of metrics.json and PNGs
+            try:
+                os.replace(written[-1], page)
+            except OSError as exc:
+                raise AttribError(f"--report {page}: cannot write the page ({exc.strerror or exc})") from None
+            written[-1] = page
         echo_err(f"report: {', '.join(str(p) for p in written)}")
     if as_json:
         emit_json(evaluation.data)
@@ -188,6 +208,7 @@ def evaluate(data_dir, known, unknown, shots, repeats, seed, max_per, conditions
               show_default=True, help="Where the zoo images are written (reused when present).")
 @click.option("--fresh", is_flag=True, help="Start from an empty gallery (deletes only a gallery the demo made).")
 @click.option("--extractor", "-e", default="residual", show_default=True)
+@gallery_option
 @click.pass_context
 def demo(ctx: click.Context, data: Path, fresh: bool, extractor: str) -> None:
     """Run the whole job on the synthetic generator zoo and print the results.
@@ -204,8 +225,7 @@ def demo(ctx: click.Context, data: Path, fresh: bool, extractor: str) -> None:
     from ..storage.location import is_database_url
 
     console = stdout_console()
-    root = ctx.find_root()
-    given = root.get_parameter_source("gallery") == click.core.ParameterSource.COMMANDLINE
+    given = bool(ctx.obj.get("gallery_given"))
     if given and is_database_url(ctx.obj["gallery"]):
         raise AttribError("attrib demo writes only into a gallery folder it makes, not into a database; "
                           "give a folder (`attrib --gallery DIR demo`) or none")
@@ -213,7 +233,7 @@ def demo(ctx: click.Context, data: Path, fresh: bool, extractor: str) -> None:
     ctx.obj["gallery"] = gallery_dir
     prepare_demo_gallery(gallery_dir, fresh)
     bound = bind_extractor(extractor, ())
-    with open_gallery(ctx) as gallery:
+    with open_gallery(ctx, must_exist=False) as gallery:
         outcome = run_demo(gallery, data, bound, console.print, progress_bar)
     for error in outcome.errors:
         console.print(f"   error: {error}")

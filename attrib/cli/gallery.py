@@ -1,11 +1,13 @@
-"""``attrib gallery ...``: list, show, remove, audit, check, rebuild-index, reembed."""
+"""``attrib gallery ...``: list, show, remove, rename, remove-sample, audit, check, rebuild-index, reembed."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from .common import (DEFAULT_EXTRACTOR, emit_json, extractor_options, open_gallery, progress_bar, stdout_console,
-                     versions_option)
+from .common import (DEFAULT_EXTRACTOR, echo_err, emit_json, extractor_options, gallery_option, open_gallery,
+                     progress_bar, report_page, stdout_console, versions_option)
 
 
 @click.group()
@@ -15,6 +17,7 @@ def gallery():
 
 @gallery.command("list")
 @click.option("--json", "as_json", is_flag=True)
+@gallery_option
 @click.pass_context
 def gallery_list(ctx, as_json):
     """List enrolled generators."""
@@ -37,24 +40,35 @@ def gallery_list(ctx, as_json):
         table.add_row(i.name, i.family or "", str(i.samples), thr, i.created_at)
     stdout_console().print(table)
     click.echo(f"extractors: {', '.join(keys) or 'none'}")
+    import shlex
+
+    from ..names import RULE, name_problem
+
+    for i in infos:
+        problem = name_problem(i.name)
+        if problem is not None:
+            echo_err(f"note: generator name {i.name!r} does not follow the naming rule ({problem}; {RULE}); "
+                     f"rename it with `attrib gallery rename {shlex.quote(i.name)} NEW`")
 
 
 @gallery.command("show")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None, metavar="FILE.html",
-              help="Also write a self-contained HTML page with the samples as a grid of thumbnails.")
+@click.option("--report", "report_path", type=click.Path(), default=None, metavar="FILE.html|DIR",
+              help="Also write a self-contained HTML page with the samples as a grid of thumbnails: to FILE.html, or "
+                   "to DIR/index.html for any other name.")
+@gallery_option
 @click.pass_context
 def gallery_show(ctx, name, as_json, report_path):
     """Show one generator: its samples and thresholds."""
+    page = report_page(report_path) if report_path is not None else None
     with open_gallery(ctx) as g:
         detail = g.generator_detail(name)
-        if report_path is not None:
+        if page is not None:
             from ..report.gallery import write_generator_report
-            from .report import check_report_path
 
-            write_generator_report(g, name, check_report_path(report_path, "--report"))
-            click.echo(f"report: {report_path}", err=True)
+            write_generator_report(g, name, page)
+            click.echo(f"report: {page}", err=True)
     if as_json:
         emit_json(detail)
         return
@@ -71,6 +85,7 @@ def gallery_show(ctx, name, as_json, report_path):
 @gallery.command("remove")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True)
+@gallery_option
 @click.pass_context
 def gallery_remove(ctx, name, as_json):
     """Remove a generator and its samples, then re-calibrate."""
@@ -82,14 +97,53 @@ def gallery_remove(ctx, name, as_json):
         click.echo(f"removed {name} ({count} samples); thresholds re-calibrated")
 
 
+@gallery.command("rename")
+@click.argument("old")
+@click.argument("new")
+@click.option("--json", "as_json", is_flag=True)
+@gallery_option
+@click.pass_context
+def gallery_rename(ctx, old, new, as_json):
+    """Rename generator OLD to NEW (letters, digits and . _ - @ : or spaces), keeping its samples and thresholds;
+    audited. OLD may be any name enrolled, e.g. one from before the naming rule."""
+    with open_gallery(ctx) as g:
+        count = g.rename(old, new)
+    if as_json:
+        emit_json({"renamed": old, "to": new, "samples": count})
+    else:
+        click.echo(f"renamed {old!r} to {new!r} ({count} samples)")
+
+
+@gallery.command("remove-sample")
+@click.argument("sample")
+@click.option("--json", "as_json", is_flag=True)
+@gallery_option
+@click.pass_context
+def gallery_remove_sample(ctx, sample, as_json):
+    """Remove one enrolled sample, e.g. a mislabelled one, then re-calibrate; audited.
+
+    SAMPLE is its sha256 (or its first 8 or more hex digits, as `attrib gallery show NAME` lists them), or its
+    path: as stored, or a file whose content is enrolled. A generator's last sample is kept: remove the
+    generator instead."""
+    with open_gallery(ctx) as g:
+        removed = g.remove_sample(sample)
+    if as_json:
+        emit_json({"removed": removed})
+    else:
+        click.echo(f"removed sample {removed['sha256'][:12]} ({removed['path']}) from {removed['generator']!r}, "
+                   f"{removed['samples_left']} samples left; thresholds re-calibrated")
+
+
 @gallery.command("audit")
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="Only the last N entries.")
-@click.option("--action", type=click.Choice(["enroll", "remove", "calibrate", "reembed"]),
+@click.option("--action", type=click.Choice(["enroll", "remove", "remove-sample", "rename", "calibrate", "reembed"]),
               help="Only entries of this kind.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line per entry.")
+@gallery_option
 @click.pass_context
 def gallery_audit(ctx, limit, action, as_json):
-    """Show the audit trail: every enroll, remove, calibrate and reembed, oldest first (UTC)."""
+    """Show the audit trail: every enroll, remove, remove-sample, rename, calibrate and reembed, oldest first
+    (UTC)."""
     with open_gallery(ctx) as g:
         entries = g.audit_log(limit, action)
     for entry in entries:
@@ -107,13 +161,17 @@ def gallery_audit(ctx, limit, action, as_json):
 @click.option("--repair", is_flag=True,
               help="Rebuild what the stored vectors allow: index files, whitening, calibration; remove leftovers.")
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
+@gallery_option
 @click.pass_context
 def gallery_check(ctx, repair, as_json):
     """Verify the gallery: database integrity, a vector for every sample, current whitening and
     thresholds, index files that match the database. Exit status 1 when inconsistent; 0 when only
     stale (fits or index files that the next identify or enroll brings up to date by itself, as
     after a killed writer: said on a `stale:` line, and in the JSON's status)."""
-    with open_gallery(ctx, read_only=True) as g:
+    location = ctx.obj["gallery"]
+    # a folder that is not there is said by the check itself, which creates nothing
+    there = not isinstance(location, Path) or location.expanduser().exists()
+    with open_gallery(ctx, read_only=True, must_exist=there) as g:
         report = g.check(repair=repair)
     if as_json:
         emit_json(report.to_json())
@@ -125,6 +183,7 @@ def gallery_check(ctx, repair, as_json):
 
 
 @gallery.command("rebuild-index")
+@gallery_option
 @click.pass_context
 def gallery_rebuild(ctx):
     """Rebuild every FAISS index from the vectors stored in the database."""
@@ -136,6 +195,7 @@ def gallery_rebuild(ctx):
 @extractor_options
 @versions_option
 @click.option("--json", "as_json", is_flag=True)
+@gallery_option
 @click.pass_context
 def gallery_reembed(ctx, extractor, options, versions, as_json):
     """Embed every stored sample again (from its original file) with an extractor, and for each of its
