@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import BadOption
-from .common import c2pa_trust_option, collect_paths, echo_err, open_gallery, progress_bar
+from .common import c2pa_trust_option, collect_paths, echo_err, gallery_option, open_gallery, progress_bar
 
 
 def check_report_path(path: str | Path, option: str) -> Path:
@@ -30,6 +30,7 @@ def check_report_path(path: str | Path, option: str) -> Path:
               help="Candidates shown per image, each with its nearest enrolled samples.")
 @c2pa_trust_option
 @click.option("--trust-metadata", is_flag=True, help="As for `attrib identify`.")
+@gallery_option
 @click.pass_context
 def report(ctx, paths, output, extractor, options, top_k, c2pa_trust, trust_metadata):
     """Identify the images in PATHS (files and folders) and write a self-contained HTML report: per image
