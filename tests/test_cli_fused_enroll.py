@@ -59,6 +59,9 @@ def test_enroll_json_lists_the_extractors(fused, tmp_path):
                     *make_images(tmp_path / "gray", "gray", 3, seed=4))
     summary = json.loads(result.output)
     assert summary["extractors"] == ["colormean@1", "colorpct@1"] and len(summary["added"]) == 3
+    entries = json_lines(attrib("--gallery", fused, "gallery", "audit", "--action", "enroll", "--json").output)
+    detail = next(entry["detail"] for entry in entries if entry["detail"]["generator"] == "gray")
+    assert detail["generator"] == "gray" and detail["extractors"] == ["colorpct@1"] and "versions" not in detail
 
 
 def test_a_new_gallery_can_be_enrolled_fused_from_the_start(tmp_path, plugin):

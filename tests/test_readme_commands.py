@@ -5,8 +5,8 @@ in a folder holding what the commands name (``samples/``, ``image.png``, ``image
 How a line becomes commands (:func:`expand`): a trailing ``# comment`` is dropped; ``a | b NAME | c
 NAME [--json]`` is one command per alternative, each with the shared head (``attrib gallery``) and the
 shared optional tail; an optional ``[...]`` is kept unless it holds a placeholder (a word in capitals,
-such as ``FILE``), which the reader would have to fill in; ``NAME`` and ``DATA_DIR`` are filled in with
-what the folder holds. The gallery is ``$ATTRIB_GALLERY`` in the folder, galleries hold no delivery
+such as ``FILE``), which the reader would have to fill in; the other placeholders (``NAME``, ``OLD``,
+``DATA_DIR``...) are filled in with what the folder and the gallery hold (:data:`FILL`). The gallery is ``$ATTRIB_GALLERY`` in the folder, galleries hold no delivery
 versions (``ATTRIB_DELIVERY_LADDER=none``: each version embeds the impostor cohort again, minutes with
 CLIP on a CPU), and ``$HOME`` is the folder, so nothing outside it is touched. ``attrib serve`` runs
 until it answers ``/v1/health`` on its port (another free port when 8000 is taken here).
@@ -29,7 +29,10 @@ import pytest
 from PIL import Image
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-NAME = "midjourney7"  # the generator the README's `gallery show NAME` / `remove NAME` are given
+# what the README's placeholders are filled with: `gallery rename OLD NEW` renames the generator enrolled first,
+# which `gallery show NAME` and `remove NAME` then name; `remove-sample SHA256|PATH` takes out one sdxl sample
+FILL = {"OLD": "midjourney7", "NEW": "mj-7", "NAME": "mj-7", "SHA256|PATH": "sdxl-samples/tconv-5-0.png",
+        "DATA_DIR": "data"}
 PLACEHOLDER = re.compile(r"\b[A-Z][A-Z_]{2,}\b")
 
 
@@ -152,10 +155,9 @@ def test_every_readme_command_runs_as_written_in_order(tmp_path):
     # set-up the README takes for granted: a gallery that already knows `sdxl` (its verify command)
     subprocess.run([str(bin_dir / "attrib"), "enroll", "--generator", "sdxl", "sdxl-samples/"], cwd=work, env=env,
                    check=True, capture_output=True, text=True)
-    fill = {"NAME": NAME, "DATA_DIR": "data"}
     ran = []
     for line in readme_lines(README.read_text()):
-        for argv in expand(line, fill):
+        for argv in expand(line, FILL):
             argv = [str(bin_dir / "attrib")] + argv[1:]
             if argv[1] == "serve":
                 _serve(argv, env, work)
@@ -165,6 +167,7 @@ def test_every_readme_command_runs_as_written_in_order(tmp_path):
                                              f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
             ran.append(" ".join(["attrib"] + argv[1:]))
     assert any(command.startswith("attrib enroll --generator midjourney7") for command in ran)
+    assert "attrib gallery rename midjourney7 mj-7" in ran and "attrib gallery remove mj-7 --json" in ran
     assert len(ran) >= 20, ran
     # what the commands were asked to write is there
     assert (work / "out.jsonl").stat().st_size > 0 and (work / "report.html").stat().st_size > 0

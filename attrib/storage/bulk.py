@@ -57,8 +57,9 @@ def store_chunk(store: ChunkStore, generator: str, records: Sequence[ImageRecord
     thumbnails where the records carry one (``thumbnail``), under ``generator``, in one transaction under
     the writer lock (the caller's, when it holds one).
 
-    ``versions`` pairs a delivery version of ``extractor`` (:mod:`attrib.delivery.versions`) with its vectors
-    of the same records, stored in the same transaction.
+    ``versions`` pairs another extractor the gallery holds, or a delivery version of one
+    (:mod:`attrib.delivery.versions`), with its vectors of the same records, stored in the same transaction;
+    the audit entry lists the other extractors under ``extractors`` and the rungs under ``versions``.
 
     Who owns each sha256 is checked inside the transaction, so files stored meanwhile by another process
     (or by an earlier, interrupted run) are reported, never stored twice. Returns
@@ -103,9 +104,12 @@ def store_chunk(store: ChunkStore, generator: str, records: Sequence[ImageRecord
                               [getattr(records[i], "thumbnail", None) for i in stored.added])
         if thumbnails:
             session.execute(insert(db.ThumbnailRow), thumbnails)
+        others = [version.identity for version, _ in versions]
+        rungs = list(dict.fromkeys(identity.delivery for identity in others if identity.delivery is not None))
+        alongside = [identity.key for identity in others if identity.delivery is None]
         session.add(db.Audit(action="enroll", detail=json.dumps(
             {"generator": generator, "added": len(stored.added), "extractor": extractor.identity.key,
-             **({"versions": [version.identity.delivery for version, _ in versions]} if versions else {})})))
+             **({"extractors": alongside} if alongside else {}), **({"versions": rungs} if rungs else {})})))
         return stored
 
 
