@@ -215,7 +215,7 @@ def test_records_give_only_their_unknown_answers(tmp_path):
 
 
 def test_evaluation_reports_purity_recovery_and_where_photos_end(tmp_path, plugin):
-    from attrib.discovery.evaluate import evaluate_discovery
+    from attrib.evaluation.discovery import evaluate_discovery
 
     plugin(type(bound().impl), name="test-cohort-colormean")
     data = tmp_path / "data"

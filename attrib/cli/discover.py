@@ -86,7 +86,7 @@ def discover(ctx, paths, records, photos, min_cluster_size, min_samples, min_tig
 
 
 def _discover(ctx, paths, records, photos, settings, extractor, options, as_json, output, report_path):
-    from ..discovery.candidates import discover as group, save_candidates
+    from ..discovery.candidates import candidates_text, discover as group
     from ..discovery.inputs import unknown_answers
     from ..discovery.space import embed_pool
     from ..errors import AttribError
@@ -104,9 +104,11 @@ def _discover(ctx, paths, records, photos, settings, extractor, options, as_json
         pool = embed_pool(gallery, bound, files, advance, photos=references)
     discovery = group(pool, settings, context)
     if output is not None:
-        save_candidates(discovery, output)
+        from ..report.html import write_page
+
+        write_page(output, candidates_text(discovery))
     if page is not None:
-        from ..discovery.page import write_discovery_page
+        from ..report.discovery import write_discovery_page
 
         write_discovery_page(discovery, page)
     if as_json:
@@ -151,7 +153,7 @@ def _enroll(ctx, enroll_id, from_file, generator, family, force, extractor, opti
 
 def _evaluate(data_dir, known, hidden, distractors, shots, repeats, seed, max_per, condition, pool, photo_shots,
               zoo_images, settings, extractor, options, as_json, output):
-    from ..discovery.evaluate import evaluate_discovery
+    from ..evaluation.discovery import evaluate_discovery
     from ..extractors.resolve import load_extractor
 
     if zoo_images:

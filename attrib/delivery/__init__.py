@@ -3,7 +3,7 @@ delivery versions (:mod:`.versions`): each enrolled image embedded once more aft
 ladder, so that a laundered query is scored against images that travelled the same way.
 
 May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.extractors`,
-:mod:`attrib.evidence`, :mod:`attrib.synthetic`, :mod:`attrib.images`, :mod:`attrib.host`, :mod:`attrib.errors`,
+:mod:`attrib.evidence`, :mod:`attrib.synthetic`, :mod:`attrib.images`, :mod:`attrib.host`, :mod:`attrib.names`, :mod:`attrib.errors`,
 :mod:`attrib.version`.
 """
 

@@ -146,16 +146,14 @@ def _finite(value: float) -> float | None:
     return round(float(value), 6) if np.isfinite(value) else None
 
 
-def save_candidates(discovery: Discovery, path: Path) -> Path:
-    """Write the discovery's JSON to ``path`` (atomically), for ``attrib discover --enroll`` to read back."""
-    from ..report.html import write_page
-
-    return write_page(path, json.dumps(discovery.to_json(), ensure_ascii=False, allow_nan=False, indent=1) + "\n")
+def candidates_text(discovery: Discovery) -> str:
+    """The discovery's JSON as the text of a candidates file, which :func:`load_candidate` reads back."""
+    return json.dumps(discovery.to_json(), ensure_ascii=False, allow_nan=False, indent=1) + "\n"
 
 
 def load_candidate(path: Path, wanted: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the file's JSON, the candidate ``wanted``: its id, e.g. ``c2``, or a prefix of its digest) from a
-    candidates file :func:`save_candidates` wrote."""
+    candidates file (:func:`candidates_text`, written by ``attrib discover --output``)."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:

@@ -115,6 +115,15 @@ def enrolled_margins(vectors: np.ndarray, anchors: np.ndarray, owners: list[str]
     return best, which
 
 
+def clustering_available() -> bool:
+    """Whether scikit-learn, which groups the images, can be loaded (``attrib[eval]``)."""
+    try:
+        import sklearn.cluster  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _hdbscan(points: np.ndarray, min_cluster_size: int, min_samples: int | None) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.cluster import HDBSCAN
 

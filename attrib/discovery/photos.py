@@ -43,6 +43,28 @@ def camera_of(evidence: Sequence[dict[str, Any]]) -> str | None:
     return None
 
 
+def photo_evidence(evidence: Sequence[dict[str, Any]], clip: int = 80) -> list[dict[str, Any]]:
+    """``evidence`` (dicts of :class:`attrib.evidence.item.Evidence`) cut down to what :func:`camera_of`
+    reads, each text clipped to ``clip`` characters: a few short fields, for keeping many images' worth in
+    memory (``attrib serve --discover``); ``camera_of`` answers the same for both."""
+    kept: list[dict[str, Any]] = []
+    for item in evidence:
+        if item.get("error"):
+            continue
+        if item.get("generator") or item.get("ai_generated"):
+            kept.append({"kind": str(item.get("kind") or "")[:clip], "generator": str(item.get("generator") or "")[:clip]
+                         or None, "ai_generated": item.get("ai_generated"), "error": None})
+            break  # one such claim is enough: camera_of names no camera then
+        if item.get("kind") != "exif" or any(k.get("kind") == "exif" for k in kept):
+            continue
+        fields = (item.get("detail") or {}).get("fields") or {}
+        camera = {name: str(fields[name])[:clip] for name in ("Make", "Model") if str(fields.get(name) or "").strip()}
+        if camera:
+            kept.append({"kind": "exif", "generator": None, "ai_generated": None, "error": None,
+                         "detail": {"fields": camera}})
+    return kept
+
+
 @dataclass
 class PhotoCheck:
     """What a candidate's members say of being camera photographs."""

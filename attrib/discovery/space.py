@@ -8,10 +8,15 @@ several extractors, are concatenated with each block scaled by the square root o
 (:func:`attrib.scoring.fusion.fusion_weights`): the cosine of two fused vectors is then the weighted
 mean of the extractors' cosines, the quantity fusion weighs. The *reference* of that space is the same
 weighted mean of the extractors' global thresholds: the similarity at which the gallery starts to accept.
+
+:func:`embed_pool` does all of it for files; :func:`place_pool` places embeddings made already (``attrib
+serve`` keeps those of its recent unknown answers, :mod:`attrib.serve.discover`), taking each image's scores
+against the enrolled generators from the enrolled samples themselves.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -19,7 +24,6 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..errors import AttribError
-from ..evaluation.protocol import CachedExtractor
 from ..extractors.contract import BoundExtractor
 from ..gallery import Gallery
 from ..images import LoadedImage, display_path, load_batches
@@ -60,6 +64,31 @@ class Pool:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of files that could not be used
 
 
+class CachedExtractor:
+    """A bound extractor that embeds each distinct pixel array (bytes, shape and dtype) once: the images
+    discovery embeds are scored by ``Gallery.identify`` with the embeddings already made."""
+
+    def __init__(self, bound: BoundExtractor) -> None:
+        self.bound = bound
+        self.cache: dict[bytes, np.ndarray] = {}
+
+    def __getattr__(self, name: str) -> Any:  # identity, dim, name, version, plugin ...
+        return getattr(self.bound, name)
+
+    @staticmethod
+    def key(pixels: np.ndarray) -> bytes:
+        digest = hashlib.blake2b(f"{pixels.shape}{pixels.dtype.str}".encode(), digest_size=20)
+        digest.update(np.ascontiguousarray(pixels).data)
+        return digest.digest()
+
+    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        keys = [self.key(np.asarray(im)) for im in images]
+        missing = {k: im for k, im in zip(keys, images) if k not in self.cache}  # equal keys: equal pixels
+        if missing:
+            self.cache.update(zip(missing, self.bound.embed(list(missing.values()))))
+        return np.stack([self.cache[k] for k in keys]) if keys else np.zeros((0, self.bound.dim), np.float32)
+
+
 def embed_pool(gallery: Gallery, extractors: Sequence[BoundExtractor], paths: Sequence[Path | str],
                advance: Advance = lambda n: None, evidence: bool = True, labels: dict[str, str] | None = None,
                photos: Sequence[Path | str] = ()) -> Pool:
@@ -77,22 +106,37 @@ def embed_pool(gallery: Gallery, extractors: Sequence[BoundExtractor], paths: Se
     images, rows, errors = _embed(cached, paths, inspect, advance, labels or {})
     if not images:
         raise AttribError("none of the images could be used" + (f": {errors[0][0]}: {errors[0][1]}" if errors else ""))
+    pool = place_pool(gallery, extractors, images, [np.concatenate(out) for out in rows], errors)
+    _score(gallery, cached, images, len(pool.thresholds))
+    if photos:
+        found, photo_rows, photo_errors = _embed(cached, photos, None, lambda n: None, {})
+        if found:
+            views = [gallery.open_index(e) for e in extractors]
+            pool.photo_references = _place(views, fusion_weights(views), [np.concatenate(out) for out in photo_rows])
+        pool.errors += [(path, f"photo reference: {why}") for path, why in photo_errors]
+    return pool
+
+
+def place_pool(gallery: Gallery, extractors: Sequence[BoundExtractor], images: list[PoolImage],
+               embeddings: Sequence[np.ndarray], errors: list[tuple[str, str]] | None = None) -> Pool:
+    """The pool of ``images``, whose embeddings by each of ``extractors`` are ``embeddings[e]`` (one row per
+    image, as the extractor returned them), placed in ``gallery``'s whitened (fused) space beside its
+    enrolled samples, with its thresholds (see the module docstring)."""
+    if not extractors:
+        raise AttribError("discovery needs at least one extractor")
+    if any(len(rows) != len(images) for rows in embeddings) or len(embeddings) != len(extractors):
+        raise ValueError(f"{len(images)} images but embeddings of shapes {[np.shape(r) for r in embeddings]} "
+                         f"for {len(extractors)} extractors")
     views = [gallery.open_index(e) for e in extractors]
     weights = fusion_weights(views)
-    vectors = _place(views, weights, rows)
+    vectors = _place(views, weights, embeddings)
     reference = float(sum(w * view.threshold(None) for w, view in zip(weights, views)))
-    _score(gallery, cached, images, len(set(views[0].generator_names.values())))
     anchors, anchor_generators = enrolled_vectors(views, weights, vectors.shape[1])
     thresholds = {name: float(sum(w * view.threshold(gid) for w, view in zip(weights, views)))
                   for gid, name in views[0].generator_names.items()}
     key = "+".join(e.identity.key for e in extractors)
-    pool = Pool(images, vectors, reference, key, {e.identity.key: round(float(w), 4) for e, w in zip(extractors, weights)},
-                anchors, anchor_generators, thresholds, errors=errors)
-    if photos:
-        found, photo_rows, photo_errors = _embed(cached, photos, None, lambda n: None, {})
-        pool.photo_references = _place(views, weights, photo_rows) if found else pool.photo_references
-        pool.errors += [(path, f"photo reference: {why}") for path, why in photo_errors]
-    return pool
+    return Pool(images, vectors, reference, key, {e.identity.key: round(float(w), 4) for e, w in zip(extractors, weights)},
+                anchors, anchor_generators, thresholds, errors=list(errors or []))
 
 
 def _embed(cached: list[CachedExtractor], paths: Sequence[Path | str], inspect: Any, advance: Advance,
@@ -114,9 +158,9 @@ def _embed(cached: list[CachedExtractor], paths: Sequence[Path | str], inspect: 
     return images, rows, errors
 
 
-def _place(views: Sequence[LoadedIndex], weights: np.ndarray, rows: list[list[np.ndarray]]) -> np.ndarray:
+def _place(views: Sequence[LoadedIndex], weights: np.ndarray, rows: Sequence[np.ndarray]) -> np.ndarray:
     """Each extractor's vectors whitened as its index is, weighted and joined (unit rows)."""
-    blocks = [np.sqrt(w) * view.whitening.apply(np.concatenate(out)) for w, view, out in zip(weights, views, rows)]
+    blocks = [np.sqrt(w) * view.whitening.apply(np.asarray(out)) for w, view, out in zip(weights, views, rows)]
     vectors = np.hstack(blocks).astype(np.float32)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     return vectors

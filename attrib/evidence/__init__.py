@@ -5,7 +5,7 @@ Owns the evidence item (:mod:`.item`), the claim-to-generator rules shipped as d
 :mod:`.parameters`, :mod:`.exif_xmp`, registered by :mod:`.builtin` through the
 ``register_evidence`` hook), reading a file (:mod:`.read`) and combining evidence with a
 decision (:mod:`.combine`). Needs Pillow and defusedxml, and ``c2pa`` only for a file whose bytes
-show a manifest store. Names below are imported lazily, so registering the built-in readers costs no
+show a manifest store. The modules below are imported lazily, so registering the built-in readers costs no
 start-up time.
 
     from attrib.evidence import read_evidence, summary_line, agreement
@@ -14,7 +14,7 @@ start-up time.
     agreement(items, decision_generator="sdxl", enrolled={"sdxl", "dall-e-3"})
 
 May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.images`,
-:mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`. Never :mod:`attrib.extractors` or
+:mod:`attrib.host`, :mod:`attrib.names`, :mod:`attrib.errors`, :mod:`attrib.version`. Never :mod:`attrib.extractors` or
 :mod:`attrib.synthetic` (its siblings).
 """
 

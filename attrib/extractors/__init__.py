@@ -6,7 +6,7 @@ may use (:mod:`.options`: option parsing, local weights lookup, weights digest) 
 built-in ``residual`` extractor with its data (:mod:`.residual`).
 
 May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.images`,
-:mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`. Never :mod:`attrib.evidence` or
+:mod:`attrib.host`, :mod:`attrib.names`, :mod:`attrib.errors`, :mod:`attrib.version`. Never :mod:`attrib.evidence` or
 :mod:`attrib.synthetic` (its siblings).
 """
 

@@ -2,7 +2,7 @@
 
 Owns finding, loading and calling plugins.
 
-May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.errors`,
+May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.names`, :mod:`attrib.errors`,
 :mod:`attrib.version`. Never :mod:`attrib.images` (its sibling).
 """
 

@@ -8,5 +8,5 @@ value, the transform of the vectors the index stores. Nothing of SQL or scoring.
 
 May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.delivery`,
 :mod:`attrib.extractors`, :mod:`attrib.evidence`, :mod:`attrib.synthetic`, :mod:`attrib.images`,
-:mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`.
+:mod:`attrib.host`, :mod:`attrib.names`, :mod:`attrib.errors`, :mod:`attrib.version`.
 """

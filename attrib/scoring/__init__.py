@@ -9,7 +9,7 @@ stored vectors come through the storage interface object it is handed.
 
 May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.index`,
 :mod:`attrib.delivery`, :mod:`attrib.extractors`, :mod:`attrib.evidence`, :mod:`attrib.synthetic`, :mod:`attrib.images`,
-:mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`. Never :mod:`attrib.storage` (its
+:mod:`attrib.host`, :mod:`attrib.names`, :mod:`attrib.errors`, :mod:`attrib.version`. Never :mod:`attrib.storage` (its
 sibling).
 """
 

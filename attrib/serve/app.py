@@ -29,7 +29,7 @@ from ..gallery import Gallery, open_gallery
 from ..images import PIXELS_AHEAD, Loaded
 from ..scoring.decision import IdentificationResult, Verification
 from ..version import __version__
-from . import page
+from . import discover, page
 from .auth import TokenGate, guarded, open_access, token_guard
 from .batching import Batcher
 from .limits import BodyLimit, PixelAllowance, pixel_problem, request_pixel_problem
@@ -73,12 +73,13 @@ class Service:
         self.uploads = UploadFolder()
         self.pixels = PixelAllowance(PIXELS_AHEAD)
         self.inspect = file_inspector(None)  # what identify and verify read of each file's origin
+        self.unknowns = discover.UnknownAnswers(settings.discover_keep, self.identifier)  # kept for GET /v1/discover
 
     def results(self, key: tuple[Any, ...], uploads: list[Upload]) -> list[Result]:
         """The results for ``uploads`` (decoded here, on the request's thread, within the worker's pixel
         allowance) from the batcher: ``key`` as for :meth:`run_batch`."""
         with self.pixels.held(sum(upload.pixels for upload in uploads)):
-            return self.batcher.submit(key, decoded(uploads, self.inspect))
+            return self.unknowns.answered(key, uploads, decoded(uploads, self.inspect), self.batcher.submit)
 
     def run_batch(self, key: tuple[Any, ...], requests: list[list[Loaded]]) -> list[list[Result]]:
         """The results of each request of one batch (its images decoded already, see :func:`.uploads.decoded`),
@@ -202,6 +203,8 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
             count = gallery.remove(name)
         return {"removed": name, "samples": count}
 
+    kept_reads = needs_token if settings.discover_keep else open_access  # kept answers: other clients' uploads
+    discover.install(app, service, kept_reads, needs_token)
     page.install(app)  # the page at / and the offline API page at /docs (attrib/serve/page.py)
     return app
 

@@ -1,4 +1,5 @@
-"""What ``attrib serve`` reads from the environment: the gallery, the token, the limits, where uploads are kept."""
+"""What ``attrib serve`` reads from the environment: the gallery, the token, the limits, where uploads are kept,
+how many unknown answers are kept for discovery."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ MIN_BODY_RATE_ENV = "ATTRIB_MIN_BODY_RATE"
 EXTRACTOR_ENV = "ATTRIB_EXTRACTOR"
 GALLERY_ENV = "ATTRIB_GALLERY"
 UPLOADS_DIR_ENV = "ATTRIB_UPLOADS_DIR"
+DISCOVER_KEEP_ENV = "ATTRIB_DISCOVER_KEEP"
+MOST_DISCOVER_KEEP = 500  # unknown answers a worker may keep for discovery
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_REQUEST_PIXELS = PIXELS_AHEAD  # what one worker decodes at once: one 8000 x 8000 image, or 16 of 2000 x 2000
 DEFAULT_READ_TIMEOUT = 30  # seconds
@@ -36,7 +39,8 @@ class ServeSettings:
     bytes per second on average (:mod:`.slow_clients`); ``extractor``: the extractor to bind (None: the
     gallery's only one, else the default); ``uploads_dir``: the folder where each enrolled upload is kept
     (:func:`attrib.serve.uploads.keep`) and stored as that file (None: none is kept, and samples are stored
-    as ``upload:NAME``)."""
+    as ``upload:NAME``); ``discover_keep``: how many of its latest ``unknown`` identify answers each worker keeps
+    in memory for ``GET /v1/discover`` (0: none, discovery off; :mod:`attrib.serve.discover`)."""
 
     token: str | None = None
     auth_reads: bool = False
@@ -47,6 +51,7 @@ class ServeSettings:
     min_body_rate: int = DEFAULT_MIN_BODY_RATE
     extractor: str | None = None
     uploads_dir: Path | None = None
+    discover_keep: int = 0
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> "ServeSettings":
@@ -61,6 +66,7 @@ class ServeSettings:
             min_body_rate=_positive(env, MIN_BODY_RATE_ENV, DEFAULT_MIN_BODY_RATE),
             extractor=env.get(EXTRACTOR_ENV) or None,
             uploads_dir=Path(env[UPLOADS_DIR_ENV]).expanduser().absolute() if env.get(UPLOADS_DIR_ENV) else None,
+            discover_keep=_discover_keep(env.get(DISCOVER_KEEP_ENV, "")),
         )
 
 
@@ -71,6 +77,16 @@ def _flag(value: str) -> bool:
     if text in ("1", "true", "yes", "on"):
         return True
     raise AttribError(f"{AUTH_READS_ENV}={value!r} is not a yes/no value; set it to 1 or 0")
+
+
+def _discover_keep(value: str) -> int:
+    text = value.strip()
+    if not text:
+        return 0
+    if not (text.isascii() and text.isdigit()) or int(text) > MOST_DISCOVER_KEEP:
+        raise AttribError(f"{DISCOVER_KEEP_ENV}={value!r} must be a whole number from 0 (discovery off) to "
+                          f"{MOST_DISCOVER_KEEP}: how many recent unknown answers each worker keeps")
+    return int(text)
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:

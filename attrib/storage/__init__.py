@@ -12,6 +12,6 @@ is current is :mod:`attrib.upkeep`'s to decide.
 
 May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.index`,
 :mod:`attrib.delivery`, :mod:`attrib.extractors`, :mod:`attrib.evidence`, :mod:`attrib.synthetic`, :mod:`attrib.images`,
-:mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`. Never :mod:`attrib.scoring` (its
+:mod:`attrib.host`, :mod:`attrib.names`, :mod:`attrib.errors`, :mod:`attrib.version`. Never :mod:`attrib.scoring` (its
 sibling).
 """

@@ -7,6 +7,6 @@ every image is a pure function of names, seeds and indices (on one machine: nump
 by CPU, so a few pixels may round the other way elsewhere); nothing is downloaded.
 
 May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.images`,
-:mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`. Never :mod:`attrib.extractors` or
+:mod:`attrib.host`, :mod:`attrib.names`, :mod:`attrib.errors`, :mod:`attrib.version`. Never :mod:`attrib.extractors` or
 :mod:`attrib.evidence` (its siblings).
 """

@@ -5,10 +5,10 @@ Owns the residual extractor's learned projection (:mod:`.projection`,
 (:mod:`.constants`). Needs the ``train`` extra (scikit-learn, scikit-image).
 
 May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.serve`,
-:mod:`attrib.batch`, :mod:`attrib.evaluation`, :mod:`attrib.report`, :mod:`attrib.gallery`,
+:mod:`attrib.batch`, :mod:`attrib.evaluation`, :mod:`attrib.report`, :mod:`attrib.discovery`, :mod:`attrib.gallery`,
 :mod:`attrib.enrollment`, :mod:`attrib.routing`, :mod:`attrib.upkeep`, :mod:`attrib.scoring`, :mod:`attrib.storage`,
 :mod:`attrib.index`, :mod:`attrib.delivery`, :mod:`attrib.extractors`, :mod:`attrib.evidence`, :mod:`attrib.synthetic`,
-:mod:`attrib.images`, :mod:`attrib.host`, :mod:`attrib.errors`, :mod:`attrib.version`. Never
+:mod:`attrib.images`, :mod:`attrib.host`, :mod:`attrib.names`, :mod:`attrib.errors`, :mod:`attrib.version`. Never
 :mod:`attrib.cli` or :mod:`attrib.testing` (its siblings in the top layer); nothing at run time imports
 it.
 """

@@ -9,6 +9,6 @@ repair.
 
 May import (the layers below it in the import contract, pyproject.toml): :mod:`attrib.scoring`,
 :mod:`attrib.storage`, :mod:`attrib.index`, :mod:`attrib.delivery`, :mod:`attrib.extractors`, :mod:`attrib.evidence`,
-:mod:`attrib.synthetic`, :mod:`attrib.images`, :mod:`attrib.host`, :mod:`attrib.errors`,
+:mod:`attrib.synthetic`, :mod:`attrib.images`, :mod:`attrib.host`, :mod:`attrib.names`, :mod:`attrib.errors`,
 :mod:`attrib.version`.
 """

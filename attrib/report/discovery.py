@@ -1,16 +1,17 @@
 """The HTML page of ``attrib discover --report FILE``: one section per candidate with a grid of its most
 typical images (thumbnails inlined as ``data:`` URIs, no scripts, no network), built from
-:mod:`attrib.report.html`'s blocks."""
+:mod:`.html`'s blocks for a :class:`attrib.discovery.candidates.Discovery`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from ..report.html import THUMB_PX, esc, image_tag, page, placeholder, preview_bytes, table, write_page
-from .candidates import GENERATOR, Candidate, Discovery
+from ..discovery.candidates import GENERATOR, Candidate, Discovery
+from .html import THUMB_PX, esc, image_tag, page, placeholder, preview_bytes, table, write_page
 
 
-def _figure(member: dict, source: Path | None) -> str:
+def _figure(member: dict[str, Any], source: Path | None) -> str:
     preview = preview_bytes(source, THUMB_PX) if source is not None else None
     name = Path(member["path"]).name
     picture = image_tag(*preview, alt=name, css="thumb") if preview else placeholder("no preview")

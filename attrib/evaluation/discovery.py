@@ -7,7 +7,7 @@ each ``known`` label are enrolled into a temporary gallery; the rest of them, ev
 labels (never enrolled) and of the ``distractors`` (camera photographs) are identified, and discovery groups
 the pool: the images answered ``unknown`` (``pool="unknown"``: a batch's unknown answers, the intended use)
 or every query (``pool="all"``: a folder given to discover). With ``photo_shots``, that many images of each
-distractor label are the reference photographs (:mod:`.photos`) and are neither queries nor grouped.
+distractor label are the reference photographs (:mod:`attrib.discovery.photos`) and are neither queries nor grouped.
 
 Reported per repeat and as the mean and worst over repeats:
 
@@ -29,13 +29,13 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..discovery.candidates import GENERATOR, PHOTOGRAPHS, Discovery, Settings, discover
+from ..discovery.space import embed_pool, subset
 from ..errors import AttribError
-from ..evaluation import DEFAULT_CONDITION
-from ..evaluation.protocol import find_label_files, draw_split
 from ..extractors.contract import BoundExtractor, extractor_list
 from ..gallery import open_gallery
-from .candidates import GENERATOR, PHOTOGRAPHS, Discovery, Settings, discover
-from .space import embed_pool, subset
+from . import DEFAULT_CONDITION
+from .protocol import draw_split, find_label_files
 
 POOLS = ("unknown", "all")
 TARGET_PURITY = 0.8  # the purity a hidden generator's best candidate is read at
