@@ -189,6 +189,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for_health(process: subprocess.Popen, base: str, seconds: float = 60) -> None:
+    """Wait until the `attrib serve` started as ``process`` answers GET /v1/health at ``base``."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None, process.communicate()[1]
+        try:
+            if httpx.get(f"{base}/v1/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"attrib serve did not answer /v1/health within {seconds:g} s"
+        time.sleep(0.2)
+
+
 def test_a_real_server_answers_as_the_cli(served):
     import httpx
 
@@ -199,16 +215,7 @@ def test_a_real_server_answers_as_the_cli(served):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.communicate()[1]
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "attrib serve did not answer /v1/health within 60 s"
-            time.sleep(0.2)
+        wait_for_health(server, base)
         answer = httpx.post(f"{base}/v1/identify", files=upload(queries[2]), timeout=30)
         assert answer.status_code == 200, answer.text
         expected = cli_json(gallery, "identify", "--json", queries[2])

@@ -271,12 +271,11 @@ def test_the_discover_page_shows_the_candidates_and_enrolls_one_with_the_token(s
     import shutil
     import subprocess
     import sys
-    import time
 
     import httpx
 
     from test_serve_page import Chromium, chromium
-    from test_serve import free_port
+    from test_serve import free_port, wait_for_health
 
     gallery = Path(shutil.copytree(served["gallery"], tmp_path / "gallery"))
     photos = with_camera(served["green"], tmp_path / "photos")
@@ -288,16 +287,7 @@ def test_the_discover_page_shows_the_candidates_and_enrolls_one_with_the_token(s
                                stderr=subprocess.PIPE, text=True)
     browser = None
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.communicate()[1]
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "attrib serve did not answer /v1/health within 60 s"
-            time.sleep(0.2)
+        wait_for_health(process, base)
         answered = httpx.post(f"{base}/v1/identify", files=upload(*served["gray"], *photos), timeout=60)
         assert {r["decision"] for r in answered.json()["results"]} == {"unknown"}
 

@@ -34,7 +34,7 @@ from attrib.serve.page import CSP  # noqa: E402
 from conftest import make_images  # noqa: E402
 from gallery_helpers import HERE, bound  # noqa: E402
 from test_report_browser import FLAGS, chromium  # noqa: E402
-from test_serve import TOKEN, client, free_port, served  # noqa: E402,F401 -- served is a fixture
+from test_serve import TOKEN, client, free_port, served, wait_for_health  # noqa: E402,F401 -- served is a fixture
 
 WIDTH, HEIGHT = 1200, 900
 HOSTILE_NAME = "<img src=x id=injected>.png"  # a legal file name that is HTML
@@ -342,16 +342,7 @@ def server(served, tmp_path_factory):
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.communicate()[1]
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "attrib serve did not answer /v1/health within 60 s"
-            time.sleep(0.2)
+        wait_for_health(process, base)
         yield base, gallery
     finally:
         process.terminate()

@@ -16,7 +16,6 @@ against the enrolled generators from the enrolled samples themselves.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -25,6 +24,7 @@ import numpy as np
 
 from ..errors import AttribError
 from ..extractors.contract import BoundExtractor
+from ..extractors.cached import CachedExtractor
 from ..gallery import Gallery
 from ..images import LoadedImage, display_path, load_batches
 from ..scoring.fusion import fusion_weights
@@ -62,31 +62,6 @@ class Pool:
     thresholds: dict[str, float] = field(default_factory=dict)  # each generator's threshold in this space
     photo_references: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # camera photos
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of files that could not be used
-
-
-class CachedExtractor:
-    """A bound extractor that embeds each distinct pixel array (bytes, shape and dtype) once: the images
-    discovery embeds are scored by ``Gallery.identify`` with the embeddings already made."""
-
-    def __init__(self, bound: BoundExtractor) -> None:
-        self.bound = bound
-        self.cache: dict[bytes, np.ndarray] = {}
-
-    def __getattr__(self, name: str) -> Any:  # identity, dim, name, version, plugin ...
-        return getattr(self.bound, name)
-
-    @staticmethod
-    def key(pixels: np.ndarray) -> bytes:
-        digest = hashlib.blake2b(f"{pixels.shape}{pixels.dtype.str}".encode(), digest_size=20)
-        digest.update(np.ascontiguousarray(pixels).data)
-        return digest.digest()
-
-    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        keys = [self.key(np.asarray(im)) for im in images]
-        missing = {k: im for k, im in zip(keys, images) if k not in self.cache}  # equal keys: equal pixels
-        if missing:
-            self.cache.update(zip(missing, self.bound.embed(list(missing.values()))))
-        return np.stack([self.cache[k] for k in keys]) if keys else np.zeros((0, self.bound.dim), np.float32)
 
 
 def embed_pool(gallery: Gallery, extractors: Sequence[BoundExtractor], paths: Sequence[Path | str],

@@ -40,7 +40,6 @@ every known generator's score, genuine when it is its own generator), per-genera
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import time
 import zlib
@@ -53,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AttribError
+from ..extractors.cached import CachedExtractor
 from ..extractors.contract import extractor_list
 from ..report.html import THUMB_PX
 from ..scoring import DEFAULT_TARGET_FAR
@@ -82,30 +82,6 @@ FAMILY_METRICS = (
     ("family_accuracy", "family top-1 accuracy (family members' queries)"),
     ("family_decided", "family decided right (generator or family in it)"),
 )
-
-
-class CachedExtractor:
-    """A BoundExtractor that embeds each distinct pixel array (bytes + shape) only once."""
-
-    def __init__(self, bound):
-        self.bound, self.cache, self.embedded, self.reused = bound, {}, 0, 0
-
-    def __getattr__(self, name):  # identity, dim, name, version, plugin ...
-        return getattr(self.bound, name)
-
-    @staticmethod
-    def key(pixels: np.ndarray) -> bytes:
-        digest = hashlib.blake2b(f"{pixels.shape}{pixels.dtype.str}".encode(), digest_size=20)
-        digest.update(np.ascontiguousarray(pixels).data)
-        return digest.digest()
-
-    def embed(self, images) -> np.ndarray:
-        keys = [self.key(np.asarray(im)) for im in images]
-        missing = {k: im for k, im in zip(keys, images) if k not in self.cache}  # equal keys: equal pixels
-        if missing:
-            self.cache.update(zip(missing, self.bound.embed(list(missing.values()))))
-        self.embedded, self.reused = self.embedded + len(missing), self.reused + len(keys) - len(missing)
-        return np.stack([self.cache[k] for k in keys]) if keys else np.zeros((0, self.bound.dim), np.float32)
 
 
 @dataclass
