@@ -46,6 +46,7 @@ ASSETS = {  # name in static/ -> media type; nothing else is served from it
     "api.html": "text/html; charset=utf-8",
     "page.css": "text/css; charset=utf-8",
     "page.js": "text/javascript; charset=utf-8",
+    "dom.js": "text/javascript; charset=utf-8",
     "api.js": "text/javascript; charset=utf-8",
     "icon.svg": "image/svg+xml",
 }

@@ -6,25 +6,9 @@
 (function () {
   const TOKEN_KEY = "attrib-token"; // the main page keeps the token here for the tab, when asked to
   const $ = (id) => document.getElementById(id);
+  const {el, signed} = window.attribDom; // dom.js
 
-  function el(tag, props, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(props || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "class") node.className = value;
-      else if (key === "text") node.textContent = String(value);
-      else node.setAttribute(key, value === true ? "" : String(value));
-    }
-    for (const child of children) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
 
-  function signed(value) {
-    return typeof value === "number" && isFinite(value) ? (value >= 0 ? "+" : "") + value.toFixed(3) : "–";
-  }
 
   function say(id, text, kind) {
     const node = $(id);

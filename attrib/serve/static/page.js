@@ -7,33 +7,17 @@
   const PER_REQUEST = 8; // images sent in one identify request
   const THUMBS_PER_REQUEST = 64;
   const $ = (id) => document.getElementById(id);
+  const {el, signed} = window.attribDom; // dom.js
   const previews = [];
   let identifyRun = 0; // a newer choice of images replaces the answers of an older one
 
   // --- building elements ------------------------------------------------------------------------------
 
-  function el(tag, props, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(props || {})) {
-      if (value === null || value === undefined || value === false) continue;
-      if (key === "class") node.className = value;
-      else if (key === "text") node.textContent = String(value);
-      else node.setAttribute(key, value === true ? "" : String(value));
-    }
-    for (const child of children) {
-      if (child === null || child === undefined || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-    return node;
-  }
 
   function fixed(value, digits) {
     return typeof value === "number" && isFinite(value) ? value.toFixed(digits) : "–";
   }
 
-  function signed(value) {
-    return typeof value === "number" && isFinite(value) ? (value >= 0 ? "+" : "") + value.toFixed(3) : "–";
-  }
 
   function baseName(path) {
     const text = String(path || "");
