@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .delivery import ORIGINAL, delivered, measured
+from .delivery import delivered, measured
 from .enrollment import (Chunk, EnrollReport, ReembedReport, StoredAs, conflict_message, embed_again,
                          embedded_chunks, enroll_extractors, fill_in, find_sample, ladder_of, relink,
                          require_fusable, require_single, skip_reason, store_cohort, validate_name)
@@ -455,8 +455,29 @@ class Gallery:
         if top_k < 1:
             raise AttribError(f"--top-k must be at least 1, got {top_k}")
         extractors = extractor_list(extractor)
+        yield from self._identify(self._router(extractors), extractors, paths, top_k, evidence, c2pa_trust,
+                                  trust_metadata)
+
+    def identify_each(self, requests: Sequence[Iterable[ImageInput]],
+                      extractor: BoundExtractor | Sequence[BoundExtractor], top_k: int = 3, evidence: bool = True,
+                      c2pa_trust: str | Path | None = None, trust_metadata: bool = False
+                      ) -> list[list[IdentificationResult]]:
+        """:meth:`identify` of each of several requests (lists of paths), set up once (views, fits and decision
+        models read once): each request's answers are exactly those :meth:`identify` gives it alone."""
+        if top_k < 1:
+            raise AttribError(f"--top-k must be at least 1, got {top_k}")
+        extractors = extractor_list(extractor)
+        router = self._router(extractors)
+        return [list(self._identify(router, extractors, paths, top_k, evidence, c2pa_trust, trust_metadata))
+                for paths in requests]
+
+    def _router(self, extractors: list[BoundExtractor]) -> Router:
         require_fusable(self._reads(), extractors, str(self.root))
-        router = Router(self._reads, self.open_index, extractors, cohort_version())
+        return Router(self._reads, self.open_index, extractors, cohort_version())
+
+    def _identify(self, router: Router, extractors: list[BoundExtractor], paths: Iterable[ImageInput], top_k: int,
+                  evidence: bool, c2pa_trust: str | Path | None, trust_metadata: bool
+                  ) -> Iterator[IdentificationResult]:
         reads = self._reads()
         key = "+".join(e.identity.key for e in extractors)
         names, families = router.originals[0].generator_names, router.originals[0].families
@@ -487,27 +508,10 @@ class Gallery:
                                                    for e, q in zip(extractors, queries) if gid in q.scores}
                 candidates = [c for _, c in ranked]
                 result = IdentificationResult(path=str(item.path), sha256=item.sha256, candidates=candidates[:top_k],
-                                              flags=self._flags(reads, item, router, plan.rung, extractors[0].name),
+                                              flags=router.flags(reads, item, plan.rung, extractors[0].name),
                                               extractor=key, delivery=router.delivery_json(item, plan, names),
                                               **decide(candidates, model))
                 yield apply_to_identification(result, item.evidence, enrolled, trust_metadata) if inspect else result
-
-    @staticmethod
-    def _flags(reads: GalleryReads, item: LoadedImage, router: Router, rung: str, name: str) -> list[str]:
-        """What makes this query special: an exact copy of an enrolled file, recompression that no delivery
-        version of the gallery matches, an uncalibrated version."""
-        flags = []
-        owner = reads.sample_owner(item.sha256)
-        if owner is not None:
-            flags.append(f"exact copy of a sample enrolled under {owner} (same sha256)")
-        if item.compression and rung == ORIGINAL:
-            flags.append(f"recompressed ({item.compression}) and scored against the originals: attribution is less "
-                         "reliable" + ("" if router.rungs else "; `attrib gallery reembed --versions default` adds "
-                                       "delivery versions to this gallery"))
-        if not router.decider(rung).calibrated:
-            flags.append("confidence is not calibrated: this gallery has no impostor cohort yet; run `attrib gallery "
-                         f"reembed --extractor {name}` once to add it")
-        return flags
 
     def verify(self, generator: str, paths: Iterable[ImageInput], extractor: BoundExtractor, evidence: bool = True,
                c2pa_trust: str | Path | None = None) -> Iterator[Verification]:

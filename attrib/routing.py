@@ -141,6 +141,22 @@ class Router:
                 candidate.confidence = self.decider(ORIGINAL).model.p_known(candidate.margin, gid)
         return candidates, model
 
+    def flags(self, reads: GalleryReads, item: LoadedImage, rung: str, name: str) -> list[str]:
+        """What makes this query special: an exact copy of an enrolled file, recompression that no delivery
+        version of the gallery matches, an uncalibrated version (``name``: the extractor, for the fix)."""
+        flags = []
+        owner = reads.sample_owner(item.sha256)
+        if owner is not None:
+            flags.append(f"exact copy of a sample enrolled under {owner} (same sha256)")
+        if item.compression and rung == ORIGINAL:
+            flags.append(f"recompressed ({item.compression}) and scored against the originals: attribution is less "
+                         "reliable" + ("" if self.rungs else "; `attrib gallery reembed --versions default` adds "
+                                       "delivery versions to this gallery"))
+        if not self.decider(rung).calibrated:
+            flags.append("confidence is not calibrated: this gallery has no impostor cohort yet; run `attrib gallery "
+                         f"reembed --extractor {name}` once to add it")
+        return flags
+
     def delivery_json(self, item: LoadedImage, plan: Plan, names: dict[int, str]) -> dict[str, Any] | None:
         """What the answer says of the query's delivery and the version it was scored against."""
         delivery = item.delivery

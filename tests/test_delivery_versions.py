@@ -381,3 +381,21 @@ def test_reembed_says_which_samples_a_new_version_could_not_read(tmp_path, extra
         report = gallery.reembed(extractor, versions="jpeg:80")
     assert report.versions == {"jpeg:80": 17} and not report.complete
     assert any(p.startswith("jpeg:80 version:") and "'red'" in p for p in report.problems)
+
+
+def test_identify_each_answers_every_request_exactly_as_identify_alone(tmp_path, extractor):
+    """Several requests set up once (as `attrib serve` answers a batch) get, to the last digit, the answers each
+    would get alone, PNG and JPEG queries (scored at different versions) mixed in one request."""
+    with Gallery(tmp_path / "g") as gallery:
+        enroll_three(gallery, tmp_path, extractor, versions="jpeg:80,webp:80")
+        requests = []
+        for k, cast in enumerate(("red", "green", "blue", "gray")):
+            pixels = pixels_of(make_images(tmp_path / "q" / cast, cast, 1, seed=20 + k)[0])
+            requests.append([write(pixels, tmp_path / f"{cast}.png", "PNG"),
+                             write(pixels, tmp_path / f"{cast}.jpg", "JPEG", 80)][: 1 + k % 2])
+        together = gallery.identify_each(requests, extractor)
+        alone = [list(gallery.identify(paths, extractor)) for paths in requests]
+    assert [len(answers) for answers in together] == [1, 2, 1, 2]
+    assert [[r.to_json() for r in answers] for answers in together] == [[r.to_json() for r in answers]
+                                                                          for answers in alone]
+    assert {r.delivery["version"] for answers in together for r in answers} == {ORIGINAL, "jpeg:80"}

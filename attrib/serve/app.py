@@ -84,11 +84,11 @@ class Service:
     def run_batch(self, key: tuple[Any, ...], requests: list[list[Loaded]]) -> list[list[Result]]:
         """The results of each request of one batch (its images decoded already, see :func:`.uploads.decoded`),
         from one gallery open: ``key`` is ("identify", top_k, trust_metadata) or ("verify", generator). Each
-        request is its own call, so it gets exactly the answer it would get alone."""
+        request is scored on its own (set up once for the batch), so it gets exactly the answer it would alone."""
         with self.reading() as gallery:
             if key[0] == "identify":
-                return [list(gallery.identify(paths, self.identifier, top_k=key[1], trust_metadata=key[2]))
-                        for paths in requests]
+                answers = gallery.identify_each(requests, self.identifier, top_k=key[1], trust_metadata=key[2])
+                return [list[Result](request) for request in answers]
             return [list(gallery.verify(key[1], paths, self.extractor)) for paths in requests]
 
     def extractor_key(self) -> str:
