@@ -54,7 +54,7 @@ def test_report_shows_each_query_self_contained_and_escaped(run, tmp_path):
     queries = [hostile_query(tmp_path / "q"), *make_images(tmp_path / "q", "blue", 1, seed=9),
                *make_images(tmp_path / "q", "gray", 1, seed=9)]
     out = tmp_path / "report.html"
-    result = run("report", "-e", "colormean", *queries, "-o", out)
+    result = run("report", "-e", "colormean", *queries, "--output", out)
     assert f"report: {out} (3 images)" in result.output
     html = out.read_text(encoding="utf-8")
     assert sections(html) == 3
@@ -97,12 +97,12 @@ def test_exemplars_moved_away_show_their_stored_thumbnails_else_a_placeholder(ru
     moved = tmp_path / "data" / "red"
     shutil.move(moved, tmp_path / "elsewhere")
     out = tmp_path / "r.html"
-    run("report", "-e", "colormean", "--top-k", "1", query, "-o", out)
+    run("report", "-e", "colormean", "--top-k", "1", query, "--output", out)
     html = out.read_text(encoding="utf-8")
     assert html.count('class="thumb"') == 3 and 'class="placeholder"' not in html  # the gallery's thumbnails
     with sqlite3.connect(tmp_path / "gallery" / "gallery.db") as db:
         db.execute("DELETE FROM thumbnails")
-    run("report", "-e", "colormean", "--top-k", "1", query, "-o", out)
+    run("report", "-e", "colormean", "--top-k", "1", query, "--output", out)
     html = out.read_text(encoding="utf-8")
     assert html.count('class="thumb"') == 0 and html.count('class="placeholder"') == 3
     assert str(moved) in html
@@ -113,7 +113,7 @@ def test_unreadable_image_is_reported_and_exit_status_is_1(run, tmp_path):
     bad = tmp_path / "q" / "broken.png"
     bad.write_bytes(b"not an image")
     out = tmp_path / "r.html"
-    result = run("report", "-e", "colormean", good, bad, "-o", out, expect=1)
+    result = run("report", "-e", "colormean", good, bad, "--output", out, expect=1)
     assert "1 could not be read" in result.output
     html = out.read_text(encoding="utf-8")
     assert sections(html) == 2 and 'class="error"' in html
@@ -121,8 +121,11 @@ def test_unreadable_image_is_reported_and_exit_status_is_1(run, tmp_path):
 
 def test_report_name_must_be_html(run, tmp_path):
     query = make_images(tmp_path / "q", "red", 1)[0]
-    result = run("report", "-e", "colormean", query, "-o", "weights=x", expect=1)
+    result = run("report", "-e", "colormean", query, "--output", "weights=x", expect=1)
     assert "--option KEY=VALUE" in result.output and not (tmp_path / "weights=x").exists()
+    # -o is --option here too: a page name given to it is refused, naming --output
+    result = run("report", "-e", "colormean", query, "-o", tmp_path / "r.html", expect=1)
+    assert f"--output {tmp_path / 'r.html'}" in result.output and not (tmp_path / "r.html").exists()
     result = run("identify", "-e", "colormean", "--report", tmp_path / "r.txt", query, expect=1)
     assert "ending in .html" in result.output
 
@@ -194,7 +197,7 @@ def test_what_the_file_says_is_said_once(run, tmp_path):
     assert evidence_html(said) == ("<p>The file says: AI-generated (XMP DigitalSourceType) "
                                    "(agrees with the forensic answer)</p>")
     out = tmp_path / "r.html"
-    run("report", "-e", "colormean", hostile_query(tmp_path / "q"), "-o", out)
+    run("report", "-e", "colormean", hostile_query(tmp_path / "q"), "--output", out)
     html = out.read_text(encoding="utf-8")
     assert "<p>The file says: " in html and "file says: file says" not in html.lower()
 
@@ -204,7 +207,7 @@ def test_identify_report_opens_with_a_summary_table_linking_each_section(run, tm
     bad = tmp_path / "q" / "broken.png"
     bad.write_bytes(b"not an image")
     out = tmp_path / "r.html"
-    run("report", "-e", "colormean", *queries, bad, "-o", out, expect=1)
+    run("report", "-e", "colormean", *queries, bad, "--output", out, expect=1)
     html = out.read_text(encoding="utf-8")
     summary = html[html.index('<table class="summary">'):html.index("</table>") + len("</table>")]
     assert html.index('<table class="summary">') < html.index('<section class="query"')

@@ -126,7 +126,7 @@ def test_identify_report_of_13_images_is_compact_with_its_summary_first_in_chrom
     queries = [make_images(tmp_path / "q" / f"batch-{i}", name, 1, seed=20 + i)[0]
                for i, name in enumerate(["red", "green", "blue", "gray"] * 3 + ["red"])]
     page = tmp_path / "report.html"
-    invoke("report", "-e", "colormean", *queries, "-o", page)
+    invoke("report", "-e", "colormean", *queries, "--output", page)
     tall = 8000
     dom = render(page, tmp_path / "shot.png", tall)
     pixels = not_blank(tmp_path / "shot.png", tall)

@@ -1,4 +1,4 @@
-"""``attrib report IMAGES... -o report.html``: identify the images and write one self-contained HTML
+"""``attrib report IMAGES... --output report.html``: identify the images and write one self-contained HTML
 page that shows, per image, why attrib said what it said (see :mod:`attrib.report.identify`)."""
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ def check_report_path(path: str | Path, option: str) -> Path:
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--output", "-o", "output", required=True, type=click.Path(dir_okay=False), metavar="FILE.html",
+@click.option("--output", "output", type=click.Path(dir_okay=False), metavar="FILE.html",
               help="The HTML file to write (replaced atomically).")
 @click.option("--extractor", "-e", envvar="ATTRIB_EXTRACTOR", default=None,
               help="Feature extractor, as for `attrib identify` ('+' fuses several).")
-@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Extractor option (repeatable).")
+@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE", help="Extractor option (repeatable).")
 @click.option("--top-k", "-k", default=3, show_default=True, type=click.IntRange(min=1),
               help="Candidates shown per image, each with its nearest enrolled samples.")
 @c2pa_trust_option
@@ -37,6 +37,12 @@ def report(ctx, paths, output, extractor, options, top_k, c2pa_trust, trust_meta
     the decision, the score against the threshold, the nearest enrolled samples, the file's evidence."""
     from ..report.identify import IdentifyReport
 
+    for option in options:
+        if "=" not in option and Path(option).suffix.lower() in (".html", ".htm"):
+            raise BadOption(f"-o {option}: -o is --option KEY=VALUE, as on every command; write the page with "
+                            f"--output {option}")
+    if output is None:
+        raise click.UsageError("Missing option '--output FILE.html': the page to write")
     target = check_report_path(output, "--output")
     files = collect_paths(paths)
     collected = IdentifyReport()
