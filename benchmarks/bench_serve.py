@@ -120,7 +120,8 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         log = open(root / "server.log", "w+")
         server = subprocess.Popen([*ATTRIB, "--gallery", str(gallery_dir), "serve", "--port", str(port),
-                                   "--workers", str(args.workers), "-e", args.extractor], stderr=log, text=True)
+                                   "--workers", str(args.workers), "-e", args.extractor, "--no-access-log"],
+                                  stderr=log, text=True)
         try:
             wait_for_health(base, server)
             cpu_before = cpu_seconds(server.pid)
