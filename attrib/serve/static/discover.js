@@ -20,25 +20,8 @@
     return $("token").value.trim();
   }
 
-  async function call(method, url, body) {
-    const headers = {Accept: "application/json"};
-    if (token()) headers.Authorization = "Bearer " + token();
-    let response;
-    try {
-      response = await fetch(url, {method, body, headers, credentials: "same-origin", cache: "no-store"});
-    } catch (error) {
-      return {ok: false, data: null, problem: "the server could not be reached (" + error.message + ")"};
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (error) {
-      data = null;
-    }
-    const detail = data && data.detail;
-    const problem = response.ok ? null : typeof detail === "string" ? detail
-      : `the server answered ${response.status} ${response.statusText}`.trim();
-    return {ok: response.ok, data, problem};
+  function call(method, url, body) {
+    return window.attribDom.call(method, url, body, token());
   }
 
   function memberFigure(member) {

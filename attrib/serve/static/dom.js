@@ -1,5 +1,5 @@
-// Building elements for the pages (page.js, discover.js): every value is set as text or an attribute, never
-// parsed as HTML.
+// What the pages (page.js, discover.js) share: building elements (every value set as text or an attribute,
+// never parsed as HTML) and calling the API.
 "use strict";
 
 window.attribDom = Object.freeze({
@@ -20,5 +20,33 @@ window.attribDom = Object.freeze({
 
   signed(value) {
     return typeof value === "number" && isFinite(value) ? (value >= 0 ? "+" : "") + value.toFixed(3) : "–";
+  },
+
+  async call(method, url, body, token) {
+    const headers = {Accept: "application/json"};
+    if (token) headers.Authorization = "Bearer " + token;
+    let response;
+    try {
+      response = await fetch(url, {method, body, headers, credentials: "same-origin", cache: "no-store"});
+    } catch (error) {
+      return {ok: false, status: 0, data: null, problem: "the server could not be reached (" + error.message + ")"};
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (error) {
+      data = null;
+    }
+    const problem = response.ok ? null : window.attribDom.problem(response, data);
+    return {ok: response.ok, status: response.status, data, problem};
+  },
+
+  problem(response, data) {
+    const detail = data && data.detail;
+    if (typeof detail === "string") return detail;
+    if (Array.isArray(detail)) {
+      return detail.map((d) => (Array.isArray(d.loc) ? d.loc.join(".") + ": " : "") + (d.msg || "")).join("; ");
+    }
+    return `the server answered ${response.status} ${response.statusText}`.trim();
   },
 });

@@ -55,31 +55,8 @@
     return $("token").value.trim();
   }
 
-  async function call(method, url, body) {
-    const headers = {Accept: "application/json"};
-    if (token()) headers.Authorization = "Bearer " + token();
-    let response;
-    try {
-      response = await fetch(url, {method, body, headers, credentials: "same-origin", cache: "no-store"});
-    } catch (error) {
-      return {ok: false, status: 0, data: null, problem: "the server could not be reached (" + error.message + ")"};
-    }
-    let data = null;
-    try {
-      data = await response.json();
-    } catch (error) {
-      data = null;
-    }
-    return {ok: response.ok, status: response.status, data, problem: response.ok ? null : problem(response, data)};
-  }
-
-  function problem(response, data) {
-    const detail = data && data.detail;
-    if (typeof detail === "string") return detail;
-    if (Array.isArray(detail)) {
-      return detail.map((d) => (Array.isArray(d.loc) ? d.loc.join(".") + ": " : "") + (d.msg || "")).join("; ");
-    }
-    return `the server answered ${response.status} ${response.statusText}`.trim();
+  function call(method, url, body) {
+    return window.attribDom.call(method, url, body, token());
   }
 
   // --- the token: in the field, and in sessionStorage only when asked ----------------------------------
