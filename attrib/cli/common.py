@@ -210,10 +210,12 @@ def gallery_option(func):
 def missing_gallery(location: str | Path) -> str | None:
     """Why there is no gallery at ``location`` to read (None: there is one, or it is a database URL, which the
     store checks itself): a folder that does not exist, or an empty one."""
+    from ..storage.faults import database_path
+
     if not isinstance(location, Path):
         return None
     folder = location.expanduser()
-    if (folder / "gallery.db").exists():
+    if database_path(folder).exists():
         return None
     if folder.is_dir() and any(folder.iterdir()):
         return None  # files of a gallery without its database: the store says it is damaged

@@ -21,7 +21,6 @@ the page. Each worker keeps its own answers: ``attrib serve --discover`` runs on
 (This module keeps its annotations evaluated: FastAPI reads those of the routes that :func:`install` defines.)
 """
 
-import base64
 import logging
 import threading
 from collections import OrderedDict
@@ -42,7 +41,7 @@ from ..extractors.contract import BoundExtractor, extractor_list
 from ..gallery import Gallery
 from ..images import Loaded, LoadedImage
 from ..scoring.decision import UNKNOWN
-from .page import PAGE_HEADERS, STATIC
+from .page import PAGE_HEADERS, STATIC, data_url
 from .settings import DISCOVER_KEEP_ENV, MOST_DISCOVER_KEEP, ServeSettings
 from .uploads import Upload, UploadFolder, stored_as
 
@@ -68,7 +67,6 @@ KEEP_BYTES = 8 * 1024 * 1024  # an upload larger than this keeps no bytes: group
 BYTES_BUDGET = 128 * 1024 * 1024  # the kept uploads' bytes together, at most
 OFFERED = 64  # candidates of recent GETs that an enroll may name
 NAME_CHARS = 200  # of an uploaded name kept
-THUMBNAIL_MIME = "image/webp"
 OFF = (f"discovery is off on this server: start it with `attrib serve --discover N` (or {DISCOVER_KEEP_ENV}=N) "
        "to keep the last N unknown answers and group them")
 log = logging.getLogger("attrib.serve")
@@ -197,7 +195,7 @@ class UnknownAnswers:
                 answer = by_sha.get(member["sha256"])
                 member["enrollable"] = answer is not None and answer.data is not None
                 if thumbnails:
-                    member["thumbnail"] = _data_url(answer.thumbnail) if answer and answer.thumbnail else None
+                    member["thumbnail"] = data_url(answer.thumbnail) if answer and answer.thumbnail else None
         return data
 
     def _discover(self, service: Service, kept: list[KeptAnswer], settings: Settings) -> Discovery | None:
@@ -253,10 +251,6 @@ class UnknownAnswers:
             self._offered.pop(digest, None)
         return {**summary, "candidate": digest,
                 "not_kept": [{"sha256": sha, "path": name} for sha, name in missing]}
-
-
-def _data_url(data: bytes) -> str:
-    return f"data:{THUMBNAIL_MIME};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def _empty(service: Service, settings: Settings) -> dict[str, Any]:
