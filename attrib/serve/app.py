@@ -70,10 +70,11 @@ class Service:
         for bound in self.identifier if isinstance(self.identifier, list) else [self.identifier]:
             bound.embed([np.zeros((64, 64, 3), np.uint8)])  # loads the model now, not on the first request
         self.batcher = Batcher(self.run_batch)
-        self.uploads = UploadFolder()
         self.pixels = PixelAllowance(PIXELS_AHEAD)
+        self.closed = False
         self.inspect = file_inspector(None)  # what identify and verify read of each file's origin
         self.unknowns = discover.UnknownAnswers(settings.discover_keep, self.identifier)  # kept for GET /v1/discover
+        self.uploads = UploadFolder()  # last: nothing after it can fail and leave the folder behind
 
     def results(self, key: tuple[Any, ...], uploads: list[Upload]) -> list[Result]:
         """The results for ``uploads`` (decoded here, on the request's thread, within the worker's pixel
@@ -99,6 +100,7 @@ class Service:
 
     def close(self) -> None:
         """Answer the requests waiting, then remove the upload folder."""
+        self.closed = True
         self.batcher.close()
         self.uploads.close()
 
@@ -114,12 +116,43 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
     (default: :meth:`ServeSettings.from_environment`)."""
     settings = settings or ServeSettings.from_environment()
 
+    starting = threading.Lock()
+    lifespans = 0  # start-ups of this app running now: the last one to end closes the service
+
+    def built(state: Any, reopen: bool = False) -> Service:
+        """The worker's Service, built when there is none (or, with ``reopen``, when it was closed); the
+        caller holds ``starting``."""
+        held = getattr(state, "service", None)
+        if held is None or (reopen and held.closed):
+            held = state.service = Service(gallery_location, settings)
+        return held
+
+    def started(state: Any) -> Service:
+        """The Service of one more start-up: the one running already, if any, so none is left unclosed."""
+        nonlocal lifespans
+        with starting:
+            held = built(state, reopen=True)
+            lifespans += 1
+        return held
+
+    def stopped(state: Any) -> None:
+        """One start-up ended: the last one closes the Service."""
+        nonlocal lifespans
+        with starting:
+            lifespans -= 1
+            if lifespans:
+                return
+            held = state.service
+        held.close()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.service = await run_in_threadpool(Service, gallery_location, settings)
-        log.info("worker %d ready: extractor %s", os.getpid(), app.state.service.extractor_key())
-        yield
-        await run_in_threadpool(app.state.service.close)
+        held = await run_in_threadpool(started, app.state)
+        log.info("worker %d ready: extractor %s", os.getpid(), held.extractor_key())
+        try:
+            yield
+        finally:
+            await run_in_threadpool(stopped, app.state)
 
     app = FastAPI(title="attrib", version=__version__, lifespan=lifespan,
                   description="Tell which generator made an image, or say it is unknown.")
@@ -129,15 +162,10 @@ def create_app(gallery_location: str | Path, settings: ServeSettings | None = No
     app.add_middleware(TokenGate, token=settings.token, routes=lambda: guarded(app.routes, needs_token),
                        max_body=settings.max_request_bytes)
 
-    starting = threading.Lock()
-
     def service(request: Request) -> Service:
         """The worker's Service; built here when the app's start-up did not run (e.g. mounted in another app)."""
-        state = request.app.state
         with starting:
-            if getattr(state, "service", None) is None:
-                state.service = Service(gallery_location, settings)
-        return state.service
+            return built(request.app.state)
 
     @app.exception_handler(AttribError)
     def library_error(request: Request, exc: AttribError) -> JSONResponse:

@@ -41,7 +41,7 @@ from ..extractors.contract import BoundExtractor, extractor_list
 from ..gallery import Gallery
 from ..images import Loaded, LoadedImage
 from ..scoring.decision import UNKNOWN
-from .page import PAGE_HEADERS, STATIC, data_url
+from .page import PAGE_HEADERS, STATIC, asset_bytes, data_url
 from .settings import DISCOVER_KEEP_ENV, MOST_DISCOVER_KEEP, ServeSettings
 from .uploads import Upload, UploadFolder, stored_as
 
@@ -297,7 +297,7 @@ def install(app: FastAPI, service: Callable[..., Service], reader: Callable[...,
 
     @router.get("/discover")
     def discover_page() -> Response:
-        return Response((STATIC / "discover.html").read_bytes(), media_type="text/html; charset=utf-8",
+        return Response(asset_bytes("discover.html"), media_type="text/html; charset=utf-8",
                         headers=PAGE_HEADERS)
 
     @router.get("/discover/discover.js")

@@ -6,6 +6,10 @@ a strict Content-Security-Policy (no inline script or style, nothing from anothe
 the JSON API (``/v1/...``) and shows every value from the server as text. FastAPI's own ``/docs`` (Swagger UI)
 and ``/redoc`` load their code from a CDN, so :func:`install` replaces them with a page of this package.
 
+The pages share their frame: ``static/_page.html`` holds the head and body every page has, and each page's file
+holds only its own head lines (title, scripts), a line ``<!-- body -->``, then its body; :func:`asset_bytes`
+puts the two together once per process. Nothing in them comes from a request.
+
 Two read routes serve what the JSON API does not: a generator's samples with their held-out scores and
 thumbnails (``GET /page/generators/{name}``) and the thumbnails of enrolled samples by SHA-256 (``GET
 /page/thumbnails``). They are the page's, outside the published schema, and need the token exactly when
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from ..errors import AttribError
 from .auth import refusal
 
 if TYPE_CHECKING:
@@ -55,13 +60,21 @@ MOST_THUMBNAILS = 64  # per /page/thumbnails request
 MOST_SAMPLES = 500  # per /page/generators/{name} request
 SHA256 = re.compile(r"[0-9a-f]{64}")
 STATIC = Path(__file__).resolve().with_name("static")
+FRAME = "_page.html"  # in static/: the pages' shared head and body, not served itself
+OWN_HEAD, OWN_BODY = "<!-- head -->\n", "<!-- body -->\n"  # where a page's own lines go in FRAME
 
 router = APIRouter(include_in_schema=False)
 
 
 @lru_cache(maxsize=None)
 def asset_bytes(name: str) -> bytes:
-    return (STATIC / name).read_bytes()
+    """The bytes served for the file ``name`` of static/: a page (``.html``) in its frame, any other file as is."""
+    if not name.endswith(".html"):
+        return (STATIC / name).read_bytes()
+    head, split, body = (STATIC / name).read_text("utf-8").partition(OWN_BODY)
+    if not split or OWN_BODY in body:
+        raise AttribError(f"static/{name} needs one line {OWN_BODY.strip()} between its own head and its body")
+    return (STATIC / FRAME).read_text("utf-8").replace(OWN_HEAD, head).replace(OWN_BODY, body).encode("utf-8")
 
 
 def asset(name: str) -> Response:

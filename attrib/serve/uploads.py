@@ -22,6 +22,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import weakref
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,11 +72,13 @@ def file_name(number: int, name: str) -> str:
 
 
 class UploadFolder:
-    """One worker's temporary folder for the uploads it is answering (removed by :meth:`close`)."""
+    """One worker's temporary folder for the uploads it is answering: removed by :meth:`close`, else when
+    the process exits (a worker whose start-up and shut-down never ran, e.g. mounted in another app)."""
 
     def __init__(self) -> None:
         self.path = Path(tempfile.mkdtemp(prefix=PREFIX))
         self._numbers = itertools.count(1)
+        self._removal = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
 
     @contextmanager
     def written(self, uploads: list[Upload]) -> Iterator[list[Written]]:
@@ -91,7 +94,7 @@ class UploadFolder:
             yield files
 
     def close(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        self._removal()
 
 
 def decoded(uploads: list[Upload], inspect: Inspect | None) -> list[Loaded]:
