@@ -13,8 +13,8 @@ from PIL import Image
 
 from attrib.cli import cli
 from attrib.discovery.candidates import GENERATOR, PHOTOGRAPHS
-from attrib.discovery.clustering import NEARER_ENROLLED, group_images, mixed_halves
-from attrib.discovery.photos import camera_of, check_photos
+from attrib.discovery.clustering import NEARER_ENROLLED, group_images, mixed_halves, tightness_bar
+from attrib.discovery.photos import camera_of, check_photos, references_threshold
 
 from conftest import make_images
 from gallery_helpers import bound
@@ -68,6 +68,39 @@ def test_a_loose_group_is_refused_by_the_tightness_check():
     assert loose.groups == []
     assert loose.let_go and {part.why for part in loose.let_go} == {"too loose"}
     assert [sorted(g.members) for g in grouped(0.6).groups] == [list(range(12))]  # tight enough at a lower reference
+
+
+def test_a_candidate_is_held_to_a_typical_generator_threshold_when_that_is_below_the_global_one():
+    assert tightness_bar({"a": 0.6, "b": 0.7, "c": 0.95}, 0.95) == pytest.approx(0.7)  # the median
+    assert tightness_bar({"a": 0.97, "b": 0.99}, 0.95) == 0.95  # never above the global threshold
+    assert tightness_bar({}, 0.9) == 0.9
+    a, known = directions(2, seed=4)
+    vectors = around(a, 12, 0.1, 5)  # held-out scores about 0.86-0.9: under the global 0.95, over a typical 0.7
+    anchors = around(known, 10, 0.03, 6)
+    owners, thresholds = ["known"] * 10, {"known": 0.95}
+    strict = group_images(vectors, 0.95, anchors, owners, thresholds, min_cluster_size=5)
+    typical = group_images(vectors, 0.95, anchors, owners, thresholds, min_cluster_size=5, bar=0.7)
+    assert strict.groups == [] and [sorted(g.members) for g in typical.groups] == [list(range(12))]
+    assert 0 < typical.groups[0].tightness < 0.95 - 0.7  # measured against the bar, not the reference
+
+
+def test_reference_photographs_get_the_threshold_enrollment_would_calibrate_for_them():
+    photo, known, elsewhere = directions(3, seed=20)
+    references = around(photo, 10, 0.12, 21)  # photographs vary: held-out scores far below a 0.95 reference
+    anchors = around(known, 10, 0.03, 22)
+    threshold = references_threshold(references, anchors, fallback=0.95)
+    assert threshold < 0.95
+    held = np.sort(np.array([np.sort(references[i] @ np.delete(references, i, 0).T)[-3:].mean() for i in range(10)]))
+    assert threshold <= held[0] + 1e-6  # raised no further than the references' lowest held-out score allows
+    assert references_threshold(references[:1], anchors, fallback=0.95) == 0.95
+    assert references_threshold(references, np.zeros((0, DIM), np.float32), fallback=0.95) == 0.95
+    members = around(photo, 6, 0.12, 23)  # more photographs of that pipeline, as loose as the references
+    far_from_enrolled = np.full(6, -0.1)  # below every enrolled threshold, as in the dev protocol
+    at_reference = check_photos([[]] * 6, members, far_from_enrolled, references, 0.95)
+    calibrated = check_photos([[]] * 6, members, far_from_enrolled, references, threshold)
+    assert not at_reference.photographs and calibrated.photographs and calibrated.photo_like == 6
+    stranger = check_photos([[]] * 6, around(elsewhere, 6, 0.02, 24), np.full(6, -0.05), references, threshold)
+    assert not stranger.photographs
 
 
 def grouping_images_with(vectors, reference):

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import AttribError
-from .clustering import MIN_CLUSTER_SIZE, MIN_TIGHTNESS, Group, Grouping, enrolled_margins, group_images
-from .photos import PhotoCheck, check_photos
+from .clustering import (MIN_CLUSTER_SIZE, MIN_TIGHTNESS, Group, Grouping, enrolled_margins, group_images,
+                         tightness_bar)
+from .photos import PhotoCheck, check_photos, references_threshold
 from .space import Pool
 
 SCHEMA = 1
@@ -95,6 +96,8 @@ class Discovery:
             let_go.setdefault(part.why, []).extend(images[i].path for i in part.members)
         return {"schema": SCHEMA, "kind": KIND, **self.context, "extractor": self.pool.extractor,
                 "weights": self.pool.weights, "reference": round(self.pool.reference, 6),
+                "tightness_bar": round(tightness_bar(self.pool.thresholds, self.pool.reference), 6),
+                "photo_threshold": round(_photo_threshold(self.pool), 6) if len(self.pool.photo_references) else None,
                 "settings": self.settings.to_json(), "images": len(images),
                 "photo_references": len(self.pool.photo_references),
                 "counts": {"candidates": sum(c.kind == GENERATOR for c in self.candidates),
@@ -112,16 +115,23 @@ class Discovery:
 def discover(pool: Pool, settings: Settings = Settings(), context: dict[str, Any] | None = None) -> Discovery:
     """Group ``pool``'s images into ranked candidates (see the module docstring)."""
     grouping = group_images(pool.vectors, pool.reference, pool.anchors, pool.anchor_generators, pool.thresholds,
-                            settings.min_cluster_size, settings.min_samples, settings.min_tightness)
+                            settings.min_cluster_size, settings.min_samples, settings.min_tightness,
+                            tightness_bar(pool.thresholds, pool.reference))
     pool_best, pool_nearest = enrolled_margins(pool.vectors, pool.anchors, pool.anchor_generators, pool.thresholds)
-    made = [_candidate(pool, group, pool_best, pool_nearest) for group in grouping.groups]
+    photo_threshold = _photo_threshold(pool)
+    made = [_candidate(pool, group, pool_best, pool_nearest, photo_threshold) for group in grouping.groups]
     made.sort(key=lambda c: (c.kind != GENERATOR, -c.rank_score))
     for number, candidate in enumerate(made, 1):
         candidate.id = f"c{number}"
     return Discovery(pool, settings, made, grouping, dict(context or {}))
 
 
-def _candidate(pool: Pool, group: Group, pool_best: np.ndarray, pool_nearest: list[str | None]) -> Candidate:
+def _photo_threshold(pool: Pool) -> float:
+    return references_threshold(pool.photo_references, pool.anchors, pool.reference, pool.target_far)
+
+
+def _candidate(pool: Pool, group: Group, pool_best: np.ndarray, pool_nearest: list[str | None],
+               photo_threshold: float) -> Candidate:
     members = []
     for index, probability, held in zip(group.members, group.probabilities, group.held_out):
         image = pool.images[index]
@@ -137,7 +147,7 @@ def _candidate(pool: Pool, group: Group, pool_best: np.ndarray, pool_nearest: li
     nearest_names = [m["nearest"] for m in members if m["nearest"]]
     nearest = Counter(nearest_names).most_common(1)[0][0] if nearest_names else None
     photo = check_photos([pool.images[i].evidence for i in group.members], pool.vectors[group.members],
-                         pool_best[group.members], pool.photo_references, pool.reference)
+                         pool_best[group.members], pool.photo_references, photo_threshold)
     return Candidate("", PHOTOGRAPHS if photo.photographs else GENERATOR, members, group.tightness, novelty, nearest,
                      group.strength, photo, group.split_from)
 

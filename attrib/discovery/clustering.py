@@ -24,8 +24,14 @@ similarities to it, as the gallery scores a query against a generator
    it), the candidate mixes two sources and is split; each part is checked again, and a part under
    ``min_cluster_size`` is let go.
 4. **Tightness.** The candidate's *tightness* is the median over its members of (score against the
-   other members - reference): enrolled as a generator, it would accept half of its own members held out
-   when that is at least 0. Candidates under ``min_tightness`` are refused.
+   other members - ``bar``): enrolled as a generator held to the bar, it would accept half of its own
+   members held out when that is at least 0. Candidates under ``min_tightness`` are refused. The bar
+   (:func:`tightness_bar`) is the lower of the gallery's global threshold (the reference: what a generator
+   gets when it has too few impostors to calibrate its own) and the threshold of a typical enrolled
+   generator (the median of theirs): a candidate need not be tighter than the gallery asks of a
+   generator it holds. The split and membership checks keep the reference, which is calibrated on every
+   generator's impostors at once and so usually above most generators' own: a group is split by the
+   strict standard and kept by the typical one.
 """
 
 from __future__ import annotations
@@ -167,10 +173,10 @@ def mixed_halves(vectors: np.ndarray, reference: float) -> tuple[np.ndarray, dic
 def group_images(vectors: np.ndarray, reference: float, anchors: np.ndarray | None = None,
                  anchor_owners: list[str] | None = None, thresholds: dict[str, float] | None = None,
                  min_cluster_size: int = MIN_CLUSTER_SIZE, min_samples: int | None = None,
-                 min_tightness: float = MIN_TIGHTNESS) -> Grouping:
+                 min_tightness: float = MIN_TIGHTNESS, bar: float | None = None) -> Grouping:
     """Candidate sources among ``vectors`` (unit rows), beside the enrolled samples ``anchors`` (unit rows,
-    each of generator ``anchor_owners[i]``, whose threshold is ``thresholds[name]``); see the module
-    docstring."""
+    each of generator ``anchor_owners[i]``, whose threshold is ``thresholds[name]``); tightness is measured
+    against ``bar`` (:func:`tightness_bar`; ``reference`` when None). See the module docstring."""
     if min_cluster_size < 2:
         raise AttribError(f"--min-cluster-size must be at least 2, got {min_cluster_size}")
     if min_samples is not None and min_samples < 1:
@@ -191,12 +197,18 @@ def group_images(vectors: np.ndarray, reference: float, anchors: np.ndarray | No
             grouping.near_enrolled.update((int(i), name) for i in members)
             continue
         _check(grouping, vectors, members, strength, cluster, reference, enrolled_best, min_cluster_size,
-               min_tightness, depth=0)
+               min_tightness, reference if bar is None else bar, depth=0)
     return grouping
 
 
+def tightness_bar(thresholds: dict[str, float], reference: float) -> float:
+    """What a candidate's members are held to: the lower of ``reference`` (the global threshold) and the
+    median of the enrolled generators' ``thresholds`` (see the module docstring)."""
+    return min(reference, float(np.median(list(thresholds.values())))) if thresholds else reference
+
+
 def _check(grouping: Grouping, vectors: np.ndarray, members: np.ndarray, strength: np.ndarray, cluster: int,
-           reference: float, enrolled_best: np.ndarray, min_size: int, min_tightness: float,
+           reference: float, enrolled_best: np.ndarray, min_size: int, min_tightness: float, bar: float,
            depth: int) -> None:
     """Membership, one-source and tightness checks of one cluster (or part of one); keeps or lets go."""
     if len(members) < min_size:
@@ -222,10 +234,10 @@ def _check(grouping: Grouping, vectors: np.ndarray, members: np.ndarray, strengt
         halves, _ = mixed
         for side in (0, 1):
             _check(grouping, vectors, members[halves == side], strength, cluster, reference, enrolled_best,
-                   min_size, min_tightness, depth + 1)
+                   min_size, min_tightness, bar, depth + 1)
         return
     held_out = held_out_scores(vectors[members])
-    tightness = float(np.median(held_out - reference))
+    tightness = float(np.median(held_out - bar))
     if tightness < min_tightness:
         grouping.let_go.append(LetGo([int(i) for i in members], LOOSE, cluster, {"tightness": round(tightness, 6)}))
         return

@@ -6,10 +6,13 @@ Two signs, each per member image:
   :mod:`attrib.evidence.exif_xmp`) and none of its evidence names a generator or says the image is
   AI-generated.
 - **Photo-likeness.** With reference photographs (``--photos DIR``: camera photos of the kind the batch
-  may hold, never grouped themselves), the member's score against them minus the reference threshold is
-  higher than its best score minus threshold against the enrolled generators: the reference photographs,
-  enrolled as one more generator, would be its nearest. Without references there is no photo-likeness
-  (None).
+  may hold, never grouped themselves), the member's score against them minus their threshold is higher
+  than its best score minus threshold against the enrolled generators: the reference photographs,
+  enrolled as one more generator, would be its nearest. Their threshold is the one enrollment would
+  calibrate for them (:func:`references_threshold`: the enrolled samples' scores against them at the
+  gallery's false-accept rate, raised towards their own held-out scores as calibration does), so that
+  photographs, whose content varies more than a generator's, are not held to a generator's bar. Without
+  references there is no photo-likeness (None).
 
 A candidate is labelled ``photographs`` when at least half of its members show either sign; it is then
 listed, never offered as a new generator.
@@ -23,7 +26,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .clustering import top_mean
+from ..scoring import DEFAULT_TARGET_FAR
+from ..scoring.calibration import MAX_FRR, pick_threshold
+from .clustering import held_out_scores, top_mean
 
 PHOTO_SHARE = 0.5  # members showing a sign, at least, for a candidate to be labelled photographs
 
@@ -80,17 +85,29 @@ class PhotoCheck:
                 "photo_like": self.photo_like, "photo_likeness": self.likeness}
 
 
+def references_threshold(references: np.ndarray, anchors: np.ndarray, fallback: float,
+                         target_far: float = DEFAULT_TARGET_FAR) -> float:
+    """The threshold the gallery would calibrate for the reference photographs enrolled as one more
+    generator (:func:`attrib.scoring.calibration.pick_threshold`): impostors are the enrolled samples'
+    scores against the references, genuine scores the references' held-out scores against each other;
+    ``fallback`` (the reference threshold) with fewer than 2 references or no enrolled sample."""
+    if len(references) < 2 or not len(anchors):
+        return fallback
+    return pick_threshold(top_mean(anchors @ references.T), held_out_scores(references), target_far, MAX_FRR)
+
+
 def check_photos(evidence: Sequence[Sequence[dict[str, Any]]], vectors: np.ndarray, enrolled_margin: np.ndarray,
-                 references: np.ndarray, reference: float) -> PhotoCheck:
-    """The photo check of one candidate: its members' evidence, vectors and held-out scores (see the module
-    docstring)."""
+                 references: np.ndarray, threshold: float) -> PhotoCheck:
+    """The photo check of one candidate: its members' evidence, vectors and best margins against the
+    enrolled generators, the reference photographs and their ``threshold`` (:func:`references_threshold`);
+    see the module docstring."""
     cameras = [camera_of(items) for items in evidence]
     named = [c for c in cameras if c]
     like = None
     likeness = None
     sign = np.array([c is not None for c in cameras])
     if len(references) and len(vectors):
-        to_photos = top_mean(vectors @ references.T) - reference
+        to_photos = top_mean(vectors @ references.T) - threshold
         close = to_photos > np.asarray(enrolled_margin)
         like = int(close.sum())
         likeness = round(float(np.median(to_photos)), 6)

@@ -11,7 +11,9 @@ weighted mean of the extractors' global thresholds: the similarity at which the 
 
 :func:`embed_pool` does all of it for files; :func:`place_pool` places embeddings made already (``attrib
 serve`` keeps those of its recent unknown answers, :mod:`attrib.serve.discover`), taking each image's scores
-against the enrolled generators from the enrolled samples themselves.
+against the enrolled generators from the enrolled samples themselves. Reference photographs are embedded
+once by :func:`embed_photos` and placed by :func:`place_photos` (again whenever the gallery's whitening may
+have changed).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ..extractors.contract import BoundExtractor
 from ..extractors.cached import CachedExtractor
 from ..gallery import Gallery
 from ..images import LoadedImage, display_path, load_batches
+from ..scoring import DEFAULT_TARGET_FAR
 from ..scoring.fusion import fusion_weights
 from ..upkeep.freshness import LoadedIndex
 
@@ -62,6 +65,7 @@ class Pool:
     thresholds: dict[str, float] = field(default_factory=dict)  # each generator's threshold in this space
     photo_references: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # camera photos
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of files that could not be used
+    target_far: float = DEFAULT_TARGET_FAR  # the false-accept rate the gallery's thresholds were calibrated at
 
 
 def embed_pool(gallery: Gallery, extractors: Sequence[BoundExtractor], paths: Sequence[Path | str],
@@ -84,12 +88,41 @@ def embed_pool(gallery: Gallery, extractors: Sequence[BoundExtractor], paths: Se
     pool = place_pool(gallery, extractors, images, [np.concatenate(out) for out in rows], errors)
     _score(gallery, cached, images, len(pool.thresholds))
     if photos:
-        found, photo_rows, photo_errors = _embed(cached, photos, None, lambda n: None, {})
-        if found:
-            views = [gallery.open_index(e) for e in extractors]
-            pool.photo_references = _place(views, fusion_weights(views), [np.concatenate(out) for out in photo_rows])
-        pool.errors += [(path, f"photo reference: {why}") for path, why in photo_errors]
+        references = embed_photos(cached, photos)
+        pool.photo_references = place_photos(gallery, extractors, references)
+        pool.errors += references.errors
     return pool
+
+
+@dataclass
+class PhotoReferences:
+    """Reference photographs embedded by each extractor, as the extractors returned them: :func:`place_photos`
+    places them in a gallery's space as it stands then."""
+
+    rows: list[np.ndarray]  # one [n, d] array per extractor
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (path, "photo reference: why") of unusable files
+
+    def __len__(self) -> int:
+        return len(self.rows[0]) if self.rows else 0
+
+
+def embed_photos(extractors: Sequence[BoundExtractor | CachedExtractor],
+                 paths: Sequence[Path | str]) -> PhotoReferences:
+    """The reference photographs ``paths`` (files, read once) embedded by each of ``extractors``; a file that
+    cannot be used is listed in ``errors``."""
+    _, rows, errors = _embed(list(extractors), paths, None, lambda n: None, {})
+    return PhotoReferences([np.concatenate(out) if out else np.zeros((0, e.dim), np.float32)
+                            for e, out in zip(extractors, rows)],
+                           [(path, f"photo reference: {why}") for path, why in errors])
+
+
+def place_photos(gallery: Gallery, extractors: Sequence[BoundExtractor], references: PhotoReferences) -> np.ndarray:
+    """``references`` placed in ``gallery``'s whitened (fused) space as it stands now, as :func:`place_pool`
+    places images (the ``photo_references`` of a :class:`Pool`); an empty array when there are none."""
+    if not len(references):
+        return np.zeros((0, 0), np.float32)
+    views = [gallery.open_index(e) for e in extractors]
+    return _place(views, fusion_weights(views), references.rows)
 
 
 def place_pool(gallery: Gallery, extractors: Sequence[BoundExtractor], images: list[PoolImage],
@@ -110,12 +143,13 @@ def place_pool(gallery: Gallery, extractors: Sequence[BoundExtractor], images: l
     thresholds = {name: float(sum(w * view.threshold(gid) for w, view in zip(weights, views)))
                   for gid, name in views[0].generator_names.items()}
     key = "+".join(e.identity.key for e in extractors)
+    target_far = views[0].target_far or DEFAULT_TARGET_FAR
     return Pool(images, vectors, reference, key, {e.identity.key: round(float(w), 4) for e, w in zip(extractors, weights)},
-                anchors, anchor_generators, thresholds, errors=list(errors or []))
+                anchors, anchor_generators, thresholds, errors=list(errors or []), target_far=target_far)
 
 
-def _embed(cached: list[CachedExtractor], paths: Sequence[Path | str], inspect: Any, advance: Advance,
-           labels: dict[str, str]) -> tuple[list[PoolImage], list[list[np.ndarray]], list[tuple[str, str]]]:
+def _embed(cached: Sequence[BoundExtractor | CachedExtractor], paths: Sequence[Path | str], inspect: Any,
+           advance: Advance, labels: dict[str, str]) -> tuple[list[PoolImage], list[list[np.ndarray]], list[tuple[str, str]]]:
     images: list[PoolImage] = []
     rows: list[list[np.ndarray]] = [[] for _ in cached]
     errors: list[tuple[str, str]] = []
@@ -181,4 +215,5 @@ def subset(pool: Pool, rows: Sequence[int]) -> Pool:
     """The pool of ``rows`` of ``pool`` only (the same space, anchors and references)."""
     rows = list(rows)
     return Pool([pool.images[i] for i in rows], pool.vectors[rows], pool.reference, pool.extractor, pool.weights,
-                pool.anchors, pool.anchor_generators, pool.thresholds, pool.photo_references, pool.errors)
+                pool.anchors, pool.anchor_generators, pool.thresholds, pool.photo_references, pool.errors,
+                pool.target_far)
