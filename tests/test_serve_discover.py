@@ -206,6 +206,55 @@ def test_the_setting_is_checked_in_one_line(served, monkeypatch):
     assert big.exit_code == 2 and "900" in big.output
 
 
+def test_reference_photographs_label_candidates_as_attrib_discover_photos_does(served, tmp_path):
+    photos = make_images(tmp_path / "photos", "gray", 6, seed=7)  # the camera photos the uploads may hold
+    with client(served["gallery"], discover_keep=50, token=TOKEN, discover_photos=tmp_path / "photos") as http:
+        identify(http, *served["gray"], *served["green"])
+        data = http.get("/v1/discover", headers=AUTH).json()
+        gray = next(c for c in data["candidates"] if Path(c["members"][0]["path"]).name.startswith("gray"))
+        assert gray["kind"] == "photographs" and gray["photo"]["photo_like"] == gray["size"]
+        assert data["photo_references"] == len(photos) and data["photo_threshold"] is not None
+        refused = http.post("/v1/discover/enroll", data={"candidate": gray["digest"], "generator": "g"}, headers=AUTH)
+        assert refused.status_code == 409 and "photographs" in refused.json()["detail"]
+    folder = tmp_path / "same"
+    folder.mkdir()
+    for path in [*served["gray"], *served["green"]]:
+        (folder / path.name).write_bytes(path.read_bytes())
+    done = CliRunner().invoke(cli, ["--gallery", str(served["gallery"]), "discover", str(folder), "--json",
+                                    "--photos", str(tmp_path / "photos")])
+    assert done.exit_code == 0, done.output
+    cli_data = json.loads(done.output)
+    assert {c["digest"]: c["kind"] for c in cli_data["candidates"]} == {c["digest"]: c["kind"] for c in data["candidates"]}
+    assert cli_data["photo_threshold"] == pytest.approx(data["photo_threshold"], abs=1e-5)
+    with client(served["gallery"], discover_keep=50, token=TOKEN) as http:  # without them: every one offered
+        identify(http, *served["gray"], *served["green"])
+        data = http.get("/v1/discover", headers=AUTH).json()
+        assert {c["kind"] for c in data["candidates"]} == {"generator"} and data["photo_references"] == 0
+
+
+def test_reference_photographs_that_cannot_serve_are_refused_in_one_line(served, tmp_path, monkeypatch):
+    empty, broken = tmp_path / "empty", tmp_path / "broken"
+    empty.mkdir()
+    broken.mkdir()
+    (broken / "x.png").write_bytes(b"not a png at all")
+    with pytest.raises(AttribError, match="holds no image files"):
+        serve_discover.UnknownAnswers(5, bound(), empty)
+    with pytest.raises(AttribError, match="is not a folder"):
+        serve_discover.UnknownAnswers(5, bound(), tmp_path / "missing")
+    with pytest.raises(AttribError, match="none of its 1 files could be used"):
+        serve_discover.UnknownAnswers(5, bound(), broken)
+    with pytest.raises(AttribError, match="discovery is off"):
+        serve_discover.UnknownAnswers(0, bound(), empty)
+    assert ServeSettings.from_environment({"ATTRIB_DISCOVER_PHOTOS": str(empty)}).discover_photos == empty
+    monkeypatch.setenv("ATTRIB_DISCOVER_KEEP", "0")  # restored afterwards: the command sets them
+    monkeypatch.setenv("ATTRIB_DISCOVER_PHOTOS", "")
+    off = CliRunner().invoke(cli, ["--gallery", str(served["gallery"]), "serve", "--discover-photos", str(empty)])
+    assert off.exit_code == 1 and "add --discover N" in off.output and "Traceback" not in off.output
+    missing = CliRunner().invoke(cli, ["--gallery", str(served["gallery"]), "serve", "--discover", "5",
+                                       "--discover-photos", str(tmp_path / "missing")])
+    assert missing.exit_code == 1 and "no such folder" in missing.output
+
+
 def test_the_discover_page_is_served_under_the_pages_policy(served):
     with client(served["gallery"], discover_keep=5) as http:
         page = http.get("/discover")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -29,13 +30,17 @@ APP_FACTORY = "attrib.serve.app:app_from_environment"
               help="Keep the last N unknown identify answers in memory (embedding, thumbnail, name, the upload's "
                    "bytes within a cap) and group them at GET /v1/discover and the /discover page (default: "
                    "$ATTRIB_DISCOVER_KEEP, else 0: off). Needs scikit-learn and one worker.")
+@click.option("--discover-photos", "discover_photos", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="With --discover: camera photographs of the kind uploads may hold; a candidate nearer them than any "
+                   "enrolled generator is labelled photographs, not offered (default: $ATTRIB_DISCOVER_PHOTOS).")
 @click.option("--create", is_flag=True,
               help="Serve a new, empty gallery when none is at --gallery (without it, a missing gallery is refused).")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="One line per request on standard output.")
 @gallery_option
 @click.pass_context
-def serve(ctx, host, port, workers, auth_reads, extractor, keep_uploads, discover_keep, create, access_log):
+def serve(ctx, host, port, workers, auth_reads, extractor, keep_uploads, discover_keep, discover_photos, create,
+          access_log):
     """Serve the gallery over HTTP: POST /v1/identify, /v1/verify, /v1/enroll; OpenAPI at /docs.
 
     Writes (enroll, DELETE /v1/generators/NAME) need `Authorization: Bearer $ATTRIB_TOKEN`; with no
@@ -50,8 +55,8 @@ def serve(ctx, host, port, workers, auth_reads, extractor, keep_uploads, discove
     except ImportError as exc:
         raise AttribError(f"attrib serve needs its extra ({exc.name} is missing): "
                           "pip install 'attrib[serve]'") from None
-    from ..serve.settings import (AUTH_READS_ENV, DISCOVER_KEEP_ENV, EXTRACTOR_ENV, GALLERY_ENV, UPLOADS_DIR_ENV,
-                                  ServeSettings)
+    from ..serve.settings import (AUTH_READS_ENV, DISCOVER_KEEP_ENV, DISCOVER_PHOTOS_ENV, EXTRACTOR_ENV, GALLERY_ENV,
+                                  UPLOADS_DIR_ENV, ServeSettings)
     from ..serve.slow_clients import PROTOCOL
     from ..serve.startup import log_config, served_gallery, summary
     from ..serve.uploads import check_folder
@@ -65,25 +70,33 @@ def serve(ctx, host, port, workers, auth_reads, extractor, keep_uploads, discove
         os.environ[UPLOADS_DIR_ENV] = keep_uploads
     if discover_keep is not None:
         os.environ[DISCOVER_KEEP_ENV] = str(discover_keep)
+    if discover_photos:
+        os.environ[DISCOVER_PHOTOS_ENV] = discover_photos
     settings = ServeSettings.from_environment()  # a bad setting fails here, in one line, before any worker starts
     if settings.uploads_dir is not None:
         check_folder(settings.uploads_dir)
-    if settings.discover_keep:
-        _check_discovery(settings.discover_keep, workers)
+    if settings.discover_keep or settings.discover_photos:
+        _check_discovery(settings.discover_keep, settings.discover_photos, workers)
     gallery = served_gallery(ctx.obj["gallery"], create)
     shown_host = f"[{host}]" if ":" in host else host
     for line in summary(f"http://{shown_host}:{port}", gallery, settings, workers, access_log):
         click.echo(line, err=True)
     if settings.discover_keep:
+        photos = f"; reference photographs from {settings.discover_photos}" if settings.discover_photos else ""
         click.echo(f"  discover:   the last {settings.discover_keep} unknown answers kept in memory (names, "
-                   "thumbnails) at GET /v1/discover and /discover; reading them needs the token", err=True)
+                   f"thumbnails) at GET /v1/discover and /discover; reading them needs the token{photos}", err=True)
     uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, http=PROTOCOL,
                 log_config=log_config(access_log), access_log=access_log)
 
 
-def _check_discovery(keep: int, workers: int) -> None:
+def _check_discovery(keep: int, photos: Path | None, workers: int) -> None:
     """Discovery keeps each worker's answers in its own memory, so it runs with one worker, and groups them
-    with scikit-learn."""
+    with scikit-learn; its reference photographs are a folder, for discovery only."""
+    if photos is not None and not keep:
+        raise AttribError(f"--discover-photos {photos} gives discovery reference photographs, but discovery is off: "
+                          "add --discover N")
+    if photos is not None and not photos.is_dir():
+        raise AttribError(f"--discover-photos {photos}: no such folder; point it at a folder of camera photographs")
     if workers > 1:
         raise AttribError(f"--discover {keep} keeps each worker's unknown answers apart, so GET /v1/discover would "
                           f"see only one worker's; run it with --workers 1, or without --discover")

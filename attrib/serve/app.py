@@ -73,7 +73,8 @@ class Service:
         self.pixels = PixelAllowance(PIXELS_AHEAD)
         self.closed = False
         self.inspect = file_inspector(None)  # what identify and verify read of each file's origin
-        self.unknowns = discover.UnknownAnswers(settings.discover_keep, self.identifier)  # kept for GET /v1/discover
+        self.unknowns = discover.UnknownAnswers(settings.discover_keep, self.identifier,
+                                                settings.discover_photos)  # kept for GET /v1/discover
         self.uploads = UploadFolder()  # last: nothing after it can fail and leave the folder behind
 
     def results(self, key: tuple[Any, ...], uploads: list[Upload]) -> list[Result]:

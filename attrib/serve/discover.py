@@ -17,7 +17,10 @@ thumbnail as a ``data:`` URL). ``POST /v1/discover/enroll`` (needs the token) en
 a recent ``GET``, named by its digest, from the kept bytes of its members, as ``POST /v1/enroll`` enrolls
 uploads. Reads need the token exactly when the API's reads do. Both routes are outside the published
 OpenAPI description (the answer is the documented candidates JSON, docs/discovery.md). ``GET /discover`` is
-the page. Each worker keeps its own answers: ``attrib serve --discover`` runs one worker.
+the page. Each worker keeps its own answers: ``attrib serve --discover`` runs one worker. With
+``discover_photos`` (``ATTRIB_DISCOVER_PHOTOS``, ``--discover-photos DIR``) the photographs in that folder are
+embedded once per worker and placed in the gallery's space at each grouping, as the reference photographs of
+``attrib discover --photos DIR`` (:mod:`attrib.discovery.photos`).
 (This module keeps its annotations evaluated: FastAPI reads those of the routes that :func:`install` defines.)
 """
 
@@ -25,6 +28,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Callable, Protocol, Sequence
 
 import numpy as np
@@ -34,15 +38,15 @@ from fastapi.responses import JSONResponse, Response
 from ..discovery.candidates import PHOTOGRAPHS, Discovery, Settings, discover
 from ..discovery.clustering import MIN_CLUSTER_SIZE, MIN_TIGHTNESS, clustering_available
 from ..discovery.photos import photo_evidence
-from ..discovery.space import PoolImage, place_pool
+from ..discovery.space import PhotoReferences, PoolImage, embed_photos, place_photos, place_pool
 from ..enrollment import make_thumbnail
 from ..errors import AttribError
 from ..extractors.contract import BoundExtractor, extractor_list
 from ..gallery import Gallery
-from ..images import Loaded, LoadedImage
+from ..images import Loaded, LoadedImage, display_path, iter_image_files
 from ..scoring.decision import UNKNOWN
 from .page import PAGE_HEADERS, STATIC, asset_bytes, data_url
-from .settings import DISCOVER_KEEP_ENV, MOST_DISCOVER_KEEP, ServeSettings
+from .settings import DISCOVER_KEEP_ENV, DISCOVER_PHOTOS_ENV, MOST_DISCOVER_KEEP, ServeSettings
 from .uploads import Upload, UploadFolder, stored_as
 
 
@@ -97,14 +101,19 @@ class Offered:
 class UnknownAnswers:
     """The last ``limit`` unknown identify answers of one worker (none when ``limit`` is 0)."""
 
-    def __init__(self, limit: int, identifier: BoundExtractor | Sequence[BoundExtractor]) -> None:
+    def __init__(self, limit: int, identifier: BoundExtractor | Sequence[BoundExtractor],
+                 photos: Path | None = None) -> None:
         if not 0 <= limit <= MOST_KEPT:
             raise AttribError(f"{DISCOVER_KEEP_ENV}={limit} is out of range; keep 0 (off) to {MOST_KEPT} answers")
         if limit and not clustering_available():
             raise AttribError(f"{DISCOVER_KEEP_ENV}={limit} needs scikit-learn to group the answers: "
                               "pip install 'attrib[eval]', or set it to 0")
+        if photos is not None and not limit:
+            raise AttribError(f"{DISCOVER_PHOTOS_ENV}={photos} gives discovery reference photographs, but discovery "
+                              f"is off: turn it on with --discover N ({DISCOVER_KEEP_ENV}=N), or unset it")
         self.limit = limit
         self.extractors = extractor_list(identifier)
+        self.photos = reference_photos(photos, self.extractors) if photos is not None else None
         self._kept: OrderedDict[str, KeptAnswer] = OrderedDict()
         self._offered: OrderedDict[str, Offered] = OrderedDict()
         self._bytes = 0
@@ -205,6 +214,8 @@ class UnknownAnswers:
         embeddings = [np.stack([a.embeddings[e] for a in kept]) for e in range(len(self.extractors))]
         with service.reading() as gallery:
             pool = place_pool(gallery, self.extractors, images, embeddings)
+            if self.photos is not None:  # placed anew each time: the gallery's whitening moves as it grows
+                pool.photo_references = place_photos(gallery, self.extractors, self.photos)
         return discover(pool, settings)
 
     def enroll(self, service: Service, digest: str, generator: str, family: str | None, note: str | None,
@@ -251,6 +262,25 @@ class UnknownAnswers:
             self._offered.pop(digest, None)
         return {**summary, "candidate": digest,
                 "not_kept": [{"sha256": sha, "path": name} for sha, name in missing]}
+
+
+def reference_photos(folder: Path, extractors: Sequence[BoundExtractor]) -> PhotoReferences:
+    """The camera photographs in ``folder`` embedded by ``extractors``, once per worker; AttribError naming
+    the folder when it holds none that can be used (an unusable file among usable ones is logged)."""
+    found = list(iter_image_files([folder])) if folder.is_dir() else []
+    if not found:
+        what = "holds no image files" if folder.is_dir() else "is not a folder"
+        raise AttribError(f"{DISCOVER_PHOTOS_ENV}={display_path(folder)} {what}: point --discover-photos at a "
+                          "folder of camera photographs, or leave it out")
+    references = embed_photos(extractors, found)
+    if not len(references):
+        path, why = references.errors[0]
+        raise AttribError(f"{DISCOVER_PHOTOS_ENV}={display_path(folder)}: none of its {len(found)} files could be "
+                          f"used ({path}: {why})")
+    for path, why in references.errors:
+        log.warning("discovery leaves out %s: %s", path, why)
+    log.info("discovery: %d reference photographs from %s", len(references), display_path(folder))
+    return references
 
 
 def _empty(service: Service, settings: Settings) -> dict[str, Any]:

@@ -22,6 +22,7 @@ EXTRACTOR_ENV = "ATTRIB_EXTRACTOR"
 GALLERY_ENV = "ATTRIB_GALLERY"
 UPLOADS_DIR_ENV = "ATTRIB_UPLOADS_DIR"
 DISCOVER_KEEP_ENV = "ATTRIB_DISCOVER_KEEP"
+DISCOVER_PHOTOS_ENV = "ATTRIB_DISCOVER_PHOTOS"
 MOST_DISCOVER_KEEP = 500  # unknown answers a worker may keep for discovery
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 DEFAULT_MAX_REQUEST_PIXELS = PIXELS_AHEAD  # what one worker decodes at once: one 8000 x 8000 image, or 16 of 2000 x 2000
@@ -40,7 +41,9 @@ class ServeSettings:
     gallery's only one, else the default); ``uploads_dir``: the folder where each enrolled upload is kept
     (:func:`attrib.serve.uploads.keep`) and stored as that file (None: none is kept, and samples are stored
     as ``upload:NAME``); ``discover_keep``: how many of its latest ``unknown`` identify answers each worker keeps
-    in memory for ``GET /v1/discover`` (0: none, discovery off; :mod:`attrib.serve.discover`)."""
+    in memory for ``GET /v1/discover`` (0: none, discovery off; :mod:`attrib.serve.discover`);
+    ``discover_photos``: a folder of camera photographs the grouping takes as reference photographs (as
+    ``attrib discover --photos DIR``), embedded once per worker."""
 
     token: str | None = None
     auth_reads: bool = False
@@ -52,6 +55,7 @@ class ServeSettings:
     extractor: str | None = None
     uploads_dir: Path | None = None
     discover_keep: int = 0
+    discover_photos: Path | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> "ServeSettings":
@@ -67,6 +71,8 @@ class ServeSettings:
             extractor=env.get(EXTRACTOR_ENV) or None,
             uploads_dir=Path(env[UPLOADS_DIR_ENV]).expanduser().absolute() if env.get(UPLOADS_DIR_ENV) else None,
             discover_keep=_discover_keep(env.get(DISCOVER_KEEP_ENV, "")),
+            discover_photos=Path(env[DISCOVER_PHOTOS_ENV]).expanduser().absolute() if env.get(DISCOVER_PHOTOS_ENV)
+            else None,
         )
 
 
