@@ -62,6 +62,27 @@ def test_a_new_generation_replaces_the_previous_one(tmp_path):
     assert np.array_equal(read_cache(path).labels[1], labels)
 
 
+def test_a_reader_follows_a_generation_written_again_but_not_one_whose_files_are_gone(tmp_path, monkeypatch):
+    import attrib.index.files as files
+
+    ids = np.arange(6)
+    path = tmp_path / "4.json"
+    write_index(build_index(ids, unit(6, 4), 4), path, IndexState(6, 5, 15, 4), ids, ids % 2)
+    real, calls = files._read_generation, []
+
+    def removed_then_back(*args, **kwargs):  # a writer replaced it, then wrote the same generation again
+        calls.append(1)
+        if len(calls) == 1:
+            raise FileNotFoundError("4-token.faiss")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(files, "_read_generation", removed_then_back)
+    assert read_cache(path) is not None and len(calls) == 2
+    monkeypatch.setattr(files, "_read_generation", real)
+    (generation_files(path) - {path}).pop().unlink()  # a generation missing a file for good: no endless retries
+    assert read_cache(path) is None
+
+
 def test_ivf_is_trained_and_small_sets_fall_back_to_flat():
     vectors = unit(500, 8)
     index = build_index(np.arange(500), vectors, 8, "IVF16,Flat")

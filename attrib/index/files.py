@@ -331,15 +331,18 @@ def read_cache(path: Path, mmap: bool = False) -> CachedIndex | None:
 
     ``mmap``: memory-map the base index where FAISS can (for searching only: it must not be changed).
     A writer may replace the generation (and remove the previous one) while it is read: a file found
-    missing sends the reader back to the sidecar, as long as the sidecar has changed since.
+    missing sends the reader back to the sidecar. The same sidecar is followed once more (writers may have
+    replaced a generation and then written the same one again, files and sidecar alike); named missing twice
+    in a row, it is an incomplete generation.
     """
-    seen = None
+    seen, again = None, 0
     for _ in range(READ_TRIES):
         try:
             text = path.read_text()
         except Exception:
             return None
-        fields = _parse_sidecar(text) if text != seen else None
+        again = again + 1 if text == seen else 0
+        fields = _parse_sidecar(text) if again < 2 else None
         if fields is None:
             return None  # damaged, or the sidecar names a file that is gone: an incomplete generation
         seen = text
