@@ -84,6 +84,8 @@ class Discovery:
     settings: Settings
     candidates: list[Candidate]
     grouping: Grouping
+    tightness_bar: float  # what the candidates' tightness was measured against (clustering.tightness_bar)
+    photo_threshold: float | None  # the reference photographs' threshold (photos.references_threshold); None: none
     context: dict[str, Any] = field(default_factory=dict)  # gallery, inputs: said in the JSON
 
     def to_json(self) -> dict[str, Any]:
@@ -96,8 +98,8 @@ class Discovery:
             let_go.setdefault(part.why, []).extend(images[i].path for i in part.members)
         return {"schema": SCHEMA, "kind": KIND, **self.context, "extractor": self.pool.extractor,
                 "weights": self.pool.weights, "reference": round(self.pool.reference, 6),
-                "tightness_bar": round(tightness_bar(self.pool.thresholds, self.pool.reference), 6),
-                "photo_threshold": round(_photo_threshold(self.pool), 6) if len(self.pool.photo_references) else None,
+                "tightness_bar": round(self.tightness_bar, 6),
+                "photo_threshold": None if self.photo_threshold is None else round(self.photo_threshold, 6),
                 "settings": self.settings.to_json(), "images": len(images),
                 "photo_references": len(self.pool.photo_references),
                 "counts": {"candidates": sum(c.kind == GENERATOR for c in self.candidates),
@@ -114,20 +116,17 @@ class Discovery:
 
 def discover(pool: Pool, settings: Settings = Settings(), context: dict[str, Any] | None = None) -> Discovery:
     """Group ``pool``'s images into ranked candidates (see the module docstring)."""
+    bar = tightness_bar(pool.thresholds, pool.reference)
     grouping = group_images(pool.vectors, pool.reference, pool.anchors, pool.anchor_generators, pool.thresholds,
-                            settings.min_cluster_size, settings.min_samples, settings.min_tightness,
-                            tightness_bar(pool.thresholds, pool.reference))
+                            settings.min_cluster_size, settings.min_samples, settings.min_tightness, bar)
     pool_best, pool_nearest = enrolled_margins(pool.vectors, pool.anchors, pool.anchor_generators, pool.thresholds)
-    photo_threshold = _photo_threshold(pool)
+    photo_threshold = references_threshold(pool.photo_references, pool.anchors, pool.reference, pool.target_far)
     made = [_candidate(pool, group, pool_best, pool_nearest, photo_threshold) for group in grouping.groups]
     made.sort(key=lambda c: (c.kind != GENERATOR, -c.rank_score))
     for number, candidate in enumerate(made, 1):
         candidate.id = f"c{number}"
-    return Discovery(pool, settings, made, grouping, dict(context or {}))
-
-
-def _photo_threshold(pool: Pool) -> float:
-    return references_threshold(pool.photo_references, pool.anchors, pool.reference, pool.target_far)
+    return Discovery(pool, settings, made, grouping, bar, photo_threshold if len(pool.photo_references) else None,
+                     dict(context or {}))
 
 
 def _candidate(pool: Pool, group: Group, pool_best: np.ndarray, pool_nearest: list[str | None],
