@@ -389,6 +389,10 @@ class Gallery:
         assert done.calibration is not None, "a forced refit calibrates"
         return done.calibration
 
+    def cohort(self, view: LoadedIndex) -> np.ndarray | None:
+        """The impostor cohort (:mod:`attrib.synthetic.cohort`) as ``view``'s extractor embedded it, or None."""
+        return self._reads().cohort(view.extractor_id, cohort_version())
+
     def ensure_cohort(self, extractor: BoundExtractor, extractor_id: int | None = None) -> None:
         """Store the impostor cohort embedded by ``extractor`` unless the gallery has it (once per extractor;
         ``extractor_id`` is its id in the gallery, looked up when not given)."""

@@ -7,6 +7,7 @@ Debian's `chromium`)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import io
 import json
@@ -332,13 +333,14 @@ def browser(tmp_path_factory):
         shutil.rmtree(profile, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def server(served, tmp_path_factory):
-    """`attrib serve` with the token, on a free port, over a copy of the served gallery (the tests write)."""
-    gallery = Path(shutil.copytree(served[0], tmp_path_factory.mktemp("page") / "gallery"))
+@contextlib.contextmanager
+def serving(served, folder: Path, *options: str):
+    """`attrib serve` with the token and ``options``, on a free port, over a copy of the served gallery (the
+    tests write): (base URL, gallery)."""
+    gallery = Path(shutil.copytree(served[0], folder / "gallery"))
     port = free_port()
     process = subprocess.Popen([sys.executable, str(HERE / "serve_script.py"), "--gallery", str(gallery), "serve",
-                                "--port", str(port)], env={**os.environ, "ATTRIB_TOKEN": TOKEN},
+                                "--port", str(port), *options], env={**os.environ, "ATTRIB_TOKEN": TOKEN},
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -348,6 +350,12 @@ def server(served, tmp_path_factory):
         process.terminate()
         _, err = process.communicate(timeout=30)
     assert "Traceback" not in err, err
+
+
+@pytest.fixture(scope="module")
+def server(served, tmp_path_factory):
+    with serving(served, tmp_path_factory.mktemp("page")) as running:
+        yield running
 
 
 @pytest.fixture
@@ -477,3 +485,34 @@ def test_the_api_page_renders_every_operation_offline(server, tab):
                                                ".map((s) => s.getAttribute('aria-label')).join(',')")
     assert tab.problems() == []
 
+
+
+def test_the_discover_page_shows_the_kept_unknown_answers_grouped_to_the_token(served, browser, tmp_path):
+    gray = make_images(tmp_path / "gray", "gray", 8, seed=31)  # never enrolled: answered unknown, kept
+    with serving(served, tmp_path, "--discover", "50") as (base, _):
+        answers = httpx.post(f"{base}/v1/identify", files=[("files", (p.name, p.read_bytes(), "image/png"))
+                                                            for p in gray], timeout=60).json()["results"]
+        assert [a["decision"] for a in answers] == ["unknown"] * 8
+        page = browser.tab()
+        try:
+            page.open(base + "/discover")
+            page.wait_for("document.getElementById('discover-status').textContent.startsWith('Enter the')")
+            assert page.evaluate("document.querySelectorAll('#candidates article').length") == 0  # not without it
+            page.type_into("#token", TOKEN)
+            page.evaluate("document.getElementById('discover-refresh').click()")
+            status = page.wait_for("(() => { const s = document.getElementById('discover-status').textContent;"
+                                   " return s.includes('candidate generator(s)') && s; })()")
+            assert status.startswith("8 unknown answers kept (at most 50): 1 candidate generator(s)")
+            page.wait_for("Array.from(document.querySelectorAll('#candidates img.thumb'))"
+                          ".filter((i) => i.complete && i.naturalWidth > 0).length >= 5")
+            shown = page.evaluate("""Array.from(document.querySelectorAll('#candidates article')).map((a) => ({
+                kind: a.querySelector('.decision').textContent, signs: a.querySelector('p.muted').textContent,
+                thumbs: Array.from(a.querySelectorAll('img.thumb')).filter((i) => i.naturalWidth > 0).length,
+                form: a.querySelectorAll('form input[name=generator]').length}))""")
+            assert len(shown) == 1 and shown[0]["kind"] == "candidate generator" and shown[0]["form"] == 1
+            assert shown[0]["signs"].startswith("members showing a photograph sign: camera EXIF 0; against the "
+                                                "cohort: no extractor judges")  # the test extractor has its own cohort
+            assert shown[0]["thumbs"] >= 5
+            assert page.problems() == []
+        finally:
+            page.close()

@@ -100,6 +100,7 @@ class Discovery:
                 "weights": self.pool.weights, "reference": round(self.pool.reference, 6),
                 "tightness_bar": round(self.tightness_bar, 6),
                 "photo_threshold": None if self.photo_threshold is None else round(self.photo_threshold, 6),
+                "photo_judges": self.pool.photo_judges,
                 "settings": self.settings.to_json(), "images": len(images),
                 "photo_references": len(self.pool.photo_references),
                 "counts": {"candidates": sum(c.kind == GENERATOR for c in self.candidates),
@@ -145,8 +146,9 @@ def _candidate(pool: Pool, group: Group, pool_best: np.ndarray, pool_nearest: li
     novelty = round(-float(np.median(margins)), 6) if margins else None
     nearest_names = [m["nearest"] for m in members if m["nearest"]]
     nearest = Counter(nearest_names).most_common(1)[0][0] if nearest_names else None
+    cohort_like = None if pool.cohort_photo_like is None else pool.cohort_photo_like[group.members]
     photo = check_photos([pool.images[i].evidence for i in group.members], pool.vectors[group.members],
-                         pool_best[group.members], pool.photo_references, photo_threshold)
+                         pool_best[group.members], pool.photo_references, photo_threshold, cohort_like)
     return Candidate("", PHOTOGRAPHS if photo.photographs else GENERATOR, members, group.tightness, novelty, nearest,
                      group.strength, photo, group.split_from)
 

@@ -1,20 +1,28 @@
 """Whether a candidate is camera photographs rather than a generator.
 
-Two signs, each per member image:
+Three signs, each per member image:
 
 - **Camera metadata.** The file's EXIF names a camera (``Make``/``Model``, read by
   :mod:`attrib.evidence.exif_xmp`) and none of its evidence names a generator or says the image is
   AI-generated.
-- **Photo-likeness.** With reference photographs (``--photos DIR``: camera photos of the kind the batch
-  may hold, never grouped themselves), the member's score against them minus their threshold is higher
-  than its best score minus threshold against the enrolled generators: the reference photographs,
-  enrolled as one more generator, would be its nearest. Their threshold is the one enrollment would
-  calibrate for them (:func:`references_threshold`: the enrolled samples' scores against them at the
-  gallery's false-accept rate, raised towards their own held-out scores as calibration does), so that
-  photographs, whose content varies more than a generator's, are not held to a generator's bar. Without
-  references there is no photo-likeness (None).
+- **Photo-likeness against the cohort.** Every gallery holds the impostor cohort
+  (:mod:`attrib.synthetic.cohort`): photographs, and simulated generators of several families. Treating
+  the photographs as one source and each family as another, a member is photo-like when the photographs
+  score highest (the mean of its ``TOP_M`` best similarities, as a generator is scored). This is asked only
+  in the spaces of extractors that can tell: an extractor *judges* photographs when, in its own whitened
+  space, at least ``COHORT_JUDGE`` of the cohort's photographs have the photographs as their nearest source
+  with every photograph of their own scene left out (:func:`judges_photographs`): the simulated generators
+  render the same scenes, so an extractor that sees content rather than traces fails. A member must be
+  photo-like in every extractor that judges; with none, this sign is absent.
+- **Photo-likeness against reference photographs.** With reference photographs (``--photos DIR``: camera
+  photos of the kind the batch may hold, never grouped themselves), the member's score against them minus
+  their threshold is higher than its best score minus threshold against the enrolled generators: the
+  reference photographs, enrolled as one more generator, would be its nearest. Their threshold is the one
+  enrollment would calibrate for them (:func:`references_threshold`: the enrolled samples' scores against
+  them at the gallery's false-accept rate, raised towards their own held-out scores as calibration does),
+  so that photographs, whose content varies more than a generator's, are not held to a generator's bar.
 
-A candidate is labelled ``photographs`` when at least half of its members show either sign; it is then
+A candidate is labelled ``photographs`` when at least half of its members show a sign; it is then
 listed, never offered as a new generator.
 """
 
@@ -31,6 +39,8 @@ from ..scoring.calibration import MAX_FRR, pick_threshold
 from .clustering import held_out_scores, top_mean
 
 PHOTO_SHARE = 0.5  # members showing a sign, at least, for a candidate to be labelled photographs
+COHORT_JUDGE = 0.8  # the cohort's photographs nearest photographs (own scene left out), at least, for an extractor to judge
+PHOTO = "photo"  # the source of the cohort's photographs (each simulated generator's is its family)
 
 
 def camera_of(evidence: Sequence[dict[str, Any]]) -> str | None:
@@ -79,10 +89,11 @@ class PhotoCheck:
     photo_like: int | None  # members nearer the reference photographs than any enrolled generator (None: no references)
     likeness: float | None  # median over members of (score against the references - reference threshold)
     photographs: bool
+    cohort_like: int | None = None  # members photo-like against the cohort (None: no extractor judges)
 
     def to_json(self) -> dict[str, Any]:
         return {"photographs": self.photographs, "with_camera_exif": self.with_camera, "cameras": self.cameras,
-                "photo_like": self.photo_like, "photo_likeness": self.likeness}
+                "photo_like_cohort": self.cohort_like, "photo_like": self.photo_like, "photo_likeness": self.likeness}
 
 
 def references_threshold(references: np.ndarray, anchors: np.ndarray, fallback: float,
@@ -96,16 +107,52 @@ def references_threshold(references: np.ndarray, anchors: np.ndarray, fallback: 
     return pick_threshold(top_mean(anchors @ references.T), held_out_scores(references), target_far, MAX_FRR)
 
 
+def cohort_sources(rows: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(source, scene) of each of the ``rows`` rows of a stored cohort: :data:`PHOTO` or the simulated
+    generator's family, and the photograph's file ("" for a simulated generator); None when the cohort made
+    here has another number of rows (one embedded where scikit-image's photographs were missing, or the
+    other way round) or no photographs."""
+    from ..synthetic.cohort import items
+
+    made = items()
+    if len(made) != rows or not any(kind == PHOTO for kind, *_ in made):
+        return None
+    source = np.array([PHOTO if kind == PHOTO else name.rsplit("-", 1)[0] for kind, name, *_ in made])
+    return source, np.array([name if kind == PHOTO else "" for kind, name, *_ in made])
+
+
+def nearest_is_photographs(vectors: np.ndarray, cohort: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Per row of ``vectors``: whether, of the cohort's sources (``source`` of each cohort row), the
+    photographs score highest (unit rows of one space)."""
+    sims = vectors @ cohort.T
+    others = [top_mean(sims[:, source == name]) for name in sorted(set(source.tolist()) - {PHOTO})]
+    photographs = top_mean(sims[:, source == PHOTO])
+    return photographs > np.max(others, axis=0) if others else np.isfinite(photographs)
+
+
+def judges_photographs(cohort: np.ndarray, source: np.ndarray, scene: np.ndarray) -> float:
+    """The share of the cohort's photographs whose nearest source is the photographs when every photograph
+    of their own scene is left out (unit rows of one extractor's space): 1 where the space sees a camera's
+    traces, low where it sees the scene (the simulated generators render the same scenes)."""
+    photos = np.flatnonzero(source == PHOTO)
+    hits = [nearest_is_photographs(cohort[i:i + 1], cohort[scene != scene[i]], source[scene != scene[i]])[0]
+            for i in photos]
+    return float(np.mean(hits)) if hits else 0.0
+
+
 def check_photos(evidence: Sequence[Sequence[dict[str, Any]]], vectors: np.ndarray, enrolled_margin: np.ndarray,
-                 references: np.ndarray, threshold: float) -> PhotoCheck:
+                 references: np.ndarray, threshold: float, cohort_like: np.ndarray | None = None) -> PhotoCheck:
     """The photo check of one candidate: its members' evidence, vectors and best margins against the
-    enrolled generators, the reference photographs and their ``threshold`` (:func:`references_threshold`);
-    see the module docstring."""
+    enrolled generators, the reference photographs and their ``threshold`` (:func:`references_threshold`),
+    and whether each member is photo-like against the cohort (None: no extractor judges); see the module
+    docstring."""
     cameras = [camera_of(items) for items in evidence]
     named = [c for c in cameras if c]
     like = None
     likeness = None
     sign = np.array([c is not None for c in cameras])
+    if cohort_like is not None:
+        sign = sign | np.asarray(cohort_like, bool)
     if len(references) and len(vectors):
         to_photos = top_mean(vectors @ references.T) - threshold
         close = to_photos > np.asarray(enrolled_margin)
@@ -113,4 +160,5 @@ def check_photos(evidence: Sequence[Sequence[dict[str, Any]]], vectors: np.ndarr
         likeness = round(float(np.median(to_photos)), 6)
         sign = sign | close
     photographs = bool(len(sign)) and bool(sign.mean() >= PHOTO_SHARE)
-    return PhotoCheck(dict(Counter(named).most_common()), len(named), like, likeness, photographs)
+    return PhotoCheck(dict(Counter(named).most_common()), len(named), like, likeness, photographs,
+                      None if cohort_like is None else int(np.sum(cohort_like)))

@@ -66,6 +66,8 @@ class Pool:
     photo_references: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # camera photos
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of files that could not be used
     target_far: float = DEFAULT_TARGET_FAR  # the false-accept rate the gallery's thresholds were calibrated at
+    cohort_photo_like: np.ndarray | None = None  # per image: photo-like against the cohort (None: no extractor judges)
+    photo_judges: dict[str, float] = field(default_factory=dict)  # extractor key -> photos.judges_photographs share
 
 
 def embed_pool(gallery: Gallery, extractors: Sequence[BoundExtractor], paths: Sequence[Path | str],
@@ -144,8 +146,37 @@ def place_pool(gallery: Gallery, extractors: Sequence[BoundExtractor], images: l
                   for gid, name in views[0].generator_names.items()}
     key = "+".join(e.identity.key for e in extractors)
     target_far = views[0].target_far or DEFAULT_TARGET_FAR
+    like, judges = cohort_photo_likeness(gallery, extractors, views, embeddings)
     return Pool(images, vectors, reference, key, {e.identity.key: round(float(w), 4) for e, w in zip(extractors, weights)},
-                anchors, anchor_generators, thresholds, errors=list(errors or []), target_far=target_far)
+                anchors, anchor_generators, thresholds, errors=list(errors or []), target_far=target_far,
+                cohort_photo_like=like, photo_judges=judges)
+
+
+def cohort_photo_likeness(gallery: Gallery, extractors: Sequence[BoundExtractor], views: Sequence[LoadedIndex],
+                          embeddings: Sequence[np.ndarray]) -> tuple[np.ndarray | None, dict[str, float]]:
+    """Per image, whether it is photo-like against the cohort in every extractor that judges photographs
+    (:mod:`attrib.discovery.photos`; None when none does), and each extractor's share
+    (:func:`attrib.discovery.photos.judges_photographs`; absent for one whose gallery has no usable cohort)."""
+    from .photos import COHORT_JUDGE, cohort_sources, judges_photographs, nearest_is_photographs
+
+    like: np.ndarray | None = None
+    judges: dict[str, float] = {}
+    for extractor, view, rows in zip(extractors, views, embeddings):
+        stored = gallery.cohort(view)
+        sources = None if stored is None else cohort_sources(len(stored))
+        if stored is None or sources is None:
+            continue
+        cohort = _unit(view.whitening.apply(stored))
+        judges[extractor.identity.key] = share = round(judges_photographs(cohort, *sources), 4)
+        if share >= COHORT_JUDGE:
+            here = nearest_is_photographs(_unit(view.whitening.apply(np.asarray(rows))), cohort, sources[0])
+            like = here if like is None else like & here
+    return like, judges
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, np.float32)
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
 def _embed(cached: Sequence[BoundExtractor | CachedExtractor], paths: Sequence[Path | str], inspect: Any,
@@ -170,9 +201,7 @@ def _embed(cached: Sequence[BoundExtractor | CachedExtractor], paths: Sequence[P
 def _place(views: Sequence[LoadedIndex], weights: np.ndarray, rows: Sequence[np.ndarray]) -> np.ndarray:
     """Each extractor's vectors whitened as its index is, weighted and joined (unit rows)."""
     blocks = [np.sqrt(w) * view.whitening.apply(np.asarray(out)) for w, view, out in zip(weights, views, rows)]
-    vectors = np.hstack(blocks).astype(np.float32)
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    return vectors
+    return _unit(np.hstack(blocks))
 
 
 def enrolled_vectors(views: Sequence[LoadedIndex], weights: np.ndarray, dim: int) -> tuple[np.ndarray, list[str]]:
@@ -214,6 +243,7 @@ def _score(gallery: Gallery, cached: list[CachedExtractor], images: list[PoolIma
 def subset(pool: Pool, rows: Sequence[int]) -> Pool:
     """The pool of ``rows`` of ``pool`` only (the same space, anchors and references)."""
     rows = list(rows)
+    like = None if pool.cohort_photo_like is None else pool.cohort_photo_like[rows]
     return Pool([pool.images[i] for i in rows], pool.vectors[rows], pool.reference, pool.extractor, pool.weights,
                 pool.anchors, pool.anchor_generators, pool.thresholds, pool.photo_references, pool.errors,
-                pool.target_far)
+                pool.target_far, like, pool.photo_judges)

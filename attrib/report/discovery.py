@@ -25,16 +25,25 @@ def _section(candidate: Candidate, files: dict[str, Path]) -> str:
     css = "known" if candidate.kind == GENERATOR else "ambiguous"
     photo = candidate.photo
     cameras = ", ".join(f"{name} ({n})" for name, n in photo.cameras.items()) or "none named"
-    facts = table(["images", "tightness", "novelty", "nearest enrolled", "strength", "camera EXIF", "photo-like"],
+    facts = table(["images", "tightness", "novelty", "nearest enrolled", "strength", "camera EXIF",
+                   "photo-like (cohort)", "photo-like (references)"],
                   [[len(candidate.members), f"{candidate.tightness:+.3f}",
                     "" if candidate.novelty is None else f"{candidate.novelty:+.3f}", candidate.nearest or "",
                     f"{candidate.strength:.2f}", f"{photo.with_camera} ({cameras})",
+                    "no extractor judges" if photo.cohort_like is None else photo.cohort_like,
                     "no references" if photo.photo_like is None else photo.photo_like]], numeric={0, 1, 2, 4})
     grid = "".join(_figure(m, files.get(m["path"])) for m in candidate.exemplars())
     return (f'<section class="query"><div class="body"><h2>{esc(candidate.id)}: <span class="decision {css}">'
             f"{esc(label)}</span></h2>{facts}<p class=\"muted\">digest {esc(candidate.digest)}; enroll with "
             f"<code>attrib discover --enroll {esc(candidate.id)} --generator NAME --from CANDIDATES.json</code></p>"
             f'<div class="exemplars">{grid}</div></div></section>')
+
+
+def _judges(shares: dict[str, float]) -> str:
+    from ..discovery.photos import COHORT_JUDGE
+
+    judging = [key for key, share in shares.items() if share >= COHORT_JUDGE]
+    return ", ".join(judging) or f"no extractor (none tells the cohort's photographs apart at {COHORT_JUDGE:g})"
 
 
 def discovery_page(discovery: Discovery) -> str:
@@ -52,7 +61,8 @@ def discovery_page(discovery: Discovery) -> str:
         "images is tight enough and far enough from the enrolled generators.</p>"
     body = (f"<h1>attrib discover: {esc(counts['candidates'])} candidate generator(s)</h1>"
             f"<p class=\"muted\">extractor {esc(data['extractor'])}; reference threshold {data['reference']:.3f}; "
-            f"settings {esc(data['settings'])}</p>{summary}"
+            f"settings {esc(data['settings'])}; photographs judged against the cohort by "
+            f"{esc(_judges(data['photo_judges']))}</p>{summary}"
             f"<h2>Images in no candidate</h2>{let_go}{sections}")
     return page("attrib discover", body)
 

@@ -287,6 +287,7 @@ def _empty(service: Service, settings: Settings) -> dict[str, Any]:
     """The candidates JSON of no images."""
     return {"schema": 1, "kind": "attrib-discovery", "extractor": service.extractor_key(), "weights": None,
             "reference": None, "settings": settings.to_json(), "images": 0, "photo_references": 0,
+            "photo_judges": {},
             "counts": {"candidates": 0, "photographs": 0, "in_candidates": 0, "near_enrolled": 0, "let_go": 0,
                        "one_offs": 0},
             "candidates": [], "near_enrolled": {}, "let_go": {}, "one_offs": [], "errors": []}

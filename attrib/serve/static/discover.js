@@ -61,6 +61,14 @@
     return form;
   }
 
+  function photoSigns(photo) {
+    if (!photo) return "none read";
+    const parts = [`camera EXIF ${photo.with_camera_exif}`, photo.photo_like_cohort == null
+      ? "against the cohort: no extractor judges" : `photo-like against the cohort ${photo.photo_like_cohort}`];
+    if (photo.photo_like != null) parts.push(`near the reference photographs ${photo.photo_like}`);
+    return parts.join("; ");
+  }
+
   function candidateSection(candidate) {
     const generator = candidate.kind === "generator";
     const label = generator ? "candidate generator" : "photographs (camera photos: not offered as a generator)";
@@ -70,7 +78,8 @@
         text: label})),
       el("p", {text: `${candidate.size} images; tightness ${signed(candidate.tightness)}, novelty ` +
         `${signed(candidate.novelty)}; nearest enrolled ${candidate.nearest_enrolled || "–"}`}),
-      el("p", {class: "muted", text: `digest ${candidate.digest}`}),
+      el("p", {class: "muted", text: `members showing a photograph sign: ${photoSigns(candidate.photo)}; ` +
+        `digest ${candidate.digest}`}),
       el("ul", {class: "grid"}, ...members.map(memberFigure)));
     if (generator) section.append(enrollForm(candidate));
     return section;
