@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from attrib.discovery.photos import (COHORT_JUDGE, PHOTO, check_photos, cohort_sources, judges_photographs,
-                                     nearest_is_photographs)
+                                     linear_photo_likeness, nearest_is_photographs)
 from attrib.discovery.space import embed_pool
 from attrib.extractors.resolve import bind_extractor
 from attrib.gallery import open_gallery
@@ -43,6 +43,17 @@ def test_a_space_that_sees_traces_judges_photographs_and_one_that_sees_the_scene
     assert judges_photographs(scene_space, source, scene) < 0.5  # the same scene rendered by a generator is nearer
     queries = unit(np.vstack([traces[0] + 0.3 * unit(np.ones(DIM)), traces[2] + 0.3 * unit(np.ones(DIM))]))
     assert nearest_is_photographs(queries, traces_space, source).tolist() == [True, False]
+
+
+def test_the_linear_reading_counts_the_enrolled_samples_as_generated():
+    space, source, _, traces = toy_cohort(1.0, 0.3)
+    rng = np.random.default_rng(9)
+    akin = unit(traces[0] + unit(rng.normal(size=DIM)))  # an enrolled generator whose trace is half a camera's
+    enrolled, members = unit(akin + rng.normal(0, 0.05, (8, DIM))), unit(akin + rng.normal(0, 0.05, (6, DIM)))
+    photos = unit(traces[0] + 0.3 * unit(rng.normal(size=(6, DIM))))
+    assert linear_photo_likeness(members, space, source, np.zeros((0, DIM))).all()  # the cohort alone is fooled
+    assert not linear_photo_likeness(members, space, source, enrolled).any()
+    assert linear_photo_likeness(photos, space, source, enrolled).all()
 
 
 def test_the_cohort_made_here_names_its_photographs_and_families_and_a_foreign_one_gets_nothing():

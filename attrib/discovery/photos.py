@@ -6,14 +6,18 @@ Three signs, each per member image:
   :mod:`attrib.evidence.exif_xmp`) and none of its evidence names a generator or says the image is
   AI-generated.
 - **Photo-likeness against the cohort.** Every gallery holds the impostor cohort
-  (:mod:`attrib.synthetic.cohort`): photographs, and simulated generators of several families. Treating
-  the photographs as one source and each family as another, a member is photo-like when the photographs
-  score highest (the mean of its ``TOP_M`` best similarities, as a generator is scored). This is asked only
-  in the spaces of extractors that can tell: an extractor *judges* photographs when, in its own whitened
-  space, at least ``COHORT_JUDGE`` of the cohort's photographs have the photographs as their nearest source
-  with every photograph of their own scene left out (:func:`judges_photographs`): the simulated generators
-  render the same scenes, so an extractor that sees content rather than traces fails. A member must be
-  photo-like in every extractor that judges; with none, this sign is absent.
+  (:mod:`attrib.synthetic.cohort`): photographs, and simulated generators of several families. A member is
+  photo-like when either of two readings puts it with the photographs: treating the photographs as one
+  source and each family as another, the photographs score highest (the mean of its ``TOP_M`` best
+  similarities, as a generator is scored: :func:`nearest_is_photographs`); or a logistic regression fitted
+  on the photographs against every generated image at hand (the cohort's simulated generators and the
+  gallery's enrolled samples, classes balanced) puts it on the photographs' side
+  (:func:`linear_photo_likeness`). This is asked only in the spaces of extractors that can tell: an
+  extractor *judges* photographs when, in its own whitened space, at least ``COHORT_JUDGE`` of the
+  cohort's photographs have the photographs as their nearest source with every photograph of their own
+  scene left out (:func:`judges_photographs`): the simulated generators render the same scenes, so an
+  extractor that sees content rather than traces fails. A member must be photo-like in every extractor
+  that judges; with none, this sign is absent.
 - **Photo-likeness against reference photographs.** With reference photographs (``--photos DIR``: camera
   photos of the kind the batch may hold, never grouped themselves), the member's score against them minus
   their threshold is higher than its best score minus threshold against the enrolled generators: the
@@ -128,6 +132,23 @@ def nearest_is_photographs(vectors: np.ndarray, cohort: np.ndarray, source: np.n
     others = [top_mean(sims[:, source == name]) for name in sorted(set(source.tolist()) - {PHOTO})]
     photographs = top_mean(sims[:, source == PHOTO])
     return photographs > np.max(others, axis=0) if others else np.isfinite(photographs)
+
+
+def linear_photo_likeness(vectors: np.ndarray, cohort: np.ndarray, source: np.ndarray,
+                          enrolled: np.ndarray) -> np.ndarray:
+    """Per row of ``vectors``: whether a logistic regression (scikit-learn's, classes balanced) fitted on
+    the cohort's photographs against its simulated generators and the ``enrolled`` samples (unit rows of
+    the same space) gives it a probability of being a photograph above one half."""
+    from sklearn.linear_model import LogisticRegression
+
+    generated = np.vstack([cohort[source != PHOTO], enrolled.reshape(-1, cohort.shape[1])])
+    photographs = cohort[source == PHOTO]
+    if not len(photographs) or not len(generated) or not len(vectors):
+        return np.zeros(len(vectors), bool)
+    features = np.vstack([photographs, generated]).astype(np.float64)
+    labels = np.r_[np.ones(len(photographs)), np.zeros(len(generated))]
+    model = LogisticRegression(class_weight="balanced", max_iter=5000).fit(features, labels)
+    return model.predict_proba(np.asarray(vectors, np.float64))[:, 1] > 0.5
 
 
 def judges_photographs(cohort: np.ndarray, source: np.ndarray, scene: np.ndarray) -> float:

@@ -157,7 +157,7 @@ def cohort_photo_likeness(gallery: Gallery, extractors: Sequence[BoundExtractor]
     """Per image, whether it is photo-like against the cohort in every extractor that judges photographs
     (:mod:`attrib.discovery.photos`; None when none does), and each extractor's share
     (:func:`attrib.discovery.photos.judges_photographs`; absent for one whose gallery has no usable cohort)."""
-    from .photos import COHORT_JUDGE, cohort_sources, judges_photographs, nearest_is_photographs
+    from .photos import COHORT_JUDGE, cohort_sources, judges_photographs, linear_photo_likeness, nearest_is_photographs
 
     like: np.ndarray | None = None
     judges: dict[str, float] = {}
@@ -169,7 +169,10 @@ def cohort_photo_likeness(gallery: Gallery, extractors: Sequence[BoundExtractor]
         cohort = _unit(view.whitening.apply(stored))
         judges[extractor.identity.key] = share = round(judges_photographs(cohort, *sources), 4)
         if share >= COHORT_JUDGE:
-            here = nearest_is_photographs(_unit(view.whitening.apply(np.asarray(rows))), cohort, sources[0])
+            placed = _unit(view.whitening.apply(np.asarray(rows)))
+            enrolled, _ = enrolled_vectors([view], np.ones(1), placed.shape[1])
+            here = (nearest_is_photographs(placed, cohort, sources[0])
+                    | linear_photo_likeness(placed, cohort, sources[0], enrolled))
             like = here if like is None else like & here
     return like, judges
 
