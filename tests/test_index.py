@@ -83,6 +83,41 @@ def test_a_reader_follows_a_generation_written_again_but_not_one_whose_files_are
     assert read_cache(path) is None
 
 
+def test_a_reader_keeps_following_a_sidecar_written_anew_with_the_same_text(tmp_path, monkeypatch):
+    import attrib.index.files as files
+
+    ids = np.arange(6)
+    path = tmp_path / "4.json"
+    write_index(build_index(ids, unit(6, 4), 4), path, IndexState(6, 5, 15, 4), ids, ids % 2)
+    real, calls = files._read_generation, []
+
+    def churned(*args, **kwargs):  # a fast writer: replaced, then the same generation again, three times over
+        calls.append(1)
+        if len(calls) <= 3:
+            files._write_synced(path, path.read_bytes())  # the same text, a new sidecar file
+            raise FileNotFoundError("4-token.faiss")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(files, "_read_generation", churned)
+    assert read_cache(path) is not None and len(calls) == 4
+
+
+def test_a_mapped_read_that_faiss_found_gone_is_a_missing_file_even_when_written_again(tmp_path, monkeypatch):
+    import attrib.index.files as files
+
+    ids = np.arange(6)
+    path = tmp_path / "4.json"
+    write_index(build_index(ids, unit(6, 4), 4), path, IndexState(6, 5, 15, 4), ids, ids % 2)
+    base = next(f for f in generation_files(path) if f.suffix == ".faiss")
+
+    def gone_then(name, flags):  # removed before FAISS opened it; the writer wrote it again before the check
+        raise RuntimeError(f"Error: 'f' failed: could not open {name} for reading: No such file or directory")
+
+    monkeypatch.setattr(files.faiss, "read_index", gone_then)
+    with pytest.raises(FileNotFoundError):
+        files._read_mapped(base)
+
+
 def test_ivf_is_trained_and_small_sets_fall_back_to_flat():
     vectors = unit(500, 8)
     index = build_index(np.arange(500), vectors, 8, "IVF16,Flat")

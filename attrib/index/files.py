@@ -19,6 +19,7 @@ when its files agree with the sidecar and the sidecar with the database
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -331,21 +332,25 @@ def read_cache(path: Path, mmap: bool = False) -> CachedIndex | None:
 
     ``mmap``: memory-map the base index where FAISS can (for searching only: it must not be changed).
     A writer may replace the generation (and remove the previous one) while it is read: a file found
-    missing sends the reader back to the sidecar. The same sidecar is followed once more (writers may have
-    replaced a generation and then written the same one again, files and sidecar alike); named missing twice
-    in a row, it is an incomplete generation.
+    missing sends the reader back to the sidecar. A sidecar written anew is followed again, even with the
+    same text (writers may have replaced a generation and then written the same one again, files and
+    sidecar alike); the very same sidecar file (inode, modification time, size) is followed once more, and
+    when it names a missing file twice in a row it is an incomplete generation.
     """
     seen, again = None, 0
     for _ in range(READ_TRIES):
         try:
-            text = path.read_text()
+            with open(path, "rb") as handle:
+                stat = os.fstat(handle.fileno())
+                text = handle.read().decode("utf-8")
         except Exception:
             return None
-        again = again + 1 if text == seen else 0
+        read = (text, stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        again = again + 1 if read == seen else 0
         fields = _parse_sidecar(text) if again < 2 else None
         if fields is None:
             return None  # damaged, or the sidecar names a file that is gone: an incomplete generation
-        seen = text
+        seen = read
         try:
             return _read_generation(path.parent, fields, mmap)
         except FileNotFoundError:
@@ -396,11 +401,12 @@ def _read_generation(folder: Path, fields: dict[str, Any], mmap: bool) -> Cached
 
 def _read_mapped(file: Path) -> faiss.Index:
     """The index in ``file``, memory-mapped; FileNotFoundError when the file is gone (a writer removed it,
-    also between a check and FAISS opening it), whatever FAISS raises otherwise."""
+    also between a check and FAISS opening it) or FAISS found it gone (a writer may have written it again
+    since), whatever FAISS raises otherwise."""
     try:
         return faiss.read_index(str(file), MMAP_FLAG)
-    except RuntimeError:
-        if not file.exists():
+    except RuntimeError as exc:
+        if not file.exists() or os.strerror(errno.ENOENT) in str(exc):
             raise FileNotFoundError(file) from None
         raise
 
