@@ -262,3 +262,34 @@ def test_evaluation_reports_purity_recovery_and_where_photos_end(tmp_path, plugi
     green = summary["distractors"]["green"]
     assert sum(green.values()) == 12  # 16 less the 4 reference photographs, each counted once
     assert green["offered"] == 0
+
+
+def test_evaluation_with_laundered_queries_groups_them_against_a_gallery_of_originals(tmp_path, plugin,
+                                                                                     monkeypatch):
+    import attrib.evaluation.discovery as evaluation
+    from attrib.errors import AttribError
+    from attrib.evaluation.discovery import evaluate_discovery
+
+    plugin(type(bound().impl), name="test-cohort-colormean")
+    drawn = []
+
+    def recorded(*args, **kwargs):
+        enroll, queries = real_draw(*args, **kwargs)
+        drawn.append((enroll, queries))
+        return enroll, queries
+
+    real_draw = evaluation.draw_split
+    monkeypatch.setattr(evaluation, "draw_split", recorded)
+    data = tmp_path / "data"
+    for label, seed in (("red", 0), ("blue", 1), ("gray", 2)):
+        make_images(data / label, label, 16, seed=seed)
+    result = evaluate_discovery(data, ["red", "blue"], ["gray"], extractor=bound(), shots=5, repeats=1,
+                                condition="center-crop:64", pool="all", query_condition="jpeg:80")
+    assert result["config"]["query_condition"] == "jpeg:80"
+    (enroll, queries), = drawn
+    assert all(p.suffix == ".png" for paths in enroll.values() for p in paths)  # the gallery: originals
+    assert queries and all(p.suffix == ".jpg" for _, p in queries)  # the queries: as they travel
+    assert result["summary"]["hidden"]["gray"]["recovered_at_purity_mean"] >= 0.5  # colour survives JPEG
+    with pytest.raises(AttribError, match="jpgg"):
+        evaluate_discovery(data, ["red", "blue"], ["gray"], extractor=bound(), shots=5, repeats=1,
+                           condition="center-crop:64", query_condition="jpgg:80")

@@ -59,13 +59,16 @@ def _labels(text: str | None) -> list[str]:
               help="With --evaluate: group the queries answered unknown, or every query.")
 @click.option("--photo-shots", default=0, show_default=True, type=int,
               help="With --evaluate: images of each distractor label used as reference photographs.")
+@click.option("--query-condition", "-q", "query_condition", default=None, metavar="CONDITION",
+              help="With --evaluate: launder the queries only (e.g. jpeg:80), against a gallery of originals with "
+                   "its delivery versions.")
 @click.option("--zoo-images", default=0, type=int, metavar="N",
               help="With --evaluate: first render the synthetic zoo (N images per generator) into DATA_DIR.")
 @gallery_option
 @click.pass_context
 def discover(ctx, paths, records, photos, min_cluster_size, min_samples, min_tightness, extractor, options, as_json,
              output, report_path, enroll_id, from_file, generator, family, force, evaluate_dir, known, hidden,
-             distractors, shots, repeats, seed, max_per, condition, pool, photo_shots, zoo_images):
+             distractors, shots, repeats, seed, max_per, condition, pool, photo_shots, query_condition, zoo_images):
     """Group the unknown images in PATHS (files, folders) or --records into candidate generators, ranked by how
     tight they are and how far from every enrolled generator; or enroll one (--enroll c1 --generator NAME --from
     FILE); or evaluate discovery (--evaluate DATA_DIR --known a,b --hidden c --distractors real)."""
@@ -79,7 +82,7 @@ def discover(ctx, paths, records, photos, min_cluster_size, min_samples, min_tig
         return _enroll(ctx, enroll_id, from_file, generator, family, force, extractor, options, as_json)
     if evaluate_dir is not None:
         return _evaluate(evaluate_dir, known, hidden, distractors, shots, repeats, seed, max_per, condition, pool,
-                         photo_shots, zoo_images, settings, extractor, options, as_json, output)
+                         photo_shots, query_condition, zoo_images, settings, extractor, options, as_json, output)
     if not paths and not records:
         raise AttribError("give images (files or folders) or --records FILE.jsonl of `attrib identify --json --output`")
     _discover(ctx, paths, records, photos, settings, extractor, options, as_json, output, report_path)
@@ -152,7 +155,7 @@ def _enroll(ctx, enroll_id, from_file, generator, family, force, extractor, opti
 
 
 def _evaluate(data_dir, known, hidden, distractors, shots, repeats, seed, max_per, condition, pool, photo_shots,
-              zoo_images, settings, extractor, options, as_json, output):
+              query_condition, zoo_images, settings, extractor, options, as_json, output):
     from ..evaluation.discovery import evaluate_discovery
     from ..extractors.resolve import load_extractor
 
@@ -164,7 +167,8 @@ def _evaluate(data_dir, known, hidden, distractors, shots, repeats, seed, max_pe
     with progress_bar(repeats, "evaluating discovery") as advance:
         result = evaluate_discovery(data_dir, _labels(known), _labels(hidden), _labels(distractors), extractor=bound,
                                     shots=shots, repeats=repeats, seed=seed, max_per=max_per, condition=condition,
-                                    settings=settings, pool=pool, photo_shots=photo_shots, advance=advance)
+                                    settings=settings, pool=pool, photo_shots=photo_shots,
+                                    query_condition=query_condition, advance=advance)
     if output is not None:
         import json
 

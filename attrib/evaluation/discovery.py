@@ -8,6 +8,9 @@ labels (never enrolled) and of the ``distractors`` (camera photographs) are iden
 the pool: the images answered ``unknown`` (``pool="unknown"``: a batch's unknown answers, the intended use)
 or every query (``pool="all"``: a folder given to discover). With ``photo_shots``, that many images of each
 distractor label are the reference photographs (:mod:`attrib.discovery.photos`) and are neither queries nor grouped.
+With ``query_condition`` (e.g. ``jpeg:80``) the queries are the same images laundered after the gallery was
+enrolled, each written as the file it would travel as, and the gallery gets its delivery versions (the default
+ladder), as ``attrib evaluate -q`` does: the images people actually hold against a gallery of originals.
 
 Reported per repeat and as the mean and worst over repeats:
 
@@ -45,7 +48,8 @@ def evaluate_discovery(data_dir: Path | str, known: Sequence[str], hidden: Seque
                        distractors: Sequence[str] = (), *, extractor: BoundExtractor | Sequence[BoundExtractor],
                        shots: int = 10, repeats: int = 3, seed: int = 0, max_per: int = 60,
                        condition: str = DEFAULT_CONDITION, settings: Settings = Settings(), pool: str = "unknown",
-                       photo_shots: int = 0, advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
+                       photo_shots: int = 0, query_condition: str | None = None,
+                       advance: Callable[[int], None] = lambda n: None) -> dict[str, Any]:
     """Evaluate discovery on DATA_DIR (see the module docstring); the JSON-ready result."""
     from ..synthetic.conditions import parse_condition, write_conditioned
 
@@ -64,18 +68,23 @@ def evaluate_discovery(data_dir: Path | str, known: Sequence[str], hidden: Seque
     started = time.perf_counter()
     runs = []
     with tempfile.TemporaryDirectory(prefix="attrib-discover-eval-") as tmp:
-        (prepared,) = write_conditioned(files, [parse_condition(condition)], seed, Path(tmp))
+        conditions = [parse_condition(condition)]
+        if query_condition:
+            conditions.append(parse_condition(f"{condition}+{query_condition}"))
+        prepared, *laundered = write_conditioned(files, conditions, seed, Path(tmp), delivered=[False, True])
         n_files = {label: len(paths) for label, paths in files.items()}
         for repeat in range(repeats):
-            enroll, queries = draw_split(prepared, n_files, known, hidden + distractors, shots, max_per, seed, repeat)
+            enroll, queries = draw_split(prepared, n_files, known, hidden + distractors, shots, max_per, seed, repeat,
+                                         laundered[0] if laundered else None)
             references = [p for label in distractors for p in [q for t, q in queries if t == label][:photo_shots]]
             queries = [(t, q) for t, q in queries if q not in set(references)]
             runs.append(_repeat(extractors, enroll, queries, references, known, hidden, distractors, settings, pool,
-                                Path(tmp) / f"gallery-{repeat}"))
+                                Path(tmp) / f"gallery-{repeat}", None if query_condition else "none"))
             advance(1)
     return {"config": {"data_dir": str(data_dir), "known": known, "hidden": hidden, "distractors": distractors,
                        "shots": shots, "repeats": repeats, "seed": seed, "max_per": max_per, "condition": condition,
-                       "pool": pool, "photo_shots": photo_shots, "settings": settings.to_json(),
+                       "pool": pool, "photo_shots": photo_shots, "query_condition": query_condition,
+                       "settings": settings.to_json(),
                        "extractor": "+".join(e.identity.key for e in extractors)},
             "summary": summarise(runs, hidden, distractors), "repeats": runs,
             "wall_s": round(time.perf_counter() - started, 2)}
@@ -83,10 +92,10 @@ def evaluate_discovery(data_dir: Path | str, known: Sequence[str], hidden: Seque
 
 def _repeat(extractors: list[BoundExtractor], enroll: dict[str, list[Path]], queries: list[tuple[str, Path]],
             references: list[Path], known: list[str], hidden: list[str], distractors: list[str], settings: Settings,
-            pool_kind: str, folder: Path) -> dict[str, Any]:
+            pool_kind: str, folder: Path, versions: str | None) -> dict[str, Any]:
     with open_gallery(folder) as gallery:
         for label in known:
-            report = gallery.enroll(label, enroll[label], extractors, versions="none")
+            report = gallery.enroll(label, enroll[label], extractors, versions=versions)
             if not report.added:
                 raise AttribError(f"no image of known generator {label!r} could be enrolled")
         labels = {str(path): label for label, path in queries}
