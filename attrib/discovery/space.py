@@ -157,7 +157,8 @@ def cohort_photo_likeness(gallery: Gallery, extractors: Sequence[BoundExtractor]
     """Per image, whether it is photo-like against the cohort in every extractor that judges photographs
     (:mod:`attrib.discovery.photos`; None when none does), and each extractor's share
     (:func:`attrib.discovery.photos.judges_photographs`; absent for one whose gallery has no usable cohort)."""
-    from .photos import COHORT_JUDGE, cohort_sources, judges_photographs, linear_photo_likeness, nearest_is_photographs
+    from .photos import (COHORT_JUDGE, cohort_sources, judges_photographs, linear_photo_likeness,
+                         nearest_is_photographs)
 
     like: np.ndarray | None = None
     judges: dict[str, float] = {}
