@@ -116,13 +116,12 @@ def cohort_sources(rows: int) -> tuple[np.ndarray, np.ndarray] | None:
     generator's family, and the photograph's file ("" for a simulated generator); None when the cohort made
     here has another number of rows (one embedded where scikit-image's photographs were missing, or the
     other way round) or no photographs."""
-    from ..synthetic.cohort import items
+    from ..synthetic.cohort import sources
 
-    made = items()
-    if len(made) != rows or not any(kind == PHOTO for kind, *_ in made):
+    made = sources()
+    if len(made) != rows or not any(source == PHOTO for source, _ in made):
         return None
-    source = np.array([PHOTO if kind == PHOTO else name.rsplit("-", 1)[0] for kind, name, *_ in made])
-    return source, np.array([name if kind == PHOTO else "" for kind, name, *_ in made])
+    return np.array([source for source, _ in made]), np.array([scene for _, scene in made])
 
 
 def nearest_is_photographs(vectors: np.ndarray, cohort: np.ndarray, source: np.ndarray) -> np.ndarray:

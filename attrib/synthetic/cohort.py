@@ -74,6 +74,14 @@ def items() -> list[tuple[str, str, int, str]]:
     return out
 
 
+def sources() -> list[tuple[str, str]]:
+    """(source, scene) of every cohort image, in :func:`items` order: ``("photo", the photograph's file)``, or
+    the simulated generator's family and ``""``."""
+    from .zoo import _parse
+
+    return [(kind, source) if kind == "photo" else (_parse(source)[0], "") for kind, source, *_ in items()]
+
+
 def render(item: tuple[str, str, int, str]) -> np.ndarray:
     """The HxWx3 uint8 pixels of one cohort item."""
     from PIL import Image
